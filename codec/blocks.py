@@ -1,0 +1,91 @@
+"""Encoder and decoder: a phase front end, dilated residual units and strided causal blocks."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from codec.config import CodecConfig
+from codec.conv import CausalConv1d, CausalConvTranspose1d
+from codec.snake import Snake
+from codec.streaming import StreamingSequential, StreamState
+
+
+class ResidualUnit(nn.Module):
+    """Snake → dilated causal conv → Snake → 1×1 conv, added to the input."""
+
+    def __init__(self, channels: int, kernel_size: int, dilation: int) -> None:
+        super().__init__()
+        self.layers = StreamingSequential(
+            Snake(channels),
+            CausalConv1d(channels, channels, kernel_size, dilation=dilation),
+            Snake(channels),
+            CausalConv1d(channels, channels, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.layers(x)
+
+    def state_size(self) -> int:
+        return self.layers.state_size()
+
+    def step(self, x: Tensor, state: StreamState) -> Tensor:
+        return x + self.layers.step(x, state)
+
+
+class PhaseSplit(nn.Module):
+    """Space-to-depth: [B, T] → [B, phases, T / phases]; stateless for chunks of whole frames."""
+
+    def __init__(self, phases: int) -> None:
+        super().__init__()
+        self.phases = phases
+
+    def forward(self, audio: Tensor) -> Tensor:
+        batch, length = audio.shape
+        return audio.reshape(batch, length // self.phases, self.phases).transpose(1, 2)
+
+
+class PhaseMerge(nn.Module):
+    """Depth-to-space, the inverse of `PhaseSplit`: [B, phases, N] → [B, N · phases]."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.transpose(1, 2).reshape(x.shape[0], -1)
+
+
+def _residual_units(channels: int, config: CodecConfig) -> list[nn.Module]:
+    return [ResidualUnit(channels, config.kernel_size, d) for d in config.dilations]
+
+
+class Encoder(StreamingSequential):
+    """Waveform [B, T] → latents [B, latent_dim, T / frame_size]."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        channels = config.channels
+        layers: list[nn.Module] = [
+            PhaseSplit(config.phases),
+            CausalConv1d(config.phases, channels, config.kernel_size),
+        ]
+        for stride in config.strides:
+            layers += _residual_units(channels, config)
+            layers += [Snake(channels), CausalConv1d(channels, 2 * channels, 2 * stride, stride=stride)]
+            channels *= 2
+        layers += [Snake(channels), CausalConv1d(channels, config.latent_dim, 3)]
+        super().__init__(*layers)
+
+
+class Decoder(StreamingSequential):
+    """Quantized latents [B, latent_dim, F] → waveform [B, F · frame_size] in (-1, 1)."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        channels = config.channels * 2 ** len(config.strides)
+        layers: list[nn.Module] = [CausalConv1d(config.latent_dim, channels, config.kernel_size)]
+        for stride in reversed(config.strides):
+            layers += [Snake(channels), CausalConvTranspose1d(channels, channels // 2, 2 * stride, stride)]
+            channels //= 2
+            layers += _residual_units(channels, config)
+        layers += [
+            Snake(channels),
+            CausalConv1d(channels, config.phases, config.kernel_size),
+            PhaseMerge(),
+            nn.Tanh(),
+        ]
+        super().__init__(*layers)

@@ -1,0 +1,95 @@
+"""Save and load a codec with its config; loading never runs code from the file."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.utils import parametrize
+
+from codec.config import CodecConfig
+from codec.model import Codec
+
+FORMAT = "streaming-speech-codec/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable, unsafe or does not fit its config."""
+
+
+def atomic_save(payload: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write `payload` with torch.save to a temp file beside `path`, then rename over it.
+
+    A crash mid-write leaves the previous file intact; a full disk raises OSError and removes the temp file.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def codec_payload(model: Codec) -> dict[str, Any]:
+    """The part of every checkpoint that rebuilds the model: format, config and weights."""
+    folded = not any(parametrize.is_parametrized(m) for m in model.modules())
+    return {
+        "format": FORMAT,
+        "config": model.config.to_dict(),
+        "weight_norm_folded": folded,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+
+
+def save_codec(model: Codec, path: str | os.PathLike, **extra: Any) -> None:
+    """Save a model, its config and any `extra` tensors/plain values, atomically."""
+    atomic_save({**codec_payload(model), **extra}, path)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint dict with `weights_only=True`; any problem is a one-line CheckpointError."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
+        raise CheckpointError(f"{path}: refused, it holds more than tensors and plain values ({first_line})")
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {error})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a {FORMAT} checkpoint")
+    return payload
+
+
+def load_codec(path: str | os.PathLike, config: CodecConfig | None = None) -> Codec:
+    """Rebuild the model saved at `path`; if `config` is given, the checkpoint must match it."""
+    payload = read_checkpoint(path)
+    try:
+        saved = CodecConfig.from_dict(payload["config"])
+    except (TypeError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{path}: invalid codec config ({error})") from None
+    if config is not None and saved != config:
+        raise CheckpointError(f"{path}: checkpoint config {saved.to_json()} does not match {config.to_json()}")
+    model = Codec(saved)
+    if payload.get("weight_norm_folded"):
+        model.fold_weight_norm()
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError) as error:
+        summary = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not fit config ({summary})") from None
+    return model

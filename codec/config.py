@@ -1,0 +1,102 @@
+"""The codec's configuration: one dataclass, saved inside every checkpoint and ONNX file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """Shape of a causal streaming codec; `frame_size` samples per code frame."""
+
+    sample_rate: int = 16_000
+    phases: int = 4  # space-to-depth factor of the front end: the waveform is folded into this many phases
+    channels: int = 32  # width after the front end; doubles at every encoder stride
+    strides: tuple[int, ...] = (2, 5, 8)
+    dilations: tuple[int, ...] = (1,)  # one residual unit per dilation, in every block
+    kernel_size: int = 7
+    latent_dim: int = 128
+    n_codebooks: int = 12
+    codebook_size: int = 1024
+    codebook_dim: int = 8
+    quantizer_dropout: float = 0.5  # fraction of a batch trained with a random number of codebooks
+    preset: str = field(default="custom", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.phases < 1 or any(s < 1 for s in self.strides) or not self.strides:
+            raise ValueError(f"phases and strides must be positive, got {self.phases} and {self.strides}")
+        if self.kernel_size % 2 == 0 or self.kernel_size < 3:
+            raise ValueError(f"kernel_size must be odd and >= 3, got {self.kernel_size}")
+        if not 1 <= self.n_codebooks <= 32 or self.codebook_size < 2:
+            raise ValueError("n_codebooks must be in 1..32 and codebook_size >= 2")
+        if not 0.0 <= self.quantizer_dropout <= 1.0:
+            raise ValueError(f"quantizer_dropout must be in [0, 1], got {self.quantizer_dropout}")
+
+    @property
+    def frame_size(self) -> int:
+        """Samples per code frame (the hop): phases times the product of the strides."""
+        return self.phases * math.prod(self.strides)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.frame_size
+
+    @property
+    def bits_per_code(self) -> int:
+        return math.ceil(math.log2(self.codebook_size))
+
+    def bitrate_kbps(self, n_codebooks: int) -> float:
+        """Bitrate when sending the first `n_codebooks` codebooks."""
+        if not 1 <= n_codebooks <= self.n_codebooks:
+            raise ValueError(f"n_codebooks must be in 1..{self.n_codebooks}, got {n_codebooks}")
+        return n_codebooks * self.bits_per_code * self.frame_rate / 1000.0
+
+    def codebooks_for_bitrate(self, kbps: float) -> int:
+        """The largest number of codebooks whose bitrate does not exceed `kbps`."""
+        per_codebook = self.bitrate_kbps(1)
+        n = int(math.floor(kbps / per_codebook + 1e-9))
+        if n < 1:
+            raise ValueError(f"{kbps} kbps is below the lowest bitrate, {per_codebook} kbps (one codebook)")
+        return min(n, self.n_codebooks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CodecConfig:
+        """Build from a dict (e.g. read from a checkpoint); unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown codec config keys: {', '.join(unknown)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> CodecConfig:
+        return cls.from_dict(json.loads(text))
+
+
+PRESETS: dict[str, CodecConfig] = {
+    # Trains in minutes on a CPU; for tests and smoke runs.
+    "tiny": CodecConfig(channels=8, latent_dim=32, preset="tiny"),
+    # The edge default: within 0.5 GMAC per second of audio for encode + decode.
+    "small": CodecConfig(channels=32, latent_dim=128, preset="small"),
+    # Wider and deeper, for users who train on GPUs.
+    "base": CodecConfig(channels=64, dilations=(1, 3, 9), latent_dim=256, preset="base"),
+}
+
+
+def preset(name: str) -> CodecConfig:
+    """The named preset's config."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

@@ -1,0 +1,106 @@
+"""Causal convolutions that stream: all padding on the left, transposed convs trim right and carry overlap.
+
+Padding arithmetic for a conv with kernel k, dilation d and stride s (effective kernel e = (k-1)·d + 1):
+
+    offline:   [0 ... 0 | x0 x1 x2 ... x(T-1)]      left pad P = e - s, output T / s frames
+                <-- P -->
+    streaming: [ state  | chunk of n samples ]      state = last P inputs seen, output n / s frames
+
+Both see exactly the same window for every output, so chunked equals whole. A transposed conv
+(kernel k, stride s) writes k samples per input frame, overlapping the next frame by k - s:
+
+    frame f writes  [f·s ........ f·s + k)
+    emitted now     [f·s, (f+1)·s)           the tail k - s waits in the state for the next frame
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.nn.utils import parametrizations, parametrize
+
+from codec.streaming import StreamState
+
+
+def causal_padding(kernel_size: int, stride: int = 1, dilation: int = 1) -> int:
+    """Left padding that makes a strided conv causal and emit exactly T / stride frames."""
+    effective = (kernel_size - 1) * dilation + 1
+    if effective < stride:
+        raise ValueError(f"kernel {kernel_size} (dilation {dilation}) is shorter than its stride {stride}")
+    return effective - stride
+
+
+def transposed_overlap(kernel_size: int, stride: int) -> int:
+    """Samples a transposed conv writes past its own frame, carried to the next one."""
+    if kernel_size < stride:
+        raise ValueError(f"transposed kernel {kernel_size} is shorter than its stride {stride}")
+    return kernel_size - stride
+
+
+def weight_normed(module: nn.Module) -> nn.Module:
+    """Reparametrise `module.weight` with weight norm (the current parametrizations API)."""
+    return parametrizations.weight_norm(module)
+
+
+def fold_weight_norm(model: nn.Module) -> nn.Module:
+    """Fold every weight-norm parametrization into a plain weight, in place; returns `model`."""
+    for module in model.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+    return model
+
+
+class CausalConv1d(nn.Module):
+    """Conv1d padded on the left only; `step` runs a chunk whose length is a multiple of the stride."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1
+    ) -> None:
+        super().__init__()
+        self.conv = weight_normed(
+            nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation)
+        )
+        self.stride = stride
+        self.padding = causal_padding(kernel_size, stride, dilation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.pad(x, (self.padding, 0)))
+
+    def state_size(self) -> int:
+        return self.conv.in_channels * self.padding
+
+    def step(self, x: Tensor, state: StreamState) -> Tensor:
+        if self.padding == 0:
+            return self.conv(x)
+        window = torch.cat([state.take(self.conv.in_channels, self.padding), x], dim=-1)
+        state.put(window[..., -self.padding :])
+        return self.conv(window)
+
+
+class CausalConvTranspose1d(nn.Module):
+    """ConvTranspose1d trimmed on the right; `step` carries the overlapping tail to the next chunk."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int) -> None:
+        super().__init__()
+        self.conv = weight_normed(nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride))
+        self.stride = stride
+        self.overlap = transposed_overlap(kernel_size, stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.conv(x)
+        return y[..., : y.shape[-1] - self.overlap]
+
+    def state_size(self) -> int:
+        return self.conv.out_channels * self.overlap
+
+    def step(self, x: Tensor, state: StreamState) -> Tensor:
+        # Without bias, so the carried tail is added once and the bias once.
+        y = F.conv_transpose1d(x, self.conv.weight, None, stride=self.stride)
+        if self.overlap == 0:
+            return y + self.conv.bias[:, None]
+        tail = state.take(self.conv.out_channels, self.overlap)
+        y = torch.cat([y[..., : self.overlap] + tail, y[..., self.overlap :]], dim=-1)
+        emitted = y.shape[-1] - self.overlap
+        state.put(y[..., emitted:])
+        return y[..., :emitted] + self.conv.bias[:, None]

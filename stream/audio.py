@@ -1,0 +1,61 @@
+"""Reading and writing audio files without torch: soundfile to decode, soxr to resample."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+
+class AudioFileError(ValueError):
+    """An audio file that cannot be used: missing, unreadable, empty or not finite."""
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """Decode any soundfile-readable file to mono float32 at `sample_rate`, shape [T]."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioFileError(f"{path}: is a directory, not an audio file")
+    try:
+        data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as error:
+        raise AudioFileError(f"{path}: cannot decode audio ({_first_line(error)})") from None
+    return to_mono_rate(data, rate, sample_rate, name=str(path))
+
+
+def to_mono_rate(data: np.ndarray, rate: int, sample_rate: int, name: str = "audio") -> np.ndarray:
+    """Mix [T, C] (or [T]) audio to mono float32 and resample from `rate` to `sample_rate`."""
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    if data.ndim != 1:
+        raise AudioFileError(f"{name}: expected [samples] or [samples, channels], got {data.shape}")
+    if data.size == 0:
+        raise AudioFileError(f"{name}: no audio samples")
+    if not np.isfinite(data).all():
+        raise AudioFileError(f"{name}: contains NaN or Inf samples")
+    if rate <= 0:
+        raise AudioFileError(f"{name}: invalid sample rate {rate}")
+    if rate != sample_rate:
+        data = soxr.resample(data, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
+    return np.ascontiguousarray(data)
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
+    """Write mono float audio; the format follows the file extension (wav as 16-bit PCM)."""
+    path = Path(path)
+    subtype = "PCM_16" if path.suffix.lower() in {".wav", ".flac"} else None
+    try:
+        soundfile.write(path, np.clip(audio, -1.0, 1.0), sample_rate, subtype=subtype)
+    except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError, ValueError) as error:
+        raise AudioFileError(f"{path}: cannot write audio ({_first_line(error)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
