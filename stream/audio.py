@@ -9,6 +9,8 @@ import numpy as np
 import soundfile
 import soxr
 
+from stream.errors import first_line
+
 
 class AudioFileError(ValueError):
     """An audio file that cannot be used: missing, unreadable, empty or not finite."""
@@ -24,7 +26,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     try:
         data, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as error:
-        raise AudioFileError(f"{path}: cannot decode audio ({_first_line(error)})") from None
+        raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
     return to_mono_rate(data, rate, sample_rate, name=str(path))
 
 
@@ -53,9 +55,4 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) ->
     try:
         soundfile.write(path, np.clip(audio, -1.0, 1.0), sample_rate, subtype=subtype)
     except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError, ValueError) as error:
-        raise AudioFileError(f"{path}: cannot write audio ({_first_line(error)})") from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+        raise AudioFileError(f"{path}: cannot write audio ({first_line(error)})") from None

@@ -1,0 +1,46 @@
+"""The audio callback: moves blocks between the sound card and two preallocated rings, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from stream.ring import RingBuffer
+
+
+class DuplexCallback:
+    """A `sounddevice.Stream` callback: speaker block ← output ring, mic block → input ring.
+
+    It never allocates sample memory, touches files or runs the model; the engine runs in a worker thread that
+    reads `input_ring` and writes `output_ring`. Counters are in frames (callback blocks) and are only written
+    here, so the worker and the main thread may read them without a lock.
+    """
+
+    def __init__(self, frame_size: int, chunk_frames: int, queue_frames: int = 50) -> None:
+        if queue_frames < 2 * chunk_frames:
+            raise ValueError(f"queue_frames ({queue_frames}) must hold at least two chunks of {chunk_frames}")
+        self.frame_size = frame_size
+        self.input_ring = RingBuffer(queue_frames * frame_size)
+        self.output_ring = RingBuffer(queue_frames * frame_size)
+        # The first decoded chunk exists only after a whole chunk of input has arrived, so play that much
+        # silence first; without it every chunk would be one callback late and underflow.
+        self.output_ring.write(np.zeros(chunk_frames * frame_size, dtype=np.float32))
+        self.callbacks = 0
+        self.underflows = 0
+        self.overflows = 0
+
+    def __call__(self, indata: np.ndarray, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        """Handle one block: `indata`/`outdata` are [frames, 1] float32."""
+        if status.input_overflow:
+            self.overflows += 1
+        if status.output_underflow:
+            self.underflows += 1
+        # Output before input: the worker then cannot produce this block's output before the previous one
+        # has been taken, which keeps the output ring's fill level a true measure of added delay.
+        if not self.output_ring.read_into(outdata[:, 0]):
+            outdata.fill(0.0)
+            self.underflows += 1
+        if not self.input_ring.write(indata[:, 0]):
+            self.overflows += 1
+        self.callbacks += 1

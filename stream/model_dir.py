@@ -1,0 +1,115 @@
+"""Finding a model directory and reading the streaming graphs' contract from their metadata."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+from stream.errors import ModelError
+
+ENCODER_STREAM = "encoder_stream.onnx"
+DECODER_STREAM = "decoder_stream.onnx"
+# Where the bundled default model will live once one ships (issue 8); no such directory exists yet.
+BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
+
+# DESIGN.md's ONNX contract: graph inputs and outputs by name.
+STREAM_GRAPH_IO = {
+    ENCODER_STREAM: (("audio", "state"), ("codes", "next_state")),
+    DECODER_STREAM: (("codes", "state"), ("audio", "next_state")),
+}
+SHARED_METADATA = ("sample_rate", "frame_size", "n_codebooks", "codebook_size")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the runtime needs to know about an exported codec, read from the graphs' metadata."""
+
+    sample_rate: int
+    frame_size: int
+    n_codebooks: int
+    codebook_size: int
+    encoder_state_size: int
+    decoder_state_size: int
+    codec_config: dict
+
+    @property
+    def frame_ms(self) -> float:
+        return 1000.0 * self.frame_size / self.sample_rate
+
+    @property
+    def bits_per_code(self) -> int:
+        return (self.codebook_size - 1).bit_length()
+
+
+def resolve_model_dir(model_dir: str | Path | None) -> Path:
+    """The directory to load: `model_dir` if given, else the bundled default model."""
+    if model_dir is not None:
+        return Path(model_dir)
+    if BUNDLED_MODEL_DIR.is_dir():
+        return BUNDLED_MODEL_DIR
+    raise ModelError(
+        "no bundled default model is installed yet: pass --model DIR (a directory with the exported "
+        f"{ENCODER_STREAM} and {DECODER_STREAM}, as written by codec-export)"
+    )
+
+
+def stream_graph_paths(model_dir: Path) -> tuple[Path, Path]:
+    """Paths of the encoder and decoder stream graphs, checked to exist."""
+    if not model_dir.is_dir():
+        raise ModelError(f"{model_dir}: model directory not found")
+    paths = (model_dir / ENCODER_STREAM, model_dir / DECODER_STREAM)
+    for path in paths:
+        if not path.is_file():
+            raise ModelError(f"{path}: missing (export the model with codec-export --onnx --out {model_dir})")
+    return paths
+
+
+def read_model_info(encoder: ort.InferenceSession, decoder: ort.InferenceSession, model_dir: Path) -> ModelInfo:
+    """Check both stream graphs against the ONNX contract and return their shared metadata."""
+    for name, session in ((ENCODER_STREAM, encoder), (DECODER_STREAM, decoder)):
+        inputs = tuple(i.name for i in session.get_inputs())
+        outputs = tuple(o.name for o in session.get_outputs())
+        if (inputs, outputs) != STREAM_GRAPH_IO[name]:
+            expected_in, expected_out = STREAM_GRAPH_IO[name]
+            raise ModelError(
+                f"{model_dir / name}: graph has inputs {list(inputs)} and outputs {list(outputs)}, "
+                f"expected {list(expected_in)} and {list(expected_out)}"
+            )
+    enc = _metadata(encoder, model_dir / ENCODER_STREAM)
+    dec = _metadata(decoder, model_dir / DECODER_STREAM)
+    for key in SHARED_METADATA:
+        if enc[key] != dec[key]:
+            raise ModelError(f"{model_dir}: {ENCODER_STREAM} and {DECODER_STREAM} disagree on {key}")
+    info = ModelInfo(
+        sample_rate=enc["sample_rate"],
+        frame_size=enc["frame_size"],
+        n_codebooks=enc["n_codebooks"],
+        codebook_size=enc["codebook_size"],
+        encoder_state_size=enc["state_size"],
+        decoder_state_size=dec["state_size"],
+        codec_config=enc["codec_config"],
+    )
+    if min(info.sample_rate, info.frame_size, info.n_codebooks) < 1 or info.codebook_size < 2:
+        raise ModelError(f"{model_dir / ENCODER_STREAM}: metadata out of range ({info})")
+    return info
+
+
+def _metadata(session: ort.InferenceSession, path: Path) -> dict:
+    """The graph's metadata_props with the integer keys parsed and codec_config decoded."""
+    props = session.get_modelmeta().custom_metadata_map
+    values: dict = {}
+    for key in (*SHARED_METADATA, "state_size"):
+        try:
+            values[key] = int(props[key])
+        except KeyError:
+            raise ModelError(f"{path}: metadata_props lacks {key!r} (not exported by codec-export?)") from None
+        except ValueError:
+            raise ModelError(f"{path}: metadata {key}={props[key]!r} is not an integer") from None
+    try:
+        values["codec_config"] = json.loads(props.get("codec_config", "{}"))
+    except json.JSONDecodeError:
+        raise ModelError(f"{path}: metadata codec_config is not valid JSON") from None
+    return values

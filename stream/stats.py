@@ -1,0 +1,103 @@
+"""Stream statistics: per-chunk compute times, bitrate and glitches, as DESIGN.md's stats contract."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stream.errors import StreamError
+
+
+@dataclass(frozen=True)
+class ComputeMs:
+    """Percentiles of encode + decode time per chunk, in milliseconds."""
+
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    """What `--stats-json` writes (exactly these keys)."""
+
+    frames: int
+    frame_ms: float
+    algorithmic_latency_ms: float
+    compute_ms: ComputeMs
+    real_time_factor: float  # compute time / audio time: below 1 keeps up with real time
+    bitrate_kbps: float  # from the packed bytes actually produced
+    codebooks: int
+    underflows: int  # output frames played as silence because no decoded audio was ready
+    overflows: int  # frames of audio lost because a queue was full
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def summary(self) -> str:
+        """A few human-readable lines for the terminal."""
+        c = self.compute_ms
+        seconds = self.frames * self.frame_ms / 1000
+        lines = [
+            f"frames: {self.frames} ({seconds:.2f} s of audio, {self.frame_ms:g} ms each)",
+            f"bitrate: {self.bitrate_kbps:.2f} kbps ({self.codebooks} codebooks)",
+            f"algorithmic latency: {self.algorithmic_latency_ms:g} ms",
+            f"compute per chunk: p50 {c.p50:.3f} ms, p95 {c.p95:.3f} ms, p99 {c.p99:.3f} ms, max {c.max:.3f} ms",
+            f"real-time factor: {self.real_time_factor:.4f} (compute / audio time)",
+            f"underflows: {self.underflows}, overflows: {self.overflows}",
+        ]
+        return "\n".join(lines)
+
+
+class StatsRecorder:
+    """Accumulates what each encoded and decoded chunk cost and produced."""
+
+    def __init__(self, frame_ms: float, chunk_frames: int, codebooks: int) -> None:
+        self._frame_ms = frame_ms
+        self._chunk_frames = chunk_frames
+        self._codebooks = codebooks
+        self._compute_ms: list[float] = []
+        self._frames = 0
+        self._payload_bytes = 0
+
+    def add(self, frames: int, payload_bytes: int, compute_ms: float) -> None:
+        """Record one chunk of `frames` frames that packed to `payload_bytes` bytes."""
+        self._frames += frames
+        self._payload_bytes += payload_bytes
+        self._compute_ms.append(compute_ms)
+
+    def finish(self, underflows: int = 0, overflows: int = 0) -> StreamStats:
+        """The statistics so far."""
+        times = np.asarray(self._compute_ms, dtype=np.float64)
+        if times.size:
+            p50, p95, p99 = (float(v) for v in np.percentile(times, [50, 95, 99]))
+            compute = ComputeMs(p50, p95, p99, float(times.max()))
+        else:
+            compute = ComputeMs(0.0, 0.0, 0.0, 0.0)
+        audio_ms = self._frames * self._frame_ms
+        return StreamStats(
+            frames=self._frames,
+            frame_ms=self._frame_ms,
+            algorithmic_latency_ms=self._chunk_frames * self._frame_ms,
+            compute_ms=compute,
+            real_time_factor=float(times.sum() / audio_ms) if audio_ms else 0.0,
+            bitrate_kbps=self._payload_bytes * 8 / audio_ms if audio_ms else 0.0,
+            codebooks=self._codebooks,
+            underflows=underflows,
+            overflows=overflows,
+        )
+
+
+def write_stats_json(path: str | os.PathLike, stats: StreamStats) -> None:
+    """Write the stats as one JSON object."""
+    path = Path(path)
+    try:
+        path.write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
+    except OSError as error:
+        raise StreamError(f"{path}: cannot write stats ({error.strerror or error})") from None
