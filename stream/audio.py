@@ -48,10 +48,17 @@ def to_mono_rate(data: np.ndarray, rate: int, sample_rate: int, name: str = "aud
     return np.ascontiguousarray(data)
 
 
-def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
-    """Write mono float audio; the format follows the file extension (wav as 16-bit PCM)."""
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, exact: bool = False) -> None:
+    """Write mono float audio; the format follows the file extension (wav as 16-bit PCM).
+
+    `exact` keeps the float32 samples bit for bit where the format can hold them (WAV, AIFF, CAF, W64), so a
+    recording can be replayed through the codec and give the same output.
+    """
     path = Path(path)
     subtype = "PCM_16" if path.suffix.lower() in {".wav", ".flac"} else None
+    container = path.suffix.lstrip(".").upper()
+    if exact and container in soundfile.available_formats() and soundfile.check_format(container, "FLOAT"):
+        subtype = "FLOAT"
     try:
         soundfile.write(path, np.clip(audio, -1.0, 1.0), sample_rate, subtype=subtype)
     except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError, ValueError) as error:

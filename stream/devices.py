@@ -33,9 +33,3 @@ def list_devices() -> str:
         raise AudioDeviceError(NO_DEVICE_HINT)
     return str(table)
 
-
-def parse_device(text: str | None) -> int | str | None:
-    """A device given on the command line: an index from --list-devices, or part of its name."""
-    if text is None:
-        return None
-    return int(text) if text.strip().isdigit() else text

@@ -16,8 +16,8 @@ from stream.engine import StreamEngine
 from stream.errors import AudioDeviceError, first_line
 from stream.stats import StreamStats
 
-# Opens a started-on-demand duplex stream: (sample_rate, block_size, (input, output) devices, callback).
-StreamOpener = Callable[[int, int, tuple[Any, Any], DuplexCallback], Any]
+# Opens a duplex stream, started later: (sample_rate, block_size, (input, output) devices, latency, callback).
+StreamOpener = Callable[[int, int, tuple[Any, Any], "float | str", DuplexCallback], Any]
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class EngineWorker(threading.Thread):
 
 
 def open_sounddevice_stream(
-    sample_rate: int, block_size: int, devices: tuple[Any, Any], callback: DuplexCallback
+    sample_rate: int, block_size: int, devices: tuple[Any, Any], latency: float | str, callback: DuplexCallback
 ) -> Any:
     """A mono float32 full-duplex PortAudio stream calling `callback` every `block_size` samples."""
     sd = sounddevice()
@@ -90,7 +90,7 @@ def open_sounddevice_stream(
             device=devices,
             channels=1,
             dtype="float32",
-            latency="low",
+            latency=latency,
             callback=callback,
         )
     except (sd.PortAudioError, ValueError) as error:
@@ -103,17 +103,22 @@ def run_live(
     devices: tuple[Any, Any] = (None, None),
     record: bool = False,
     open_stream: StreamOpener = open_sounddevice_stream,
+    latency: float | str = "low",
     max_backlog_frames: int | None = None,
-    stall_s: float = 2.0,
+    stall_s: float = 5.0,
 ) -> LiveResult:
-    """Run the codec live until `duration_s` of audio has passed, Ctrl-C, or a device failure."""
+    """Run the codec live until `duration_s` of audio has passed, Ctrl-C, or a device failure.
+
+    `latency` is PortAudio's suggested device latency ("low", "high" or seconds). A device that delivers no
+    block for `stall_s` counts as gone: PulseAudio's ALSA plugin can pause about 2 s to recover from an underrun.
+    """
     info = engine.info
     engine.reset()
     callback = DuplexCallback(info.frame_size, engine.chunk_frames)
     # Room for one late chunk of jitter on top of the chunk being played: a few frames of extra delay at worst.
     backlog = max_backlog_frames if max_backlog_frames is not None else engine.chunk_frames + 4
     worker = EngineWorker(engine, callback, record, backlog)
-    stream = open_stream(info.sample_rate, info.frame_size, devices, callback)
+    stream = open_stream(info.sample_rate, info.frame_size, devices, latency, callback)
     target = None if duration_s is None else int(np.ceil(duration_s * 1000 / info.frame_ms))
     reason, error = "duration", None
     worker.start()

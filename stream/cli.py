@@ -1,0 +1,160 @@
+"""`codec-stream`: the codec live (microphone → codec → speakers) or over a file, with its costs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from stream import devices
+from stream.audio import AudioFileError, read_audio, write_audio
+from stream.cli_errors import run_cli
+from stream.engine import StreamEngine
+from stream.errors import StreamError
+from stream.file_mode import stream_audio
+from stream.live import run_live
+from stream.model_dir import resolve_model_dir
+from stream.runtime import PROVIDERS, RuntimeOptions
+from stream.stats import StreamStats, write_stats_json
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--mic", is_flag=True, help="Live: microphone → codec → speakers.")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Stream this audio file (any format, rate, channels) instead of the microphone.")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --input: write the decoded audio here (16 kHz, the input's length).")
+@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Directory with the exported ONNX files (default: the bundled model).")
+@click.option("--codebooks", type=click.IntRange(1, None), help="Send only the first Q codebooks (Q x 0.5 kbps).")
+@click.option("--bitrate", type=click.FloatRange(min=0, min_open=True),
+              help="Target bitrate in kbps; uses floor(KBPS / 0.5) codebooks.")
+@click.option("--chunk-frames", type=click.IntRange(1, 500), default=1, show_default=True,
+              help="Frames (20 ms each) encoded and decoded per call; the delay grows with it.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="With --mic: stop after S seconds.")
+@click.option("--stats-json", type=click.Path(dir_okay=False, path_type=Path), help="Write the stream stats here.")
+@click.option("--list-devices", is_flag=True, help="List audio devices and exit.")
+@click.option("--input-device", callback=lambda ctx, param, value: _device(value),
+              help="With --mic: input device index or name part (see --list-devices).")
+@click.option("--output-device", callback=lambda ctx, param, value: _device(value),
+              help="With --mic: output device index or name part (see --list-devices).")
+@click.option("--latency", default="low", show_default=True, callback=lambda ctx, param, value: _latency(value),
+              help="With --mic: PortAudio's suggested device latency: low, high or seconds (e.g. 0.1).")
+@click.option("--record-input", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --mic: save what the microphone delivered to the codec (float WAV keeps it exact).")
+@click.option("--record-output", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --mic: save the decoded audio the codec produced for playback.")
+@click.option("--provider", type=click.Choice(sorted(PROVIDERS)), default="cpu", show_default=True,
+              help="ONNX Runtime execution provider.")
+@click.option("--intra-op-threads", type=click.IntRange(0, None), default=1, show_default=True,
+              help="ONNX Runtime threads inside one operator (0: ONNX Runtime's choice).")
+@click.option("--inter-op-threads", type=click.IntRange(0, None), default=1, show_default=True,
+              help="ONNX Runtime threads across operators (0: ONNX Runtime's choice).")
+def command(
+    mic: bool,
+    input_path: Path | None,
+    output_path: Path | None,
+    model_dir: Path | None,
+    codebooks: int | None,
+    bitrate: float | None,
+    chunk_frames: int,
+    duration: float | None,
+    stats_json: Path | None,
+    list_devices: bool,
+    input_device: int | str | None,
+    output_device: int | str | None,
+    latency: float | str,
+    record_input: Path | None,
+    record_output: Path | None,
+    provider: str,
+    intra_op_threads: int,
+    inter_op_threads: int,
+) -> None:
+    """Run the streaming codec live on a microphone or over an audio file and report what it costs."""
+    if list_devices:
+        click.echo(devices.list_devices())
+        return
+    _check_usage(mic, input_path, output_path, codebooks, bitrate, duration, input_device, output_device,
+                 record_input, record_output)
+    try:
+        engine = StreamEngine(
+            resolve_model_dir(model_dir),
+            codebooks=codebooks,
+            chunk_frames=chunk_frames,
+            runtime=RuntimeOptions(provider, intra_op_threads, inter_op_threads),
+            bitrate_kbps=bitrate,
+        )
+    except ValueError as error:  # only the codebook/bitrate choice does not fit this model
+        raise click.UsageError(str(error)) from None
+    if input_path is not None:
+        audio = read_audio(input_path, engine.info.sample_rate)
+        result = stream_audio(engine, audio)
+        if output_path is not None:
+            write_audio(output_path, result.audio, engine.info.sample_rate)
+        _report(result.stats, stats_json)
+        return
+    live = run_live(
+        engine,
+        duration_s=duration,
+        devices=(input_device, output_device),
+        record=record_input is not None or record_output is not None,
+        latency=latency,
+    )
+    # Recordings and stats are written even when the device failed: they are what explains the failure.
+    if record_input is not None:
+        write_audio(record_input, live.input_audio, engine.info.sample_rate, exact=True)
+    if record_output is not None:
+        write_audio(record_output, live.output_audio, engine.info.sample_rate, exact=True)
+    _report(live.stats, stats_json)
+    if live.error:
+        raise StreamError(live.error)
+
+
+def _check_usage(mic: bool, input_path: Path | None, output_path: Path | None, codebooks: int | None,
+                 bitrate: float | None, duration: float | None, input_device: int | str | None,
+                 output_device: int | str | None, record_input: Path | None, record_output: Path | None) -> None:
+    """Reject flag combinations that make no sense before anything is loaded."""
+    if mic == (input_path is not None):
+        raise click.UsageError("give exactly one of --mic or --input FILE (or --list-devices)")
+    if codebooks is not None and bitrate is not None:
+        raise click.UsageError("give --codebooks or --bitrate, not both")
+    if output_path is not None and mic:
+        raise click.UsageError("--output is for --input; with --mic use --record-output")
+    live_only = {"--duration": duration, "--input-device": input_device, "--output-device": output_device,
+                 "--record-input": record_input, "--record-output": record_output}
+    used = [name for name, value in live_only.items() if value is not None]
+    if used and not mic:
+        raise click.UsageError(f"{', '.join(used)} only apply with --mic")
+
+
+def _device(text: str | None) -> int | str | None:
+    """A device from the command line: an index from --list-devices, or part of its name."""
+    if text is None:
+        return None
+    return int(text) if text.strip().isdigit() else text
+
+
+def _latency(text: str) -> float | str:
+    """PortAudio's suggested latency: "low", "high" or a number of seconds in (0, 2]."""
+    if text in ("low", "high"):
+        return text
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 2:
+        raise click.BadParameter(f"expected low, high or seconds in (0, 2], got {text!r}")
+    return seconds
+
+
+def _report(stats: StreamStats, stats_json: Path | None) -> None:
+    """The human summary on stdout and, if asked, the stats JSON."""
+    if stats_json is not None:
+        write_stats_json(stats_json, stats)
+    click.echo(stats.summary())
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Console entry point: user mistakes become one line on stderr and a non-zero exit code."""
+    run_cli(command, "codec-stream", (StreamError, AudioFileError), args)

@@ -1,0 +1,173 @@
+"""`codec-stream` as users run it: file mode end to end, stats JSON, and one-line errors for mistakes."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from test_stream_model import tiny_model  # noqa: F401 -- the fixture
+
+from stream.audio import read_audio
+from stream.cli import main
+from stream.engine import StreamEngine
+from stream.file_mode import stream_audio
+
+STREAM_DIR = Path(__file__).resolve().parents[1] / "stream"
+SCRIPT = Path(sys.executable).parent / "codec-stream"
+STATS_KEYS = ["frames", "frame_ms", "algorithmic_latency_ms", "compute_ms", "real_time_factor", "bitrate_kbps",
+              "codebooks", "underflows", "overflows"]
+
+
+def run_process(command: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+
+
+def run_main(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def stereo_44k(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """A 44.1 kHz stereo 24-bit WAV that is not a whole number of frames long."""
+    t = np.arange(int(44100 * 1.37)) / 44100
+    left = 0.4 * np.sin(2 * np.pi * 300 * t)
+    path = tmp_path / "in.wav"
+    soundfile.write(path, np.stack([left, 0.5 * left], axis=1), 44100, subtype="PCM_24")
+    return path, read_audio(path, 16000)
+
+
+def test_file_mode_writes_the_streamed_audio_and_stats(tiny_model: Path, stereo_44k, tmp_path: Path,  # noqa: F811
+                                                       capsys: pytest.CaptureFixture) -> None:
+    path, audio = stereo_44k
+    out, stats = tmp_path / "out.wav", tmp_path / "stats.json"
+    code, stdout, err = run_main(["--input", str(path), "--output", str(out), "--model", str(tiny_model),
+                                  "--bitrate", "2", "--chunk-frames", "2", "--stats-json", str(stats)], capsys)
+    assert code == 0 and err == ""
+    decoded, rate = soundfile.read(out, dtype="float32")
+    assert rate == 16000 and decoded.shape == audio.shape
+    expected = stream_audio(StreamEngine(tiny_model, codebooks=4, chunk_frames=2), audio).audio
+    np.testing.assert_allclose(decoded, expected, atol=1e-4, rtol=0)  # 16-bit WAV: within 2^-15
+    data = json.loads(stats.read_text())
+    assert list(data) == STATS_KEYS and list(data["compute_ms"]) == ["p50", "p95", "p99", "max"]
+    assert data["codebooks"] == 4 and data["bitrate_kbps"] == pytest.approx(2.0)
+    assert data["algorithmic_latency_ms"] == 40.0 and data["frames"] == -(-audio.shape[0] // 320)
+    assert data["underflows"] == data["overflows"] == 0
+    assert "bitrate: 2.00 kbps (4 codebooks)" in stdout and "real-time factor" in stdout
+
+
+def test_installed_entry_point_runs(tiny_model: Path, stereo_44k, tmp_path: Path) -> None:  # noqa: F811
+    if not SCRIPT.exists():
+        pytest.skip(f"{SCRIPT} not installed (pip install -e .)")
+    path, audio = stereo_44k
+    done = run_process([str(SCRIPT), "--input", str(path), "--model", str(tiny_model), "--output",
+                        str(tmp_path / "o.flac")])
+    assert done.returncode == 0, done.stderr
+    assert soundfile.info(tmp_path / "o.flac").frames == audio.shape[0]
+    done = run_process([str(SCRIPT), "--input", str(tmp_path / "missing.wav"), "--model", str(tiny_model)])
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        ([], 2, "exactly one of --mic or --input"),
+        (["--mic", "--input", "{wav}"], 2, "exactly one of --mic or --input"),
+        (["--input", "{tmp}/missing.wav"], 2, "does not exist"),
+        (["--input", "{tmp}"], 2, "is a directory"),
+        (["--input", "{bad}"], 1, "cannot decode audio"),
+        (["--input", "{empty}"], 1, "cannot decode audio"),
+        (["--input", "{wav}", "--codebooks", "3", "--bitrate", "2"], 2, "not both"),
+        (["--input", "{wav}", "--codebooks", "13"], 2, "codebooks must be in 1..12"),
+        (["--input", "{wav}", "--codebooks", "0"], 2, "--codebooks"),
+        (["--input", "{wav}", "--bitrate", "0.3"], 2, "below one codebook"),
+        (["--input", "{wav}", "--bitrate", "fast"], 2, "--bitrate"),
+        (["--input", "{wav}", "--chunk-frames", "0"], 2, "--chunk-frames"),
+        (["--input", "{wav}", "--duration", "3"], 2, "--duration only apply with --mic"),
+        (["--input", "{wav}", "--record-output", "{tmp}/r.wav"], 2, "--record-output only apply with --mic"),
+        (["--mic", "--output", "{tmp}/o.wav"], 2, "--output is for --input"),
+        (["--input", "{wav}", "--output", "{tmp}"], 2, "is a directory"),
+        (["--input", "{wav}", "--output", "{tmp}/no/such/dir/o.wav"], 1, "cannot write audio"),
+        (["--input", "{wav}", "--stats-json", "{tmp}/no/such/dir/s.json"], 1, "cannot write stats"),
+        (["--input", "{wav}", "--provider", "tpu"], 2, "--provider"),
+        (["--input", "{wav}", "--model", "{tmp}/nothing"], 2, "does not exist"),
+        (["--input", "{wav}", "--model", "{wav}"], 2, "is a file"),
+        (["--input", "{wav}", "--model", "{tmp}"], 1, "encoder_stream.onnx: missing"),
+        (["--input", "{wav}", "--model", "{corrupt_model}"], 1, "not a loadable ONNX model"),
+        (["--bogus"], 2, "No such option"),
+        (["--mic", "--latency", "soon"], 2, "--latency"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(args: list[str], code: int, message: str, tiny_model: Path,  # noqa: F811
+                                           stereo_44k, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "bad.wav").write_bytes(b"RIFF not really a wav file")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    corrupt = tmp_path / "corrupt_model"
+    corrupt.mkdir()
+    for name in ("encoder_stream.onnx", "decoder_stream.onnx"):
+        (corrupt / name).write_bytes(b"\x08\x07garbage")
+    names = {"wav": stereo_44k[0], "tmp": tmp_path, "bad": tmp_path / "bad.wav", "empty": tmp_path / "empty.wav",
+             "corrupt_model": corrupt}
+    args = [a.format(**names) for a in args]
+    if "--model" not in args and "--input" in args:
+        args += ["--model", str(tiny_model)]
+    exit_code, _, err = run_main(args, capsys)
+    assert exit_code == code, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("codec-stream: error: "), err
+    assert message in err and "Traceback" not in err
+
+
+def test_no_model_and_no_bundled_default_is_one_line(stereo_44k, capsys: pytest.CaptureFixture) -> None:
+    from stream.model_dir import BUNDLED_MODEL_DIR
+
+    if BUNDLED_MODEL_DIR.is_dir():
+        pytest.skip("a bundled default model is installed")
+    code, _, err = run_main(["--input", str(stereo_44k[0])], capsys)
+    assert code == 1 and err.strip() == (
+        "codec-stream: error: no bundled default model is installed yet: pass --model DIR (a directory with "
+        "the exported encoder_stream.onnx and decoder_stream.onnx, as written by codec-export)"
+    )
+
+
+def test_cuda_provider_without_a_gpu_is_one_line(tiny_model: Path, stereo_44k) -> None:  # noqa: F811
+    done = run_process([sys.executable, "-c", "from stream.cli import main; main()", "--input",
+                        str(stereo_44k[0]), "--model", str(tiny_model), "--provider", "cuda"])
+    if done.returncode == 0:
+        pytest.skip("the CUDA provider works here")
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "use --provider cpu" in done.stderr
+
+
+def test_help_lists_the_contract_flags(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run_main(["--help"], capsys)
+    assert code == 0
+    for flag in ("--mic", "--input", "--output", "--model", "--codebooks", "--bitrate", "--chunk-frames",
+                 "--duration", "--stats-json", "--list-devices", "--input-device", "--output-device",
+                 "--record-input", "--record-output", "--provider"):
+        assert flag in out
+
+
+def test_stream_imports_no_torch_and_no_training_code() -> None:
+    forbidden = {"torch", "torchaudio", "codec", "train", "export"}
+    for path in STREAM_DIR.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+    probe = ("import sys, stream.cli, stream.live, stream.engine; "
+             "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'torch', 'codec', 'train', 'export'}); "
+             "print(bad); sys.exit(1 if bad else 0)")
+    done = run_process([sys.executable, "-c", probe])
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,161 @@
+"""End to end `codec-stream --mic` on a private PulseAudio server with two virtual devices.
+
+The "microphone" is the monitor of a null sink that `paplay` plays a speech clip into; the "speakers" are a
+second null sink whose monitor `parecord` records. The model has random weights, so its output is noise-like
+and cannot be compared with the clip itself; what the test shows is that the live path equals the file path:
+(1) the decoded audio the run recorded equals offline encoder.onnx + decoder.onnx of exactly the input it
+recorded, (2) that input is the clip, and (3) what reached the speaker sink is that decoded audio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from test_stream_engine import offline_decode
+from test_stream_model import tiny_model  # noqa: F401 -- the fixture
+
+from stream.audio import read_audio
+
+TOOLS = ("pulseaudio", "pactl", "paplay", "parecord")
+CORRELATION_THRESHOLD = 0.9  # median over 0.5 s windows after alignment; glitch-free windows give > 0.99
+FRAME = 320
+
+
+def best_correlation(piece: np.ndarray, segment: np.ndarray) -> float:
+    """Highest cosine similarity of `piece` with any equally long stretch of `segment`."""
+    piece, segment = piece.astype(np.float64), segment.astype(np.float64)
+    dots = np.correlate(segment, piece, "valid")
+    energy = np.convolve(segment**2, np.ones(piece.shape[0]), "valid")
+    return float(np.max(dots / (np.linalg.norm(piece) * np.sqrt(energy) + 1e-12)))
+
+
+def align(reference: np.ndarray, recording: np.ndarray) -> int:
+    """Where `reference` starts in `recording` (negative if the recording began after it), by FFT."""
+    size = 1 << int(np.ceil(np.log2(reference.shape[0] + recording.shape[0])))
+    spectrum = np.fft.rfft(recording, size) * np.conj(np.fft.rfft(reference, size))
+    peak = int(np.argmax(np.fft.irfft(spectrum, size)))
+    return peak if peak < size // 2 else peak - size
+
+
+def windowed_correlations(reference: np.ndarray, recording: np.ndarray, window: int = 8000,
+                          slack: int = 4000) -> list[float]:
+    """Each loud window of `reference` matched in `recording` within `slack` samples of the alignment.
+
+    A device glitch shifts what follows it, so each window is matched on its own, not the whole at one lag.
+    """
+    lag = align(reference, recording)
+    scores = []
+    for start in range(0, reference.shape[0] - window + 1, window):
+        piece = reference[start : start + window]
+        lo, hi = lag + start - slack, lag + start + window + slack
+        if np.sqrt(np.mean(piece**2)) < 1e-3 or lo < 0 or hi > recording.shape[0]:
+            continue
+        scores.append(best_correlation(piece, recording[lo:hi]))
+    return scores
+
+
+@pytest.fixture(scope="module")
+def pulse() -> Iterator[dict[str, str]]:
+    """A private PulseAudio server with sinks `codec_mic` (default source: its monitor) and `codec_speaker`."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"PulseAudio not installed ({', '.join(missing)} missing; Debian: apt-get install "
+                    "pulseaudio pulseaudio-utils libasound2-plugins libportaudio2)")
+    runtime = Path(tempfile.mkdtemp(prefix="codec-pulse-"))
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "PULSE_SERVER": f"unix:{runtime}/pulse/native"}
+    pactl = ["pactl"]
+    subprocess.run(["pulseaudio", "-D", "--exit-idle-time=-1", "-n", "--load=module-native-protocol-unix",
+                    f"--log-target=file:{runtime}/pulse.log"], env=env, check=True, timeout=30)
+    try:
+        for _ in range(100):
+            if subprocess.run([*pactl, "info"], env=env, capture_output=True, check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        for name in ("codec_mic", "codec_speaker"):
+            subprocess.run([*pactl, "load-module", "module-null-sink", f"sink_name={name}", "rate=16000",
+                            "channels=1"], env=env, check=True, capture_output=True, timeout=30)
+        subprocess.run([*pactl, "set-default-source", "codec_mic.monitor"], env=env, check=True, timeout=30)
+        subprocess.run([*pactl, "set-default-sink", "codec_speaker"], env=env, check=True, timeout=30)
+        yield env
+    finally:
+        subprocess.run(["pulseaudio", "--kill"], env=env, check=False, capture_output=True, timeout=30)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def wait_for_capture(env: dict[str, str], codec: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """Block until a client records from the server (the codec's input stream is open)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and codec.poll() is None:
+        listing = subprocess.run(["pactl", "list", "short", "source-outputs"], env=env, capture_output=True,
+                                 text=True, check=False, timeout=30).stdout
+        if listing.strip():
+            time.sleep(0.3)
+            return
+        time.sleep(0.1)
+    pytest.fail(f"codec-stream did not open its input within {timeout_s} s: {codec.communicate()[1]}")
+
+
+def speech_clip(folder: Path, seconds: tuple[float, float] = (3.0, 6.0)) -> Path:
+    for path in sorted(folder.glob("*.flac")):
+        if seconds[0] <= soundfile.info(path).duration <= seconds[1]:
+            return path
+    pytest.skip(f"no {seconds[0]}-{seconds[1]} s clip in {folder}")
+
+
+def test_mic_round_trip_through_virtual_devices(pulse: dict[str, str], tiny_model: Path,  # noqa: F811
+                                                telugu_val: Path, tmp_path: Path) -> None:
+    clip_path = speech_clip(telugu_val)
+    clip = read_audio(clip_path, 16000)
+    duration = clip.shape[0] / 16000 + 3.0
+    speaker = tmp_path / "speaker.wav"
+    recorder = subprocess.Popen(["parecord", "--device=codec_speaker.monitor", "--rate=16000", "--channels=1",
+                                 "--format=float32le", "--file-format=wav", str(speaker)], env=pulse)
+    codec = subprocess.Popen(
+        [sys.executable, "-c", "from stream.cli import main; main()", "--mic", "--model", str(tiny_model),
+         "--duration", f"{duration:.2f}", "--latency", "0.1", "--record-input", str(tmp_path / "in.wav"),
+         "--record-output", str(tmp_path / "out.wav"), "--stats-json", str(tmp_path / "stats.json")],
+        env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    wait_for_capture(pulse, codec)  # play only once the codec listens, so the whole clip reaches it
+    subprocess.run(["paplay", "--device=codec_mic", str(clip_path)], env=pulse, check=True, timeout=60)
+    stdout, stderr = codec.communicate(timeout=duration + 60)
+    time.sleep(0.3)
+    recorder.terminate()
+    recorder.wait(timeout=10)
+    assert codec.returncode == 0, stderr
+    assert "Traceback" not in stderr and "frames:" in stdout
+
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    heard, _ = soundfile.read(tmp_path / "in.wav", dtype="float32")
+    decoded, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    expected_frames = duration * 1000 / 20
+    assert 0.95 * expected_frames <= stats["frames"] <= expected_frames + 10  # stops within a 50 ms poll
+    assert stats["frames"] * FRAME == decoded.shape[0] and heard.shape[0] >= decoded.shape[0]
+    assert stats["codebooks"] == 12 and stats["bitrate_kbps"] == pytest.approx(6.0)
+    assert 0 < stats["compute_ms"]["p50"] < 20 and 0 < stats["real_time_factor"] < 1
+    assert stats["underflows"] + stats["overflows"] < 0.2 * stats["frames"], stats
+
+    # (1) The live path is the file path: same samples as the offline graphs on the recorded input.
+    np.testing.assert_allclose(decoded, offline_decode(tiny_model, heard, 12)[: decoded.shape[0]], atol=1e-4)
+    # (2) The microphone delivered the clip.
+    mic_scores = windowed_correlations(clip, heard)
+    assert len(mic_scores) >= 4 and np.median(mic_scores) > CORRELATION_THRESHOLD, mic_scores
+    # (3) The speaker sink received the decoded audio.
+    played, _ = soundfile.read(speaker, dtype="float32")
+    # Only where the clip was heard: the random model's output for silence repeats every frame, so aligning
+    # it would be ambiguous.
+    start = max(align(clip, heard), 0)
+    speech = decoded[start : start + clip.shape[0]]
+    speaker_scores = windowed_correlations(speech, played)
+    assert len(speaker_scores) >= 4 and np.median(speaker_scores) > CORRELATION_THRESHOLD, speaker_scores
