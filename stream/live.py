@@ -115,7 +115,8 @@ def run_live(
     info = engine.info
     engine.reset()
     callback = DuplexCallback(info.frame_size, engine.chunk_frames)
-    # Room for one late chunk of jitter on top of the chunk being played: a few frames of extra delay at worst.
+    # Up to 4 frames (80 ms) of queued output absorb callback jitter (PulseAudio delivers blocks in bursts);
+    # beyond that a chunk is dropped rather than delaying everything after it.
     backlog = max_backlog_frames if max_backlog_frames is not None else engine.chunk_frames + 4
     worker = EngineWorker(engine, callback, record, backlog)
     stream = open_stream(info.sample_rate, info.frame_size, devices, latency, callback)
