@@ -1,0 +1,88 @@
+"""`codec-export`: turn a checkpoint into the four verified ONNX files (and fp16/int8 copies)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from codec.checkpoint import CheckpointError, load_codec
+from export.calibration import audio_files, load_clips
+from export.errors import ExportError, first_line
+from export.onnx_export import ExportResult, export_codec
+from stream.audio import AudioFileError
+
+
+def resolve_checkpoint(value: str) -> Path:
+    """The checkpoint file that `--checkpoint` names (the bundled `default` model will resolve here)."""
+    path = Path(value)
+    if not path.exists():
+        raise click.BadParameter(f"{path}: no such checkpoint", param_hint="--checkpoint")
+    return path
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--onnx", "to_onnx", is_flag=True, help="Export to ONNX (the only format so far).")
+@click.option("--checkpoint", required=True, metavar="FILE", help="Checkpoint written by codec-train.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
+@click.option("--fp16", is_flag=True, help="Also write OUT/fp16: half-precision weights and activations.")
+@click.option("--int8", is_flag=True, help="Also write OUT/int8: static int8 QDQ, calibrated on speech.")
+@click.option(
+    "--calibration_dir",
+    "--calibration-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Speech clips for int8 calibration and for measuring the fp16/int8 quality cost.",
+)
+@click.option("--opset", type=int, default=None, help="ONNX opset (default 18).")
+def main(
+    to_onnx: bool,
+    checkpoint: str,
+    out_dir: Path,
+    fp16: bool,
+    int8: bool,
+    calibration_dir: Path | None,
+    opset: int | None,
+) -> None:
+    """Export a codec checkpoint to encoder.onnx, decoder.onnx, encoder_stream.onnx, decoder_stream.onnx."""
+    if not to_onnx:
+        raise click.UsageError("nothing to export: pass --onnx")
+    if int8 and calibration_dir is None:
+        raise click.UsageError("--int8 needs --calibration_dir (a folder of speech clips)")
+    files = audio_files(calibration_dir) if calibration_dir is not None else []
+    if calibration_dir is not None and not files:
+        raise click.BadParameter(f"{calibration_dir}: no audio files", param_hint="--calibration_dir")
+    # The exporter and the quantizer log advice meant for their developers; errors still come through.
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("torch").setLevel(logging.ERROR)
+    try:
+        model = load_codec(resolve_checkpoint(checkpoint))
+        config = model.config
+        clips = load_clips(files, config.sample_rate, config.frame_size) if files else None
+        click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} codebooks) to {out_dir}")
+        result = export_codec(model, out_dir, opset=opset, fp16=fp16, int8=int8, calibration=clips)
+    except (CheckpointError, ExportError, AudioFileError, OSError) as error:
+        click.echo(f"codec-export: error: {first_line(error)}", err=True)
+        sys.exit(1)
+    report(result, "calibration clips" if clips else "a synthetic probe signal")
+
+
+def report(result: ExportResult, measured_on: str) -> None:
+    """Print each file with its parity against PyTorch, then each variant's quality cost."""
+    click.echo(f"opset {result.opset}; parity against PyTorch (onnx.checker passed):")
+    for name, path in result.paths.items():
+        size = f"{path.stat().st_size / 1e6:6.2f} MB"
+        if name in result.max_abs_error:
+            detail = f"max abs error {result.max_abs_error[name]:.2e}"
+        else:
+            ties = result.code_mismatches[name]
+            detail = f"codes equal to PyTorch except {ties} frames at exact ties" if ties else "codes identical"
+        click.echo(f"  {path}  {size}  {detail}")
+    for variant in result.variants.values():
+        click.echo(f"{variant.precision} in {variant.paths['encoder'].parent}: cost against fp32 on {measured_on}")
+        click.echo(f"  offline graphs: {variant.offline.summary()}")
+        click.echo(f"  stream graphs:  {variant.stream.summary()}")
+

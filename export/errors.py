@@ -1,0 +1,21 @@
+"""Errors of the exporter; each message is one line a user can act on."""
+
+from __future__ import annotations
+
+
+class ExportError(RuntimeError):
+    """The exporter could not write verified ONNX files."""
+
+
+class UnsupportedConfigError(ExportError):
+    """A codec config that the four ONNX graphs cannot represent."""
+
+
+class ParityError(ExportError):
+    """An exported graph disagrees with the PyTorch model beyond the contract's tolerance."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (or its type's name), for one-line reports."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,203 @@
+"""torch → ONNX: the four graphs of DESIGN.md, self-contained, with metadata, verified against PyTorch."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch.nn.utils import parametrize
+
+from codec.config import CodecConfig
+from codec.model import Codec
+from export.errors import ExportError, UnsupportedConfigError, first_line
+from export.graphs import GraphSpec, Shape, graph_specs
+from export.metadata import metadata_props, set_metadata
+from export.parity import verify_export
+from export.probe import probe_signal
+from export.variants import PRECISIONS, VariantResult, build_variant
+
+# The opset the dynamo exporter translates to natively (torch's TORCHLIB_OPSET): any other one goes through
+# ONNX's version converter, one more place to break. ONNX Runtime has run it since 1.14 (2023), as do its
+# mobile and web builds and TensorRT 8.6+.
+DEFAULT_OPSET = 18
+MAX_OPSET = 23  # the newest that torch 2.11 can write
+PROBE_SECONDS = 1.0
+QUALITY_PROBE_SECONDS = 4.0
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What `export_codec` wrote and how closely it matches PyTorch."""
+
+    out_dir: Path
+    opset: int
+    config: CodecConfig
+    paths: dict[str, Path]  # graph name ("encoder", "decoder", "encoder_stream", "decoder_stream") → file
+    max_abs_error: dict[str, float]  # decoders: decoded audio against PyTorch (contract: ≤ 1e-4)
+    code_mismatches: dict[str, int]  # encoders: frames whose codes differ from PyTorch, each at an exact tie
+    variants: dict[str, VariantResult] = field(default_factory=dict)  # "fp16" / "int8", when asked for
+
+
+def export_codec(
+    model: Codec,
+    out_dir: Path,
+    *,
+    opset: int | None = None,
+    fp16: bool = False,
+    int8: bool = False,
+    calibration: Sequence[np.ndarray] | None = None,
+) -> ExportResult:
+    """Write encoder.onnx, decoder.onnx, encoder_stream.onnx and decoder_stream.onnx into `out_dir`.
+
+    `model` is left untouched (weight norm is folded on a copy). Every file is checked with onnx.checker
+    and run against PyTorch on a probe signal before anything lands in `out_dir`; ParityError if not equal.
+    `fp16` / `int8` also write `out_dir`/fp16 and `out_dir`/int8 with the same four file names, and measure
+    their cost on `calibration` (mono clips at the model's sample rate, whole frames; required for int8,
+    which calibrates on them; fp16 falls back to the probe signal).
+    """
+    opset = DEFAULT_OPSET if opset is None else opset
+    check_exportable(model.config, opset)
+    if int8 and not calibration:
+        raise ValueError("int8 export needs calibration clips")
+    codec = folded_copy(model)
+    config = codec.config
+    staging = _staging_dir(Path(out_dir))
+    try:
+        specs = graph_specs(codec)
+        paths = {spec.name: export_graph(spec, staging / spec.file_name, opset, config) for spec in specs}
+        code_mismatches, max_abs_error = verify_export(codec, paths, _probe(config))
+        clips = list(calibration) if calibration else [_probe(config, QUALITY_PROBE_SECONDS)[0]]
+        variants = {
+            precision: build_variant(precision, specs, paths, staging / precision, clips, config)
+            for precision, wanted in zip(PRECISIONS, (fp16, int8))
+            if wanted
+        }
+        final = _move_into(staging, Path(out_dir))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(
+        out_dir=Path(out_dir),
+        opset=opset,
+        config=config,
+        paths={name: final[path] for name, path in paths.items()},
+        max_abs_error=max_abs_error,
+        code_mismatches=code_mismatches,
+        variants={
+            name: VariantResult(v.precision, {k: final[p] for k, p in v.paths.items()}, v.offline, v.stream)
+            for name, v in variants.items()
+        },
+    )
+
+
+def folded_copy(model: Codec) -> Codec:
+    """A float32 CPU copy of `model` in eval mode with weight norm folded; `model` itself is untouched.
+
+    Not copy.deepcopy: the copy would share weight norm's generated module classes with `model`, and folding
+    the copy deletes the `weight` property from those classes, breaking `model`.
+    """
+    codec = Codec(model.config)
+    if not any(parametrize.is_parametrized(module) for module in model.modules()):
+        codec.fold_weight_norm()
+    codec.load_state_dict(model.state_dict())
+    return codec.float().eval().fold_weight_norm()
+
+
+def check_exportable(config: CodecConfig, opset: int) -> None:
+    """Raise UnsupportedConfigError for what the four graphs cannot represent."""
+    if not DEFAULT_OPSET <= opset <= MAX_OPSET:
+        raise UnsupportedConfigError(f"opset {opset} is not supported: choose {DEFAULT_OPSET}..{MAX_OPSET}")
+    if config.n_codebooks < 2:
+        # torch.export fixes any axis whose size can only be 1, so Q could not stay a dynamic input axis.
+        raise UnsupportedConfigError(
+            f"n_codebooks={config.n_codebooks}: the decoders' codebook axis needs at least 2 codebooks"
+        )
+
+
+def export_graph(spec: GraphSpec, path: Path, opset: int, config: CodecConfig) -> Path:
+    """Export one graph with torch.export + the dynamo ONNX exporter, as one self-contained file."""
+    try:
+        program = torch.export.export(
+            spec.module,
+            spec.example_inputs(),
+            dynamic_shapes=spec.dynamic_shapes(config.n_codebooks),
+            strict=False,
+        )
+        with warnings.catch_warnings():
+            # torch's own deprecation chatter from inside the exporter; nothing the user can act on.
+            warnings.simplefilter("ignore", FutureWarning)
+            onnx_program = torch.onnx.export(
+                program,
+                dynamo=True,  # an ExportedProgram goes straight to translation: no legacy-exporter fallback
+                opset_version=opset,
+                input_names=list(spec.inputs),
+                output_names=list(spec.outputs),
+                optimize=True,
+                verbose=False,
+            )
+    except Exception as error:  # torch.export and the exporter raise many unrelated types
+        raise ExportError(f"{spec.file_name}: export failed ({first_line(error)})") from error
+    model = onnx_program.model_proto
+    # Per-node debug metadata holds stack traces with this machine's paths: not for shipping.
+    for node in model.graph.node:
+        del node.metadata_props[:]
+    _name_axes(model.graph.input, spec.inputs)
+    _name_axes(model.graph.output, spec.outputs)
+    model.doc_string = f"streaming-speech-codec {spec.name}: {_signature(spec)}"
+    set_metadata(model, metadata_props(config, spec.state_size, "fp32"))
+    onnx.save_model(model, path, save_as_external_data=False)
+    return path
+
+
+def _name_axes(values: Sequence[onnx.ValueInfoProto], shapes: dict[str, Shape]) -> None:
+    """Give every input/output axis the spec's name (the exporter calls derived axes s0, s1, …)."""
+    for value in values:
+        dims = value.type.tensor_type.shape.dim
+        for dim, axis in zip(dims, shapes[value.name], strict=True):
+            if isinstance(axis, str):
+                dim.dim_param = axis
+            else:
+                dim.dim_value = axis
+
+
+def _signature(spec: GraphSpec) -> str:
+    def describe(values: dict[str, Shape]) -> str:
+        return ", ".join(f"{name} [{', '.join(str(axis) for axis in shape)}]" for name, shape in values.items())
+
+    return f"({describe(spec.inputs)}) -> ({describe(spec.outputs)})"
+
+
+def _probe(config: CodecConfig, seconds: float = PROBE_SECONDS) -> np.ndarray:
+    """[2, T] whole frames: the speech-like probe, and quiet noise as a second batch item."""
+    frames = max(2, int(seconds * config.sample_rate) // config.frame_size)
+    voice = probe_signal(config.sample_rate, frames * config.frame_size / config.sample_rate)
+    noise = 0.05 * np.random.default_rng(1).standard_normal(voice.size).astype(np.float32)
+    return np.stack([voice, noise])[:, : frames * config.frame_size]
+
+
+def _staging_dir(out_dir: Path) -> Path:
+    """A fresh hidden folder inside `out_dir`, so nothing unverified ever sits under the final names."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    except OSError as error:
+        raise ExportError(f"{out_dir}: cannot write the export there ({error.strerror or error})") from None
+
+
+def _move_into(staging: Path, out_dir: Path) -> dict[Path, Path]:
+    """Move every staged file to the same relative place under `out_dir`; returns old → new paths."""
+    moved = {}
+    for source in sorted(staging.rglob("*.onnx")):
+        target = out_dir / source.relative_to(staging)
+        target.parent.mkdir(exist_ok=True)
+        os.replace(source, target)
+        moved[source] = target
+    return moved
+

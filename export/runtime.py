@@ -1,0 +1,54 @@
+"""Running the exported files with ONNX Runtime: whole signals, or chunk by chunk from a zero state."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+CPU = ("CPUExecutionProvider",)
+# A provider name, or (name, options) as ONNX Runtime takes them.
+Provider = str | tuple[str, dict[str, str]]
+
+
+def open_session(path: str | os.PathLike, providers: Sequence[Provider] = CPU) -> ort.InferenceSession:
+    """An inference session on `providers`; quiet, since the exporter reports what matters itself."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(os.fspath(path), options, providers=list(providers))
+
+
+def run_offline(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
+    """The single output of encoder.onnx (audio → codes) or decoder.onnx (codes → audio)."""
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def stream_steps(
+    session: ort.InferenceSession, x: np.ndarray, chunk_frames: int
+) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+    """Feed a stream graph `chunk_frames` frames at a time from a zero state: yields (inputs, output).
+
+    `x` is audio [B, T] (T a multiple of frame_size) for encoder_stream or codes [B, Q, F] for decoder_stream.
+    """
+    first, state_input = session.get_inputs()
+    per_frame = int(session.get_modelmeta().custom_metadata_map["frame_size"]) if first.name == "audio" else 1
+    state = np.zeros((x.shape[0], state_input.shape[1]), dtype=np.float32)
+    step = chunk_frames * per_frame
+    for start in range(0, x.shape[-1], step):
+        feeds = {first.name: x[..., start : start + step], state_input.name: state}
+        output, state = session.run(None, feeds)
+        yield feeds, output
+
+
+def run_stream(session: ort.InferenceSession, x: np.ndarray, chunk_frames: int) -> np.ndarray:
+    """A stream graph's output over all of `x`, fed `chunk_frames` frames at a time, joined in time."""
+    return np.concatenate([output for _, output in stream_steps(session, x, chunk_frames)], axis=-1)
+
+
+def run_graph(session: ort.InferenceSession, x: np.ndarray, chunk_frames: int = 1) -> np.ndarray:
+    """Any of the four graphs over all of `x`; stream graphs (those with a state input) go chunk by chunk."""
+    if len(session.get_inputs()) == 2:
+        return run_stream(session, x, chunk_frames)
+    return run_offline(session, x)

@@ -1,0 +1,134 @@
+"""`codec-export` as a user runs it: one real export with fp16 and int8, and one-line errors."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from click.testing import CliRunner
+
+from codec.checkpoint import save_codec
+from codec.config import CodecConfig, preset
+from codec.model import Codec
+from export.calibration import audio_files
+from export.cli import main
+from export.runtime import open_session, run_graph
+
+GRAPHS = ("encoder", "decoder", "encoder_stream", "decoder_stream")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_codec(Codec(preset("tiny")), path, step=3)  # extra keys, as training checkpoints have
+    return path
+
+
+@pytest.fixture(scope="module")
+def calibration_dir(tmp_path_factory, telugu_val) -> Path:
+    folder = tmp_path_factory.mktemp("calibration")
+    for clip in audio_files(telugu_val)[:2]:
+        shutil.copy(clip, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, checkpoint, calibration_dir):
+    out = tmp_path_factory.mktemp("export") / "model"
+    args = ["--onnx", "--checkpoint", str(checkpoint), "--out", str(out), "--fp16", "--int8"]
+    return out, CliRunner().invoke(main, [*args, "--calibration_dir", str(calibration_dir)])
+
+
+def _run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def _assert_one_line_error(result, code: int, *fragments: str) -> None:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    message = result.stderr.strip().splitlines()[-1]
+    assert all(fragment in message for fragment in fragments), message
+    if code == 1:
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_export_prints_parity_and_precision_costs(full_run) -> None:
+    out, result = full_run
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for name in GRAPHS:
+        line = next(line for line in lines if f"{name}.onnx " in line)
+        assert ("max abs error" in line) if name.startswith("decoder") else ("codes" in line)
+    for precision in ("fp16", "int8"):
+        assert f"{precision} in {out / precision}: cost against fp32 on calibration clips" in result.stdout
+    assert result.stdout.count("SNR") == 4 and result.stdout.count("mel distance") == 4
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_every_precision_writes_four_working_files(full_run, precision: str) -> None:
+    out, _ = full_run
+    folder = out if precision == "fp32" else out / precision
+    assert sorted(p.name for p in folder.glob("*.onnx")) == sorted(f"{name}.onnx" for name in GRAPHS)
+    audio = 0.1 * np.random.default_rng(0).standard_normal((1, 320 * 6)).astype(np.float32)
+    sessions = {name: open_session(folder / f"{name}.onnx") for name in GRAPHS}
+    for session in sessions.values():
+        assert session.get_modelmeta().custom_metadata_map["precision"] == precision
+    codes = run_graph(sessions["encoder_stream"], audio, 2)
+    assert codes.dtype == np.int64 and codes.shape == (1, 12, 6)
+    decoded = run_graph(sessions["decoder_stream"], codes[:, :4], 2)
+    assert decoded.dtype == np.float32 and decoded.shape == (1, 320 * 6)
+    ops = {node.op_type for node in onnx.load(folder / "decoder.onnx").graph.node}
+    assert ("QuantizeLinear" in ops) == (precision == "int8")
+
+
+def test_missing_checkpoint_is_a_usage_error(tmp_path: Path) -> None:
+    result = _run("--onnx", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "out"))
+    _assert_one_line_error(result, 2, "none.pt", "no such checkpoint")
+
+
+def test_corrupt_checkpoint_is_a_runtime_error(tmp_path: Path, checkpoint: Path) -> None:
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(checkpoint.read_bytes()[:1000])
+    result = _run("--onnx", "--checkpoint", str(broken), "--out", str(tmp_path / "out"))
+    _assert_one_line_error(result, 1, "broken.pt", "corrupt")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_output_dir_is_a_runtime_error(tmp_path: Path, checkpoint: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(blocker / "out"))
+    _assert_one_line_error(result, 1, "cannot write the export")
+
+
+def test_unsupported_config_is_a_runtime_error(tmp_path: Path) -> None:
+    path = tmp_path / "one_codebook.pt"
+    save_codec(Codec(CodecConfig(channels=8, latent_dim=32, n_codebooks=1)), path)
+    result = _run("--onnx", "--checkpoint", str(path), "--out", str(tmp_path / "out"))
+    _assert_one_line_error(result, 1, "n_codebooks=1")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ([], "pass --onnx"),
+        (["--onnx", "--int8"], "--int8 needs --calibration_dir"),
+        (["--onnx", "--calibration_dir", "{empty}"], "no audio files"),
+    ],
+)
+def test_usage_mistakes_exit_2(tmp_path: Path, checkpoint: Path, args: list[str], fragment: str) -> None:
+    (tmp_path / "empty").mkdir()
+    args = [arg.format(empty=tmp_path / "empty") for arg in args]
+    result = _run(*args, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out"))
+    _assert_one_line_error(result, 2, fragment)
+    assert not (tmp_path / "out").exists()
+
+
+def test_console_script_is_installed() -> None:
+    assert (Path(sys.executable).parent / "codec-export").exists()
