@@ -19,7 +19,8 @@ class ResidualUnit(nn.Module):
             Snake(channels),
             CausalConv1d(channels, channels, kernel_size, dilation=dilation),
             Snake(channels),
-            CausalConv1d(channels, channels, 1),
+            # A small residual branch at first, so a deep stack starts close to the identity.
+            CausalConv1d(channels, channels, 1, init_gain=0.1),
         )
 
     def forward(self, x: Tensor) -> Tensor:

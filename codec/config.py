@@ -19,10 +19,9 @@ class CodecConfig:
     strides: tuple[int, ...] = (2, 5, 8)
     dilations: tuple[int, ...] = (1,)  # one residual unit per dilation, in every block
     kernel_size: int = 7
-    latent_dim: int = 128
+    latent_dim: int = 64
     n_codebooks: int = 12
     codebook_size: int = 1024
-    codebook_dim: int = 8
     quantizer_dropout: float = 0.5  # fraction of a batch trained with a random number of codebooks
     preset: str = field(default="custom", compare=False)
 
@@ -88,7 +87,7 @@ PRESETS: dict[str, CodecConfig] = {
     # Trains in minutes on a CPU; for tests and smoke runs.
     "tiny": CodecConfig(channels=8, latent_dim=32, preset="tiny"),
     # The edge default: within 0.5 GMAC per second of audio for encode + decode.
-    "small": CodecConfig(channels=32, latent_dim=128, preset="small"),
+    "small": CodecConfig(channels=30, latent_dim=64, preset="small"),
     # Wider and deeper, for users who train on GPUs.
     "base": CodecConfig(channels=64, dilations=(1, 3, 9), latent_dim=256, preset="base"),
 }

@@ -43,6 +43,21 @@ def weight_normed(module: nn.Module) -> nn.Module:
     return parametrizations.weight_norm(module)
 
 
+def variance_preserving_init_(conv: nn.Conv1d | nn.ConvTranspose1d, gain: float = 1.0) -> None:
+    """Normal weights with std gain / sqrt(taps feeding one output), zero bias.
+
+    PyTorch's default (uniform weights that shrink the variance threefold, uniform biases) leaves a
+    deep Snake network's output dominated by biases: near-constant latents, a collapsed codebook and
+    an initial output louder than its input.
+    """
+    taps = conv.in_channels // conv.groups * conv.kernel_size[0]
+    if isinstance(conv, nn.ConvTranspose1d):
+        taps = conv.in_channels * conv.kernel_size[0] // conv.stride[0]
+    nn.init.normal_(conv.weight, std=gain / taps**0.5)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+
+
 def fold_weight_norm(model: nn.Module) -> nn.Module:
     """Fold every weight-norm parametrization into a plain weight, in place; returns `model`."""
     for module in model.modules():
@@ -55,14 +70,20 @@ class CausalConv1d(nn.Module):
     """Conv1d padded on the left only; `step` runs a chunk whose length is a multiple of the stride."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        dilation: int = 1,
+        init_gain: float = 1.0,
     ) -> None:
         super().__init__()
-        self.conv = weight_normed(
-            nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation)
-        )
-        self.stride = stride
         self.padding = causal_padding(kernel_size, stride, dilation)
+        conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation)
+        variance_preserving_init_(conv, init_gain)
+        self.conv = weight_normed(conv)
+        self.stride = stride
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(F.pad(x, (self.padding, 0)))
@@ -83,9 +104,11 @@ class CausalConvTranspose1d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int) -> None:
         super().__init__()
-        self.conv = weight_normed(nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride))
-        self.stride = stride
         self.overlap = transposed_overlap(kernel_size, stride)
+        conv = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride)
+        variance_preserving_init_(conv)
+        self.conv = weight_normed(conv)
+        self.stride = stride
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.conv(x)

@@ -60,7 +60,7 @@ def compute_cost(model: Codec) -> ComputeCost:
     encoder = _count(model.encoder, lambda: model.encoder(seconds_audio))
     codes = model.quantizer.encode(latents)
     projections = _count(model.quantizer, lambda: model.quantizer.encode(latents))
-    search = frames * config.n_codebooks * config.codebook_size * config.codebook_dim
+    search = frames * config.n_codebooks * config.codebook_size * config.latent_dim
     decoder = _count(model.quantizer, lambda: model.quantizer.decode(codes))
     decoder += _count(model.decoder, lambda: model.decoder(model.quantizer.decode(codes)))
     parameters = sum(p.numel() for p in model.parameters())

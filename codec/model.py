@@ -23,7 +23,6 @@ class CodecOutput:
     codes: Tensor  # [B, Q, F]
     latents: Tensor  # encoder output before quantization, [B, D, F]
     commitment_loss: Tensor
-    codebook_loss: Tensor
 
 
 class Codec(nn.Module):
@@ -44,9 +43,7 @@ class Codec(nn.Module):
         latents = self.encoder(padded)
         quantized = self.quantizer(latents, self._checked_count(n_codebooks))
         decoded = self.decoder(quantized.latents)[:, :length]
-        return CodecOutput(
-            decoded, quantized.codes, latents, quantized.commitment_loss, quantized.codebook_loss
-        )
+        return CodecOutput(decoded, quantized.codes, latents, quantized.commitment_loss)
 
     def encode(self, audio: Tensor) -> Tensor:
         """Codes [B, n_codebooks, ceil(T / frame_size)] of audio [B, T] (zero-padded to whole frames)."""

@@ -1,4 +1,12 @@
-"""Residual vector quantizer with factorized, L2-normalized code lookup (as in DAC / "Improved VQGAN")."""
+"""Residual vector quantizer in latent space, with k-means-style EMA codebooks (SoundStream / EnCodec).
+
+Why not DAC's factorized, L2-normalized lookup (8-dim projections learned by gradient): measured here
+on `tiny` with L1 loss, 2 CPU cores, lr 1e-3, it passed no waveform information in the first 600 steps
+(SI-SDR about -43 dB, output amplitude about 10%) while the same encoder and decoder without the
+quantizer reached SI-SDR -6.5 dB and SNR +2.5 dB in 300 steps. EMA codebooks initialised from data sit
+on the latents from the first step, so the decoder trains as if the bottleneck were continuous, and
+the codebook needs no loss or optimiser of its own. Unused entries are re-seeded from the batch.
+"""
 
 from __future__ import annotations
 
@@ -9,50 +17,82 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from codec.config import CodecConfig
-from codec.conv import CausalConv1d
 
 
 @dataclass
 class QuantizerOutput:
-    """Quantized latents, the codes used, and the two VQ training losses (means over the batch)."""
+    """Quantized latents, the codes used, and the commitment loss (mean over the batch)."""
 
     latents: Tensor  # [B, D, F]
     codes: Tensor  # [B, Q, F] int64
     commitment_loss: Tensor
-    codebook_loss: Tensor
 
 
 class VectorQuantizer(nn.Module):
-    """One codebook: project to a low dimension, pick the nearest entry by cosine, project back."""
+    """One codebook of `codebook_size` latent vectors, updated by exponential moving averages."""
 
-    def __init__(self, latent_dim: int, codebook_size: int, codebook_dim: int) -> None:
+    decay = 0.99
+    epsilon = 1e-5
+    dead_threshold = 0.05  # EMA count per step under which an entry is considered unused
+
+    def __init__(self, latent_dim: int, codebook_size: int) -> None:
         super().__init__()
-        self.in_proj = CausalConv1d(latent_dim, codebook_dim, 1)
-        self.out_proj = CausalConv1d(codebook_dim, latent_dim, 1)
-        self.codebook = nn.Embedding(codebook_size, codebook_dim)
+        self.register_buffer("codebook", torch.randn(codebook_size, latent_dim) * 0.1)
+        self.register_buffer("cluster_size", torch.zeros(codebook_size))
+        self.register_buffer("embed_sum", torch.zeros(codebook_size, latent_dim))
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
 
     def similarities(self, latents: Tensor) -> Tensor:
-        """Cosine similarity of every frame to every entry: [B, F, codebook_size]."""
-        projected = F.normalize(self.in_proj(latents).transpose(1, 2), dim=-1)
-        return projected @ F.normalize(self.codebook.weight, dim=-1).t()
+        """Negative squared distance (up to a per-frame constant) of each frame to each entry: [B, F, K]."""
+        frames = latents.transpose(1, 2)
+        return 2 * frames @ self.codebook.t() - self.codebook.pow(2).sum(dim=-1)
 
     def encode(self, latents: Tensor) -> Tensor:
-        """Codes [B, F] of latents [B, D, F]."""
+        """Codes [B, F] of latents [B, D, F]: the nearest entry of each frame."""
         return self.similarities(latents).argmax(dim=-1)
 
     def decode(self, codes: Tensor) -> Tensor:
         """Latents [B, D, F] of codes [B, F]."""
-        return self.out_proj(self.codebook(codes).transpose(1, 2))
+        return F.embedding(codes, self.codebook).transpose(1, 2)
 
-    def forward(self, latents: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Straight-through quantized latents, codes, and per-item commitment and codebook losses."""
-        projected = self.in_proj(latents)
-        codes = self.similarities(latents).argmax(dim=-1)
-        chosen = self.codebook(codes).transpose(1, 2)
-        commitment = F.mse_loss(projected, chosen.detach(), reduction="none").mean(dim=(1, 2))
-        codebook = F.mse_loss(chosen, projected.detach(), reduction="none").mean(dim=(1, 2))
-        straight_through = projected + (chosen - projected).detach()
-        return self.out_proj(straight_through), codes, commitment, codebook
+    def forward(self, latents: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Straight-through quantized latents, codes, and per-item commitment loss."""
+        if self.training:
+            self._update(latents.detach().float())
+        codes = self.encode(latents)
+        chosen = self.decode(codes)
+        commitment = F.mse_loss(latents, chosen.detach(), reduction="none").mean(dim=(1, 2))
+        return latents + (chosen - latents).detach(), codes, commitment
+
+    @torch.no_grad()
+    def _update(self, latents: Tensor) -> None:
+        vectors = latents.transpose(1, 2).reshape(-1, latents.shape[1])
+        size = self.codebook.shape[0]
+        if not bool(self.initialized):
+            self.codebook.copy_(_sample(vectors, size))
+            self.embed_sum.copy_(self.codebook)
+            self.cluster_size.fill_(1.0)
+            self.initialized.fill_(True)
+        codes = (2 * vectors @ self.codebook.t() - self.codebook.pow(2).sum(dim=-1)).argmax(dim=-1)
+        onehot = F.one_hot(codes, size).to(vectors.dtype)
+        self.cluster_size.mul_(self.decay).add_(onehot.sum(dim=0), alpha=1 - self.decay)
+        self.embed_sum.mul_(self.decay).add_(onehot.t() @ vectors, alpha=1 - self.decay)
+        # Laplace smoothing keeps rarely used entries from dividing by zero.
+        total = self.cluster_size.sum()
+        smoothed = (self.cluster_size + self.epsilon) / (total + size * self.epsilon) * total
+        self.codebook.copy_(self.embed_sum / smoothed[:, None])
+        dead = self.cluster_size < self.dead_threshold
+        fresh = _sample(vectors, size)
+        self.codebook.copy_(torch.where(dead[:, None], fresh, self.codebook))
+        self.embed_sum.copy_(torch.where(dead[:, None], fresh, self.embed_sum))
+        self.cluster_size.copy_(torch.where(dead, torch.ones_like(self.cluster_size), self.cluster_size))
+
+
+def _sample(vectors: Tensor, count: int) -> Tensor:
+    """`count` rows drawn from `vectors` (with replacement when there are fewer), slightly jittered."""
+    picks = torch.randint(0, vectors.shape[0], (count,), device=vectors.device)
+    chosen = vectors[picks]
+    return chosen + 1e-4 * chosen.std() * torch.randn_like(chosen)
 
 
 class ResidualVectorQuantizer(nn.Module):
@@ -64,8 +104,7 @@ class ResidualVectorQuantizer(nn.Module):
         self.codebook_size = config.codebook_size
         self.dropout = config.quantizer_dropout
         self.quantizers = nn.ModuleList(
-            VectorQuantizer(config.latent_dim, config.codebook_size, config.codebook_dim)
-            for _ in range(config.n_codebooks)
+            VectorQuantizer(config.latent_dim, config.codebook_size) for _ in range(config.n_codebooks)
         )
 
     def sample_codebook_counts(self, batch: int, device: torch.device) -> Tensor:
@@ -89,17 +128,15 @@ class ResidualVectorQuantizer(nn.Module):
         residual = latents
         quantized = torch.zeros_like(latents)
         commitment = latents.new_zeros(())
-        codebook = latents.new_zeros(())
         all_codes = []
         for index, quantizer in enumerate(self.quantizers[:used]):
-            q, codes, commit_i, codebook_i = quantizer(residual)
+            q, codes, commit_i = quantizer(residual)
             mask = (counts > index).to(latents.dtype)
             quantized = quantized + q * mask[:, None, None]
             residual = residual - q
             commitment = commitment + (commit_i * mask).mean()
-            codebook = codebook + (codebook_i * mask).mean()
             all_codes.append(codes)
-        return QuantizerOutput(quantized, torch.stack(all_codes, dim=1), commitment, codebook)
+        return QuantizerOutput(quantized, torch.stack(all_codes, dim=1), commitment)
 
     def encode(self, latents: Tensor) -> Tensor:
         """Codes [B, n_codebooks, F] of latents [B, D, F]."""

@@ -24,7 +24,7 @@ def test_training_pass_with_dropout_masks_unused_codebooks() -> None:
     audio = 0.2 * torch.randn(8, 640)
     out = model(audio)
     assert out.audio.shape == audio.shape
-    assert out.commitment_loss > 0 and out.codebook_loss > 0
+    assert out.commitment_loss > 0
     out.audio.abs().mean().backward()
     assert model.encoder[1].conv.parametrizations.weight.original1.grad is not None
 

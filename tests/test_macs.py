@@ -20,11 +20,11 @@ def test_presets_are_ordered_by_cost() -> None:
 
 def test_count_matches_hand_arithmetic_for_a_minimal_codec() -> None:
     config = CodecConfig(phases=320, strides=(1,), channels=2, latent_dim=4, dilations=(),
-                         kernel_size=3, n_codebooks=1, codebook_size=4, codebook_dim=2)
+                         kernel_size=3, n_codebooks=1, codebook_size=4)
     # 50 frames per second; every conv runs at 50 Hz.
     enc = 50 * (320 * 2 * 3 + 2 * 4 * 2 + 4 * 4 * 3)  # front conv, stride-1 "down" conv (k=2), latent conv
-    quant = 50 * (4 * 2 + 2 * 4 + 4 * 2)  # in-projection, out-projection (for the residual), search
-    dec = 50 * (2 * 4) + 50 * (4 * 4 * 3 + 4 * 2 * 2 + 2 * 320 * 3)  # out-proj; latent conv, up conv, last conv
+    quant = 50 * 4 * 4  # nearest-entry search: 4 entries of 4 dims per frame
+    dec = 50 * (4 * 4 * 3 + 4 * 2 * 2 + 2 * 320 * 3)  # latent conv, "up" conv (k=2), last conv
     cost = compute_cost(Codec(config))
     assert (cost.encoder, cost.quantizer, cost.decoder) == (enc, quant, dec)
     assert cost.parameters == sum(p.numel() for p in Codec(config).parameters())

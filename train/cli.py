@@ -1,0 +1,84 @@
+"""`codec-train`: train a codec on folders of speech (flags in the seed user's underscore style)."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from codec.checkpoint import CheckpointError
+from stream.audio import AudioFileError
+from stream.cli_errors import run_cli
+from train.config import TrainConfig
+from train.data import DataError
+from train.recipe import RECIPES
+
+DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--data_dir", "data_dirs", multiple=True, required=True,
+              help="Folder of wav/flac/ogg/mp3 (recursive) or with a metadata.jsonl; repeat to mix corpora, "
+                   "DIR:WEIGHT to weight one (default: by duration).")
+@click.option("--checkpoint_dir", required=True, type=click.Path(file_okay=False),
+              help="Where latest.pt, best.pt, metrics.jsonl and TensorBoard logs go.")
+@click.option("--val_dir", type=click.Path(exists=True, file_okay=False), help="Validation clips.")
+@click.option("--preset", type=click.Choice(["tiny", "small", "base"]), default=DEFAULTS.preset, show_default=True)
+@click.option("--init_from", help="Start from this checkpoint's weights (not its optimiser state).")
+@click.option("--batch_size", type=click.IntRange(1), default=DEFAULTS.batch_size, show_default=True)
+@click.option("--segment_seconds", type=click.FloatRange(0.04), default=DEFAULTS.segment_seconds,
+              show_default=True, help="Length of each random training crop.")
+@click.option("--num_epochs", type=click.IntRange(1), default=DEFAULTS.num_epochs, show_default=True,
+              help="An epoch is as many crops as the training audio lasts.")
+@click.option("--max_steps", type=click.IntRange(1), help="Stop after this many steps (overrides epochs).")
+@click.option("--max_minutes", type=click.FloatRange(0, min_open=True), help="Stop after this much training time.")
+@click.option("--learning_rate", type=click.FloatRange(0, min_open=True), default=DEFAULTS.learning_rate,
+              show_default=True)
+@click.option("--losses", type=click.Choice(list(RECIPES)), default=DEFAULTS.losses, show_default=True,
+              help="l1: waveform L1 + VQ (the seed recipe); l1+mel: adds multi-scale log-mel; "
+                   "full: mel-heavy + GAN (DAC style).")
+@click.option("--adversarial_start", type=click.IntRange(0),
+              help="Step at which adversarial terms start (full only).")
+@click.option("--l1_weight", type=click.FloatRange(0), help="Override the recipe's waveform L1 weight.")
+@click.option("--mel_weight", type=click.FloatRange(0), help="Override the recipe's multi-scale mel weight.")
+@click.option("--adversarial_weight", type=click.FloatRange(0), help="Override the adversarial weight.")
+@click.option("--feature_weight", type=click.FloatRange(0), help="Override the feature-matching weight.")
+@click.option("--eval_every", type=click.IntRange(1), default=DEFAULTS.eval_every, show_default=True,
+              help="Validate and save checkpoints every N steps.")
+@click.option("--val_clips", type=click.IntRange(1), help="Use only the first N validation clips.")
+@click.option("--normalize_db", type=float, help="Scale each training crop to this RMS level (dBFS).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device, show_default=True)
+@click.option("--no_amp", is_flag=True, help="Train in fp32 on CUDA instead of bf16 autocast.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the generator and discriminators.")
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from CHECKPOINT_DIR/latest.pt.")
+@click.option("--use_wandb", is_flag=True, help="Also log to Weights & Biases.")
+@click.option("--experiment_name", default=DEFAULTS.experiment_name, show_default=True)
+def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
+    """Train a streaming speech codec; run the same command under `torchrun --nproc_per_node N` for DDP."""
+    from train.distributed import init_distributed, shutdown
+    from train.trainer import Trainer, resolve_device
+
+    config = TrainConfig(
+        data_dirs=tuple(data_dirs), checkpoint_dir=checkpoint_dir, amp=not no_amp, compile=compile_, **options
+    )
+    info = init_distributed(resolve_device(config.device).type)
+    logging.basicConfig(
+        level=logging.INFO if info.is_main else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
+    )
+    try:
+        result = Trainer(config, info).run()
+    finally:
+        shutdown(info)
+    if info.is_main:
+        click.echo(
+            f"done: {result.steps} steps, best validation mel distance {result.best_mel_distance:.4f}, "
+            f"{result.nan_skipped_steps} non-finite steps skipped; checkpoints in {result.checkpoint_dir}"
+        )
+
+
+def main(args: list[str] | None = None) -> None:
+    from train.trainer import TrainingError
+
+    run_cli(command, "codec-train", (DataError, CheckpointError, TrainingError, AudioFileError), args)

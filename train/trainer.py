@@ -1,0 +1,425 @@
+"""The training loop: generator (+ optional discriminators), validation, atomic checkpoints, resume."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn.utils import parametrize
+
+from codec.checkpoint import CheckpointError, atomic_save, codec_payload, load_codec, read_checkpoint
+from codec.config import CodecConfig, preset
+from codec.model import Codec
+from train.config import TrainConfig
+from train.data import (
+    CropSampler,
+    data_summary,
+    load_corpus,
+    load_validation,
+    normalize_loudness,
+    parse_data_dir,
+    total_seconds,
+)
+from train.discriminators import Discriminator, DiscriminatorOutput
+from train.distributed import DistInfo, unwrap, wrap
+from train.losses import (
+    MultiScaleMelLoss,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+    l1_waveform_loss,
+)
+from train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
+from train.monitor import Monitor, Validation
+from train.recipe import LossWeights, recipe
+
+log = logging.getLogger("codec-train")
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on (diverged, nothing to resume, ...): reported as one line."""
+
+
+@dataclass
+class TrainResult:
+    """Where a finished run ended."""
+
+    steps: int
+    best_mel_distance: float
+    last: Validation | None
+    nan_skipped_steps: int
+    checkpoint_dir: Path
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("--device cuda: no CUDA device is available (use --device cpu)")
+    return torch.device(name)
+
+
+def _split(outputs: list[DiscriminatorOutput], n_real: int) -> tuple[list, list]:
+    """Split outputs of a discriminator run on cat([real, fake]) into the real and fake halves."""
+    real = [DiscriminatorOutput(o.logits[:n_real], [f[:n_real] for f in o.features]) for o in outputs]
+    fake = [DiscriminatorOutput(o.logits[n_real:], [f[n_real:] for f in o.features]) for o in outputs]
+    return real, fake
+
+
+class Trainer:
+    """Trains a codec as `TrainConfig` says; `run()` returns a `TrainResult`."""
+
+    def __init__(self, config: TrainConfig, dist: DistInfo = DistInfo()) -> None:
+        self.config = config
+        self.dist = dist
+        self.device = resolve_device(config.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device.index or dist.local_rank)
+            self.device = torch.device("cuda", torch.cuda.current_device())
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True
+        self.weights: LossWeights = recipe(
+            config.losses,
+            adversarial_start=config.adversarial_start,
+            waveform_l1=config.l1_weight,
+            mel=config.mel_weight,
+            adversarial=config.adversarial_weight,
+            feature_matching=config.feature_weight,
+        )
+        self.dir = Path(config.checkpoint_dir)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise TrainingError(f"{self.dir}: cannot create checkpoint folder ({error.strerror})") from None
+        resume_payload = self._resume_payload()
+        torch.manual_seed(config.seed + dist.rank)
+        random.seed(config.seed + dist.rank)
+        self.model = self._build_model(resume_payload).to(self.device)
+        self.codec_config: CodecConfig = self.model.config
+        self.discriminator = self._build_discriminator() if self.weights.uses_gan else None
+        self.mel = MultiScaleMelLoss(self.codec_config.sample_rate).to(self.device)
+        self.optimizer_g = torch.optim.AdamW(self.model.parameters(), config.learning_rate, betas=(0.8, 0.99))
+        self.scheduler_g = torch.optim.lr_scheduler.ExponentialLR(self.optimizer_g, config.lr_decay)
+        if self.discriminator is not None:
+            self.optimizer_d = torch.optim.AdamW(
+                self.discriminator.parameters(), config.learning_rate, betas=(0.8, 0.99)
+            )
+            self.scheduler_d = torch.optim.lr_scheduler.ExponentialLR(self.optimizer_d, config.lr_decay)
+        self.step = 0
+        self.best_mel = math.inf
+        self.nan_skipped = 0
+        self.consecutive_nan = 0
+        self.train_seconds = 0.0
+        if resume_payload is not None:
+            self._restore(resume_payload)
+        self.generator = wrap(self.model, dist, self.device)
+        self.critic = wrap(self.discriminator, dist, self.device) if self.discriminator is not None else None
+        if config.compile:
+            self.generator = torch.compile(self.generator)
+            self.critic = torch.compile(self.critic) if self.critic is not None else None
+        self._load_data()
+        self.monitor = (
+            Monitor(self.dir, config.to_dict(), config.use_wandb, config.experiment_name) if dist.is_main else None
+        )
+
+    # -- set-up --------------------------------------------------------------------------------------
+    def _build_discriminator(self) -> Discriminator:
+        name = self.codec_config.preset
+        discriminator = Discriminator.for_preset(name) if name in Discriminator.WIDTHS else Discriminator()
+        return discriminator.to(self.device)
+
+    def _resume_payload(self) -> dict[str, Any] | None:
+        if not self.config.resume:
+            return None
+        latest = self.dir / "latest.pt"
+        if not latest.exists():
+            raise TrainingError(f"--resume: {latest} does not exist (nothing to resume; drop --resume)")
+        return read_checkpoint(latest)
+
+    def _build_model(self, resume_payload: dict[str, Any] | None) -> Codec:
+        if resume_payload is not None:
+            return Codec(CodecConfig.from_dict(resume_payload["config"]))
+        if self.config.init_from:
+            model = load_codec(self.config.init_from)
+            if not any(parametrize.is_parametrized(m) for m in model.modules()):
+                raise CheckpointError(
+                    f"{self.config.init_from}: weights are folded for inference; start from a training checkpoint"
+                )
+            log.info("initialised from %s (preset %s)", self.config.init_from, model.config.preset)
+            return model
+        return Codec(preset(self.config.preset))
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["model"])
+        self.optimizer_g.load_state_dict(payload["optimizer_g"])
+        self.scheduler_g.load_state_dict(payload["scheduler_g"])
+        if self.discriminator is not None:
+            if "discriminator" not in payload:
+                raise TrainingError("--resume: the checkpoint has no discriminator; resume with its --losses")
+            self.discriminator.load_state_dict(payload["discriminator"])
+            self.optimizer_d.load_state_dict(payload["optimizer_d"])
+            self.scheduler_d.load_state_dict(payload["scheduler_d"])
+        self.step = int(payload["step"])
+        self.best_mel = float(payload["best_mel_distance"])
+        self.nan_skipped = int(payload["nan_skipped_steps"])
+        self.train_seconds = float(payload.get("train_seconds", 0.0))
+        rng = payload["rng"]
+        torch.set_rng_state(rng["torch"][self.dist.rank % len(rng["torch"])])
+        random.setstate((rng["python_version"], tuple(rng["python_state"]), None))
+        if self.device.type == "cuda" and rng.get("cuda"):
+            torch.cuda.set_rng_state(rng["cuda"][self.dist.rank % len(rng["cuda"])])
+        log.info("resumed from %s at step %d", self.dir / "latest.pt", self.step)
+
+    def _load_data(self) -> None:
+        rate = self.codec_config.sample_rate
+        segment = int(self.config.segment_seconds * rate)
+        corpora = []
+        for spec in self.config.data_dirs:
+            root, weight = parse_data_dir(spec)
+            corpora.append(load_corpus(root, rate, min_seconds=0.1, weight=weight))
+        self.sampler = CropSampler(corpora, segment, self.config.seed, self.dist.rank)
+        per_step = self.config.batch_size * segment / rate * self.dist.world_size
+        self.steps_per_epoch = max(1, math.ceil(total_seconds(corpora) / per_step))
+        self.validation = (
+            load_validation(Path(self.config.val_dir), rate, self.config.val_clips) if self.config.val_dir else []
+        )
+        if self.dist.is_main:
+            log.info("training data:\n%s", data_summary(corpora))
+            log.info("%d steps per epoch of %.1f audio-s each", self.steps_per_epoch, per_step)
+
+    @property
+    def total_steps(self) -> int:
+        by_epochs = self.config.num_epochs * self.steps_per_epoch
+        return min(by_epochs, self.config.max_steps) if self.config.max_steps is not None else by_epochs
+
+    # -- one step ------------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.device.type == "cuda" and self.config.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _batch(self) -> Tensor:
+        batch = self.sampler.batch(self.step, self.config.batch_size)
+        if self.config.normalize_db is not None:
+            batch = normalize_loudness(batch, self.config.normalize_db)
+        return batch.to(self.device, non_blocking=True)
+
+    def train_step(self) -> dict[str, float]:
+        """One optimisation step of the generator (and the discriminator once adversarial terms are on)."""
+        w = self.weights
+        audio = self._batch()
+        with self._autocast():
+            out = self.generator(audio)
+        fake = out.audio.float()
+        terms: dict[str, Tensor] = {"recon": l1_waveform_loss(fake, audio)}
+        if w.mel:
+            terms["mel"] = self.mel(fake, audio)
+        terms["vq"] = w.commitment * out.commitment_loss.float()
+        adversarial = self.critic is not None and self.step >= w.adversarial_start
+        if adversarial:
+            terms["disc"] = self._discriminator_step(audio, fake.detach())
+            with self._autocast():
+                real_out, fake_out = _split(self.critic(torch.cat([audio, fake])), len(audio))
+            terms["adv"] = generator_adversarial_loss(fake_out)
+            terms["feat"] = feature_matching_loss(real_out, fake_out)
+        loss = w.waveform_l1 * terms["recon"] + terms["vq"]
+        loss = loss + w.mel * terms.get("mel", 0.0)
+        if adversarial:
+            loss = loss + w.adversarial * terms["adv"] + w.feature_matching * terms["feat"]
+        if not torch.isfinite(loss):
+            self._skip_nonfinite()
+            return {"loss": float("nan")}
+        self.consecutive_nan = 0
+        self.optimizer_g.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer_g.step()
+        self.scheduler_g.step()
+        if self.discriminator is not None:
+            self.scheduler_d.step()
+        return {"loss": float(loss), **{k: float(v) for k, v in terms.items()}}
+
+    def _discriminator_step(self, real: Tensor, fake: Tensor) -> Tensor:
+        with self._autocast():
+            real_out, fake_out = _split(self.critic(torch.cat([real, fake])), len(real))
+        loss = discriminator_loss(real_out, fake_out)
+        self.optimizer_d.zero_grad(set_to_none=True)
+        if torch.isfinite(loss):
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.discriminator.parameters(), self.config.grad_clip)
+            self.optimizer_d.step()
+        self.optimizer_d.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    def _skip_nonfinite(self) -> None:
+        self.nan_skipped += 1
+        self.consecutive_nan += 1
+        self.optimizer_g.zero_grad(set_to_none=True)
+        log.warning("step %d: non-finite loss, step skipped (%d so far)", self.step, self.nan_skipped)
+        if self.consecutive_nan >= self.config.max_nan_steps:
+            raise TrainingError(
+                f"stopped at step {self.step}: {self.consecutive_nan} consecutive non-finite losses "
+                f"(lower --learning_rate, or check the data for NaN/Inf); {self.dir / 'latest.pt'} is intact"
+            )
+
+    # -- validation ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> tuple[Validation, dict[str, Tensor]]:
+        """Metrics over the validation clips with all codebooks (6 kbps)."""
+        model = self.model
+        model.eval()
+        rows: dict[str, list[float]] = {k: [] for k in ("recon", "vq", "mel", "snr", "sisdr", "amp")}
+        all_codes, examples = [], {}
+        for index, clip in enumerate(self.validation):
+            audio = clip[None].to(self.device)
+            out = model(audio)
+            decoded = out.audio.float()
+            rows["recon"].append(float(l1_waveform_loss(decoded, audio)))
+            rows["vq"].append(float(self.weights.commitment * out.commitment_loss))
+            rows["mel"].append(float(self.mel.distance(decoded, audio).mean()))
+            rows["snr"].append(float(snr_db(decoded, audio).mean()))
+            rows["sisdr"].append(float(si_sdr_db(decoded, audio).mean()))
+            rows["amp"].append(float(amplitude_ratio(decoded, audio).mean()))
+            all_codes.append(out.codes[0])
+            if index < 2:
+                examples[f"val_{index}/decoded"] = decoded[0]
+                if self.step == 0 or not self.monitor or not self.monitor.history:
+                    examples[f"val_{index}/original"] = audio[0]
+        model.train()
+        mean = {k: sum(v) / len(v) for k, v in rows.items()}
+        usage = codebook_usage(torch.cat(all_codes, dim=-1)[None], self.codec_config.codebook_size)
+        w = self.weights
+        loss = w.waveform_l1 * mean["recon"] + mean["vq"] + w.mel * mean["mel"]
+        result = Validation(
+            step=self.step,
+            epoch=self.step / self.steps_per_epoch,
+            loss=loss,
+            recon=mean["recon"],
+            vq=mean["vq"],
+            mel_distance=mean["mel"],
+            snr_db=mean["snr"],
+            si_sdr_db=mean["sisdr"],
+            amplitude_ratio=mean["amp"],
+            codebook_perplexity=list(usage.perplexity),
+            codebook_used_fraction=list(usage.used_fraction),
+            train_audio_seconds_per_second=self._throughput(),
+            elapsed_seconds=self.train_seconds,
+            nan_skipped_steps=self.nan_skipped,
+            peak_gpu_memory_gb=(
+                torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else None
+            ),
+        )
+        return result, examples
+
+    def _throughput(self) -> float:
+        seconds_per_step = self.config.batch_size * self.config.segment_seconds * self.dist.world_size
+        steps = self.step - self._start_step
+        return steps * seconds_per_step / self._loop_seconds if self._loop_seconds > 0 else 0.0
+
+    # -- checkpoints ------------------------------------------------------------------------------------
+    def save(self, best: bool) -> None:
+        """Write latest.pt (everything to resume) and, if `best`, best.pt (model + config), atomically."""
+        payload = codec_payload(self.model)
+        state: dict[str, Any] = {
+            "train_config": self.config.to_dict(),
+            "step": self.step,
+            "best_mel_distance": self.best_mel,
+            "nan_skipped_steps": self.nan_skipped,
+            "train_seconds": self.train_seconds,
+            "optimizer_g": self.optimizer_g.state_dict(),
+            "scheduler_g": self.scheduler_g.state_dict(),
+            "rng": self._rng_states(),
+        }
+        if self.discriminator is not None:
+            state |= {
+                "discriminator": self.discriminator.state_dict(),
+                "optimizer_d": self.optimizer_d.state_dict(),
+                "scheduler_d": self.scheduler_d.state_dict(),
+            }
+        if not self.dist.is_main:
+            return
+        try:
+            atomic_save({**payload, **state}, self.dir / "latest.pt")
+            if best:
+                atomic_save({**payload, "step": self.step, "best_mel_distance": self.best_mel}, self.dir / "best.pt")
+        except OSError as error:
+            raise TrainingError(f"{self.dir}: could not save a checkpoint ({error.strerror or error})") from None
+
+    def _rng_states(self) -> dict[str, Any]:
+        torch_states = [torch.get_rng_state()]
+        cuda_states = [torch.cuda.get_rng_state(self.device)] if self.device.type == "cuda" else []
+        if self.dist.enabled:
+            import torch.distributed as dist
+
+            gathered: list[Any] = [None] * self.dist.world_size
+            dist.all_gather_object(gathered, (torch_states[0], cuda_states[0] if cuda_states else None))
+            torch_states = [g[0] for g in gathered]
+            cuda_states = [g[1] for g in gathered if g[1] is not None]
+        version, state, _ = random.getstate()
+        return {"torch": torch_states, "cuda": cuda_states, "python_version": version, "python_state": list(state)}
+
+    # -- the loop ---------------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        """Train until `max_steps`, `num_epochs` or `max_minutes`; validate and save every `eval_every`."""
+        from tqdm.auto import tqdm
+
+        config = self.config
+        self._start_step = self.step
+        self._loop_seconds = 0.0
+        last: Validation | None = None
+        deadline = time.monotonic() + config.max_minutes * 60 if config.max_minutes else math.inf
+        bar = tqdm(
+            total=self.total_steps, initial=self.step, disable=not self.dist.is_main, unit="step",
+            dynamic_ncols=True, mininterval=2.0,
+        )
+        self.model.train()
+        try:
+            if self.step == 0:
+                last = self._validate_and_save()
+            while self.step < self.total_steps and time.monotonic() < deadline:
+                started = time.perf_counter()
+                values = self.train_step()
+                self.step += 1
+                elapsed = time.perf_counter() - started
+                self._loop_seconds += elapsed
+                self.train_seconds += elapsed
+                bar.update(1)
+                if self.step % 10 == 0 and self.dist.is_main:
+                    bar.set_postfix(loss=f"{values['loss']:.3f}", audio_s_per_s=f"{self._throughput():.1f}")
+                    self.monitor.train_scalars(self.step, values)
+                if self.step % config.eval_every == 0:
+                    last = self._validate_and_save()
+            if self.step % config.eval_every:
+                last = self._validate_and_save()
+        except KeyboardInterrupt:
+            log.warning("interrupted at step %d; saving latest.pt", self.step)
+            self.save(best=False)
+            raise
+        finally:
+            bar.close()
+            if self.monitor is not None:
+                self.monitor.close()
+        return TrainResult(self.step, self.best_mel, last, self.nan_skipped, self.dir)
+
+    def _validate_and_save(self) -> Validation | None:
+        result = None
+        best = False
+        if self.dist.is_main and self.validation:
+            result, examples = self.validate()
+            best = result.mel_distance < self.best_mel
+            self.best_mel = min(self.best_mel, result.mel_distance)
+            self.monitor.validation(result, examples, self.codec_config.sample_rate)
+        elif self.dist.is_main:
+            best = True  # without validation data the latest model is the best we know
+        self.save(best)
+        return result
+
