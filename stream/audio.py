@@ -11,6 +11,8 @@ import soxr
 
 from stream.errors import first_line
 
+MIN_RATE, MAX_RATE = 1000, 768_000  # Hz: beyond any real recording, so outside is a damaged header
+
 
 class AudioFileError(ValueError):
     """An audio file that cannot be used: missing, unreadable, empty or not finite."""
@@ -33,18 +35,24 @@ def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
 def to_mono_rate(data: np.ndarray, rate: int, sample_rate: int, name: str = "audio") -> np.ndarray:
     """Mix [T, C] (or [T]) audio to mono float32 and resample from `rate` to `sample_rate`."""
     data = np.asarray(data, dtype=np.float32)
-    if data.ndim == 2:
-        data = data.mean(axis=1)
-    if data.ndim != 1:
+    if data.ndim not in (1, 2):
         raise AudioFileError(f"{name}: expected [samples] or [samples, channels], got {data.shape}")
     if data.size == 0:
         raise AudioFileError(f"{name}: no audio samples")
     if not np.isfinite(data).all():
         raise AudioFileError(f"{name}: contains NaN or Inf samples")
-    if rate <= 0:
-        raise AudioFileError(f"{name}: invalid sample rate {rate}")
+    # A garbled header can claim any rate; 1 Hz upsampled to 16 kHz would need 16000x the memory.
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioFileError(f"{name}: unsupported sample rate {rate} Hz (expected {MIN_RATE}..{MAX_RATE})")
+    if data.ndim == 2:
+        # Summing pre-scaled channels cannot overflow float32 where a plain mean of huge samples would.
+        data = (data / np.float32(data.shape[1])).sum(axis=1, dtype=np.float32)
     if rate != sample_rate:
         data = soxr.resample(data, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
+    if data.size == 0:
+        raise AudioFileError(f"{name}: shorter than one sample at {sample_rate} Hz")
+    if not np.isfinite(data).all():
+        raise AudioFileError(f"{name}: samples too large to resample (beyond float32 range)")
     return np.ascontiguousarray(data)
 
 

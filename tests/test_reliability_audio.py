@@ -1,0 +1,151 @@
+"""Fuzzing audio file reading: any bytes give finite mono audio at the asked rate, or one AudioFileError."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stream.audio import AudioFileError, read_audio, to_mono_rate
+
+RATE = 16000
+# The README's Reliability section quotes these counts; change both together.
+VALID_FILES = 300
+ARBITRARY_BYTES = 1000
+DAMAGED_FILES = 1000
+ARRAYS = 300
+
+# (container, subtype, suffix): the integer and float widths the issue names, in containers that hold them.
+FORMATS = [("WAV", "PCM_16", ".wav"), ("WAV", "PCM_24", ".wav"), ("WAV", "FLOAT", ".wav"),
+           ("WAV", "DOUBLE", ".wav"), ("FLAC", "PCM_16", ".flac"), ("FLAC", "PCM_24", ".flac"),
+           ("AIFF", "PCM_24", ".aiff"), ("AU", "FLOAT", ".au"), ("CAF", "DOUBLE", ".caf"),
+           ("W64", "PCM_16", ".w64"), ("OGG", "VORBIS", ".ogg")]
+FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
+# Magic numbers route random bytes past libsndfile's format sniffing into each decoder.
+MAGICS = [b"", b"RIFF\x00\x01\x00\x00WAVEfmt ", b"RIFX", b"FORM\x00\x00\x10\x00AIFF", b"fLaC", b"OggS\x00\x02",
+          b".snd", b"caff\x00\x01\x00\x00", b"riff.\x91\xcf\x11", b"ID3\x03\x00\x00", b"\xff\xfb\x90\x00"]
+SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz-audio")
+
+
+def encode(audio: np.ndarray, rate: int, container: str, subtype: str) -> bytes:
+    """The bytes of a sound file holding `audio` [T, C]."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio, rate, format=container, subtype=subtype)
+    return buffer.getvalue()
+
+
+def read_or_error(path: Path) -> np.ndarray | None:
+    """read_audio's result, or None after checking the AudioFileError is one line naming the file."""
+    try:
+        audio = read_audio(path, RATE)
+    except AudioFileError as error:
+        message = str(error)
+        assert message.startswith(f"{path}: ") and "\n" not in message, message
+        return None
+    assert audio.dtype == np.float32 and audio.ndim == 1 and audio.size > 0
+    assert np.isfinite(audio).all()
+    return audio
+
+
+@st.composite
+def sound(draw: st.DrawFn) -> tuple[np.ndarray, int, tuple[str, str, str]]:
+    """A file's contents: 0 to 3000 frames of 1 to 8 channels at 8 to 96 kHz, in one of FORMATS."""
+    container, subtype, suffix = draw(st.sampled_from(FORMATS))
+    channels = draw(st.integers(1, 2 if container == "OGG" else 8))
+    rates = st.sampled_from([8000, 11025, 16000, 22050, 44100, 48000, 96000])
+    # The FLAC and Vorbis encoders take only common rates; the others store any integer.
+    rate = draw(rates if container in {"FLAC", "OGG"} else rates | st.integers(8000, 96000))
+    frames = draw(st.integers(0, 3000))
+    seed = draw(st.integers(0, 2**32 - 1))
+    audio = np.random.default_rng(seed).uniform(-1, 1, (frames, channels))
+    return audio, rate, (container, subtype, suffix)
+
+
+@settings(max_examples=VALID_FILES, **SETTINGS)
+@given(sound(), st.sampled_from([None, np.nan, np.inf, -np.inf]), st.integers(0, 2**16))
+def test_valid_files_give_mono_float32_at_the_rate(folder: Path, file: tuple, bad: float | None, where: int) -> None:
+    audio, rate, (container, subtype, suffix) = file
+    poisoned = bad is not None and audio.size > 0 and subtype in FLOAT_SUBTYPES  # PCM cannot hold NaN/Inf
+    if poisoned:
+        audio[where % audio.shape[0], where % audio.shape[1]] = bad
+    path = folder / f"valid{suffix}"
+    path.write_bytes(encode(audio, rate, container, subtype))
+    result = read_or_error(path)
+    if audio.shape[0] == 0 or poisoned:
+        assert result is None
+        return
+    expected = audio.shape[0] * RATE / rate
+    if result is None:
+        # Under one output sample is nothing to stream; libvorbis may refuse odd rates, cleanly is enough.
+        assert expected < 1 or container == "OGG"
+    else:
+        assert abs(result.shape[0] - expected) <= 1
+
+
+@settings(max_examples=ARBITRARY_BYTES, **SETTINGS)
+@given(st.sampled_from(MAGICS), st.binary(max_size=4096), st.sampled_from([".wav", ".flac", ".ogg", ".mp3", ".raw"]))
+def test_arbitrary_bytes_are_audio_or_one_clear_error(folder: Path, magic: bytes, body: bytes, suffix: str) -> None:
+    path = folder / f"random{suffix}"
+    path.write_bytes(magic + body)
+    read_or_error(path)
+
+
+@settings(max_examples=DAMAGED_FILES, **SETTINGS)
+@given(sound(), st.integers(0, 2**32 - 1), st.lists(st.tuples(st.integers(0, 80), st.binary(min_size=1, max_size=4)),
+                                                   max_size=4))
+def test_truncated_and_garbled_headers_are_audio_or_one_clear_error(folder: Path, file: tuple, cut: int,
+                                                                     patches: list[tuple[int, bytes]]) -> None:
+    audio, rate, (container, subtype, suffix) = file
+    data = bytearray(encode(audio, rate, container, subtype))
+    # Header fields (sizes, channel counts, rates, bit depths) live in the first 80 bytes of every format here.
+    for offset, value in patches:
+        data[offset: offset + len(value)] = value
+    path = folder / f"damaged{suffix}"
+    path.write_bytes(bytes(data[: cut % (len(data) + 1)]) if cut % 3 else bytes(data))
+    read_or_error(path)
+
+
+def test_huge_header_values_are_refused_not_allocated(folder: Path) -> None:
+    wav = bytearray(encode(np.zeros((100, 2)), 8000, "WAV", "PCM_16"))
+    for field, value in ((24, 1), (24, 0xFFFFFFFF), (22, 0xFFFF)):  # sample rate 1 Hz / 4 GHz, 65535 channels
+        patched = bytearray(wav)
+        patched[field: field + (2 if field == 22 else 4)] = value.to_bytes(2 if field == 22 else 4, "little")
+        path = folder / "huge.wav"
+        path.write_bytes(bytes(patched))
+        assert read_or_error(path) is None
+
+
+def test_zero_length_missing_and_directory(folder: Path) -> None:
+    (folder / "empty.wav").write_bytes(b"")
+    assert read_or_error(folder / "empty.wav") is None
+    for path, message in ((folder / "missing.wav", "no such file"), (folder, "is a directory")):
+        with pytest.raises(AudioFileError, match=message):
+            read_audio(path, RATE)
+
+
+@settings(max_examples=ARRAYS, **SETTINGS)
+@given(st.integers(0, 400), st.integers(0, 8), st.integers(-10, 200_000), st.integers(0, 2**32 - 1),
+       st.sampled_from([1.0, 1e30, 3e38]), st.sampled_from([None, np.nan, np.inf]))
+def test_to_mono_rate_is_finite_or_one_clear_error(frames: int, channels: int, rate: int, seed: int, scale: float,
+                                                   bad: float | None) -> None:
+    data = (scale * np.random.default_rng(seed).uniform(-1, 1, (frames, channels))).astype(np.float32)
+    if bad is not None and data.size:
+        data.flat[seed % data.size] = bad
+    try:
+        mono = to_mono_rate(data, rate, RATE, name="clip")
+    except AudioFileError as error:
+        assert str(error).startswith("clip: ") and "\n" not in str(error)
+        return
+    assert channels and frames and bad is None and rate > 0
+    assert mono.dtype == np.float32 and np.isfinite(mono).all()
+    assert abs(mono.shape[0] - frames * RATE / rate) <= 1
