@@ -29,7 +29,10 @@ def atomic_save(payload: dict[str, Any], path: str | os.PathLike) -> None:
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make shipped checkpoints unreadable to others
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
             handle.flush()
@@ -54,6 +57,16 @@ def codec_payload(model: Codec) -> dict[str, Any]:
 def save_codec(model: Codec, path: str | os.PathLike, **extra: Any) -> None:
     """Save a model, its config and any `extra` tensors/plain values, atomically."""
     atomic_save({**codec_payload(model), **extra}, path)
+
+
+def save_compact_codec(model: Codec, path: str | os.PathLike, **extra: Any) -> None:
+    """Save the model alone with its floating-point tensors in fp16: half the size, for bundling.
+
+    `load_codec` restores it in fp32 (the cast back is exact), and training can start from it.
+    """
+    payload = codec_payload(model)
+    payload["model"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["model"].items()}
+    atomic_save({**payload, **extra}, path)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -8,16 +8,21 @@ from pathlib import Path
 
 import click
 
-from codec.checkpoint import CheckpointError, load_codec
+from codec.checkpoint import CheckpointError, load_codec, save_compact_codec
 from export.calibration import audio_files, load_clips
 from export.errors import ExportError, first_line
 from export.onnx_export import ExportResult, export_codec
 from stream.audio import AudioFileError
+from stream.errors import ModelError
+from stream.model_dir import resolve_checkpoint as resolve_bundled
 
 
 def resolve_checkpoint(value: str) -> Path:
-    """The checkpoint file that `--checkpoint` names (the bundled `default` model will resolve here)."""
-    path = Path(value)
+    """The checkpoint file that `--checkpoint` names; "default" is the bundled model's."""
+    try:
+        path = resolve_bundled(value)
+    except ModelError as error:
+        raise click.BadParameter(str(error), param_hint="--checkpoint") from None
     if not path.exists():
         raise click.BadParameter(f"{path}: no such checkpoint", param_hint="--checkpoint")
     return path
@@ -38,6 +43,8 @@ def resolve_checkpoint(value: str) -> Path:
     help="Speech clips for int8 calibration and for measuring the fp16/int8 quality cost.",
 )
 @click.option("--opset", type=int, default=None, help="ONNX opset (default 18).")
+@click.option("--with_checkpoint", "--with-checkpoint", is_flag=True,
+              help="Also write OUT/codec.pt: the model alone in fp16, to train on from (--init_from OUT/codec.pt).")
 def main(
     to_onnx: bool,
     checkpoint: str,
@@ -46,6 +53,7 @@ def main(
     int8: bool,
     calibration_dir: Path | None,
     opset: int | None,
+    with_checkpoint: bool,
 ) -> None:
     """Export a codec checkpoint to encoder.onnx, decoder.onnx, encoder_stream.onnx, decoder_stream.onnx."""
     if not to_onnx:
@@ -64,6 +72,8 @@ def main(
         clips = load_clips(files, config.sample_rate, config.frame_size) if files else None
         click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} codebooks) to {out_dir}")
         result = export_codec(model, out_dir, opset=opset, fp16=fp16, int8=int8, calibration=clips)
+        if with_checkpoint:
+            save_compact_codec(model, out_dir / "codec.pt", exported_from=str(checkpoint))
     except (CheckpointError, ExportError, AudioFileError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)

@@ -12,8 +12,10 @@ from stream.errors import ModelError
 
 ENCODER_STREAM = "encoder_stream.onnx"
 DECODER_STREAM = "decoder_stream.onnx"
-# Where the bundled default model will live once one ships (issue 8); no such directory exists yet.
+# The bundled default model: the four graphs, a compact checkpoint and its model card.
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
+BUNDLED_CHECKPOINT = BUNDLED_MODEL_DIR / "codec.pt"
+DEFAULT_NAME = "default"
 
 # DESIGN.md's ONNX contract: graph inputs and outputs by name.
 STREAM_GRAPH_IO = {
@@ -45,8 +47,8 @@ class ModelInfo:
 
 
 def resolve_model_dir(model_dir: str | Path | None) -> Path:
-    """The directory to load: `model_dir` if given, else the bundled default model."""
-    if model_dir is not None:
+    """The directory to load: `model_dir` if given (or "default"), else the bundled default model."""
+    if model_dir is not None and str(model_dir) != DEFAULT_NAME:
         return Path(model_dir)
     if BUNDLED_MODEL_DIR.is_dir():
         return BUNDLED_MODEL_DIR
@@ -54,6 +56,15 @@ def resolve_model_dir(model_dir: str | Path | None) -> Path:
         "no bundled default model is installed yet: pass --model DIR (a directory with the exported "
         f"{ENCODER_STREAM} and {DECODER_STREAM}, as written by codec-export)"
     )
+
+
+def resolve_checkpoint(value: str | Path) -> Path:
+    """A checkpoint path, or the bundled default model's compact checkpoint for "default"."""
+    if str(value) != DEFAULT_NAME:
+        return Path(value)
+    if not BUNDLED_CHECKPOINT.is_file():
+        raise ModelError(f"{BUNDLED_CHECKPOINT}: the bundled default checkpoint is missing (reinstall the package)")
+    return BUNDLED_CHECKPOINT
 
 
 def stream_graph_paths(model_dir: Path) -> tuple[Path, Path]:

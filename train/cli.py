@@ -9,6 +9,7 @@ import click
 from codec.checkpoint import CheckpointError
 from stream.audio import AudioFileError
 from stream.cli_errors import run_cli
+from stream.errors import ModelError
 from train.config import TrainConfig
 from train.data import DataError
 from train.recipe import RECIPES
@@ -24,7 +25,8 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
               help="Where latest.pt, best.pt, metrics.jsonl and TensorBoard logs go.")
 @click.option("--val_dir", type=click.Path(exists=True, file_okay=False), help="Validation clips.")
 @click.option("--preset", type=click.Choice(["tiny", "small", "base"]), default=DEFAULTS.preset, show_default=True)
-@click.option("--init_from", help="Start from this checkpoint's weights (not its optimiser state).")
+@click.option("--init_from", help="Start from this checkpoint's weights (not its optimiser state); "
+                                   "'default' is the bundled model.")
 @click.option("--batch_size", type=click.IntRange(1), default=DEFAULTS.batch_size, show_default=True)
 @click.option("--segment_seconds", type=click.FloatRange(0.04), default=DEFAULTS.segment_seconds,
               show_default=True, help="Length of each random training crop.")
@@ -81,4 +83,4 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
 def main(args: list[str] | None = None) -> None:
     from train.trainer import TrainingError
 
-    run_cli(command, "codec-train", (DataError, CheckpointError, TrainingError, AudioFileError), args)
+    run_cli(command, "codec-train", (DataError, CheckpointError, TrainingError, AudioFileError, ModelError), args)

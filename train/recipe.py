@@ -24,8 +24,10 @@ class LossWeights:
 RECIPES: dict[str, LossWeights] = {
     # The seed user's recipe: waveform L1 and the VQ losses only.
     "l1": LossWeights(),
-    # Adds a correct multi-scale log-mel loss (a real mel filterbank) to L1.
-    "l1+mel": LossWeights(waveform_l1=1.0, mel=1.0),
+    # Adds a correct multi-scale log-mel loss (a real mel filterbank) to L1. L1 is weighted 10: with
+    # weight 1 the mel term dominates and SNR stays low (H100 ablation, `small`, ~4,700 steps: SNR
+    # +3.4 dB at L1 weight 1 against +7.6 dB at 10, for the same mel distance, 0.22). The default.
+    "l1+mel": LossWeights(waveform_l1=10.0, mel=1.0),
     # DAC's recipe (mel-heavy + multi-period/STFT GAN with feature matching), after a reconstruction warm-up;
     # a waveform L1 term stays in to keep the level and the SNR the user watches.
     "full": LossWeights(

@@ -18,6 +18,7 @@ from torch.nn.utils import parametrize
 from codec.checkpoint import CheckpointError, atomic_save, codec_payload, load_codec, read_checkpoint
 from codec.config import CodecConfig, preset
 from codec.model import Codec
+from stream.model_dir import resolve_checkpoint
 from train.config import TrainConfig
 from train.data import (
     CropSampler,
@@ -149,7 +150,7 @@ class Trainer:
         if resume_payload is not None:
             return Codec(CodecConfig.from_dict(resume_payload["config"]))
         if self.config.init_from:
-            model = load_codec(self.config.init_from)
+            model = load_codec(resolve_checkpoint(self.config.init_from))
             if not any(parametrize.is_parametrized(m) for m in model.modules()):
                 raise CheckpointError(
                     f"{self.config.init_from}: weights are folded for inference; start from a training checkpoint"

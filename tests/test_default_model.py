@@ -1,0 +1,83 @@
+"""The bundled default model: it loads, its metadata is right, it codes the bundled example well enough."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from codec.checkpoint import load_codec
+from stream.model_dir import BUNDLED_CHECKPOINT, BUNDLED_MODEL_DIR, resolve_checkpoint, resolve_model_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "stream" / "examples" / "telugu_example.flac"
+GRAPHS = ("encoder.onnx", "decoder.onnx", "encoder_stream.onnx", "decoder_stream.onnx")
+# Measured when the model was bundled: SNR 8.48 dB, amplitude ratio 0.93 (6 kbps, 1-frame chunks).
+# The floors leave 2 dB and 0.15 for platform differences; a real regression falls far below them.
+SNR_FLOOR_DB = 6.5
+AMPLITUDE_RANGE = (0.78, 1.1)
+
+
+def _snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(reference**2) / np.sum((reference - estimate) ** 2)))
+
+
+def test_default_resolves_to_the_bundled_files() -> None:
+    assert resolve_model_dir(None) == BUNDLED_MODEL_DIR == resolve_model_dir("default")
+    assert resolve_checkpoint("default") == BUNDLED_CHECKPOINT
+    for name in (*GRAPHS, "codec.pt", "MODEL_CARD.md"):
+        assert (BUNDLED_MODEL_DIR / name).is_file(), name
+
+
+def test_metadata_agrees_with_the_bundled_checkpoint() -> None:
+    import onnx
+
+    config = load_codec(BUNDLED_CHECKPOINT).config
+    assert config.preset == "small" and config.n_codebooks == 12 and config.frame_size == 320
+    for name in GRAPHS:
+        props = {p.key: p.value for p in onnx.load(BUNDLED_MODEL_DIR / name, load_external_data=False).metadata_props}
+        assert json.loads(props["codec_config"]) == json.loads(config.to_json())
+        assert int(props["sample_rate"]) == 16000 and int(props["frame_size"]) == 320
+
+
+@pytest.mark.parametrize("extra_args, codebooks", [([], 12), (["--bitrate", "3"], 6)])
+def test_codec_stream_with_no_model_codes_the_example(tmp_path: Path, extra_args: list[str], codebooks: int) -> None:
+    output, stats = tmp_path / "out.wav", tmp_path / "stats.json"
+    subprocess.run(
+        [sys.executable, "-c", "from stream.cli import main; main()", "--input", str(EXAMPLE), "--output",
+         str(output), "--stats-json", str(stats), *extra_args],
+        check=True, capture_output=True, timeout=120,
+    )
+    reference, _ = soundfile.read(EXAMPLE, dtype="float32")
+    decoded, rate = soundfile.read(output, dtype="float32")
+    assert rate == 16000 and decoded.shape == reference.shape
+    summary = json.loads(stats.read_text())
+    # The bitrate is what is sent: each 1-frame chunk's 10-bit codes padded to whole bytes.
+    packed_bits = -(-codebooks * 10 // 8) * 8
+    assert summary["codebooks"] == codebooks and summary["bitrate_kbps"] == pytest.approx(packed_bits * 50 / 1000)
+    if codebooks == 12:
+        assert _snr_db(reference, decoded) > SNR_FLOOR_DB
+        ratio = np.sqrt(np.mean(decoded**2) / np.mean(reference**2))
+        assert AMPLITUDE_RANGE[0] < ratio < AMPLITUDE_RANGE[1]
+    else:
+        # Fewer codebooks cost fidelity, but the speech must still come through.
+        assert _snr_db(reference, decoded) > 0.0
+
+
+def test_a_wheel_of_the_package_carries_the_model(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
+         str(ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in (*GRAPHS, "codec.pt", "MODEL_CARD.md"):
+        assert f"stream/models/default/{name}" in names
+    assert "stream/examples/telugu_example.flac" in names
