@@ -34,7 +34,7 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
               help="An epoch is as many crops as the training audio lasts.")
 @click.option("--max_steps", type=click.IntRange(1), help="Stop after this many steps (overrides epochs).")
 @click.option("--max_minutes", type=click.FloatRange(0, min_open=True), help="Stop after this much training time.")
-@click.option("--learning_rate", type=click.FloatRange(0, min_open=True), default=DEFAULTS.learning_rate,
+@click.option("--learning_rate", type=click.FloatRange(0, 1, min_open=True), default=DEFAULTS.learning_rate,
               show_default=True)
 @click.option("--losses", type=click.Choice(list(RECIPES)), default=DEFAULTS.losses, show_default=True,
               help="l1: waveform L1 + VQ (the seed recipe); l1+mel: adds multi-scale log-mel; "

@@ -101,6 +101,8 @@ class Trainer:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise TrainingError(f"{self.dir}: cannot create checkpoint folder ({error.strerror})") from None
+        if dist.is_main:
+            self._remove_stale_temp_files()
         resume_payload = self._resume_payload()
         torch.manual_seed(config.seed + dist.rank)
         random.seed(config.seed + dist.rank)
@@ -137,6 +139,13 @@ class Trainer:
         name = self.codec_config.preset
         discriminator = Discriminator.for_preset(name) if name in Discriminator.WIDTHS else Discriminator()
         return discriminator.to(self.device)
+
+    def _remove_stale_temp_files(self) -> None:
+        """Delete half-written checkpoints that a killed run left (atomic_save's temp files, never loaded)."""
+        for name in ("latest.pt", "best.pt"):
+            for stale in self.dir.glob(f".{name}.*.tmp"):
+                log.warning("removing %s, a checkpoint write that never finished", stale)
+                stale.unlink(missing_ok=True)
 
     def _resume_payload(self) -> dict[str, Any] | None:
         if not self.config.resume:
@@ -218,6 +227,8 @@ class Trainer:
         """One optimisation step of the generator (and the discriminator once adversarial terms are on)."""
         w = self.weights
         audio = self._batch()
+        # The quantizer's EMA codebooks move inside the forward pass: a skipped step must undo that move too.
+        buffers = [b.clone() for b in self.model.buffers()]
         with self._autocast():
             out = self.generator(audio)
         fake = out.audio.float()
@@ -237,12 +248,16 @@ class Trainer:
         if adversarial:
             loss = loss + w.adversarial * terms["adv"] + w.feature_matching * terms["feat"]
         if not torch.isfinite(loss):
-            self._skip_nonfinite()
+            self._skip_nonfinite("loss", buffers)
             return {"loss": float("nan")}
-        self.consecutive_nan = 0
         self.optimizer_g.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        # A finite loss can still have inf/NaN gradients (e.g. a sqrt at 0); clipping spreads them to every weight.
+        if not torch.isfinite(grad_norm):
+            self._skip_nonfinite("gradient", buffers)
+            return {"loss": float("nan")}
+        self.consecutive_nan = 0
         self.optimizer_g.step()
         self.scheduler_g.step()
         if self.discriminator is not None:
@@ -256,19 +271,22 @@ class Trainer:
         self.optimizer_d.zero_grad(set_to_none=True)
         if torch.isfinite(loss):
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.discriminator.parameters(), self.config.grad_clip)
-            self.optimizer_d.step()
+            if torch.isfinite(torch.nn.utils.clip_grad_norm_(self.discriminator.parameters(), self.config.grad_clip)):
+                self.optimizer_d.step()
         self.optimizer_d.zero_grad(set_to_none=True)
         return loss.detach()
 
-    def _skip_nonfinite(self) -> None:
+    def _skip_nonfinite(self, what: str, buffers: list[Tensor]) -> None:
         self.nan_skipped += 1
         self.consecutive_nan += 1
         self.optimizer_g.zero_grad(set_to_none=True)
-        log.warning("step %d: non-finite loss, step skipped (%d so far)", self.step, self.nan_skipped)
+        with torch.no_grad():
+            for buffer, before in zip(self.model.buffers(), buffers, strict=True):
+                buffer.copy_(before)
+        log.warning("step %d: non-finite %s, step skipped (%d so far)", self.step, what, self.nan_skipped)
         if self.consecutive_nan >= self.config.max_nan_steps:
             raise TrainingError(
-                f"stopped at step {self.step}: {self.consecutive_nan} consecutive non-finite losses "
+                f"stopped at step {self.step}: {self.consecutive_nan} consecutive non-finite losses or gradients "
                 f"(lower --learning_rate, or check the data for NaN/Inf); {self.dir / 'latest.pt'} is intact"
             )
 
