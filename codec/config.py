@@ -57,7 +57,7 @@ class CodecConfig:
     def codebooks_for_bitrate(self, kbps: float) -> int:
         """The largest number of codebooks whose bitrate does not exceed `kbps`."""
         per_codebook = self.bitrate_kbps(1)
-        n = int(math.floor(kbps / per_codebook + 1e-9))
+        n = math.floor(kbps / per_codebook + 1e-9)
         if n < 1:
             raise ValueError(f"{kbps} kbps is below the lowest bitrate, {per_codebook} kbps (one codebook)")
         return min(n, self.n_codebooks)

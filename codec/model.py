@@ -48,12 +48,34 @@ class Codec(nn.Module):
     def encode(self, audio: Tensor) -> Tensor:
         """Codes [B, n_codebooks, ceil(T / frame_size)] of audio [B, T] (zero-padded to whole frames)."""
         check_audio(audio)
-        return self.quantizer.encode(self.encoder(pad_to_frames(audio, self.config.frame_size)))
+        return self.encode_unchecked(pad_to_frames(audio, self.config.frame_size))
 
     def decode(self, codes: Tensor) -> Tensor:
         """Audio [B, F · frame_size] from codes [B, Q, F]; uses the first Q codebooks."""
         self.check_codes(codes)
+        return self.decode_unchecked(codes)
+
+    # The *_unchecked paths skip the Python-side validation, which torch.export would bake in as constants
+    # or refuse: the exported graphs run these, and the runtime that drives them owns the checks instead.
+    def encode_unchecked(self, audio: Tensor) -> Tensor:
+        """`encode` of audio [B, T], T a whole number of frames, without input checks."""
+        return self.quantizer.encode(self.encoder(audio))
+
+    def decode_unchecked(self, codes: Tensor) -> Tensor:
+        """`decode` without input checks."""
         return self.decoder(self.quantizer.decode(codes))
+
+    def encode_step_unchecked(self, audio: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """`encode_step` without input checks."""
+        cursor = StreamState(state)
+        codes = self.quantizer.encode(self.encoder.step(audio, cursor))
+        return codes, cursor.finish()
+
+    def decode_step_unchecked(self, codes: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """`decode_step` without input checks."""
+        cursor = StreamState(state)
+        audio = self.decoder.step(self.quantizer.decode(codes), cursor)
+        return audio, cursor.finish()
 
     # -- streaming -------------------------------------------------------------------------------
     @property
@@ -73,17 +95,13 @@ class Codec(nn.Module):
                 f"got {audio.shape[1]} samples"
             )
         self._check_state(state, audio.shape[0], self.encoder_state_size, "encoder")
-        cursor = StreamState(state)
-        codes = self.quantizer.encode(self.encoder.step(audio, cursor))
-        return codes, cursor.finish()
+        return self.encode_step_unchecked(audio, state)
 
     def decode_step(self, codes: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         """Audio [B, K · frame_size] of K frames of codes [B, Q, K], and the next decoder state."""
         self.check_codes(codes)
         self._check_state(state, codes.shape[0], self.decoder_state_size, "decoder")
-        cursor = StreamState(state)
-        audio = self.decoder.step(self.quantizer.decode(codes), cursor)
-        return audio, cursor.finish()
+        return self.decode_step_unchecked(codes, state)
 
     def initial_state(self, batch: int, part: str) -> Tensor:
         """The zero state that starts a stream, for `part` "encoder" or "decoder"."""

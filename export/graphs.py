@@ -1,8 +1,8 @@
 """The four exported graphs and their ONNX signatures (DESIGN.md's table), over the codec's internals.
 
-`Codec.encode_step` and friends validate shapes and values in Python, which torch.export would bake in as
-constants or refuse; the wrappers here call the same layers without them, and the runtime that drives the
-ONNX files owns those checks instead.
+Each wrapper runs one of the codec's unchecked paths (`Codec.encode_unchecked` and friends): the Python-side
+validation of the public methods would be baked in as constants or refused by torch.export, and the runtime
+that drives the ONNX files owns those checks instead.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from torch import Tensor, nn
 from torch.export import Dim
 
 from codec.model import Codec
-from codec.streaming import StreamState
 
 BATCH = "batch"
 FRAMES = "frames"
@@ -31,7 +30,7 @@ class OfflineEncoder(nn.Module):
         self.codec = codec
 
     def forward(self, audio: Tensor) -> Tensor:
-        return self.codec.quantizer.encode(self.codec.encoder(audio))
+        return self.codec.encode_unchecked(audio)
 
 
 class OfflineDecoder(nn.Module):
@@ -42,7 +41,7 @@ class OfflineDecoder(nn.Module):
         self.codec = codec
 
     def forward(self, codes: Tensor) -> Tensor:
-        return self.codec.decoder(self.codec.quantizer.decode(codes))
+        return self.codec.decode_unchecked(codes)
 
 
 class StreamEncoder(nn.Module):
@@ -53,9 +52,7 @@ class StreamEncoder(nn.Module):
         self.codec = codec
 
     def forward(self, audio: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        cursor = StreamState(state)
-        codes = self.codec.quantizer.encode(self.codec.encoder.step(audio, cursor))
-        return codes, cursor.finish()
+        return self.codec.encode_step_unchecked(audio, state)
 
 
 class StreamDecoder(nn.Module):
@@ -66,9 +63,7 @@ class StreamDecoder(nn.Module):
         self.codec = codec
 
     def forward(self, codes: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        cursor = StreamState(state)
-        audio = self.codec.decoder.step(self.codec.quantizer.decode(codes), cursor)
-        return audio, cursor.finish()
+        return self.codec.decode_step_unchecked(codes, state)
 
 
 @dataclass(frozen=True)

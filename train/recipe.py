@@ -36,7 +36,7 @@ RECIPES: dict[str, LossWeights] = {
 }
 
 
-def recipe(name: str, **overrides: float | int | None) -> LossWeights:
+def recipe(name: str, **overrides: float | None) -> LossWeights:
     """The named recipe with any non-None `overrides` (LossWeights field names) applied."""
     try:
         weights = RECIPES[name]
