@@ -1,0 +1,295 @@
+"""`codec-bench`: latency, quality, soak and training benchmarks, each written as JSON, Markdown and PNG."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from benchmarks import latency_report, quality_report, soak_report, training_report
+from benchmarks.clips import SHARED_VAL, read_clips, tile_to
+from benchmarks.errors import BenchError
+from benchmarks.latency import CHUNK_FRAMES, WARMUP_CHUNKS, onnx_cases, torch_cases
+from benchmarks.machine import machine_info
+from benchmarks.model_source import (
+    DEFAULT,
+    find_checkpoint,
+    load_model,
+    model_summary,
+    precision_variants,
+    resolve_model,
+)
+from benchmarks.results import ResultPaths, result_paths, write_results
+from stream.audio import AudioFileError
+from stream.cli_errors import run_cli
+from stream.engine import StreamEngine
+from stream.errors import StreamError
+
+LATENCY_AUDIO_SECONDS = 60.0  # long enough that 1,000 chunks of 4 frames never repeat the same audio
+
+model_option = click.option(
+    "--model",
+    "model",
+    default=DEFAULT,
+    show_default=True,
+    metavar="DIR|default",
+    help="Exported model folder (codec-export --onnx --out DIR), or the bundled default model.",
+)
+json_option = click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON results path (Markdown and PNG go beside it); default benchmarks/results/NAME.json.",
+)
+
+
+def audio_option(required: bool):
+    """--audio DIR: a folder of speech clips (defaults to the shared Telugu validation set when present)."""
+    default = None if required or not SHARED_VAL.is_dir() else SHARED_VAL
+    return click.option(
+        "--audio",
+        "audio_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=default,
+        required=required and default is None,
+        help="Folder of speech clips (any format soundfile reads).",
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Benchmarks of the streaming codec: latency, quality against Opus, soak, training throughput."""
+
+
+@cli.command()
+@model_option
+@json_option
+@audio_option(required=False)
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Checkpoint for PyTorch eager and for exporting missing fp16/int8 (default DIR/codec.pt).",
+)
+@click.option(
+    "--calibration-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Speech clips to calibrate an int8 export made from the checkpoint.",
+)
+@click.option(
+    "--chunks",
+    type=click.IntRange(min=1000),
+    default=1000,
+    show_default=True,
+    help="Timed chunks per case (after the warm-up).",
+)
+def latency(
+    model: str,
+    json_path: Path | None,
+    audio_dir: Path | None,
+    checkpoint: Path | None,
+    calibration_dir: Path | None,
+    chunks: int,
+) -> None:
+    """Per-chunk compute time and real-time factor, encode and decode, per backend, precision and threads."""
+    from benchmarks.profiling import profile_stream_graphs
+
+    model_dir = resolve_model(model)
+    checkpoint = find_checkpoint(model_dir, checkpoint)
+    info = StreamEngine(model_dir).info
+    samples = int(LATENCY_AUDIO_SECONDS * info.sample_rate)
+    if audio_dir is not None:
+        audio, audio_source = (
+            tile_to(list(read_clips(audio_dir, info.sample_rate).values()), samples),
+            str(audio_dir),
+        )
+    else:
+        from export.probe import probe_signal
+
+        audio, audio_source = probe_signal(info.sample_rate, LATENCY_AUDIO_SECONDS), "synthetic probe signal"
+    calibration = _calibration(calibration_dir, info) if calibration_dir else None
+    with tempfile.TemporaryDirectory(prefix="codec-bench-export-") as work:
+        variants = precision_variants(model_dir, checkpoint, calibration, Path(work))
+        cases = onnx_cases(variants, audio, chunks)
+    cases += _pytorch_cases(checkpoint, audio, chunks)
+    data = {
+        "benchmark": "latency",
+        "machine": machine_info(),
+        "model": model_summary(model_dir, info, checkpoint),
+        "audio": audio_source,
+        "algorithmic_latency_ms": info.frame_ms,
+        "chunk_frames": list(CHUNK_FRAMES),
+        "warmup_chunks": WARMUP_CHUNKS,
+        "chunks_per_case": chunks,
+        "variants": [
+            {"precision": v.precision, "directory": str(v.directory), "source": v.source} for v in variants
+        ],
+        "cases": cases,
+        "target": latency_report.target_verdict(cases),
+        "profile": profile_stream_graphs(model_dir, audio, info.frame_size),
+    }
+    _finish("latency", json_path, data, latency_report.markdown(data), latency_report.figure(data))
+
+
+@cli.command()
+@model_option
+@json_option
+@audio_option(required=True)
+@click.option(
+    "--codebooks", default="1-12", show_default=True, help="Codebook counts: a range A-B or a list."
+)
+@click.option(
+    "--opus-kbps", default="6,8,12,16", show_default=True, help="Opus bitrates (kbps), comma-separated."
+)
+def quality(model: str, json_path: Path | None, audio_dir: Path, codebooks: str, opus_kbps: str) -> None:
+    """SNR, SI-SDR, mel distance, PESQ-WB, STOI and level against bitrate, for the codec and for Opus."""
+    from benchmarks.metrics import MEL_DEFINITION
+    from benchmarks.opus import commands
+    from benchmarks.quality import codec_conditions, opus_conditions
+
+    model_dir = resolve_model(model)
+    info = StreamEngine(model_dir).info
+    clips = read_clips(audio_dir, info.sample_rate)
+    counts = _int_list(codebooks, "--codebooks")
+    if not all(1 <= q <= info.n_codebooks for q in counts):
+        raise click.BadParameter(
+            f"codebook counts must be in 1..{info.n_codebooks}", param_hint="--codebooks"
+        )
+    rates = tuple(_float_list(opus_kbps, "--opus-kbps"))
+    conditions = codec_conditions(model_dir, clips, counts) + opus_conditions(clips, info.sample_rate, rates)
+    data = {
+        "benchmark": "quality",
+        "machine": machine_info(),
+        "model": model_summary(model_dir, info, None),
+        "audio_dir": str(audio_dir),
+        "clips": len(clips),
+        "clip_names": list(clips),
+        "audio_seconds": sum(a.size for a in clips.values()) / info.sample_rate,
+        "mel_definition": MEL_DEFINITION,
+        "opus_version": data_opus_version(),
+        "opus_method": (
+            "each clip written as 16 kHz float WAV, then `{}` and `{}` (KBPS in {}); opusdec removes the pre-skip and trims the end "
+            "by the granule position, so the output has the input's length (clips where it did not are counted "
+            "in `clips_with_length_mismatch` and cut or zero-padded to it). No other alignment is applied."
+        ).format(*commands("KBPS"), opus_kbps),
+        "conditions": conditions,
+    }
+    _finish("quality", json_path, data, quality_report.markdown(data), quality_report.figure(data))
+
+
+@cli.command()
+@model_option
+@json_option
+@audio_option(required=True)
+@click.option(
+    "--hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Hours of audio to stream.",
+)
+@click.option("--chunk-frames", type=click.IntRange(min=1), default=1, show_default=True)
+def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chunk_frames: int) -> None:
+    """Hours of speech through one stream at full speed: exact length, flat memory, no compute drift."""
+    from benchmarks.soak import run_soak
+
+    model_dir = resolve_model(model)
+    info = StreamEngine(model_dir).info
+    clips = read_clips(audio_dir, info.sample_rate)
+    result = run_soak(model_dir, list(clips.values()), hours * 3600, chunk_frames, progress=click.echo)
+    data = {
+        "benchmark": "soak",
+        "machine": machine_info(),
+        "model": model_summary(model_dir, info, None),
+        "audio_dir": str(audio_dir),
+        "clips": list(clips),
+        "sample_rate": info.sample_rate,
+        "block_samples": info.frame_size,
+        "soak": result,
+    }
+    _finish("soak", json_path, data, soak_report.markdown(data), soak_report.figure(data))
+
+
+@cli.command()
+@json_option
+@audio_option(required=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+def train(json_path: Path | None, audio_dir: Path, batch_size: int) -> None:
+    """Training steps/s, samples/s and peak GPU memory per preset, bf16 vs fp32, with/without torch.compile."""
+    from benchmarks.training import TIMED_STEPS, WARMUP_STEPS, cuda_missing, run_training
+
+    reason = cuda_missing()
+    if reason:
+        raise BenchError(reason)
+    runs = run_training(audio_dir, batch_size)
+    data = {
+        "benchmark": "train",
+        "machine": machine_info(),
+        "audio_dir": str(audio_dir),
+        "warmup_steps": WARMUP_STEPS,
+        "timed_steps": TIMED_STEPS,
+        "runs": runs,
+    }
+    _finish("train", json_path, data, training_report.markdown(data), training_report.figure(data))
+
+
+def data_opus_version() -> str | None:
+    """libopus as opusenc reports it."""
+    from benchmarks.machine import opus_tools_version
+
+    return opus_tools_version()
+
+
+def _pytorch_cases(checkpoint: Path | None, audio, chunks: int) -> list[dict]:
+    """PyTorch eager cases, or one skipped row saying why they could not run."""
+    row = {"backend": "pytorch", "precision": "fp32", "device": "cpu", "threads": 1, "chunk_frames": 1}
+    if checkpoint is None:
+        return [{**row, "skipped": "no checkpoint (pass --checkpoint or bundle DIR/codec.pt)"}]
+    try:
+        model = load_model(checkpoint)
+    except ImportError:
+        return [{**row, "skipped": "torch is not installed"}]
+    return torch_cases(model, audio, chunks)
+
+
+def _calibration(directory: Path, info) -> list:
+    from export.calibration import audio_files, load_clips
+
+    return load_clips(audio_files(directory), info.sample_rate, info.frame_size)
+
+
+def _int_list(text: str, hint: str) -> tuple[int, ...]:
+    try:
+        if "-" in text:
+            low, high = (int(x) for x in text.split("-"))
+            return tuple(range(low, high + 1))
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: expected A-B or a comma-separated list", param_hint=hint
+        ) from None
+
+
+def _float_list(text: str, hint: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected comma-separated numbers", param_hint=hint) from None
+    if any(v <= 0 for v in values):
+        raise click.BadParameter("bitrates must be positive", param_hint=hint)
+    return values
+
+
+def _finish(name: str, json_path: Path | None, data: dict, markdown: str, figure) -> None:
+    paths: ResultPaths = result_paths(name, json_path)
+    write_results(paths, data, markdown, figure)
+    click.echo(markdown)
+    click.echo(f"wrote {paths.json}, {paths.markdown} and {paths.plot}")
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: one-line errors, exit 2 for usage mistakes and 1 for runtime problems."""
+    run_cli(cli, "codec-bench", (BenchError, StreamError, AudioFileError), args)

@@ -1,0 +1,136 @@
+"""The latency benchmark's Markdown table, target verdict and plot."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from benchmarks.machine import describe
+
+TARGET_RTF = 0.1  # issue 7: small, 1-frame chunks, one CPU thread, encode + decode
+
+
+def target_verdict(cases: list[dict]) -> dict:
+    """The issue's target case (ONNX Runtime fp32, CPU, 1 thread, 1-frame chunks) against RTF 0.1."""
+    for case in cases:
+        if (case["backend"], case["precision"], case["device"], case["threads"], case["chunk_frames"]) == (
+            "onnxruntime",
+            "fp32",
+            "cpu",
+            1,
+            1,
+        ) and "total" in case:
+            rtf = case["total"]["rtf"]
+            return {"rtf_max": TARGET_RTF, "rtf": rtf, "speed_x_real_time": 1 / rtf, "met": rtf <= TARGET_RTF}
+    return {"rtf_max": TARGET_RTF, "rtf": None, "met": False}
+
+
+def label(case: dict) -> str:
+    """e.g. 'onnxruntime fp32 cpu 1t'."""
+    threads = f" {case['threads']}t" if case["threads"] else ""
+    return f"{case['backend']} {case['precision']} {case['device']}{threads}"
+
+
+def markdown(data: dict) -> str:
+    """Tables of every measured case, the skipped ones with reasons, the target and the profile."""
+    model, target = data["model"], data["target"]
+    lines = [
+        "# codec-bench latency",
+        "",
+        f"Machine: {describe(data['machine'])}.",
+        "",
+        (
+            f"Model: `{model['directory']}` (preset `{model['preset']}`), {model['parameters']:,} parameters "
+            f"({model['parameter_source']}); stream graphs {model['stream_graph_mb']:.2f} MB on disk "
+            f"(all files: {model['size_bytes']})."
+        ),
+        (
+            f"Algorithmic latency: {data['algorithmic_latency_ms']:g} ms (one frame; a chunk of K frames waits K × "
+            f"{data['algorithmic_latency_ms']:g} ms). Per case: {data['warmup_chunks']} warm-up chunks, then "
+            f"{data['chunks_per_case']} timed chunks of real speech. Times per chunk in ms; encode includes packing "
+            "the codes, decode unpacking them (as codec-stream counts). RTF = compute / audio time."
+        ),
+        "",
+        "Precisions: " + "; ".join(f"{v['precision']}: {v['source']}" for v in data["variants"]) + ".",
+        "",
+        (
+            "| backend | chunk | encode p50 / p95 / p99 / max | decode p50 / p95 / p99 / max | "
+            "enc+dec p50 / p95 / p99 / max | RTF enc / dec / enc+dec | warm-up first / mean |"
+        ),
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    skipped: dict[tuple[str, str], list[int]] = {}
+    for case in data["cases"]:
+        if "skipped" in case:
+            skipped.setdefault((label(case), case["skipped"]), []).append(case["chunk_frames"])
+            continue
+        e, d, t, w = case["encode"], case["decode"], case["total"], case["warmup"]
+        lines.append(
+            f"| {label(case)} | {case['chunk_frames']} | {_pcts(e)} | {_pcts(d)} | {_pcts(t)} | "
+            f"{e['rtf']:.3f} / {d['rtf']:.3f} / {t['rtf']:.3f} | {w['first_chunk_ms']:.1f} / {w['mean_ms']:.2f} |"
+        )
+    verdict = "met" if target["met"] else "not met"
+    rtf = (
+        f"{target['rtf']:.3f} ({target['speed_x_real_time']:.1f}× real time)"
+        if target["rtf"]
+        else "not measured"
+    )
+    skipped_lines = [
+        f"- {name}, chunks of {', '.join(map(str, ks))} frame(s): {why}"
+        for (name, why), ks in skipped.items()
+    ]
+    lines += [
+        "",
+        *(["Skipped:", *skipped_lines, ""] if skipped else []),
+        (
+            f"**Target** ({model['preset']}, ONNX Runtime fp32, one CPU thread, 1-frame chunks, encode + decode, RTF ≤ "
+            f"{target['rtf_max']}): RTF {rtf}: **{verdict}**."
+        ),
+        "",
+    ]
+    lines += _profile_lines(data.get("profile"))
+    return "\n".join(lines) + "\n"
+
+
+def _pcts(s: dict) -> str:
+    return f"{s['p50']:.2f} / {s['p95']:.2f} / {s['p99']:.2f} / {s['max']:.2f}"
+
+
+def _profile_lines(profile: dict | None) -> list[str]:
+    if not profile:
+        return []
+    lines = [
+        (
+            f"## Where the time goes (ONNX Runtime profiler, fp32, 1 thread, {profile['chunks']} chunks of "
+            f"{profile['chunk_frames']} frame)"
+        ),
+        "",
+    ]
+    for graph in ("encoder_stream", "decoder_stream"):
+        p = profile[graph]
+        top = ", ".join(f"{o['op']} {100 * o['share']:.0f}%" for o in p["ops"][:6])
+        lines.append(
+            f"- {graph}: {p['model_run_us'] / profile['chunks']:.0f} µs per run under the profiler, of which kernels "
+            f"{100 * (p['kernel_share_of_run'] or 0):.0f}%; kernel time by op type: {top}."
+        )
+    return [*lines, ""]
+
+
+def figure(data: dict) -> Figure:
+    """Encode + decode RTF per case and chunk size, with the 0.1 target line."""
+    measured = [c for c in data["cases"] if "total" in c]
+    labels = list(dict.fromkeys(label(c) for c in measured))
+    fig = Figure(figsize=(9, 0.45 * len(labels) + 1.6))
+    ax = fig.add_subplot()
+    height = 0.8 / len(data["chunk_frames"])
+    for i, k in enumerate(data["chunk_frames"]):
+        rtf = {label(c): c["total"]["rtf"] for c in measured if c["chunk_frames"] == k}
+        y = np.arange(len(labels)) + i * height
+        ax.barh(y, [rtf.get(name, 0.0) for name in labels], height, label=f"{k} frame(s) per chunk")
+    ax.axvline(TARGET_RTF, color="red", linestyle="--", label=f"target RTF {TARGET_RTF}")
+    ax.set_yticks(np.arange(len(labels)) + 0.4 - height / 2, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("real-time factor, encode + decode (lower is faster)")
+    ax.set_title(f"codec-bench latency: {data['model']['preset']} on {data['machine']['cpu']}")
+    ax.legend(loc="lower right", fontsize=8)
+    return fig

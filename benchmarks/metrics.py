@@ -1,0 +1,58 @@
+"""Quality of one decoded clip against its original: the training metrics plus PESQ-WB and STOI."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pesq import NoUtterancesError, PesqError, pesq
+from pystoi import stoi
+
+from train.losses import MultiScaleMelLoss
+from train.metrics import amplitude_ratio, si_sdr_db, snr_db
+
+METRICS = ("snr_db", "si_sdr_db", "mel_distance", "pesq_wb", "stoi", "amplitude_ratio")
+MEL_DEFINITION = "train.losses.MultiScaleMelLoss.distance (log10 mel L1, windows 64..1024, as in training)"
+
+
+class ClipScorer:
+    """Scores decoded clips; holds the mel filterbanks so they are built once."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.mel = MultiScaleMelLoss(sample_rate)
+
+    def score(self, decoded: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+        """Every metric in METRICS for one clip (NaN where PESQ finds no utterance or the clip is too short)."""
+        est, ref = torch.from_numpy(decoded)[None].float(), torch.from_numpy(reference)[None].float()
+        with torch.no_grad():
+            mel = (
+                float(self.mel.distance(est, ref)[0]) if ref.shape[1] >= self.mel.min_length else float("nan")
+            )
+        return {
+            "snr_db": float(snr_db(est, ref)[0]),
+            "si_sdr_db": float(si_sdr_db(est, ref)[0]),
+            "mel_distance": mel,
+            "pesq_wb": self._pesq(decoded, reference),
+            "stoi": float(stoi(reference, decoded, self.sample_rate, extended=False)),
+            "amplitude_ratio": float(amplitude_ratio(est, ref)[0]),
+        }
+
+    def _pesq(self, decoded: np.ndarray, reference: np.ndarray) -> float:
+        try:
+            return float(pesq(self.sample_rate, reference, decoded, "wb"))
+        except (NoUtterancesError, PesqError):
+            return float("nan")
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Mean, standard deviation, min and max over clips, ignoring NaN; n counts the finite values."""
+    finite = np.asarray([v for v in values if np.isfinite(v)], dtype=np.float64)
+    if not finite.size:
+        return {"mean": float("nan"), "std": float("nan"), "min": float("nan"), "max": float("nan"), "n": 0}
+    return {
+        "mean": float(finite.mean()),
+        "std": float(finite.std()),
+        "min": float(finite.min()),
+        "max": float(finite.max()),
+        "n": int(finite.size),
+    }

@@ -1,0 +1,142 @@
+"""The model a benchmark runs: its folder (or the bundled default), checkpoint, precision variants and size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.errors import BenchError
+from stream.model_dir import resolve_model_dir, stream_graph_paths
+
+DEFAULT = "default"
+CHECKPOINT_NAME = "codec.pt"  # the model-only checkpoint a bundled model folder may carry
+GRAPHS = ("encoder.onnx", "decoder.onnx", "encoder_stream.onnx", "decoder_stream.onnx")
+REDUCED = ("fp16", "int8")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One precision of the export: its folder (None when unavailable) and where it came from or why not."""
+
+    precision: str
+    directory: Path | None
+    source: str
+
+
+def resolve_model(value: str) -> Path:
+    """`--model`: a folder with the stream graphs, or `default` for the bundled model."""
+    directory = resolve_model_dir(None if value == DEFAULT else value)
+    stream_graph_paths(directory)
+    return directory
+
+
+def find_checkpoint(model_dir: Path, explicit: Path | None) -> Path | None:
+    """`--checkpoint` if given, else DIR/codec.pt if present."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise BenchError(f"{explicit}: no such checkpoint")
+        return explicit
+    bundled = model_dir / CHECKPOINT_NAME
+    return bundled if bundled.is_file() else None
+
+
+def load_model(checkpoint: Path):
+    """The codec in a checkpoint, weight norm folded, float32, eval mode (needs torch)."""
+    from codec.checkpoint import CheckpointError, load_codec
+    from export.onnx_export import folded_copy
+
+    try:
+        return folded_copy(load_codec(checkpoint))
+    except CheckpointError as error:
+        raise BenchError(str(error)) from None
+
+
+def precision_variants(
+    model_dir: Path, checkpoint: Path | None, calibration: list[np.ndarray] | None, work_dir: Path
+) -> list[Variant]:
+    """fp32 (the folder itself), fp16 and int8: found in DIR/fp16 and DIR/int8, or exported now into `work_dir`."""
+    variants = [Variant("fp32", model_dir, f"{model_dir}")]
+    missing = [p for p in REDUCED if not _has_stream_graphs(model_dir / p)]
+    found = {p: Variant(p, model_dir / p, f"{model_dir / p}") for p in REDUCED if p not in missing}
+    made = _export_missing(missing, checkpoint, calibration, work_dir)
+    return variants + [found.get(p) or made[p] for p in REDUCED]
+
+
+def _export_missing(
+    missing: list[str], checkpoint: Path | None, calibration: list[np.ndarray] | None, work_dir: Path
+) -> dict[str, Variant]:
+    """Export the missing precisions from the checkpoint with export_codec, or say why they cannot be."""
+    if not missing:
+        return {}
+    if checkpoint is None:
+        return {
+            p: Variant(p, None, "not in the model folder and no checkpoint to export it from")
+            for p in missing
+        }
+    try:
+        from export.onnx_export import export_codec
+    except ImportError:
+        return {
+            p: Variant(p, None, "not in the model folder and torch/onnx are not installed") for p in missing
+        }
+    want_int8 = "int8" in missing and bool(calibration)
+    export_codec(
+        load_model(checkpoint),
+        work_dir,
+        fp16="fp16" in missing,
+        int8=want_int8,
+        calibration=calibration or None,
+    )
+    made = f"exported now from {checkpoint} with export.onnx_export.export_codec"
+    result = {p: Variant(p, work_dir / p, made) for p in missing if p != "int8" or want_int8}
+    if "int8" in missing and not want_int8:
+        result["int8"] = Variant("int8", None, "int8 export needs calibration clips (--calibration-dir)")
+    return result
+
+
+def _has_stream_graphs(directory: Path) -> bool:
+    return all((directory / name).is_file() for name in GRAPHS[2:])
+
+
+def model_size(model_dir: Path) -> dict[str, int]:
+    """Bytes on disk of each ONNX file in the folder (and of the checkpoint, if bundled)."""
+    names = [*GRAPHS, CHECKPOINT_NAME]
+    return {name: (model_dir / name).stat().st_size for name in names if (model_dir / name).is_file()}
+
+
+def parameter_count(model_dir: Path, checkpoint: Path | None) -> tuple[int | None, str]:
+    """Parameters of the codec and how they were counted."""
+    if checkpoint is not None:
+        try:
+            model = load_model(checkpoint)
+        except ImportError:
+            pass
+        else:
+            return sum(p.numel() for p in model.parameters()), f"PyTorch module in {checkpoint.name} (folded)"
+    try:
+        import onnx
+    except ImportError:
+        return None, "unknown: needs a checkpoint and torch, or the onnx package"
+    total = 0
+    for name in GRAPHS[2:]:
+        graph = onnx.load(model_dir / name).graph
+        total += sum(int(np.prod(t.dims)) for t in graph.initializer)
+    return total, "ONNX initializers of encoder_stream + decoder_stream (codebooks counted in both)"
+
+
+def model_summary(model_dir: Path, info, checkpoint: Path | None) -> dict:
+    """What every results file says about the model: folder, preset, config, size and parameters."""
+    sizes = model_size(model_dir)
+    parameters, source = parameter_count(model_dir, checkpoint)
+    return {
+        "directory": str(model_dir),
+        "preset": info.codec_config.get("preset", "unknown"),
+        "config": info.codec_config,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "size_bytes": sizes,
+        "stream_graph_mb": sum(sizes.get(name, 0) for name in GRAPHS[2:]) / 1e6,
+        "parameters": parameters,
+        "parameter_source": source,
+    }

@@ -1,0 +1,128 @@
+"""codec-bench latency, quality and soak on a tiny random-weight export and two short clips: files and fields."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from benchmarks.cli import main
+from benchmarks.latency import torch_cases
+from benchmarks.model_source import load_model
+from codec.checkpoint import save_codec
+from codec.config import preset
+from codec.model import Codec
+from export.onnx_export import export_codec
+from export.probe import probe_signal
+
+MACHINE_KEYS = {"cpu", "logical_cores", "gpu", "libraries", "onnxruntime_providers"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight export (the four ONNX files), its checkpoint saved one level up as tiny.pt."""
+    torch.manual_seed(0)
+    model = Codec(preset("tiny"))
+    out = tmp_path_factory.mktemp("tiny")
+    export_codec(model, out)
+    save_codec(model, out.parent / "tiny.pt")
+    return out
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two short speech-like clips of different lengths, neither a whole number of frames."""
+    folder = tmp_path_factory.mktemp("clips")
+    for i, seconds in enumerate((1.23, 0.91)):
+        soundfile.write(folder / f"clip{i}.wav", probe_signal(16000, seconds, seed=i), 16000)
+    return folder
+
+
+def run(args: list[str]) -> None:
+    """Run codec-bench in-process; success returns without exiting."""
+    main(args)
+
+
+def read_results(json_path: Path) -> dict:
+    """The JSON, after checking that its Markdown and PNG were written beside it."""
+    assert json_path.with_suffix(".md").read_text().startswith("# codec-bench")
+    assert json_path.with_suffix(".png").stat().st_size > 1000
+    data = json.loads(json_path.read_text())
+    assert MACHINE_KEYS <= set(data["machine"])
+    return data
+
+
+def test_latency_writes_every_case(tiny: Path, clips: Path, tmp_path: Path) -> None:
+    # No checkpoint in the folder: fp16/int8 and PyTorch are skipped with their reasons (PyTorch is covered below).
+    run(["latency", "--model", str(tiny), "--audio", str(clips), "--json", str(tmp_path / "lat.json")])
+    data = read_results(tmp_path / "lat.json")
+    assert data["algorithmic_latency_ms"] == 20.0
+    assert data["model"]["parameters"] > 0 and data["model"]["size_bytes"]["encoder_stream.onnx"] > 0
+    measured = [c for c in data["cases"] if "total" in c]
+    assert {c["chunk_frames"] for c in measured} == {1, 2, 4}
+    for case in measured:
+        assert case["total"]["count"] >= 1000
+        assert {"p50", "p95", "p99", "max", "rtf"} <= set(case["encode"]) & set(case["decode"])
+        assert case["warmup"]["chunks"] > 0
+    skipped = {(c["backend"], c["precision"], c["device"]) for c in data["cases"] if "skipped" in c}
+    assert ("onnxruntime", "int8", "cpu") in skipped and ("pytorch", "fp32", "cpu") in skipped
+    assert data["target"]["rtf"] is not None
+    assert data["profile"]["encoder_stream"]["ops"]
+
+
+def test_pytorch_eager_cases(tiny: Path) -> None:
+    cases = torch_cases(load_model(tiny.parent / "tiny.pt"), probe_signal(16000, 1.0), chunks=3)
+    cpu = [c for c in cases if c["device"] == "cpu"]
+    assert cpu and all(c["total"]["count"] == 3 for c in cpu)
+    assert all("skipped" in c for c in cases if c["device"] == "cuda") != torch.cuda.is_available()
+
+
+def test_quality_codec_and_opus(tiny: Path, clips: Path, tmp_path: Path) -> None:
+    args = ["quality", "--model", str(tiny), "--audio", str(clips), "--codebooks", "6,12", "--opus-kbps", "8"]
+    run([*args, "--json", str(tmp_path / "q.json")])
+    data = read_results(tmp_path / "q.json")
+    assert data["clips"] == 2
+    codec = [c for c in data["conditions"] if c["codec"] == "codec"]
+    assert [c["kbps"] for c in codec] == [3.0, 6.0]
+    for condition in codec:
+        assert set(condition["per_clip"]) == {"clip0.wav", "clip1.wav"}
+        assert {"snr_db", "si_sdr_db", "mel_distance", "pesq_wb", "stoi", "amplitude_ratio"} <= set(
+            condition["summary"]
+        )
+    (opus,) = [c for c in data["conditions"] if c["codec"] == "opus"]
+    if "skipped" not in opus:
+        assert opus["clips_with_length_mismatch"] == 0 and "opusenc" in opus["commands"][0]
+        assert np.isfinite(opus["summary"]["mel_distance"]["mean"])
+
+
+def test_soak_short(tiny: Path, clips: Path, tmp_path: Path) -> None:
+    run(
+        [
+            "soak",
+            "--model",
+            str(tiny),
+            "--audio",
+            str(clips),
+            "--hours",
+            "0.001",
+            "--json",
+            str(tmp_path / "s.json"),
+        ]
+    )
+    soak = read_results(tmp_path / "s.json")["soak"]
+    assert soak["length_exact"] and soak["output_samples"] == soak["input_samples"]
+    assert soak["input_samples"] % 320 != 0
+    assert len(soak["segments"]) == 10 and all(s["finite"] for s in soak["segments"])
+    assert soak["rss_start_mb"] > 0 and soak["rss_end_mb"] > 0
+
+
+def test_missing_model_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["soak", "--model", str(tmp_path / "nope"), "--audio", str(tmp_path)])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("codec-bench: error:") and "\n" not in err
