@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -77,11 +79,17 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols; the errors below say more
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
-        raise CheckpointError(f"{path}: refused, it holds more than tensors and plain values ({first_line})")
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        # torch's message opens with advice to load with weights_only=False, i.e. to run the code: name the culprit.
+        found = re.search(r"Unsupported [^.\n]*", str(error))
+        detail = found.group(0).strip() if found else "unsafe content"
+        raise CheckpointError(f"{path}: refused, it holds more than tensors and plain values ({detail})") from None
+    except OSError as error:  # before the catch-all below: a permission problem is not a corrupt file
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({error.strerror or error})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {error})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a {FORMAT} checkpoint")

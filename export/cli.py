@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,6 +15,7 @@ from export.calibration import audio_files, load_clips
 from export.errors import ExportError, first_line
 from export.onnx_export import ExportResult, export_codec
 from stream.audio import AudioFileError
+from stream.cli_errors import run_cli
 from stream.errors import ModelError
 from stream.model_dir import resolve_checkpoint as resolve_bundled
 
@@ -28,7 +31,18 @@ def resolve_checkpoint(value: str) -> Path:
     return path
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Command):
+    """Usage errors as one line on stderr and exit code 2, as codec-train and codec-stream answer them."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        # The console script calls main() directly: route it through run_cli instead of click's usage banner.
+        if not standalone_mode:
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        return run_cli(self, "codec-export", (), args)
+
+
+@click.command(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--onnx", "to_onnx", is_flag=True, help="Export to ONNX (the only format so far).")
 @click.option("--checkpoint", required=True, metavar="FILE", help="Checkpoint written by codec-train.")
 @click.option(

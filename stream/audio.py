@@ -26,6 +26,10 @@ def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     if path.is_dir():
         raise AudioFileError(f"{path}: is a directory, not an audio file")
     try:
+        path.open("rb").close()  # libsndfile reports a file it may not read only as "System error."
+    except OSError as error:
+        raise AudioFileError(f"{path}: cannot read ({error.strerror or error})") from None
+    try:
         data, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as error:
         raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None

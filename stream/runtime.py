@@ -57,6 +57,10 @@ def open_session(path: Path, options: RuntimeOptions) -> ort.InferenceSession:
         # the CPU; the check below reports that in one line instead.
         ort.set_default_logger_severity(4)
     try:
+        path.open("rb").close()  # ONNX Runtime reports an unreadable file only as "system error number 13"
+    except OSError as error:
+        raise ModelError(f"{path}: cannot read ({error.strerror or error})") from None
+    try:
         session = ort.InferenceSession(str(path), session_options(options), providers=providers)
     # ONNX Runtime raises its own pybind exception types (InvalidProtobuf, Fail, NoSuchFile, ...) that share
     # no public base class besides Exception.

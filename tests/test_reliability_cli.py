@@ -1,0 +1,174 @@
+"""Every installed command against missing, misplaced, unreadable and hostile files and bad options.
+
+Each row runs the console script a user runs (`.venv/bin/codec-*`) and expects one line on stderr, the exit code
+(2: usage, 1: runtime), and no traceback. codec-stream's missing/directory/option mistakes are already a table in
+test_stream_cli.py; its rows here are only the ones that table lacks.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from codec.checkpoint import codec_payload, save_codec
+from codec.config import preset
+from codec.model import Codec
+from stream.model_dir import BUNDLED_MODEL_DIR, DECODER_STREAM, ENCODER_STREAM
+
+BIN = Path(sys.executable).parent
+# Root reads any file whatever its mode; without these two capabilities it obeys chmod 000 like any user.
+DROP_READ_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+AS_ROOT = os.geteuid() == 0
+
+
+@dataclass(frozen=True)
+class Row:
+    """One command line and the error it must give."""
+
+    name: str
+    command: str
+    args: tuple[str, ...]
+    code: int
+    fragment: str
+    unreadable: bool = False  # needs a file that the process cannot read
+
+
+ROWS = [
+    Row("train-missing-init", "codec-train", ("--init_from", "{tmp}/missing.pt"), 1, "missing.pt: no such checkpoint"),
+    Row("train-init-is-a-directory", "codec-train", ("--init_from", "{tmp}"), 1, "is a directory"),
+    Row("train-unreadable-init", "codec-train", ("--init_from", "{locked_ckpt}"), 1,
+        "locked.pt: cannot read the checkpoint (Permission denied)", unreadable=True),
+    Row("train-only-unreadable-audio", "codec-train", ("--data_dir", "{locked_data}"), 1,
+        "none of 1 files is readable audio", unreadable=True),
+    Row("train-raw-pickle-init", "codec-train", ("--init_from", "{raw_pickle}"), 1, "refused"),
+    Row("train-huge-learning-rate", "codec-train", ("--learning_rate", "1e39"), 2, "--learning_rate"),
+    Row("export-missing-checkpoint", "codec-export", ("--checkpoint", "{tmp}/missing.pt"), 2, "no such checkpoint"),
+    Row("export-checkpoint-is-a-directory", "codec-export", ("--checkpoint", "{tmp}"), 1, "is a directory"),
+    Row("export-unreadable-checkpoint", "codec-export", ("--checkpoint", "{locked_ckpt}"), 1,
+        "cannot read the checkpoint (Permission denied)", unreadable=True),
+    Row("export-pickled-checkpoint", "codec-export", ("--checkpoint", "{pickled}"), 1, "refused"),
+    Row("export-unknown-option", "codec-export", ("--bogus",), 2, "No such option"),
+    Row("bench-missing-model", "codec-bench", ("latency", "--model", "{tmp}/missing"), 1, "model directory not found"),
+    Row("bench-audio-is-a-file", "codec-bench", ("soak", "--audio", "{wav}"), 2, "is a file"),
+    Row("bench-unreadable-model", "codec-bench", ("soak", "--audio", "{data}", "--model", "{locked_model}"), 1,
+        "encoder_stream.onnx: cannot read (Permission denied)", unreadable=True),
+    Row("bench-bad-hours", "codec-bench", ("soak", "--audio", "{data}", "--hours", "-1"), 2, "--hours"),
+    Row("stream-unreadable-input", "codec-stream", ("--input", "{locked_wav}", "--model", "{model}"), 2,
+        "is not readable", unreadable=True),
+    Row("stream-unreadable-model", "codec-stream", ("--input", "{wav}", "--model", "{locked_model}"), 1,
+        "encoder_stream.onnx: cannot read (Permission denied)", unreadable=True),
+]
+# What each command needs besides the row's own arguments (a row's flag replaces the default of the same name).
+REQUIRED = {
+    "codec-train": {"--data_dir": "{data}", "--checkpoint_dir": "{tmp}/run", "--preset": "tiny", "--device": "cpu"},
+    "codec-export": {"--onnx": None, "--checkpoint": "{ckpt}", "--out": "{tmp}/export"},
+    "codec-bench": {},
+    "codec-stream": {},
+}
+
+
+class _Exploit:
+    """Unpickling this would create the marker file: a stand-in for any code hidden in a checkpoint."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+def _files(root: Path) -> dict[str, Path]:
+    """The files the rows name: good ones, locked ones and hostile ones."""
+    files = {"tmp": root, "wav": root / "a.wav", "data": root / "data", "ckpt": root / "tiny.pt",
+             "marker": root / "pwned", "locked_wav": root / "locked.wav", "locked_ckpt": root / "locked.pt",
+             "locked_data": root / "locked_data", "locked_model": root / "locked_model", "model": root / "model",
+             "pickled": root / "pickled.pt", "raw_pickle": root / "raw.pt"}
+    soundfile.write(files["wav"], 0.1 * np.random.default_rng(0).standard_normal(8000), 16000)
+    for folder in ("data", "locked_data"):
+        files[folder].mkdir()
+    shutil.copy(files["wav"], files["data"] / "a.wav")
+    torch.manual_seed(0)
+    model = Codec(preset("tiny"))
+    save_codec(model, files["ckpt"])
+    payload = codec_payload(model) | {"extra": _Exploit(files["marker"])}
+    torch.save(payload, files["pickled"], pickle_module=pickle)
+    files["raw_pickle"].write_bytes(pickle.dumps({"model": _Exploit(files["marker"])}))  # not torch's zip format
+    source = BUNDLED_MODEL_DIR if (BUNDLED_MODEL_DIR / ENCODER_STREAM).is_file() else _exported_tiny()
+    for folder in ("model", "locked_model"):
+        files[folder].mkdir()
+        for name in (ENCODER_STREAM, DECODER_STREAM):
+            shutil.copy(source / name, files[folder] / name)
+    shutil.copy(files["wav"], files["locked_wav"])
+    shutil.copy(files["wav"], files["locked_data"] / "a.wav")
+    shutil.copy(files["ckpt"], files["locked_ckpt"])
+    for locked in (files["locked_wav"], files["locked_data"] / "a.wav", files["locked_ckpt"],
+                   files["locked_model"] / ENCODER_STREAM):
+        locked.chmod(0)
+    return files
+
+
+def _exported_tiny() -> Path:
+    from test_stream_model import export_tiny_model
+
+    return export_tiny_model()
+
+
+def _command_line(row: Row, files: dict[str, Path]) -> list[str]:
+    options = dict(REQUIRED[row.command])
+    args = list(row.args)
+    for index in range(len(args) - 1):
+        if args[index] in options:  # the row's value wins over the default
+            options.pop(args[index])
+    extra = [item for flag, value in options.items() for item in ((flag,) if value is None else (flag, value))]
+    named = {key: str(path) for key, path in files.items()}
+    line = [str(BIN / row.command), *(arg.format(**named) for arg in [*args, *extra])]
+    return [*DROP_READ_OVERRIDE, *line] if row.unreadable and AS_ROOT else line
+
+
+def _skip_reason(row: Row) -> str | None:
+    if not (BIN / row.command).exists():
+        return f"{row.command} is not installed (pip install -e .)"
+    if row.unreadable and AS_ROOT and shutil.which("setpriv") is None:
+        return "running as root, where chmod 000 does not stop reads, and setpriv (util-linux) is missing"
+    return None
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, subprocess.CompletedProcess], Path]:
+    """Every runnable row's result; rows run two at a time (most start a Python that imports torch)."""
+    files = _files(tmp_path_factory.mktemp("cli"))
+    runnable = [row for row in ROWS if _skip_reason(row) is None]
+
+    def run(row: Row) -> subprocess.CompletedProcess:
+        return subprocess.run(_command_line(row, files), capture_output=True, text=True, timeout=240, check=False)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = dict(zip((row.name for row in runnable), pool.map(run, runnable), strict=True))
+    return results, files["marker"]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
+def test_mistakes_and_hostile_files_get_one_line_and_an_exit_code(row: Row, outcomes) -> None:
+    reason = _skip_reason(row)
+    if reason:
+        pytest.skip(reason)
+    results, marker = outcomes
+    done = results[row.name]
+    lines = done.stderr.strip().splitlines()
+    # codec-train logs one WARNING per file it skips before it says that nothing was left to train on.
+    errors = [line for line in lines if " WARNING skipping " not in line]
+    assert "Traceback" not in done.stderr and len(errors) == 1, done.stderr
+    assert errors[0].startswith(f"{row.command}: error: ") and row.fragment in errors[0], done.stderr
+    assert done.returncode == row.code, done.stderr
+    assert not marker.exists(), "a checkpoint ran code while loading"
