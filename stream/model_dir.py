@@ -94,6 +94,16 @@ def read_model_info(encoder: ort.InferenceSession, decoder: ort.InferenceSession
     for key in SHARED_METADATA:
         if enc[key] != dec[key]:
             raise ModelError(f"{model_dir}: {ENCODER_STREAM} and {DECODER_STREAM} disagree on {key}")
+    # Same shapes but another model's weights would decode every code into noise without any error.
+    if enc["codec_config"] != dec["codec_config"]:
+        raise ModelError(f"{model_dir}: {ENCODER_STREAM} and {DECODER_STREAM} come from different models "
+                         "(their codec_config differs)")
+    for name, session, values in ((ENCODER_STREAM, encoder, enc), (DECODER_STREAM, decoder, dec)):
+        declared = session.get_inputs()[1].shape[-1]
+        # A wrong state_size would only fail inside ONNX Runtime, on the first chunk.
+        if isinstance(declared, int) and declared != values["state_size"]:
+            raise ModelError(f"{model_dir / name}: metadata state_size={values['state_size']} but the graph's "
+                             f"state input holds {declared} values")
     info = ModelInfo(
         sample_rate=enc["sample_rate"],
         frame_size=enc["frame_size"],

@@ -91,7 +91,9 @@ def test_wrong_graph_in_place_of_a_stream_graph(tiny_model: Path, tmp_path: Path
 
 @pytest.mark.parametrize(("key", "value", "message"), [("state_size", None, "lacks 'state_size'"),
                                                        ("frame_size", "abc", "not an integer"),
-                                                       ("codebook_size", "512", "disagree on codebook_size")])
+                                                       ("codebook_size", "512", "disagree on codebook_size"),
+                                                       ("codec_config", '{"preset": "small"}', "different models"),
+                                                       ("state_size", "5", "state_size=5 but the graph's state")])
 def test_bad_metadata(tiny_model: Path, tmp_path: Path, key: str, value: str | None, message: str) -> None:
     model = copy_model(tiny_model, tmp_path / "m")
     proto = onnx.load(model / DECODER_STREAM)
