@@ -42,11 +42,18 @@ def wrap(module: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
     if not info.enabled:
         return module
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+    # Buffers are synced by `sync_buffers` after each step instead: DDP's broadcast at the start of a forward
+    # leaves each rank with the buffers its own batch updated (EMA codebooks) once training ends.
+    wrapped = nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+    sync_buffers(module, info)
+    return wrapped
 
 
-def unwrap(module: nn.Module) -> nn.Module:
-    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+def sync_buffers(module: nn.Module, info: DistInfo) -> None:
+    """Give every rank rank 0's buffers (e.g. EMA codebooks each rank updated from its own batch)."""
+    if info.enabled:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
 
 
 def shutdown(info: DistInfo) -> None:

@@ -30,7 +30,7 @@ from train.data import (
     total_seconds,
 )
 from train.discriminators import Discriminator, DiscriminatorOutput
-from train.distributed import DistInfo, unwrap, wrap
+from train.distributed import DistInfo, sync_buffers, wrap
 from train.losses import (
     MultiScaleMelLoss,
     discriminator_loss,
@@ -78,9 +78,9 @@ def _split(outputs: list[DiscriminatorOutput], n_real: int) -> tuple[list, list]
 class Trainer:
     """Trains a codec as `TrainConfig` says; `run()` returns a `TrainResult`."""
 
-    def __init__(self, config: TrainConfig, dist: DistInfo = DistInfo()) -> None:
+    def __init__(self, config: TrainConfig, dist: DistInfo | None = None) -> None:
         self.config = config
-        self.dist = dist
+        self.dist = dist = dist or DistInfo()
         self.device = resolve_device(config.device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device.index or dist.local_rank)
@@ -262,7 +262,7 @@ class Trainer:
         self.scheduler_g.step()
         if self.discriminator is not None:
             self.scheduler_d.step()
-        return {"loss": float(loss), **{k: float(v) for k, v in terms.items()}}
+        return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
 
     def _discriminator_step(self, real: Tensor, fake: Tensor) -> Tensor:
         with self._autocast():
@@ -407,6 +407,7 @@ class Trainer:
             while self.step < self.total_steps and time.monotonic() < deadline:
                 started = time.perf_counter()
                 values = self.train_step()
+                sync_buffers(self.model, self.dist)
                 self.step += 1
                 elapsed = time.perf_counter() - started
                 self._loop_seconds += elapsed

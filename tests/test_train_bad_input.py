@@ -1,0 +1,133 @@
+"""codec-train on bad input: one line on stderr and a non-zero exit for user mistakes; bad files skipped."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from tests.conftest import TELUGU_TRAIN
+from train.cli import main
+from train.data import load_corpus
+
+TINY = ["--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.2"]
+
+
+def _good_clips(folder: Path, count: int) -> Path:
+    if not TELUGU_TRAIN.is_dir():
+        pytest.skip(f"shared speech data not found at {TELUGU_TRAIN}")
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in sorted(TELUGU_TRAIN.glob("*.flac"))[:count]:
+        (folder / source.name).symlink_to(source)
+    return folder
+
+
+def _fails(args: list[str], capsys: pytest.CaptureFixture[str], code: int, message: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == code
+    assert err.count("\n") == 1 and err.startswith("codec-train: error: "), err
+    assert message in err, err
+
+
+def test_empty_data_folder_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no audio here")
+    args = ["--data_dir", str(tmp_path / "empty"), "--checkpoint_dir", str(tmp_path / "ckpt"), *TINY]
+    _fails(args, capsys, 1, "no audio files (.wav, .flac, .ogg, .mp3) found")
+
+
+def test_missing_data_folder_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--data_dir", str(tmp_path / "nowhere"), "--checkpoint_dir", str(tmp_path / "ckpt"), *TINY]
+    _fails(args, capsys, 1, "no such data folder")
+
+
+def test_checkpoint_dir_that_is_a_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "file"), *TINY]
+    _fails(args, capsys, 2, "is a file")
+
+
+def test_checkpoint_dir_that_cannot_be_created_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("x")
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "file" / "ckpt"), *TINY]
+    _fails(args, capsys, 1, "cannot create checkpoint folder")
+
+
+def test_resume_with_nothing_to_resume_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "new"), "--resume", *TINY]
+    _fails(args, capsys, 1, "nothing to resume")
+
+
+def test_resume_from_a_corrupt_checkpoint_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "latest.pt").write_bytes(b"PK\x03\x04 truncated")
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"), "--resume", *TINY]
+    _fails(args, capsys, 1, "not a readable checkpoint")
+
+
+def test_init_from_a_missing_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"),
+            "--init_from", str(tmp_path / "missing.pt"), *TINY]
+    _fails(args, capsys, 1, "missing.pt: no such checkpoint")
+
+
+def test_missing_val_dir_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"),
+            "--val_dir", str(tmp_path / "no_val"), *TINY]
+    _fails(args, capsys, 2, "does not exist")
+
+
+def test_console_script_reports_an_empty_folder_without_a_traceback(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("codec-train")
+    (tmp_path / "empty").mkdir()
+    result = subprocess.run(
+        [str(script), "--data_dir", str(tmp_path / "empty"), "--checkpoint_dir", str(tmp_path / "ckpt"), *TINY],
+        check=False, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"codec-train: error: {tmp_path / 'empty'}: no audio files (.wav, .flac, .ogg, .mp3) found"
+    ]
+
+
+def test_stereo_44k_file_is_mixed_to_mono_and_resampled(tmp_path: Path) -> None:
+    rate, seconds = 44_100, 1.0
+    t = np.arange(int(rate * seconds)) / rate
+    tone = np.sin(2 * np.pi * 440 * t)
+    soundfile.write(tmp_path / "stereo.flac", np.stack([0.6 * tone, 0.2 * tone], axis=1), rate, subtype="PCM_24")
+    (clip,) = load_corpus(tmp_path, 16_000, min_seconds=0.1).clips
+    assert abs(len(clip) - 16_000) <= 1
+    middle = clip[2_000:-2_000].numpy()
+    assert np.abs(middle).max() == pytest.approx(0.4, abs=0.01)  # the mean of the two channels
+    spectrum = np.abs(np.fft.rfft(middle))
+    assert np.fft.rfftfreq(len(middle), 1 / 16_000)[spectrum.argmax()] == pytest.approx(440, abs=2)
+
+
+def test_corrupt_file_among_good_ones_is_skipped_counted_and_training_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = _good_clips(tmp_path / "data", 2)
+    (data / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(64))
+    rate = 44_100
+    stereo = 0.1 * np.random.default_rng(0).standard_normal((rate, 2))
+    soundfile.write(data / "stereo44k.wav", stereo, rate)
+    with caplog.at_level(logging.INFO):
+        main(["--data_dir", str(data), "--checkpoint_dir", str(tmp_path / "ckpt"), "--max_steps", "2", *TINY])
+    skips = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping")]
+    assert len(skips) == 1 and "corrupt.wav: cannot decode audio" in skips[0]
+    summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("training data"))
+    assert "3 clips" in summary and "1 skipped" in summary
+    assert (tmp_path / "ckpt" / "latest.pt").is_file()

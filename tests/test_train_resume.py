@@ -1,0 +1,76 @@
+"""Kill-and-resume: stopping after a checkpoint and resuming ends on exactly the uninterrupted run's state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import TELUGU_TRAIN, TELUGU_VAL
+from train.cli import main
+
+TINY = ["--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.2",
+        "--learning_rate", "1e-3", "--seed", "3", "--eval_every", "3"]
+GAN = ["--losses", "full", "--adversarial_start", "2"]
+VAL_CLIP = "132_1364file-idodHXT5pppTo.flac"  # 1.35 s: validation stays cheap
+
+
+def _equal(a: object, b: object) -> bool:
+    """Exact equality of nested checkpoint contents (tensors bit for bit)."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return isinstance(b, list | tuple) and len(a) == len(b) and all(map(_equal, a, b))
+    return a == b
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six training clips in data/ and one short validation clip in val/."""
+    if not TELUGU_TRAIN.is_dir() or not TELUGU_VAL.is_dir():
+        pytest.skip("shared speech data not found")
+    root = tmp_path_factory.mktemp("clips")
+    (root / "data").mkdir()
+    (root / "val").mkdir()
+    for source in sorted(TELUGU_TRAIN.glob("*.flac"))[:6]:
+        (root / "data" / source.name).symlink_to(source)
+    (root / "val" / VAL_CLIP).symlink_to(TELUGU_VAL / VAL_CLIP)
+    return root
+
+
+def _train(clips: Path, checkpoint_dir: Path, *extra: str) -> dict:
+    main(["--data_dir", str(clips / "data"), "--val_dir", str(clips / "val"),
+          "--checkpoint_dir", str(checkpoint_dir), *TINY, *extra])
+    return torch.load(checkpoint_dir / "latest.pt", weights_only=True)
+
+
+def test_resumed_run_matches_an_uninterrupted_one_exactly(data: Path, tmp_path: Path) -> None:
+    # `full` with the GAN starting mid-run covers the discriminator, both optimisers and both schedulers.
+    whole = _train(data, tmp_path / "whole", *GAN, "--max_steps", "6")
+    first = _train(data, tmp_path / "split", *GAN, "--max_steps", "3")
+    assert first["step"] == 3
+    resumed = _train(data, tmp_path / "split", *GAN, "--max_steps", "6", "--resume")
+    assert resumed["step"] == whole["step"] == 6
+    assert not _equal(first["model"], whole["model"])  # it did train after the checkpoint
+    for key in ("model", "optimizer_g", "scheduler_g", "discriminator", "optimizer_d", "scheduler_d", "rng"):
+        assert _equal(resumed[key], whole[key]), key
+    assert resumed["best_mel_distance"] == whole["best_mel_distance"]
+    rows = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 3  # steps 0 and 3 from the first run, 6 from the resumed one
+
+
+def test_init_from_starts_from_the_weights_but_not_the_step(data: Path, tmp_path: Path) -> None:
+    source = _train(data, tmp_path / "source", "--losses", "l1", "--max_steps", "3")
+    started = _train(data, tmp_path / "fine_tune", "--losses", "l1", "--max_steps", "1", "--eval_every", "1",
+                     "--init_from", str(tmp_path / "source" / "latest.pt"))
+    assert started["step"] == 1
+    first_row = (tmp_path / "fine_tune" / "metrics.jsonl").read_text().splitlines()[0]
+    source_row = (tmp_path / "source" / "metrics.jsonl").read_text().splitlines()[-1]
+    # Validation at step 0 of the new run scores the source's final weights.
+    assert json.loads(first_row)["mel_distance"] == pytest.approx(json.loads(source_row)["mel_distance"], rel=1e-6)
+    assert source["step"] == 3
+
