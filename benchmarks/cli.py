@@ -45,16 +45,17 @@ json_option = click.option(
 )
 
 
-def audio_option(required: bool):
-    """--audio DIR: a folder of speech clips (defaults to the shared Telugu validation set when present)."""
-    default = None if required or not SHARED_VAL.is_dir() else SHARED_VAL
+def audio_option(help_text: str):
+    """--audio DIR, defaulting to the shared Telugu validation clips where they exist (required elsewhere)."""
+    default = SHARED_VAL if SHARED_VAL.is_dir() else None
     return click.option(
         "--audio",
         "audio_dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=default,
-        required=required and default is None,
-        help="Folder of speech clips (any format soundfile reads).",
+        required=default is None,
+        show_default=True,
+        help=help_text,
     )
 
 
@@ -66,7 +67,7 @@ def cli() -> None:
 @cli.command()
 @model_option
 @json_option
-@audio_option(required=False)
+@audio_option("Speech clips to stream while timing (tiled to 60 s).")
 @click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -137,7 +138,7 @@ def latency(
 @cli.command()
 @model_option
 @json_option
-@audio_option(required=True)
+@audio_option("Speech clips to code and score.")
 @click.option(
     "--codebooks", default="1-12", show_default=True, help="Codebook counts: a range A-B or a list."
 )
@@ -183,7 +184,7 @@ def quality(model: str, json_path: Path | None, audio_dir: Path, codebooks: str,
 @cli.command()
 @model_option
 @json_option
-@audio_option(required=True)
+@audio_option("Speech clips, repeated to fill the run.")
 @click.option(
     "--hours",
     type=click.FloatRange(min=0, min_open=True),
@@ -215,7 +216,7 @@ def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chun
 
 @cli.command()
 @json_option
-@audio_option(required=True)
+@audio_option("Speech clips to train on.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 def train(json_path: Path | None, audio_dir: Path, batch_size: int) -> None:
     """Training steps/s, samples/s and peak GPU memory per preset, bf16 vs fp32, with/without torch.compile."""
