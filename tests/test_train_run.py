@@ -1,0 +1,80 @@
+"""A `tiny` run through the real CLI on CPU learns: validation SNR > 0 dB, a sane output level, loss falls.
+
+Settings: preset tiny, batch 8 x 0.5 s, the default recipe (`l1+mel`), lr 2e-3, seed 0, the first 40 clips of
+telugu/train and the first 3 of telugu/val (metadata order), 500 steps; about 80 s on an idle 2-core machine.
+Measured there: SNR +0.12 dB at step 250 and +0.68 dB at step 500, amplitude ratio 0.51 and 0.53.
+
+The issue asks for amplitude ratio > 0.5 as well. Across five settings that fit in two minutes (L1 or
+L1 + mel, L1 weight 1 to 10, lr 1e-3 or 2e-3, batch 8 or 16, 400 to 1,000 steps) `tiny` lands at 0.45 to
+0.53: too close to 0.5 to assert without a flaky test, so this asserts the level only within (0.4, 1.2)
+(untrained it is 2.0) and the gap is reported on the issue rather than hidden behind a tuned seed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TELUGU_TRAIN, TELUGU_VAL
+from train.cli import main
+
+STEPS = 500
+ROW_KEYS = {"step", "epoch", "loss", "recon", "vq", "snr_db", "amplitude_ratio", "mel_distance", "si_sdr_db",
+            "codebook_perplexity", "codebook_used_fraction", "train_audio_seconds_per_second"}
+
+
+def _first_clips(folder: Path, count: int) -> list[str]:
+    lines = (folder / "metadata.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["file"] for line in lines if line.strip()][:count]
+
+
+def _train_scalars(tensorboard: Path, tag: str) -> list[float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tensorboard), size_guidance={"scalars": 0})
+    events.Reload()
+    return [event.value for event in events.Scalars(tag)]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not (TELUGU_TRAIN / "metadata.jsonl").is_file() or not TELUGU_VAL.is_dir():
+        pytest.skip("shared speech data not found")
+    root = tmp_path_factory.mktemp("tiny_run")
+    (root / "train").mkdir()
+    for name in _first_clips(TELUGU_TRAIN, 40):
+        (root / "train" / name).symlink_to(TELUGU_TRAIN / name)
+    main(["--data_dir", str(root / "train"), "--val_dir", str(TELUGU_VAL), "--val_clips", "3",
+          "--checkpoint_dir", str(root / "ckpt"), "--preset", "tiny", "--device", "cpu", "--batch_size", "8",
+          "--learning_rate", "2e-3", "--seed", "0", "--max_steps", str(STEPS),
+          "--eval_every", str(STEPS // 2)])
+    return root / "ckpt"
+
+
+def test_tiny_run_reaches_positive_snr_at_a_sane_level(run_dir: Path) -> None:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, STEPS // 2, STEPS]
+    last = rows[-1]
+    assert last["epoch"] >= 1
+    assert last["snr_db"] > 0
+    assert 0.4 < last["amplitude_ratio"] < 1.2
+    assert last["mel_distance"] < rows[0]["mel_distance"]
+
+
+def test_metrics_rows_carry_every_documented_field(run_dir: Path) -> None:
+    for row in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()):
+        assert ROW_KEYS <= row.keys()
+        assert len(row["codebook_used_fraction"]) == len(row["codebook_perplexity"]) > 0
+    assert (run_dir / "latest.pt").is_file() and (run_dir / "best.pt").is_file()
+
+
+def test_training_and_validation_loss_decrease(run_dir: Path) -> None:
+    train_loss = _train_scalars(run_dir / "tensorboard", "train/loss")
+    assert len(train_loss) == STEPS // 10  # logged every 10 steps
+    tenth = len(train_loss) // 10
+    # Logged every 10 steps from step 10; measured: the last tenth averages 0.66 of the first tenth.
+    assert sum(train_loss[-tenth:]) / tenth < 0.8 * sum(train_loss[:tenth]) / tenth
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["loss"] < rows[0]["loss"]
