@@ -247,7 +247,7 @@ class Trainer:
         loss = loss + w.mel * terms.get("mel", 0.0)
         if adversarial:
             loss = loss + w.adversarial * terms["adv"] + w.feature_matching * terms["feat"]
-        if not torch.isfinite(loss):
+        if not self._finite_on_every_rank(loss):
             self._skip_nonfinite("loss", buffers)
             return {"loss": float("nan")}
         self.optimizer_g.zero_grad(set_to_none=True)
@@ -260,8 +260,6 @@ class Trainer:
         self.consecutive_nan = 0
         self.optimizer_g.step()
         self.scheduler_g.step()
-        if self.discriminator is not None:
-            self.scheduler_d.step()
         return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
 
     def _discriminator_step(self, real: Tensor, fake: Tensor) -> Tensor:
@@ -273,8 +271,16 @@ class Trainer:
             loss.backward()
             if torch.isfinite(torch.nn.utils.clip_grad_norm_(self.discriminator.parameters(), self.config.grad_clip)):
                 self.optimizer_d.step()
+                self.scheduler_d.step()
         self.optimizer_d.zero_grad(set_to_none=True)
         return loss.detach()
+
+    def _finite_on_every_rank(self, value: Tensor) -> bool:
+        """Whether `value` is finite on every rank: ranks must agree to skip, or the others hang in all-reduce."""
+        finite = torch.isfinite(value).to(torch.float32).reshape(1)
+        if self.dist.enabled:
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        return bool(finite.item())
 
     def _skip_nonfinite(self, what: str, buffers: list[Tensor]) -> None:
         self.nan_skipped += 1
