@@ -128,11 +128,11 @@ def test_user_mistakes_are_one_line_errors(args: list[str], code: int, message: 
     assert message in err and "Traceback" not in err
 
 
-def test_no_model_and_no_bundled_default_is_one_line(stereo_44k, capsys: pytest.CaptureFixture) -> None:
-    from stream.model_dir import BUNDLED_MODEL_DIR
-
-    if BUNDLED_MODEL_DIR.is_dir():
-        pytest.skip("a bundled default model is installed")
+def test_no_model_and_no_bundled_default_is_one_line(
+    stereo_44k, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # As an install whose bundled model is missing would be.
+    monkeypatch.setattr("stream.model_dir.BUNDLED_MODEL_DIR", tmp_path / "no-default-model")
     code, _, err = run_main(["--input", str(stereo_44k[0])], capsys)
     assert code == 1 and err.strip() == (
         "codec-stream: error: no bundled default model is installed yet: pass --model DIR (a directory with "
