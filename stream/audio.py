@@ -12,6 +12,9 @@ import soxr
 from stream.errors import first_line
 
 MIN_RATE, MAX_RATE = 1000, 768_000  # Hz: beyond any real recording, so outside is a damaged header
+# Samples × channels decoded at once (2 GiB of float32, 3 hours of 48 kHz mono): a damaged header can
+# declare billions of frames, and allocating them is a crash, not an error message.
+MAX_VALUES = 2**29
 
 
 class AudioFileError(ValueError):
@@ -30,9 +33,14 @@ def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     except OSError as error:
         raise AudioFileError(f"{path}: cannot read ({error.strerror or error})") from None
     try:
-        data, rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as error:
+        with soundfile.SoundFile(path) as handle:
+            declared = handle.frames * handle.channels
+            rate = handle.samplerate
+            data = handle.read(dtype="float32", always_2d=True) if declared <= MAX_VALUES else None
+    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError, MemoryError) as error:
         raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
+    if data is None:
+        raise AudioFileError(f"{path}: declares {declared:,} samples, more than {MAX_VALUES:,} to decode at once")
     return to_mono_rate(data, rate, sample_rate, name=str(path))
 
 

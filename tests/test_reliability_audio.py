@@ -125,6 +125,20 @@ def test_huge_header_values_are_refused_not_allocated(folder: Path) -> None:
         assert read_or_error(path) is None
 
 
+def test_a_declared_length_beyond_the_decode_cap_is_refused_before_allocating(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Hypothesis once found a damaged header declaring 1.6 billion frames × 4 channels (a 23.8 GiB read);
+    # the cap is checked against the declared length, so a small cap shows the check on a small file.
+    path = folder / "long.wav"
+    path.write_bytes(encode(np.zeros((400, 2)), 8000, "WAV", "PCM_16"))
+    monkeypatch.setattr("stream.audio.MAX_VALUES", 799)
+    with pytest.raises(AudioFileError, match="declares 800 samples, more than 799 to decode at once"):
+        read_audio(path, 16000)
+    monkeypatch.setattr("stream.audio.MAX_VALUES", 800)
+    assert read_audio(path, 16000).shape == (800,)
+
+
 def test_zero_length_missing_and_directory(folder: Path) -> None:
     (folder / "empty.wav").write_bytes(b"")
     assert read_or_error(folder / "empty.wav") is None
