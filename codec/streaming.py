@@ -4,11 +4,12 @@ A stream of the codec carries a single float tensor of shape [B, S]. Each statef
 fixed order, takes its own slice of it (a [B, C, L] buffer), and appends its updated buffer. One flat
 tensor keeps the exported ONNX graphs simple to drive from any runtime (C++, Android, web): a zero
 tensor starts a stream and feeding `next_state` back as `state` continues it.
+
+A stateful layer has `state_size() -> int` (values per batch item) and `step(x, state: StreamState)`, which
+processes one chunk and takes and puts its own buffer; stateless layers just run.
 """
 
 from __future__ import annotations
-
-from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -45,18 +46,6 @@ class StreamState:
         if not self._updated:
             return self.flat
         return torch.cat(self._updated, dim=1)
-
-
-class StreamingLayer(Protocol):
-    """A layer that can run one chunk at a time, carrying its own slice of a `StreamState`."""
-
-    def state_size(self) -> int:
-        """Number of state values per batch item."""
-        ...
-
-    def step(self, x: Tensor, state: StreamState) -> Tensor:
-        """Process one chunk, reading and updating this layer's state."""
-        ...
 
 
 def state_size(module: nn.Module) -> int:

@@ -92,9 +92,8 @@ def load_corpus(root: Path, sample_rate: int, min_seconds: float, weight: float 
         clips.append(torch.from_numpy(audio))
     if not clips:
         raise DataError(f"{root}: none of {len(files)} files is readable audio of at least {min_seconds} s")
-    corpus = Corpus(root, clips, sample_rate, 0.0, skipped)
-    corpus.weight = corpus.seconds if weight is None else weight
-    return corpus
+    seconds = sum(len(c) for c in clips) / sample_rate
+    return Corpus(root, clips, sample_rate, seconds if weight is None else weight, skipped)
 
 
 class CropSampler:
