@@ -1,11 +1,14 @@
 """Loss ablation: train each `--losses` recipe with the same preset, steps and seed, then compare validations.
 
     python -m benchmarks.loss_ablation run --data_dir DIR --val_dir DIR --out RUNS [--preset tiny --max_steps 300]
+    python -m benchmarks.loss_ablation score --runs RUNS [--checkpoints DIR] [--val_dir DIR]
     python -m benchmarks.loss_ablation summarize --set "LABEL=RUNS" [--set ...] [--name loss_ablation]
 
 `run` calls codec-train once per recipe, one after another, and writes RUNS/<recipe>.metrics.jsonl plus
-RUNS/setup.json (machine and settings). `summarize` reads such folders (a folder recorded elsewhere needs the
-same two kinds of file) and writes benchmarks/results/NAME.json, .md and .png.
+RUNS/setup.json (machine and settings), then scores each recipe's best.pt when PESQ/STOI are installed.
+`score` scores `<recipe>/best.pt` or `<recipe>.best.pt` under DIR (default RUNS) on the validation clips,
+PESQ-WB and STOI included, into RUNS/<recipe>.scores.json. `summarize` reads such folders (a folder recorded
+elsewhere needs the same kinds of file) and writes benchmarks/results/NAME.json, .md and .png.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.clips import SHARED_VAL
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -132,6 +137,52 @@ def run(args: argparse.Namespace) -> None:
         "note": "runs one after another on this machine",
     }
     (out / "setup.json").write_text(json.dumps(setup, indent=2) + "\n")
+    if pesq_missing():
+        print(f"loss ablation: not scoring PESQ/STOI ({pesq_missing()})", flush=True)
+    else:
+        score_runs(out, out, Path(args.val_dir), args.val_clips)
+
+
+def pesq_missing() -> str | None:
+    """Why PESQ/STOI scoring cannot run here, or None when it can."""
+    try:
+        import pesq  # noqa: F401
+        import pystoi  # noqa: F401
+    except ImportError as error:
+        return f"{error.name} is not installed; pip install -e '.[bench]'"
+    return None
+
+
+def checkpoint_of(folder: Path, name: str) -> Path | None:
+    """A run's best checkpoint: NAME/best.pt (as `run` leaves it) or NAME.best.pt (as copied back from elsewhere)."""
+    for candidate in (folder / name / "best.pt", folder / f"{name}.best.pt"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def score_runs(runs: Path, checkpoints: Path, val_dir: Path, val_clips: int | None) -> None:
+    """Write RUNS/<run>.scores.json (PESQ-WB, STOI and the training metrics) for every run with a checkpoint."""
+    from benchmarks.checkpoint_scores import score_checkpoint
+    from benchmarks.clips import read_clips
+    from codec.checkpoint import read_checkpoint
+
+    found = {name: checkpoint_of(checkpoints, name) for name in load_runs(runs)}
+    if not any(found.values()):
+        raise SystemExit(f"loss_ablation: no <run>/best.pt or <run>.best.pt in {checkpoints}")
+    first = next(path for path in found.values() if path is not None)
+    clips = read_clips(val_dir, read_checkpoint(first)["config"]["sample_rate"])
+    if val_clips:
+        clips = dict(list(clips.items())[:val_clips])
+    for name, path in found.items():
+        if path is None:
+            print(f"loss ablation: {name}: no checkpoint in {checkpoints}, not scored", flush=True)
+            continue
+        scores = score_checkpoint(path, clips)
+        scores_dict = scores.to_dict() | {"val_dir": "/".join(val_dir.resolve().parts[-2:])}
+        (runs / f"{name}.scores.json").write_text(json.dumps(scores_dict, indent=2) + "\n")
+        means = ", ".join(f"{k} {v['mean']:.3f}" for k, v in scores.summary.items())
+        print(f"loss ablation: {name} step {scores.step}: {means}", flush=True)
 
 
 def load_runs(folder: Path) -> dict[str, list[dict[str, Any]]]:
@@ -175,6 +226,11 @@ def summarize_set(label: str, folder: Path) -> dict[str, Any]:
         "last": {n: _row_summary(rows[-1]) for n, rows in runs.items()},
         # Runs that are not one of the recipes (e.g. one continued for longer) are shown, not compared.
         "other_runs": {n: _row_summary(rows[-1]) for n, rows in loaded.items() if n not in RECIPES},
+        "scores": {
+            n: json.loads((folder / f"{n}.scores.json").read_text())
+            for n in loaded
+            if (folder / f"{n}.scores.json").is_file()
+        },
         "curves": {
             n: {key: [[r["step"], r[key]] for r in rows] for key, _, _ in METRICS} for n, rows in runs.items()
         },
@@ -212,6 +268,42 @@ def _table(rows: dict[str, dict[str, Any]], with_step: bool, bold: bool = True) 
     return lines
 
 
+SCORE_COLUMNS: list[tuple[str, str, bool, int]] = [
+    ("pesq_wb", "PESQ-WB", True, 2),
+    ("stoi", "STOI", True, 3),
+    ("snr_db", "SNR dB", True, 2),
+    ("si_sdr_db", "SI-SDR dB", True, 2),
+    ("mel_distance", "mel distance", False, 3),
+    ("amplitude_ratio", "amplitude ratio", True, 3),
+]
+
+
+def _scores_table(scores: dict[str, dict[str, Any]]) -> list[str]:
+    """Each run's best.pt scored by `score`: mean ± std over clips, best mean in bold."""
+    first = next(iter(scores.values()))
+    means = {n: {key: s["summary"][key]["mean"] for key, *_ in SCORE_COLUMNS} for n, s in scores.items()}
+    compared = [m for n, m in means.items() if n in RECIPES]
+    best = {key: (max if higher else min)(m[key] for m in compared) for key, _, higher, _ in SCORE_COLUMNS}
+    head = ["run", "step", *(title for _, title, _, _ in SCORE_COLUMNS)]
+    lines = [
+        (
+            f"Each run's best.pt (lowest validation mel distance) scored whole-clip on {first['clips']} clips of "
+            f"{first.get('val_dir', 'the validation set')} at {first['kbps']:g} kbps by "
+            "`python -m benchmarks.loss_ablation score` (mean ± std over clips):"
+        ),
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for name, s in scores.items():
+        cells = [DESCRIPTIONS.get(name, name), str(s["step"])]
+        for key, _, _, digits in SCORE_COLUMNS:
+            text = f"{means[name][key]:.{digits}f} ± {s['summary'][key]['std']:.{digits}f}"
+            cells.append(f"**{text}**" if name in RECIPES and means[name][key] == best[key] else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(sets: list[dict[str, Any]]) -> str:
     """The tables of every ablation set, each with its machine and settings."""
     lines = [
@@ -243,6 +335,8 @@ def markdown(sets: list[dict[str, Any]]) -> str:
             *_table(entry["last"], with_step=True),
             "",
         ]
+        if entry["scores"]:
+            lines += [*_scores_table(entry["scores"]), ""]
         if entry["other_runs"]:
             lines += [
                 "Other runs in this folder (last validation, not part of the comparison):",
@@ -320,6 +414,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     train.add_argument("--val_clips", type=int)
     train.add_argument("--adversarial_start", type=int, default=150, help="first GAN step of `full`")
     train.add_argument("--device", default="cpu")
+    scoring = commands.add_parser("score", help="score each run's best checkpoint with PESQ-WB, STOI and more")
+    scoring.add_argument("--runs", required=True, help="folder of <run>.metrics.jsonl; scores are written here")
+    scoring.add_argument("--checkpoints", help="folder of <run>/best.pt or <run>.best.pt (default: RUNS)")
+    scoring.add_argument("--val_dir", default=str(SHARED_VAL))
+    scoring.add_argument("--val_clips", type=int)
     summary = commands.add_parser("summarize", help="compare finished runs and write the results files")
     summary.add_argument(
         "--set",
@@ -335,7 +434,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    run(args) if args.command == "run" else summarize(args)
+    if args.command == "run":
+        run(args)
+    elif args.command == "score":
+        if pesq_missing():
+            raise SystemExit(f"loss_ablation: {pesq_missing()}")
+        score_runs(Path(args.runs), Path(args.checkpoints or args.runs), Path(args.val_dir), args.val_clips)
+    else:
+        summarize(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,64 @@
+"""The loss ablation end to end on tiny: train two recipes through codec-train, score their best.pt, summarize."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import soundfile
+
+from benchmarks.loss_ablation import main
+from export.probe import probe_signal
+
+STEPS = 4
+RECIPES = ["l1", "l1x10mel"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two recipes trained for a few steps on speech-like clips, scored by `run` itself."""
+    root = tmp_path_factory.mktemp("ablation")
+    for folder, seconds in (("train", (2.0, 1.5, 1.7)), ("val", (1.23, 0.91))):
+        (root / folder).mkdir()
+        for i, length in enumerate(seconds):
+            soundfile.write(root / folder / f"{folder}{i}.wav", probe_signal(16000, length, seed=i), 16000)
+    main(["run", "--data_dir", str(root / "train"), "--val_dir", str(root / "val"), "--out", str(root / "runs"),
+          "--recipes", *RECIPES, "--max_steps", str(STEPS), "--eval_every", "2", "--batch_size", "2",
+          "--segment_seconds", "0.2"])
+    return root / "runs"
+
+
+def test_run_scores_each_best_checkpoint_with_pesq_and_stoi(runs: Path) -> None:
+    setup = json.loads((runs / "setup.json").read_text())
+    assert setup["settings"]["max_steps"] == STEPS and set(setup["wall_seconds"]) == set(RECIPES)
+    for name in RECIPES:
+        rows = [json.loads(line) for line in (runs / f"{name}.metrics.jsonl").read_text().splitlines()]
+        scores = json.loads((runs / f"{name}.scores.json").read_text())
+        assert scores["checkpoint"] == str(runs / name / "best.pt")
+        assert scores["clips"] == 2 and scores["codebooks"] == 12 and scores["kbps"] == pytest.approx(6.0)
+        # PESQ-WB lies in 1.04..4.64; STOI is a mean correlation, slightly negative for an untrained model.
+        assert scores["summary"]["pesq_wb"]["n"] == scores["summary"]["stoi"]["n"] == 2
+        assert 1.0 <= scores["summary"]["pesq_wb"]["mean"] <= 4.7
+        assert -1.0 <= scores["summary"]["stoi"]["mean"] <= 1.0
+        # best.pt is the validated row with the lowest mel distance, and scoring it whole-clip (weight norm
+        # folded) reproduces that row's own validation numbers.
+        best = min((r for r in rows if r["step"] > 0), key=lambda r: r["mel_distance"])
+        assert scores["step"] == best["step"]
+        for key in ("snr_db", "si_sdr_db", "mel_distance", "amplitude_ratio"):
+            assert scores["summary"][key]["mean"] == pytest.approx(best[key], rel=1e-3, abs=1e-3), key
+
+
+def test_summarize_puts_the_scores_in_the_table(runs: Path, tmp_path: Path) -> None:
+    main(["summarize", "--set", f"tiny smoke={runs}", "--results_dir", str(tmp_path), "--name", "ablation"])
+    table = (tmp_path / "ablation.md").read_text()
+    assert "| run | step | PESQ-WB | STOI |" in table
+    assert "L1 + VQ (the seed recipe)" in table and "L1 ×10 + mel (weights 10, 1)" in table
+    (entry,) = json.loads((tmp_path / "ablation.json").read_text())
+    assert set(entry["scores"]) == set(RECIPES)
+    assert (tmp_path / "ablation.png").stat().st_size > 1000
+
+
+def test_score_without_checkpoints_is_a_clear_error(runs: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no <run>/best.pt or <run>.best.pt"):
+        main(["score", "--runs", str(runs), "--checkpoints", str(tmp_path)])
