@@ -16,7 +16,7 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 from export.errors import ExportError
 
 # Only the encoder's and decoder's convolutions: they hold nearly all the compute. The quantizer's
-# projections and code search stay float, since a coarse similarity picks wrong codes for little gain.
+# codebook search and lookup stay float, since a coarse similarity picks wrong codes for little gain.
 QUANTIZED_PREFIXES = ("codec.encoder.", "codec.decoder.")
 
 

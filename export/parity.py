@@ -14,8 +14,9 @@ from export.errors import ParityError, first_line
 from export.runtime import CPU, Provider, open_session, run_graph
 
 TOLERANCE = 1e-4  # DESIGN.md: max abs difference of decoded audio
-# A code may differ only where two codebook entries are this close in cosine similarity: float32
-# rounding differs between PyTorch and ONNX Runtime by about 1e-7, real mistakes by far more.
+# A code may differ only where two codebook entries are this close in the quantizer's similarity (negative
+# squared distance): float32 rounding differs between PyTorch and ONNX Runtime by about 1e-7, real mistakes
+# by far more.
 TIE_TOLERANCE = 1e-5
 
 

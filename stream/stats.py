@@ -15,7 +15,7 @@ from stream.errors import StreamError
 
 @dataclass(frozen=True)
 class ComputeMs:
-    """Percentiles of encode + decode time per chunk, in milliseconds."""
+    """Percentiles of encode + pack + unpack + decode time per chunk, in milliseconds."""
 
     p50: float
     p95: float

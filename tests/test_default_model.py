@@ -46,7 +46,7 @@ def test_metadata_agrees_with_the_bundled_checkpoint() -> None:
         assert int(props["sample_rate"]) == 16000 and int(props["frame_size"]) == 320
 
 
-@pytest.mark.parametrize("extra_args, codebooks", [([], 12), (["--bitrate", "3"], 6)])
+@pytest.mark.parametrize("extra_args, codebooks", [([], 12), (["--model", "default", "--bitrate", "3"], 6)])
 def test_codec_stream_with_no_model_codes_the_example(tmp_path: Path, extra_args: list[str], codebooks: int) -> None:
     output, stats = tmp_path / "out.wav", tmp_path / "stats.json"
     subprocess.run(
