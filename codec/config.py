@@ -85,7 +85,7 @@ class CodecConfig:
 
 PRESETS: dict[str, CodecConfig] = {
     # Trains in minutes on a CPU; for tests and smoke runs.
-    "tiny": CodecConfig(channels=8, latent_dim=32, preset="tiny"),
+    "tiny": CodecConfig(channels=16, latent_dim=32, preset="tiny"),
     # The edge default: within 0.5 GMAC per second of audio for encode + decode.
     "small": CodecConfig(channels=30, latent_dim=64, preset="small"),
     # Wider and deeper, for users who train on GPUs.

@@ -1,13 +1,13 @@
-"""A `tiny` run through the real CLI on CPU learns: validation SNR > 0 dB, a sane output level, loss falls.
+"""A `tiny` run through the real CLI on CPU learns: validation SNR > 0 dB, amplitude ratio > 0.5, loss falls.
 
 Settings: preset tiny, batch 8 x 0.5 s, the default recipe (`l1+mel`), lr 2e-3, seed 0, the first 40 clips of
-telugu/train and the first 3 of telugu/val (metadata order), 500 steps; about 80 s on an idle 2-core machine.
-Measured there: SNR +0.12 dB at step 250 and +0.68 dB at step 500, amplitude ratio 0.51 and 0.53.
+telugu/train (metadata order), validated on all 20 telugu/val clips, 500 steps; about 80 s on an idle 2-core
+machine. Measured there at step 500: SNR +1.66 dB, amplitude ratio 0.648 (seeds 1 and 2: +1.52 and +1.61 dB,
+0.55 and 0.55).
 
-The issue asks for amplitude ratio > 0.5 as well. Across five settings that fit in two minutes (L1 or
-L1 + mel, L1 weight 1 to 10, lr 1e-3 or 2e-3, batch 8 or 16, 400 to 1,000 steps) `tiny` lands at 0.45 to
-0.53: too close to 0.5 to assert without a flaky test, so this asserts the level only within (0.4, 1.2)
-(untrained it is 2.0) and the gap is reported on the issue rather than hidden behind a tuned seed.
+`tiny` is 16 channels wide for this: at 8 channels the same runs ended at amplitude ratios 0.55, 0.50 and 0.48
+(seeds 0, 1, 2), and 1,000 steps did not raise them. At SNR near 1 dB a waveform loss shrinks the output towards
+the conditional mean, so the level follows the SNR: the wider model gets there, the narrower one does not.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "train").mkdir()
     for name in _first_clips(TELUGU_TRAIN, 40):
         (root / "train" / name).symlink_to(TELUGU_TRAIN / name)
-    main(["--data_dir", str(root / "train"), "--val_dir", str(TELUGU_VAL), "--val_clips", "3",
+    main(["--data_dir", str(root / "train"), "--val_dir", str(TELUGU_VAL),
           "--checkpoint_dir", str(root / "ckpt"), "--preset", "tiny", "--device", "cpu", "--batch_size", "8",
           "--learning_rate", "2e-3", "--seed", "0", "--max_steps", str(STEPS),
           "--eval_every", str(STEPS // 2)])
@@ -59,7 +59,7 @@ def test_tiny_run_reaches_positive_snr_at_a_sane_level(run_dir: Path) -> None:
     last = rows[-1]
     assert last["epoch"] >= 1
     assert last["snr_db"] > 0
-    assert 0.4 < last["amplitude_ratio"] < 1.2
+    assert 0.5 < last["amplitude_ratio"] < 1.2
     assert last["mel_distance"] < rows[0]["mel_distance"]
 
 
