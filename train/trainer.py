@@ -267,7 +267,7 @@ class Trainer:
             real_out, fake_out = _split(self.critic(torch.cat([real, fake])), len(real))
         loss = discriminator_loss(real_out, fake_out)
         self.optimizer_d.zero_grad(set_to_none=True)
-        if torch.isfinite(loss):
+        if self._finite_on_every_rank(loss):
             loss.backward()
             if torch.isfinite(torch.nn.utils.clip_grad_norm_(self.discriminator.parameters(), self.config.grad_clip)):
                 self.optimizer_d.step()
