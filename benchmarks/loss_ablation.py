@@ -5,8 +5,9 @@
     python -m benchmarks.loss_ablation summarize --set "LABEL=RUNS" [--set ...] [--name loss_ablation]
 
 `run` calls codec-train once per recipe, one after another, and writes RUNS/<recipe>.metrics.jsonl plus
-RUNS/setup.json (machine and settings), then scores each recipe's best.pt when PESQ/STOI are installed.
-`score` scores `<recipe>/best.pt` or `<recipe>.best.pt` under DIR (default RUNS) on the validation clips,
+RUNS/setup.json (machine and settings), then scores each recipe's last weights (latest.pt) when PESQ/STOI
+are installed. `score` scores `<recipe>/KIND.pt` or `<recipe>.KIND.pt` under DIR (default RUNS; KIND latest,
+the last step, or best, the lowest validation mel distance) on the validation clips,
 PESQ-WB and STOI included, into RUNS/<recipe>.scores.json. `summarize` reads such folders (a folder recorded
 elsewhere needs the same kinds of file) and writes benchmarks/results/NAME.json, .md and .png.
 """
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> None:
     if pesq_missing():
         print(f"loss ablation: not scoring PESQ/STOI ({pesq_missing()})", flush=True)
     else:
-        score_runs(out, out, Path(args.val_dir), args.val_clips)
+        score_runs(out, out, Path(args.val_dir), args.val_clips, "latest")
 
 
 def pesq_missing() -> str | None:
@@ -153,23 +154,23 @@ def pesq_missing() -> str | None:
     return None
 
 
-def checkpoint_of(folder: Path, name: str) -> Path | None:
-    """A run's best checkpoint: NAME/best.pt (as `run` leaves it) or NAME.best.pt (as copied back from elsewhere)."""
-    for candidate in (folder / name / "best.pt", folder / f"{name}.best.pt"):
+def checkpoint_of(folder: Path, name: str, kind: str) -> Path | None:
+    """A run's KIND.pt: NAME/KIND.pt (as `run` leaves it) or NAME.KIND.pt (as copied back from elsewhere)."""
+    for candidate in (folder / name / f"{kind}.pt", folder / f"{name}.{kind}.pt"):
         if candidate.is_file():
             return candidate
     return None
 
 
-def score_runs(runs: Path, checkpoints: Path, val_dir: Path, val_clips: int | None) -> None:
+def score_runs(runs: Path, checkpoints: Path, val_dir: Path, val_clips: int | None, kind: str) -> None:
     """Write RUNS/<run>.scores.json (PESQ-WB, STOI and the training metrics) for every run with a checkpoint."""
     from benchmarks.checkpoint_scores import score_checkpoint
     from benchmarks.clips import read_clips
     from codec.checkpoint import read_checkpoint
 
-    found = {name: checkpoint_of(checkpoints, name) for name in load_runs(runs)}
+    found = {name: checkpoint_of(checkpoints, name, kind) for name in load_runs(runs)}
     if not any(found.values()):
-        raise SystemExit(f"loss_ablation: no <run>/best.pt or <run>.best.pt in {checkpoints}")
+        raise SystemExit(f"loss_ablation: no <run>/{kind}.pt or <run>.{kind}.pt in {checkpoints}")
     first = next(path for path in found.values() if path is not None)
     clips = read_clips(val_dir, read_checkpoint(first)["config"]["sample_rate"])
     if val_clips:
@@ -179,7 +180,7 @@ def score_runs(runs: Path, checkpoints: Path, val_dir: Path, val_clips: int | No
             print(f"loss ablation: {name}: no checkpoint in {checkpoints}, not scored", flush=True)
             continue
         scores = score_checkpoint(path, clips)
-        scores_dict = scores.to_dict() | {"val_dir": "/".join(val_dir.resolve().parts[-2:])}
+        scores_dict = scores.to_dict() | {"kind": kind, "val_dir": "/".join(val_dir.resolve().parts[-2:])}
         (runs / f"{name}.scores.json").write_text(json.dumps(scores_dict, indent=2) + "\n")
         means = ", ".join(f"{k} {v['mean']:.3f}" for k, v in scores.summary.items())
         print(f"loss ablation: {name} step {scores.step}: {means}", flush=True)
@@ -268,6 +269,8 @@ def _table(rows: dict[str, dict[str, Any]], with_step: bool, bold: bool = True) 
     return lines
 
 
+# The checkpoint `score` reads from each run.
+KINDS = {"latest": "latest.pt (its last step)", "best": "best.pt (its lowest validation mel distance)"}
 SCORE_COLUMNS: list[tuple[str, str, bool, int]] = [
     ("pesq_wb", "PESQ-WB", True, 2),
     ("stoi", "STOI", True, 3),
@@ -279,7 +282,7 @@ SCORE_COLUMNS: list[tuple[str, str, bool, int]] = [
 
 
 def _scores_table(scores: dict[str, dict[str, Any]]) -> list[str]:
-    """Each run's best.pt scored by `score`: mean ± std over clips, best mean in bold."""
+    """Each run's checkpoint scored by `score`: mean ± std over clips, best mean in bold."""
     first = next(iter(scores.values()))
     means = {n: {key: s["summary"][key]["mean"] for key, *_ in SCORE_COLUMNS} for n, s in scores.items()}
     compared = [m for n, m in means.items() if n in RECIPES]
@@ -287,7 +290,7 @@ def _scores_table(scores: dict[str, dict[str, Any]]) -> list[str]:
     head = ["run", "step", *(title for _, title, _, _ in SCORE_COLUMNS)]
     lines = [
         (
-            f"Each run's best.pt (lowest validation mel distance) scored whole-clip on {first['clips']} clips of "
+            f"Each run's {KINDS[first.get('kind', 'best')]} scored whole-clip on {first['clips']} clips of "
             f"{first.get('val_dir', 'the validation set')} at {first['kbps']:g} kbps by "
             "`python -m benchmarks.loss_ablation score` (mean ± std over clips):"
         ),
@@ -416,7 +419,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     train.add_argument("--device", default="cpu")
     scoring = commands.add_parser("score", help="score each run's best checkpoint with PESQ-WB, STOI and more")
     scoring.add_argument("--runs", required=True, help="folder of <run>.metrics.jsonl; scores are written here")
-    scoring.add_argument("--checkpoints", help="folder of <run>/best.pt or <run>.best.pt (default: RUNS)")
+    scoring.add_argument("--checkpoints", help="folder of <run>/KIND.pt or <run>.KIND.pt (default: RUNS)")
+    scoring.add_argument("--kind", choices=list(KINDS), default="latest", help="which checkpoint of each run")
     scoring.add_argument("--val_dir", default=str(SHARED_VAL))
     scoring.add_argument("--val_clips", type=int)
     summary = commands.add_parser("summarize", help="compare finished runs and write the results files")
@@ -439,7 +443,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "score":
         if pesq_missing():
             raise SystemExit(f"loss_ablation: {pesq_missing()}")
-        score_runs(Path(args.runs), Path(args.checkpoints or args.runs), Path(args.val_dir), args.val_clips)
+        checkpoints = Path(args.checkpoints or args.runs)
+        score_runs(Path(args.runs), checkpoints, Path(args.val_dir), args.val_clips, args.kind)
     else:
         summarize(args)
 

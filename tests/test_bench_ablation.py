@@ -35,18 +35,17 @@ def test_run_scores_each_best_checkpoint_with_pesq_and_stoi(runs: Path) -> None:
     for name in RECIPES:
         rows = [json.loads(line) for line in (runs / f"{name}.metrics.jsonl").read_text().splitlines()]
         scores = json.loads((runs / f"{name}.scores.json").read_text())
-        assert scores["checkpoint"] == str(runs / name / "best.pt")
+        assert scores["checkpoint"] == str(runs / name / "latest.pt") and scores["kind"] == "latest"
         assert scores["clips"] == 2 and scores["codebooks"] == 12 and scores["kbps"] == pytest.approx(6.0)
         # PESQ-WB lies in 1.04..4.64; STOI is a mean correlation, slightly negative for an untrained model.
         assert scores["summary"]["pesq_wb"]["n"] == scores["summary"]["stoi"]["n"] == 2
         assert 1.0 <= scores["summary"]["pesq_wb"]["mean"] <= 4.7
         assert -1.0 <= scores["summary"]["stoi"]["mean"] <= 1.0
-        # best.pt is the validated row with the lowest mel distance, and scoring it whole-clip (weight norm
-        # folded) reproduces that row's own validation numbers.
-        best = min((r for r in rows if r["step"] > 0), key=lambda r: r["mel_distance"])
-        assert scores["step"] == best["step"]
+        # latest.pt holds the last step, and scoring it whole-clip (weight norm folded) reproduces that step's
+        # own validation numbers.
+        assert scores["step"] == rows[-1]["step"] == STEPS
         for key in ("snr_db", "si_sdr_db", "mel_distance", "amplitude_ratio"):
-            assert scores["summary"][key]["mean"] == pytest.approx(best[key], rel=1e-3, abs=1e-3), key
+            assert scores["summary"][key]["mean"] == pytest.approx(rows[-1][key], rel=1e-3, abs=1e-3), key
 
 
 def test_summarize_puts_the_scores_in_the_table(runs: Path, tmp_path: Path) -> None:
@@ -61,4 +60,14 @@ def test_summarize_puts_the_scores_in_the_table(runs: Path, tmp_path: Path) -> N
 
 def test_score_without_checkpoints_is_a_clear_error(runs: Path, tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no <run>/best.pt or <run>.best.pt"):
-        main(["score", "--runs", str(runs), "--checkpoints", str(tmp_path)])
+        main(["score", "--runs", str(runs), "--checkpoints", str(tmp_path), "--kind", "best"])
+
+
+def test_score_best_reads_each_runs_best_checkpoint(runs: Path) -> None:
+    main(["score", "--runs", str(runs), "--kind", "best", "--val_dir", str(runs.parent / "val")])
+    for name in RECIPES:
+        rows = [json.loads(line) for line in (runs / f"{name}.metrics.jsonl").read_text().splitlines()]
+        scores = json.loads((runs / f"{name}.scores.json").read_text())
+        best = min((r for r in rows if r["step"] > 0), key=lambda r: r["mel_distance"])
+        assert scores["kind"] == "best" and scores["step"] == best["step"]
+        assert scores["summary"]["mel_distance"]["mean"] == pytest.approx(best["mel_distance"], rel=1e-3)
