@@ -21,6 +21,7 @@ from benchmarks.model_source import (
     resolve_model,
 )
 from benchmarks.results import ResultPaths, result_paths, write_results
+from benchmarks.training import BATCH_SIZES, PRESETS, TIMED_STEPS, WARMUP_STEPS, resolve_device, run_training
 from stream.audio import AudioFileError
 from stream.cli_errors import run_cli
 from stream.engine import StreamEngine
@@ -217,22 +218,41 @@ def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chun
 @cli.command()
 @json_option
 @audio_option("Speech clips to train on.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
-def train(json_path: Path | None, audio_dir: Path, batch_size: int) -> None:
-    """Training steps/s, samples/s and peak GPU memory per preset, bf16 vs fp32, with/without torch.compile."""
-    from benchmarks.training import TIMED_STEPS, WARMUP_STEPS, cuda_missing, run_training
-
-    reason = cuda_missing()
-    if reason:
-        raise BenchError(reason)
-    runs = run_training(audio_dir, batch_size)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option(
+    "--preset",
+    "presets",
+    type=click.Choice(["tiny", "small", "base"]),
+    multiple=True,
+    help="Repeat for several [default: tiny, small and base on CUDA; tiny and small on CPU].",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), help="Crops of 0.5 s per step [default: 8 on CPU, 32 on CUDA].")
+@click.option(
+    "--steps", type=click.IntRange(min=1), default=TIMED_STEPS, show_default=True, help="Timed steps per setting."
+)
+@click.option("--no-compile", is_flag=True, help="Time eager mode only (torch.compile takes minutes per setting).")
+def train(
+    json_path: Path | None,
+    audio_dir: Path,
+    device: str,
+    presets: tuple[str, ...],
+    batch_size: int | None,
+    steps: int,
+    no_compile: bool,
+) -> None:
+    """Training steps/s and audio-s/s per preset and recipe, eager vs torch.compile (and bf16 vs fp32 on CUDA)."""
+    device = resolve_device(device)
+    presets = presets or PRESETS[device]
+    batch_size = batch_size or BATCH_SIZES[device]
+    compiled = (False,) if no_compile else (False, True)
+    runs = run_training(audio_dir, batch_size, device, presets, compiled, steps)
     data = {
         "benchmark": "train",
         "machine": machine_info(),
         "audio_dir": str(audio_dir),
         "warmup_steps": WARMUP_STEPS,
-        "timed_steps": TIMED_STEPS,
-        "runs": runs,
+        "timed_steps": steps,
+        "runs": [run.to_dict() for run in runs],
     }
     _finish("train", json_path, data, training_report.markdown(data), training_report.figure(data))
 

@@ -1,45 +1,98 @@
-"""Training throughput on CUDA: steps/s, samples/s and peak GPU memory per preset, bf16 vs fp32, compiled or not."""
+"""Training throughput on CPU or CUDA: steps/s and audio-seconds/s per preset and recipe, eager or compiled.
+
+On CUDA each setting also runs in bf16 autocast and fp32, and reports peak GPU memory. The first
+`WARMUP_STEPS` steps are not timed: torch.compile compiles during them, and their time is reported apart.
+"""
 
 from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks.errors import BenchError
 
-PRESETS = ("tiny", "small", "base")
-WARMUP_STEPS = 10  # torch.compile compiles during these
-TIMED_STEPS = 50
+PRESETS = {"cuda": ("tiny", "small", "base"), "cpu": ("tiny", "small")}
+BATCH_SIZES = {"cuda": 32, "cpu": 8}
+RECIPES = ("l1+mel", "full")  # the default recipe, and the costliest (GAN from step 0)
+WARMUP_STEPS = 10
+TIMED_STEPS = 30
 
 
-def cuda_missing() -> str | None:
-    """Why the training benchmark cannot run here, or None."""
+@dataclass(frozen=True)
+class TrainingSpeed:
+    """One timed setting."""
+
+    preset: str
+    losses: str
+    device: str
+    precision: str
+    compiled: bool
+    batch_size: int
+    segment_seconds: float
+    warmup_seconds: float  # the untimed first steps, compilation included
+    steps_per_s: float
+    audio_seconds_per_s: float
+    peak_gpu_memory_mb: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_device(device: str) -> str:
+    """`auto` → cuda where a GPU is visible, else cpu; a BenchError when the asked device cannot run."""
     try:
         import torch
     except ImportError:
-        return "codec-bench train needs torch (pip install '.[train]') and a CUDA GPU"
-    return None if torch.cuda.is_available() else "codec-bench train needs a CUDA GPU; none is available here"
+        raise BenchError("codec-bench train needs torch (pip install '.[train]')") from None
+    cuda = torch.cuda.is_available()
+    if device == "auto":
+        return "cuda" if cuda else "cpu"
+    if device == "cuda" and not cuda:
+        raise BenchError("codec-bench train --device cuda needs a CUDA GPU; none is available here")
+    return device
 
 
-def run_training(audio_dir: Path, batch_size: int, presets: tuple[str, ...] = PRESETS) -> list[dict]:
-    """Time the full recipe (L1 + mel + GAN from step 0, the costliest step) for every setting."""
-    reason = cuda_missing()
-    if reason:
-        raise BenchError(reason)
+def run_training(
+    audio_dir: Path,
+    batch_size: int,
+    device: str,
+    presets: tuple[str, ...],
+    compiled: tuple[bool, ...] = (False, True),
+    timed_steps: int = TIMED_STEPS,
+) -> list[TrainingSpeed]:
+    """Time every preset × recipe × precision × compile setting, one after another."""
+    precisions = (True, False) if device == "cuda" else (False,)
     return [
-        _time_setting(audio_dir, batch_size, name, amp, compiled)
+        _time_setting(audio_dir, batch_size, device, name, losses, amp, compile_, timed_steps)
         for name in presets
-        for amp in (True, False)
-        for compiled in (False, True)
+        for losses in RECIPES
+        for amp in precisions
+        for compile_ in compiled
     ]
 
 
-def _time_setting(audio_dir: Path, batch_size: int, name: str, amp: bool, compiled: bool) -> dict:
+def _time_setting(
+    audio_dir: Path,
+    batch_size: int,
+    device: str,
+    name: str,
+    losses: str,
+    amp: bool,
+    compiled: bool,
+    timed_steps: int,
+) -> TrainingSpeed:
     import torch
 
     from train.config import TrainConfig
     from train.trainer import Trainer
+
+    cuda = device == "cuda"
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
 
     with tempfile.TemporaryDirectory(prefix="codec-bench-train-") as tmp:
         config = TrainConfig(
@@ -47,33 +100,37 @@ def _time_setting(audio_dir: Path, batch_size: int, name: str, amp: bool, compil
             checkpoint_dir=tmp,
             preset=name,
             batch_size=batch_size,
-            device="cuda",
+            device=device,
             amp=amp,
             compile=compiled,
-            losses="full",
+            losses=losses,
             adversarial_start=0,
         )
         trainer = Trainer(config)
+        start = time.perf_counter()
         for _ in range(WARMUP_STEPS):
             trainer.train_step()
             trainer.step += 1
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+        sync()
+        warmup = time.perf_counter() - start
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
-        for _ in range(TIMED_STEPS):
+        for _ in range(timed_steps):
             trainer.train_step()
             trainer.step += 1
-        torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
-        steps_per_s = TIMED_STEPS / elapsed
-        return {
-            "preset": name,
-            "precision": "bf16 autocast" if amp else "fp32 (TF32 matmuls)",
-            "compiled": compiled,
-            "batch_size": batch_size,
-            "segment_seconds": config.segment_seconds,
-            "steps_per_s": steps_per_s,
-            "samples_per_s": steps_per_s * batch_size,
-            "audio_seconds_per_s": steps_per_s * batch_size * config.segment_seconds,
-            "peak_gpu_memory_mb": torch.cuda.max_memory_allocated() / 2**20,
-        }
+        sync()
+        steps_per_s = timed_steps / (time.perf_counter() - start)
+        return TrainingSpeed(
+            preset=name,
+            losses=losses,
+            device=device,
+            precision=("bf16 autocast" if amp else "fp32 (TF32 matmuls)") if cuda else "fp32",
+            compiled=compiled,
+            batch_size=batch_size,
+            segment_seconds=config.segment_seconds,
+            warmup_seconds=warmup,
+            steps_per_s=steps_per_s,
+            audio_seconds_per_s=steps_per_s * batch_size * config.segment_seconds,
+            peak_gpu_memory_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        )

@@ -1,17 +1,43 @@
-"""codec-bench train: without CUDA, one line and exit code 1."""
+"""codec-bench train: a short eager run on CPU writes its results; CUDA without a GPU is one line."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+import soundfile
 import torch
 
 from benchmarks.cli import main
+from export.probe import probe_signal
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: the benchmark would run for minutes")
-def test_train_without_cuda_is_one_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_on_cuda_without_a_gpu_is_one_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--audio", str(tmp_path)])
+        main(["train", "--device", "cuda", "--audio", str(tmp_path)])
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
-    assert err == "codec-bench: error: codec-bench train needs a CUDA GPU; none is available here"
+    assert err == "codec-bench: error: codec-bench train --device cuda needs a CUDA GPU; none is available here"
+
+
+def test_train_on_cpu_times_each_recipe(tmp_path: Path) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for i in range(2):
+        soundfile.write(audio / f"clip{i}.wav", probe_signal(16000, 1.5, seed=i), 16000)
+    out = tmp_path / "results" / "train.json"
+    main(["train", "--device", "cpu", "--preset", "tiny", "--steps", "2", "--batch-size", "2", "--no-compile",
+          "--audio", str(audio), "--json", str(out)])
+    data = json.loads(out.read_text())
+    assert data["timed_steps"] == 2 and data["machine"]["logical_cores"] >= 1
+    assert [(r["preset"], r["losses"], r["compiled"]) for r in data["runs"]] == [
+        ("tiny", "l1+mel", False), ("tiny", "full", False)]
+    for run in data["runs"]:
+        assert run["device"] == "cpu" and run["precision"] == "fp32" and run["peak_gpu_memory_mb"] is None
+        assert run["steps_per_s"] > 0 and run["warmup_seconds"] > 0
+        assert run["audio_seconds_per_s"] == pytest.approx(run["steps_per_s"] * 2 * 0.5)
+    table = out.with_suffix(".md").read_text()
+    assert table.startswith("# codec-bench train") and "| tiny | full | cpu | fp32 | False | 2 × 0.5 s |" in table
+    assert out.with_suffix(".png").stat().st_size > 1000
