@@ -31,17 +31,17 @@ class CheckpointScores:
         return asdict(self)
 
 
-def score_checkpoint(path: Path, clips: dict[str, np.ndarray], codebooks: int | None = None) -> CheckpointScores:
-    """Encode and decode every clip whole with the checkpoint's codec (all codebooks unless given) and score it."""
+def score_checkpoint(path: Path, clips: list[np.ndarray]) -> CheckpointScores:
+    """Encode and decode every clip whole with the checkpoint's codec at all its codebooks, and score it."""
     from benchmarks.model_source import load_model
 
     model = load_model(path)
     config = model.config
-    q = config.n_codebooks if codebooks is None else codebooks
+    q = config.n_codebooks
     scorer = ClipScorer(config.sample_rate)
     scores = []
     with torch.inference_mode():
-        for audio in clips.values():
+        for audio in clips:
             decoded = model(torch.from_numpy(audio)[None], n_codebooks=q).audio[0].numpy()
             scores.append(scorer.score(decoded, audio))
     step = read_checkpoint(path).get("step")

@@ -230,7 +230,9 @@ def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chun
 @click.option(
     "--steps", type=click.IntRange(min=1), default=TIMED_STEPS, show_default=True, help="Timed steps per setting."
 )
-@click.option("--no-compile", is_flag=True, help="Time eager mode only (torch.compile takes minutes per setting).")
+@click.option(
+    "--compile", "with_compile", is_flag=True, help="Also time torch.compile (minutes of compiling per setting)."
+)
 def train(
     json_path: Path | None,
     audio_dir: Path,
@@ -238,13 +240,13 @@ def train(
     presets: tuple[str, ...],
     batch_size: int | None,
     steps: int,
-    no_compile: bool,
+    with_compile: bool,
 ) -> None:
     """Training steps/s and audio-s/s per preset and recipe, eager vs torch.compile (and bf16 vs fp32 on CUDA)."""
     device = resolve_device(device)
     presets = presets or PRESETS[device]
     batch_size = batch_size or BATCH_SIZES[device]
-    compiled = (False,) if no_compile else (False, True)
+    compiled = (False, True) if with_compile else (False,)
     runs = run_training(audio_dir, batch_size, device, presets, compiled, steps)
     data = {
         "benchmark": "train",

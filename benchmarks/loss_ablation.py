@@ -27,6 +27,8 @@ from typing import Any
 
 from benchmarks.clips import SHARED_VAL
 
+SAMPLE_RATE = 16_000  # every preset's; the scored clips are read at it
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # Each recipe spells out its weights so the comparison does not move when a recipe's defaults do.
@@ -138,8 +140,9 @@ def run(args: argparse.Namespace) -> None:
         "note": "runs one after another on this machine",
     }
     (out / "setup.json").write_text(json.dumps(setup, indent=2) + "\n")
-    if pesq_missing():
-        print(f"loss ablation: not scoring PESQ/STOI ({pesq_missing()})", flush=True)
+    reason = pesq_missing()
+    if reason:
+        print(f"loss ablation: not scoring PESQ/STOI ({reason})", flush=True)
     else:
         score_runs(out, out, Path(args.val_dir), args.val_clips, "latest")
 
@@ -163,18 +166,17 @@ def checkpoint_of(folder: Path, name: str, kind: str) -> Path | None:
 
 
 def score_runs(runs: Path, checkpoints: Path, val_dir: Path, val_clips: int | None, kind: str) -> None:
-    """Write RUNS/<run>.scores.json (PESQ-WB, STOI and the training metrics) for every run with a checkpoint."""
+    """Write RUNS/<run>.scores.json (PESQ-WB, STOI and the training metrics) for every run with a checkpoint.
+
+    The clips are the trainer's validation clips (`--val_dir`, `--val_clips`: same files, same order).
+    """
     from benchmarks.checkpoint_scores import score_checkpoint
-    from benchmarks.clips import read_clips
-    from codec.checkpoint import read_checkpoint
+    from train.data import load_validation
 
     found = {name: checkpoint_of(checkpoints, name, kind) for name in load_runs(runs)}
     if not any(found.values()):
         raise SystemExit(f"loss_ablation: no <run>/{kind}.pt or <run>.{kind}.pt in {checkpoints}")
-    first = next(path for path in found.values() if path is not None)
-    clips = read_clips(val_dir, read_checkpoint(first)["config"]["sample_rate"])
-    if val_clips:
-        clips = dict(list(clips.items())[:val_clips])
+    clips = [clip.numpy() for clip in load_validation(val_dir, SAMPLE_RATE, val_clips)]
     for name, path in found.items():
         if path is None:
             print(f"loss ablation: {name}: no checkpoint in {checkpoints}, not scored", flush=True)
@@ -200,12 +202,14 @@ def load_runs(folder: Path) -> dict[str, list[dict[str, Any]]]:
     return runs
 
 
-def _row_summary(row: dict[str, Any]) -> dict[str, Any]:
+def _row_summary(row: dict[str, Any], audio_seconds_per_step: float | None) -> dict[str, Any]:
     summary = {key: row[key] for key, _, _ in METRICS}
     summary["step"] = row["step"]
     summary["min_codebook_used_fraction"] = min(row.get("codebook_used_fraction") or [0.0])
-    summary["train_audio_seconds_per_second"] = row.get("train_audio_seconds_per_second")
-    summary["steps_per_second"] = row["step"] / row["elapsed_seconds"] if row.get("elapsed_seconds") else None
+    throughput = row.get("train_audio_seconds_per_second")
+    summary["train_audio_seconds_per_second"] = throughput
+    # From the same throughput (which counts since the run last started, resumes included), so the two agree.
+    summary["steps_per_second"] = throughput / audio_seconds_per_step if throughput and audio_seconds_per_step else None
     summary["peak_gpu_memory_gb"] = row.get("peak_gpu_memory_gb")
     return summary
 
@@ -217,16 +221,22 @@ def summarize_set(label: str, folder: Path) -> dict[str, Any]:
     setup_path = folder / "setup.json"
     setup = json.loads(setup_path.read_text()) if setup_path.is_file() else {}
     step = max(set.intersection(*({r["step"] for r in rows} for rows in runs.values())))
+    settings = setup.get("settings", {})
+    per_step = (
+        settings["batch_size"] * settings["segment_seconds"]
+        if settings.get("batch_size") and settings.get("segment_seconds")
+        else None
+    )
     return {
         "label": label,
         "setup": setup,
         "common_step": step,
         "at_common_step": {
-            n: _row_summary(next(r for r in rows if r["step"] == step)) for n, rows in runs.items()
+            n: _row_summary(next(r for r in rows if r["step"] == step), per_step) for n, rows in runs.items()
         },
-        "last": {n: _row_summary(rows[-1]) for n, rows in runs.items()},
+        "last": {n: _row_summary(rows[-1], per_step) for n, rows in runs.items()},
         # Runs that are not one of the recipes (e.g. one continued for longer) are shown, not compared.
-        "other_runs": {n: _row_summary(rows[-1]) for n, rows in loaded.items() if n not in RECIPES},
+        "other_runs": {n: _row_summary(rows[-1], per_step) for n, rows in loaded.items() if n not in RECIPES},
         "scores": {
             n: json.loads((folder / f"{n}.scores.json").read_text())
             for n in loaded
@@ -285,14 +295,14 @@ def _scores_table(scores: dict[str, dict[str, Any]]) -> list[str]:
     """Each run's checkpoint scored by `score`: mean ± std over clips, best mean in bold."""
     first = next(iter(scores.values()))
     means = {n: {key: s["summary"][key]["mean"] for key, *_ in SCORE_COLUMNS} for n, s in scores.items()}
-    compared = [m for n, m in means.items() if n in RECIPES]
+    compared = [m for n, m in means.items() if n in RECIPES] or list(means.values())
     best = {key: (max if higher else min)(m[key] for m in compared) for key, _, higher, _ in SCORE_COLUMNS}
     head = ["run", "step", *(title for _, title, _, _ in SCORE_COLUMNS)]
     lines = [
         (
-            f"Each run's {KINDS[first.get('kind', 'best')]} scored whole-clip on {first['clips']} clips of "
-            f"{first.get('val_dir', 'the validation set')} at {first['kbps']:g} kbps by "
-            "`python -m benchmarks.loss_ablation score` (mean ± std over clips):"
+            f"Each run's {KINDS[first['kind']]} scored whole-clip on {first['clips']} clips of "
+            f"{first['val_dir']} at {first['kbps']:g} kbps by "
+            f"`python -m benchmarks.loss_ablation score --kind {first['kind']}` (mean ± std over clips):"
         ),
         "",
         "| " + " | ".join(head) + " |",
@@ -414,15 +424,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     train.add_argument("--learning_rate", type=float, default=1e-3)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--eval_every", type=int, default=100)
-    train.add_argument("--val_clips", type=int)
+    train.add_argument("--val_clips", type=positive_int)
     train.add_argument("--adversarial_start", type=int, default=150, help="first GAN step of `full`")
     train.add_argument("--device", default="cpu")
-    scoring = commands.add_parser("score", help="score each run's best checkpoint with PESQ-WB, STOI and more")
+    scoring = commands.add_parser("score", help="score each run's latest (or best) checkpoint with PESQ-WB, STOI")
     scoring.add_argument("--runs", required=True, help="folder of <run>.metrics.jsonl; scores are written here")
     scoring.add_argument("--checkpoints", help="folder of <run>/KIND.pt or <run>.KIND.pt (default: RUNS)")
     scoring.add_argument("--kind", choices=list(KINDS), default="latest", help="which checkpoint of each run")
     scoring.add_argument("--val_dir", default=str(SHARED_VAL))
-    scoring.add_argument("--val_clips", type=int)
+    scoring.add_argument("--val_clips", type=positive_int)
     summary = commands.add_parser("summarize", help="compare finished runs and write the results files")
     summary.add_argument(
         "--set",
@@ -436,17 +446,34 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Entry point; a missing folder, clip or checkpoint is one line on stderr, not a traceback."""
+    from benchmarks.errors import BenchError
+    from codec.checkpoint import CheckpointError
+    from train.data import DataError
+
     args = parse(argv)
-    if args.command == "run":
-        run(args)
-    elif args.command == "score":
-        if pesq_missing():
-            raise SystemExit(f"loss_ablation: {pesq_missing()}")
-        checkpoints = Path(args.checkpoints or args.runs)
-        score_runs(Path(args.runs), checkpoints, Path(args.val_dir), args.val_clips, args.kind)
-    else:
-        summarize(args)
+    try:
+        if args.command == "run":
+            run(args)
+        elif args.command == "score":
+            reason = pesq_missing()
+            if reason:
+                raise SystemExit(f"loss_ablation: {reason}")
+            checkpoints = Path(args.checkpoints or args.runs)
+            score_runs(Path(args.runs), checkpoints, Path(args.val_dir), args.val_clips, args.kind)
+        else:
+            summarize(args)
+    except (BenchError, CheckpointError, DataError) as error:
+        raise SystemExit(f"loss_ablation: {error}") from None
 
 
 if __name__ == "__main__":

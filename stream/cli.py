@@ -19,14 +19,22 @@ from stream.runtime import PROVIDERS, RuntimeOptions
 from stream.stats import StreamStats, write_stats_json
 
 
+def _model_dir(ctx: click.Context, param: click.Parameter, text: str | None) -> Path | None:
+    """--model: None for the bundled model ('default' or absent), else an existing directory."""
+    if text is None or text == DEFAULT_NAME:
+        return None
+    return click.Path(exists=True, file_okay=False, path_type=Path).convert(text, param, ctx)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--mic", is_flag=True, help="Live: microphone → codec → speakers.")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Stream this audio file (any format, rate, channels) instead of the microphone.")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
               help="With --input: write the decoded audio here (16 kHz, the input's length).")
-@click.option("--model", "model_dir", callback=lambda ctx, param, value: _model_dir(ctx, param, value),
-              help="Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent).")
+@click.option("--model", "model_dir", callback=_model_dir,
+              help="Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent; "
+                   "./default names a folder of that name).")
 @click.option("--codebooks", type=click.IntRange(1, None), help="Send only the first Q codebooks (Q x 0.5 kbps).")
 @click.option("--bitrate", type=click.FloatRange(min=0, min_open=True),
               help="Target bitrate in kbps; uses floor(KBPS / 0.5) codebooks.")
@@ -126,13 +134,6 @@ def _check_usage(mic: bool, input_path: Path | None, output_path: Path | None, c
     used = [name for name, value in live_only.items() if value is not None]
     if used and not mic:
         raise click.UsageError(f"{', '.join(used)} only apply with --mic")
-
-
-def _model_dir(ctx: click.Context, param: click.Parameter, text: str | None) -> Path | None:
-    """--model: None for the bundled model ('default' or absent), else an existing directory."""
-    if text is None or text == DEFAULT_NAME:
-        return None
-    return click.Path(exists=True, file_okay=False, path_type=Path).convert(text, param, ctx)
 
 
 def _device(text: str | None) -> int | str | None:

@@ -1,8 +1,9 @@
-"""The loss ablation end to end on tiny: train two recipes through codec-train, score their best.pt, summarize."""
+"""The loss ablation end to end on tiny: train two recipes through codec-train, score their checkpoints, summarize."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "runs"
 
 
-def test_run_scores_each_best_checkpoint_with_pesq_and_stoi(runs: Path) -> None:
+def test_run_scores_each_last_checkpoint_with_pesq_and_stoi(runs: Path) -> None:
     setup = json.loads((runs / "setup.json").read_text())
     assert setup["settings"]["max_steps"] == STEPS and set(setup["wall_seconds"]) == set(RECIPES)
     for name in RECIPES:
@@ -63,11 +64,25 @@ def test_score_without_checkpoints_is_a_clear_error(runs: Path, tmp_path: Path) 
         main(["score", "--runs", str(runs), "--checkpoints", str(tmp_path), "--kind", "best"])
 
 
-def test_score_best_reads_each_runs_best_checkpoint(runs: Path) -> None:
-    main(["score", "--runs", str(runs), "--kind", "best", "--val_dir", str(runs.parent / "val")])
+@pytest.mark.parametrize("args, message", [
+    (["--val_dir", "{tmp}/missing"], "loss_ablation: {tmp}/missing: no such data folder"),
+    (["--checkpoints", "{tmp}/bad"], "loss_ablation: {tmp}/bad/l1.latest.pt: "),
+])
+def test_score_reports_user_mistakes_in_one_line(runs: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "l1.latest.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", "--runs", str(runs), *(a.format(tmp=tmp_path) for a in args)])
+    assert str(exit_info.value).startswith(message.format(tmp=tmp_path))
+    assert "\n" not in str(exit_info.value)
+
+
+def test_score_best_reads_each_runs_best_checkpoint(runs: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(runs, tmp_path / "runs")  # the other tests read the module's scores
+    main(["score", "--runs", str(copy), "--kind", "best", "--val_dir", str(runs.parent / "val")])
     for name in RECIPES:
-        rows = [json.loads(line) for line in (runs / f"{name}.metrics.jsonl").read_text().splitlines()]
-        scores = json.loads((runs / f"{name}.scores.json").read_text())
+        rows = [json.loads(line) for line in (copy / f"{name}.metrics.jsonl").read_text().splitlines()]
+        scores = json.loads((copy / f"{name}.scores.json").read_text())
         best = min((r for r in rows if r["step"] > 0), key=lambda r: r["mel_distance"])
         assert scores["kind"] == "best" and scores["step"] == best["step"]
         assert scores["summary"]["mel_distance"]["mean"] == pytest.approx(best["mel_distance"], rel=1e-3)

@@ -28,7 +28,7 @@ def test_train_on_cpu_times_each_recipe(tmp_path: Path) -> None:
     for i in range(2):
         soundfile.write(audio / f"clip{i}.wav", probe_signal(16000, 1.5, seed=i), 16000)
     out = tmp_path / "results" / "train.json"
-    main(["train", "--device", "cpu", "--preset", "tiny", "--steps", "2", "--batch-size", "2", "--no-compile",
+    main(["train", "--device", "cpu", "--preset", "tiny", "--steps", "2", "--batch-size", "2",
           "--audio", str(audio), "--json", str(out)])
     data = json.loads(out.read_text())
     assert data["timed_steps"] == 2 and data["machine"]["logical_cores"] >= 1
@@ -41,3 +41,11 @@ def test_train_on_cpu_times_each_recipe(tmp_path: Path) -> None:
     table = out.with_suffix(".md").read_text()
     assert table.startswith("# codec-bench train") and "| tiny | full | cpu | fp32 | False | 2 × 0.5 s |" in table
     assert out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_train_on_a_folder_without_audio_is_one_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--device", "cpu", "--audio", str(tmp_path)])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip() == (
+        f"codec-bench: error: {tmp_path}: no audio files (.wav, .flac, .ogg, .mp3) found")

@@ -47,7 +47,7 @@ def test_metadata_agrees_with_the_bundled_checkpoint() -> None:
 
 
 @pytest.mark.parametrize("extra_args, codebooks", [([], 12), (["--model", "default", "--bitrate", "3"], 6)])
-def test_codec_stream_with_no_model_codes_the_example(tmp_path: Path, extra_args: list[str], codebooks: int) -> None:
+def test_codec_stream_with_the_bundled_model_codes_the_example(tmp_path: Path, extra_args: list[str], codebooks: int) -> None:
     output, stats = tmp_path / "out.wav", tmp_path / "stats.json"
     subprocess.run(
         [sys.executable, "-c", "from stream.cli import main; main()", "--input", str(EXAMPLE), "--output",

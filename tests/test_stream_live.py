@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
 from pathlib import Path
@@ -115,7 +116,13 @@ def test_stalled_device_is_detected(tiny_model: Path, mic: np.ndarray) -> None: 
 
 
 def test_ctrl_c_stops_cleanly_with_stats(tiny_model: Path, mic: np.ndarray) -> None:  # noqa: F811
-    live = run_live(StreamEngine(tiny_model), duration_s=None, open_stream=opener([], mic, interrupt_after=15))
+    # A job started in the background by a shell without job control inherits SIGINT ignored, and then
+    # interrupt_main() does nothing and this run would never end: give SIGINT Python's handler for the test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        live = run_live(StreamEngine(tiny_model), duration_s=None, open_stream=opener([], mic, interrupt_after=15))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert live.stop_reason == "interrupted" and live.error is None
     assert live.stats.frames >= 5
 

@@ -42,8 +42,11 @@ def test_two_gloo_ranks_hold_identical_weights_and_buffers(tmp_path: Path) -> No
     rank1 = torch.load(tmp_path / "ckpt" / "rank1.pt", weights_only=True)
     latest = torch.load(tmp_path / "ckpt" / "latest.pt", weights_only=True)
     assert latest["step"] == STEPS
-    # The generator step with rank 1's NaN loss was skipped, and counted, on both ranks.
+    # The generator step with rank 1's NaN loss was skipped, and counted, on both ranks; so was the
+    # discriminator step with rank 1's NaN loss (not counted: the generator step still runs).
     assert int(rank0.pop("nan_skipped")) == int(rank1.pop("nan_skipped")) == 1
+    for name in ("generator_steps", "discriminator_steps"):
+        assert int(rank0.pop(name)) == int(rank1.pop(name)) == STEPS - 1, name
     assert rank0.keys() == rank1.keys()
     assert {k.removeprefix("model.") for k in rank0 if k.startswith("model.")} == latest["model"].keys()
     # Parameters agree because DDP averages gradients; the EMA codebooks (buffers) because the trainer

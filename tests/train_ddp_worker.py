@@ -41,6 +41,9 @@ def main(data_dir: str, checkpoint_dir: str, steps: int) -> None:
         state = {f"model.{k}": v.detach().clone() for k, v in trainer.model.state_dict().items()}
         state |= {f"discriminator.{k}": v.detach().clone() for k, v in trainer.discriminator.state_dict().items()}
         state["nan_skipped"] = torch.tensor(trainer.nan_skipped)
+        # AdamW counts the steps it took: one per optimiser step that was not skipped.
+        for name, optimizer in (("generator_steps", trainer.optimizer_g), ("discriminator_steps", trainer.optimizer_d)):
+            state[name] = next(iter(optimizer.state.values()))["step"].clone()
         torch.save(state, f"{checkpoint_dir}/rank{info.rank}.pt")
     finally:
         shutdown(info)
