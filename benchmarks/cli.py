@@ -13,7 +13,6 @@ from benchmarks.errors import BenchError
 from benchmarks.latency import CHUNK_FRAMES, WARMUP_CHUNKS, onnx_cases, torch_cases
 from benchmarks.machine import machine_info
 from benchmarks.model_source import (
-    DEFAULT,
     find_checkpoint,
     load_model,
     model_summary,
@@ -26,13 +25,14 @@ from stream.audio import AudioFileError
 from stream.cli_errors import run_cli
 from stream.engine import StreamEngine
 from stream.errors import StreamError
+from stream.model_dir import DEFAULT_NAME
 
 LATENCY_AUDIO_SECONDS = 60.0  # long enough that 1,000 chunks of 4 frames never repeat the same audio
 
 model_option = click.option(
     "--model",
     "model",
-    default=DEFAULT,
+    default=DEFAULT_NAME,
     show_default=True,
     metavar="DIR|default",
     help="Exported model folder (codec-export --onnx --out DIR), or the bundled default model.",

@@ -27,8 +27,6 @@ from typing import Any
 
 from benchmarks.clips import SHARED_VAL
 
-SAMPLE_RATE = 16_000  # every preset's; the scored clips are read at it
-
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # Each recipe spells out its weights so the comparison does not move when a recipe's defaults do.
@@ -171,12 +169,14 @@ def score_runs(runs: Path, checkpoints: Path, val_dir: Path, val_clips: int | No
     The clips are the trainer's validation clips (`--val_dir`, `--val_clips`: same files, same order).
     """
     from benchmarks.checkpoint_scores import score_checkpoint
+    from codec.config import CodecConfig
     from train.data import load_validation
 
     found = {name: checkpoint_of(checkpoints, name, kind) for name in load_runs(runs)}
     if not any(found.values()):
         raise SystemExit(f"loss_ablation: no <run>/{kind}.pt or <run>.{kind}.pt in {checkpoints}")
-    clips = [clip.numpy() for clip in load_validation(val_dir, SAMPLE_RATE, val_clips)]
+    # Every preset shares the config's default rate, which the trainer validates at too.
+    clips = [clip.numpy() for clip in load_validation(val_dir, CodecConfig().sample_rate, val_clips)]
     for name, path in found.items():
         if path is None:
             print(f"loss ablation: {name}: no checkpoint in {checkpoints}, not scored", flush=True)

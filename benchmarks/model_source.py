@@ -10,7 +10,6 @@ import numpy as np
 from benchmarks.errors import BenchError
 from stream.model_dir import resolve_model_dir, stream_graph_paths
 
-DEFAULT = "default"
 CHECKPOINT_NAME = "codec.pt"  # the model-only checkpoint a bundled model folder may carry
 GRAPHS = ("encoder.onnx", "decoder.onnx", "encoder_stream.onnx", "decoder_stream.onnx")
 REDUCED = ("fp16", "int8")
@@ -27,7 +26,7 @@ class Variant:
 
 def resolve_model(value: str) -> Path:
     """`--model`: a folder with the stream graphs, or `default` for the bundled model."""
-    directory = resolve_model_dir(None if value == DEFAULT else value)
+    directory = resolve_model_dir(value)
     stream_graph_paths(directory)
     return directory
 

@@ -19,10 +19,10 @@ from stream.runtime import PROVIDERS, RuntimeOptions
 from stream.stats import StreamStats, write_stats_json
 
 
-def _model_dir(ctx: click.Context, param: click.Parameter, text: str | None) -> Path | None:
-    """--model: None for the bundled model ('default' or absent), else an existing directory."""
+def _model_dir(ctx: click.Context, param: click.Parameter, text: str | None) -> str | Path | None:
+    """--model: an existing directory; 'default' or absent pass through to `resolve_model_dir` unchecked."""
     if text is None or text == DEFAULT_NAME:
-        return None
+        return text
     return click.Path(exists=True, file_okay=False, path_type=Path).convert(text, param, ctx)
 
 
@@ -63,7 +63,7 @@ def command(
     mic: bool,
     input_path: Path | None,
     output_path: Path | None,
-    model_dir: Path | None,
+    model_dir: str | Path | None,
     codebooks: int | None,
     bitrate: float | None,
     chunk_frames: int,
