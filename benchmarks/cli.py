@@ -21,11 +21,11 @@ from benchmarks.model_source import (
 )
 from benchmarks.results import ResultPaths, result_paths, write_results
 from benchmarks.training import BATCH_SIZES, PRESETS, TIMED_STEPS, WARMUP_STEPS, resolve_device, run_training
-from stream.audio import AudioFileError
-from stream.cli_errors import run_cli
+from common.audio import AudioFileError
+from common.cli import run_cli
 from stream.engine import StreamEngine
-from stream.errors import StreamError
-from stream.model_dir import DEFAULT_NAME
+from common.errors import StreamError
+from common.bundled import DEFAULT_NAME
 
 LATENCY_AUDIO_SECONDS = 60.0  # long enough that 1,000 chunks of 4 frames never repeat the same audio
 

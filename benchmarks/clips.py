@@ -8,7 +8,7 @@ import numpy as np
 
 from benchmarks.errors import BenchError
 from export.calibration import audio_files
-from stream.audio import read_audio
+from common.audio import read_audio
 
 # The shared speech the README names (read-only); the default for benchmarks that need real audio.
 SHARED_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "telugu" / "val"

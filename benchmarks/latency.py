@@ -11,7 +11,7 @@ import numpy as np
 from benchmarks.model_source import Variant
 from benchmarks.timing import summarize_ms
 from stream.engine import StreamEngine
-from stream.errors import ProviderError
+from common.errors import ProviderError
 from stream.runtime import RuntimeOptions
 
 CHUNK_FRAMES = (1, 2, 4)

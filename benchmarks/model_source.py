@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.errors import BenchError
+from common.bundled import BUNDLED_CHECKPOINT, BUNDLED_MODEL_DIR
 from stream.model_dir import resolve_model_dir, stream_graph_paths
 
 CHECKPOINT_NAME = "codec.pt"  # the model-only checkpoint a bundled model folder may carry
@@ -32,12 +33,12 @@ def resolve_model(value: str) -> Path:
 
 
 def find_checkpoint(model_dir: Path, explicit: Path | None) -> Path | None:
-    """`--checkpoint` if given, else DIR/codec.pt if present."""
+    """`--checkpoint` if given, else DIR/codec.pt if present (for the bundled model: its checkpoint, if installed)."""
     if explicit is not None:
         if not explicit.is_file():
             raise BenchError(f"{explicit}: no such checkpoint")
         return explicit
-    bundled = model_dir / CHECKPOINT_NAME
+    bundled = BUNDLED_CHECKPOINT if model_dir == BUNDLED_MODEL_DIR else model_dir / CHECKPOINT_NAME
     return bundled if bundled.is_file() else None
 
 

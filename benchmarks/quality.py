@@ -8,7 +8,7 @@ import numpy as np
 
 from benchmarks.metrics import METRICS, ClipScorer, spread
 from benchmarks.opus import commands, opus_missing, opus_roundtrip
-from export.runtime import open_session, run_offline
+from export.runtime import open_session, run_stream
 from stream.model_dir import read_model_info, stream_graph_paths
 
 CODEBOOKS = tuple(range(1, 13))
@@ -16,27 +16,32 @@ OPUS_KBPS = (6, 8, 12, 16)
 
 
 def codec_conditions(model_dir: Path, clips: dict[str, np.ndarray], codebooks: tuple[int, ...]) -> list[dict]:
-    """Encode each clip once with encoder.onnx, decode its first Q codebooks with decoder.onnx, for each Q.
+    """Encode each clip once, decode its first Q codebooks, for each Q, with the stream graphs.
 
-    The offline graphs give the stream graphs' samples (parity-tested to 1e-4) in one call per clip.
+    Each clip goes through in one call (all its frames as one chunk): the same samples as frame-by-frame
+    streaming (parity-tested to 1e-4), and it needs only the graphs every installed model has.
     """
-    info = read_model_info(*(open_session(p) for p in stream_graph_paths(model_dir)), model_dir)
-    encoder, decoder = open_session(model_dir / "encoder.onnx"), open_session(model_dir / "decoder.onnx")
+    encoder, decoder = (open_session(p) for p in stream_graph_paths(model_dir))
+    info = read_model_info(encoder, decoder, model_dir)
     scorer = ClipScorer(info.sample_rate)
     frame = info.frame_size
     codes = {
-        name: run_offline(encoder, np.pad(audio, (0, -audio.size % frame))[None])
-        for name, audio in clips.items()
+        name: _whole(encoder, np.pad(audio, (0, -audio.size % frame))[None]) for name, audio in clips.items()
     }
     per_codebook_kbps = info.bits_per_code / info.frame_ms
     conditions = []
     for q in codebooks:
         scores = {
-            name: scorer.score(run_offline(decoder, codes[name][:, :q])[0, : audio.size], audio)
+            name: scorer.score(_whole(decoder, codes[name][:, :q])[0, : audio.size], audio)
             for name, audio in clips.items()
         }
         conditions.append(_condition("codec", q * per_codebook_kbps, scores, {"codebooks": q}))
     return conditions
+
+
+def _whole(session, x: np.ndarray) -> np.ndarray:
+    """A stream graph over all of `x` in one chunk from a zero state."""
+    return run_stream(session, x, chunk_frames=x.shape[-1])
 
 
 def opus_conditions(clips: dict[str, np.ndarray], sample_rate: int, rates: tuple[float, ...]) -> list[dict]:

@@ -14,10 +14,10 @@ from codec.checkpoint import CheckpointError, load_codec, save_compact_codec
 from export.calibration import audio_files, load_clips
 from export.errors import ExportError, first_line
 from export.onnx_export import ExportResult, export_codec
-from stream.audio import AudioFileError
-from stream.cli_errors import run_cli
-from stream.errors import ModelError
-from stream.model_dir import resolve_checkpoint as resolve_bundled
+from common.audio import AudioFileError
+from common.cli import run_cli
+from common.errors import ModelError
+from common.bundled import resolve_checkpoint as resolve_bundled
 
 
 def resolve_checkpoint(value: str) -> Path:

@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from stream import devices
-from stream.audio import AudioFileError, read_audio, write_audio
-from stream.cli_errors import run_cli
+from common.audio import AudioFileError, read_audio, write_audio
+from common.cli import run_cli
 from stream.engine import StreamEngine
-from stream.errors import StreamError
+from common.errors import StreamError
 from stream.file_mode import stream_audio
 from stream.live import run_live
 from stream.model_dir import DEFAULT_NAME, resolve_model_dir

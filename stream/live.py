@@ -13,7 +13,7 @@ import numpy as np
 from stream.devices import DEVICE_HINT, list_devices, sounddevice
 from stream.duplex import DuplexCallback
 from stream.engine import StreamEngine
-from stream.errors import AudioDeviceError, first_line
+from common.errors import AudioDeviceError, first_line
 from stream.stats import StreamStats
 
 # Opens a duplex stream, started later: (sample_rate, block_size, (input, output) devices, latency, callback).

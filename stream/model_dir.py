@@ -8,14 +8,11 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from stream.errors import ModelError
+from common.bundled import BUNDLED_MODEL_DIR, DEFAULT_NAME
+from common.errors import ModelError
 
 ENCODER_STREAM = "encoder_stream.onnx"
 DECODER_STREAM = "decoder_stream.onnx"
-# The bundled default model: the four graphs, a compact checkpoint and its model card.
-BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
-BUNDLED_CHECKPOINT = BUNDLED_MODEL_DIR / "codec.pt"
-DEFAULT_NAME = "default"
 
 # DESIGN.md's ONNX contract: graph inputs and outputs by name.
 STREAM_GRAPH_IO = {
@@ -56,15 +53,6 @@ def resolve_model_dir(model_dir: str | Path | None) -> Path:
         "no bundled default model is installed yet: pass --model DIR (a directory with the exported "
         f"{ENCODER_STREAM} and {DECODER_STREAM}, as written by codec-export)"
     )
-
-
-def resolve_checkpoint(value: str | Path) -> Path:
-    """A checkpoint path, or the bundled default model's compact checkpoint for "default"."""
-    if str(value) != DEFAULT_NAME:
-        return Path(value)
-    if not BUNDLED_CHECKPOINT.is_file():
-        raise ModelError(f"{BUNDLED_CHECKPOINT}: the bundled default checkpoint is missing (reinstall the package)")
-    return BUNDLED_CHECKPOINT
 
 
 def stream_graph_paths(model_dir: Path) -> tuple[Path, Path]:

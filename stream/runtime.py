@@ -7,7 +7,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from stream.errors import ModelError, ProviderError, first_line
+from common.errors import ModelError, ProviderError, first_line
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.errors import StreamError
+from common.errors import StreamError
 
 
 @dataclass(frozen=True)

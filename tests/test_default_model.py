@@ -13,11 +13,14 @@ import pytest
 import soundfile
 
 from codec.checkpoint import load_codec
-from stream.model_dir import BUNDLED_CHECKPOINT, BUNDLED_MODEL_DIR, resolve_checkpoint, resolve_model_dir
+from common.bundled import BUNDLED_CHECKPOINT, BUNDLED_CHECKPOINT_DIR, BUNDLED_MODEL_DIR, resolve_checkpoint
+from stream.model_dir import resolve_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "stream" / "examples" / "telugu_example.flac"
-GRAPHS = ("encoder.onnx", "decoder.onnx", "encoder_stream.onnx", "decoder_stream.onnx")
+# The runtime loads only the stream graphs; the checkpoint and the offline graphs are for training and export.
+RUNTIME_FILES = ("encoder_stream.onnx", "decoder_stream.onnx", "MODEL_CARD.md")
+TRAINING_FILES = ("codec.pt", "encoder.onnx", "decoder.onnx")
 # Measured when the model was bundled: SNR 8.48 dB, amplitude ratio 0.93 (6 kbps, 1-frame chunks).
 # The floors leave 2 dB and 0.15 for platform differences; a real regression falls far below them.
 SNR_FLOOR_DB = 6.5
@@ -31,8 +34,10 @@ def _snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
 def test_default_resolves_to_the_bundled_files() -> None:
     assert resolve_model_dir(None) == BUNDLED_MODEL_DIR == resolve_model_dir("default")
     assert resolve_checkpoint("default") == BUNDLED_CHECKPOINT
-    for name in (*GRAPHS, "codec.pt", "MODEL_CARD.md"):
+    for name in RUNTIME_FILES:
         assert (BUNDLED_MODEL_DIR / name).is_file(), name
+    for name in TRAINING_FILES:
+        assert (BUNDLED_CHECKPOINT_DIR / name).is_file(), name
 
 
 def test_metadata_agrees_with_the_bundled_checkpoint() -> None:
@@ -40,8 +45,10 @@ def test_metadata_agrees_with_the_bundled_checkpoint() -> None:
 
     config = load_codec(BUNDLED_CHECKPOINT).config
     assert config.preset == "small" and config.n_codebooks == 12 and config.frame_size == 320
-    for name in GRAPHS:
-        props = {p.key: p.value for p in onnx.load(BUNDLED_MODEL_DIR / name, load_external_data=False).metadata_props}
+    graphs = [BUNDLED_MODEL_DIR / RUNTIME_FILES[0], BUNDLED_MODEL_DIR / RUNTIME_FILES[1],
+              BUNDLED_CHECKPOINT_DIR / TRAINING_FILES[1], BUNDLED_CHECKPOINT_DIR / TRAINING_FILES[2]]
+    for path in graphs:
+        props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
         assert json.loads(props["codec_config"]) == json.loads(config.to_json())
         assert int(props["sample_rate"]) == 16000 and int(props["frame_size"]) == 320
 
@@ -70,7 +77,7 @@ def test_codec_stream_with_the_bundled_model_codes_the_example(tmp_path: Path, e
         assert _snr_db(reference, decoded) > 0.0
 
 
-def test_a_wheel_of_the_package_carries_the_model(tmp_path: Path) -> None:
+def test_the_runtime_wheel_carries_the_stream_graphs_and_not_the_training_files(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
          str(ROOT)],
@@ -78,6 +85,7 @@ def test_a_wheel_of_the_package_carries_the_model(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in (*GRAPHS, "codec.pt", "MODEL_CARD.md"):
+    for name in RUNTIME_FILES:
         assert f"stream/models/default/{name}" in names
+    assert not [name for name in names if name.endswith((".pt", "/encoder.onnx", "/decoder.onnx"))]
     assert "stream/examples/telugu_example.flac" in names

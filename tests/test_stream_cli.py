@@ -13,7 +13,7 @@ import pytest
 import soundfile
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
-from stream.audio import read_audio
+from common.audio import read_audio
 from stream.cli import main
 from stream.engine import StreamEngine
 from stream.file_mode import stream_audio

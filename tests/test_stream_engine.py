@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_stream_model import export_tiny_model, tiny_model  # noqa: F401 -- the fixture
 
-from stream.audio import read_audio
+from common.audio import read_audio
 from stream.engine import StreamEngine
 from stream.file_mode import stream_audio
 

@@ -25,7 +25,7 @@ import soundfile
 from test_stream_engine import offline_decode
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
-from stream.audio import read_audio
+from common.audio import read_audio
 
 TOOLS = ("pulseaudio", "pactl", "paplay", "parecord")
 CORRELATION_THRESHOLD = 0.9  # median over 0.5 s windows after alignment; glitch-free windows give > 0.99

@@ -12,7 +12,7 @@ import onnx
 import pytest
 
 from stream.engine import StreamEngine
-from stream.errors import ModelError
+from common.errors import ModelError
 from stream.model_dir import DECODER_STREAM, ENCODER_STREAM, resolve_model_dir
 
 

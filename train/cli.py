@@ -7,9 +7,9 @@ import logging
 import click
 
 from codec.checkpoint import CheckpointError
-from stream.audio import AudioFileError
-from stream.cli_errors import run_cli
-from stream.errors import ModelError
+from common.audio import AudioFileError
+from common.cli import run_cli
+from common.errors import ModelError
 from train.config import TrainConfig
 from train.data import DataError
 from train.recipe import RECIPES

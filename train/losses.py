@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import librosa
+import numpy as np
 import torch
 from torch import Tensor, nn
-from torchaudio.transforms import MelSpectrogram
 
 from train.discriminators import DiscriminatorOutput
 
@@ -19,15 +20,19 @@ from train.discriminators import DiscriminatorOutput
 class MultiScaleMelLoss(nn.Module):
     """L1 between log10 mel spectrograms at several window sizes, averaged over the scales (DAC-style).
 
-    Each scale uses a Hann window of `n_fft` samples, hop `n_fft // 4` and `n_fft // 8` mel bands (the
-    most that leaves no band empty, as the tests check) from 0 Hz to Nyquist, with the Slaney mel scale and
-    Slaney area normalisation, so the filterbank is librosa's default one. The defaults, 64 to 1024 samples
-    at 16 kHz (4 to 64 ms), span the time range of DAC's 32 to 2048 samples at 44.1 kHz.
+    Each scale uses a periodic Hann window of `n_fft` samples, hop `n_fft // 4` and `n_fft // 8` mel bands
+    (the most that leaves no band empty, as the tests check) from 0 Hz to Nyquist, with the Slaney mel scale
+    and Slaney area normalisation: librosa's default filterbank (`librosa.filters.mel`), built once per scale
+    as a buffer. The defaults, 64 to 1024 samples at 16 kHz (4 to 64 ms), span the time range of DAC's 32 to
+    2048 samples at 44.1 kHz.
 
     Magnitudes (power=1), not powers: as in DAC, whose mel distances are then comparable with ours, and a log
     magnitude spreads speech over half the range of a log power so quiet bands are not drowned out.
-    center=False: every frame holds only real samples (no mirrored or zero padding at the edges), so the
-    input must be at least as long as the largest window (`min_length`).
+    Unpadded frames (center=False): every frame holds only real samples (no mirrored or zero padding at the
+    edges), so the input must be at least as long as the largest window (`min_length`).
+
+    The values equal those of torchaudio's `MelSpectrogram` with the same settings, which this class used
+    before (tests/test_train_losses.py holds reference values from it), so old mel distances stay comparable.
     """
 
     def __init__(
@@ -41,21 +46,27 @@ class MultiScaleMelLoss(nn.Module):
             raise ValueError(f"window_sizes must be a non-empty tuple of sizes >= 16, got {window_sizes}")
         self.clamp_eps = clamp_eps
         self.min_length = max(window_sizes)
-        self.mels = nn.ModuleList(
-            MelSpectrogram(
-                sample_rate=sample_rate,
-                n_fft=window,
-                hop_length=window // 4,
-                f_min=0.0,
-                f_max=sample_rate / 2,
-                n_mels=window // 8,
-                power=1.0,
-                center=False,
-                norm="slaney",
-                mel_scale="slaney",
+        self.window_sizes = tuple(window_sizes)
+        for window in self.window_sizes:
+            filterbank = librosa.filters.mel(
+                sr=sample_rate, n_fft=window, n_mels=window // 8, fmin=0.0, fmax=sample_rate / 2,
+                htk=False, norm="slaney", dtype=np.float32,
             )
-            for window in window_sizes
-        )
+            # Not persistent: derived from the config, so checkpoints and state dicts stay as they were.
+            self.register_buffer(f"filterbank_{window}", torch.from_numpy(filterbank), persistent=False)
+            self.register_buffer(f"window_{window}", torch.hann_window(window), persistent=False)
+
+    def filterbank(self, window: int) -> Tensor:
+        """The Slaney mel filterbank [window // 8, window // 2 + 1] of the scale with this window size."""
+        return getattr(self, f"filterbank_{window}")
+
+    def mel_spectrogram(self, audio: Tensor, window: int) -> Tensor:
+        """Mel magnitudes [B, window // 8, frames] of float32 `audio` [B, T] at the scale with this window."""
+        spectrum = torch.stft(
+            audio, n_fft=window, hop_length=window // 4, window=getattr(self, f"window_{window}"),
+            center=False, return_complex=True,
+        ).abs()
+        return torch.matmul(self.filterbank(window), spectrum)
 
     def log_mels(self, audio: Tensor) -> list[Tensor]:
         """log10 mel magnitudes [B, n_mels, frames] of `audio` [B, T] at every scale, in float32."""
@@ -67,7 +78,10 @@ class MultiScaleMelLoss(nn.Module):
         # bf16 STFTs lose the quiet bands the log is meant to weigh, so the whole transform runs in float32.
         with torch.autocast(device_type=audio.device.type, enabled=False):
             audio = audio.float()
-            return [mel(audio).clamp(min=self.clamp_eps).log10() for mel in self.mels]
+            return [
+                self.mel_spectrogram(audio, window).clamp(min=self.clamp_eps).log10()
+                for window in self.window_sizes
+            ]
 
     def distance(self, pred: Tensor, target: Tensor) -> Tensor:
         """Per-item mean log-mel L1 [B], averaged over scales (the `mel_distance` metric)."""

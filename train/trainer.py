@@ -18,7 +18,7 @@ from torch.nn.utils import parametrize
 from codec.checkpoint import CheckpointError, atomic_save, codec_payload, load_codec, read_checkpoint
 from codec.config import CodecConfig, preset
 from codec.model import Codec
-from stream.model_dir import resolve_checkpoint
+from common.bundled import resolve_checkpoint
 from train.config import TrainConfig
 from train.data import (
     CropSampler,
