@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The dependency lock: every package the README installs, pinned with hashes, for Linux x86_64 and Python >= 3.10.
-#   scripts/lock.sh           refresh requirements/*.lock deliberately from pyproject.toml (newest allowed versions)
-#   scripts/lock.sh --check   fail if pyproject.toml's dependencies no longer match the committed lock
+#   scripts/lock.sh             after editing pyproject.toml: add, drop or move what changed, keep every other pin
+#   scripts/lock.sh --upgrade   refresh deliberately: the newest versions pyproject.toml allows, for everything
+#   scripts/lock.sh --check     fail if pyproject.toml's dependencies no longer match the committed lock
 # The locks are resolved for the lowest supported Python (3.10), so one file installs on 3.10 and later; for
 # another platform, run the same `uv pip compile` with your --python-platform.
 set -euo pipefail
@@ -29,6 +30,9 @@ if [ "${1:-}" = "--check" ]; then
   echo "requirements/*.lock match pyproject.toml"
   exit 0
 fi
-compile requirements/base.lock --upgrade
-compile requirements/all.lock --all-extras --upgrade
-echo "refreshed requirements/base.lock and requirements/all.lock"
+upgrade=()
+[ "${1:-}" = "--upgrade" ] && upgrade=(--upgrade)
+# Without --upgrade, uv starts from the committed pins and changes only what pyproject.toml requires.
+compile requirements/base.lock "${upgrade[@]}"
+compile requirements/all.lock --all-extras "${upgrade[@]}"
+echo "wrote requirements/base.lock and requirements/all.lock"
