@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from benchmarks import latency_report, quality_report, soak_report, training_report
-from benchmarks.clips import SHARED_VAL, read_clips, tile_to
+from benchmarks.clips import SHARED_VAL, read_clip_files, read_clips, tile_to
+from benchmarks.dnsmos import DEFAULT_DIR as DNSMOS_DIR
 from benchmarks.errors import BenchError
 from benchmarks.latency import CHUNK_FRAMES, WARMUP_CHUNKS, onnx_cases, torch_cases
 from benchmarks.machine import machine_info
@@ -22,10 +23,10 @@ from benchmarks.model_source import (
 from benchmarks.results import ResultPaths, result_paths, write_results
 from benchmarks.training import BATCH_SIZES, PRESETS, TIMED_STEPS, WARMUP_STEPS, resolve_device, run_training
 from common.audio import AudioFileError
-from common.cli import run_cli
-from stream.engine import StreamEngine
-from common.errors import StreamError
 from common.bundled import DEFAULT_NAME
+from common.cli import run_cli
+from common.errors import StreamError
+from stream.engine import StreamEngine
 
 LATENCY_AUDIO_SECONDS = 60.0  # long enough that 1,000 chunks of 4 frames never repeat the same audio
 
@@ -139,47 +140,87 @@ def latency(
 @cli.command()
 @model_option
 @json_option
-@audio_option("Speech clips to code and score.")
+@click.option(
+    "--audio",
+    "audio_dirs",
+    type=click.Path(file_okay=False, path_type=Path),
+    multiple=True,
+    help="A folder of speech clips to code and score, as one set; repeatable. Default: --held-out.",
+)
+@click.option(
+    "--held-out",
+    is_flag=True,
+    help="Score telugu/val and the cross-domain sets carved from ../shared/data/extra by speaker.",
+)
 @click.option(
     "--codebooks", default="1-12", show_default=True, help="Codebook counts: a range A-B or a list."
 )
 @click.option(
-    "--opus-kbps", default="6,8,12,16", show_default=True, help="Opus bitrates (kbps), comma-separated."
+    "--opus-kbps", default="6,8,12", show_default=True, help="Opus bitrates (kbps), comma-separated."
 )
-def quality(model: str, json_path: Path | None, audio_dir: Path, codebooks: str, opus_kbps: str) -> None:
-    """SNR, SI-SDR, mel distance, PESQ-WB, STOI and level against bitrate, for the codec and for Opus."""
-    from benchmarks.metrics import MEL_DEFINITION
-    from benchmarks.opus import commands
-    from benchmarks.quality import codec_conditions, opus_conditions
+@click.option("--dnsmos/--no-dnsmos", default=True, show_default=True, help="Score DNSMOS P.835 and P.808.")
+@click.option(
+    "--dnsmos-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DNSMOS_DIR,
+    show_default=True,
+    help="Folder with DNSMOS' sig_bak_ovr.onnx and model_v8.onnx.",
+)
+def quality(
+    model: str, json_path: Path | None, audio_dirs: tuple[Path, ...], held_out: bool, codebooks: str,
+    opus_kbps: str, dnsmos: bool, dnsmos_dir: Path,
+) -> None:
+    """PESQ-WB, STOI, mel distance, SNR, SI-SDR, level and DNSMOS against bitrate, per set: codec and Opus."""
+    from benchmarks.dnsmos import Dnsmos
+    from benchmarks.heldout import validation_sets
+    from benchmarks.metrics import MEL_DEFINITION, ClipScorer
+    from benchmarks.opus import METHOD, opus_version
+    from benchmarks.quality import WholeClipCodec, codec_conditions, input_condition, opus_conditions
 
     model_dir = resolve_model(model)
-    info = StreamEngine(model_dir).info
-    clips = read_clips(audio_dir, info.sample_rate)
+    codec = WholeClipCodec(model_dir)
+    info = codec.info
     counts = _int_list(codebooks, "--codebooks")
     if not all(1 <= q <= info.n_codebooks for q in counts):
         raise click.BadParameter(
             f"codebook counts must be in 1..{info.n_codebooks}", param_hint="--codebooks"
         )
     rates = tuple(_float_list(opus_kbps, "--opus-kbps"))
-    conditions = codec_conditions(model_dir, clips, counts) + opus_conditions(clips, info.sample_rate, rates)
+    sets = {directory.name: read_clips(directory, info.sample_rate) for directory in audio_dirs}
+    if held_out or not audio_dirs:
+        sets.update(
+            {name: read_clip_files(paths, info.sample_rate) for name, paths in validation_sets().items()}
+        )
+    scorer = ClipScorer(info.sample_rate, Dnsmos(dnsmos_dir) if dnsmos else None)
+    results = []
+    for name, clips in sets.items():
+        click.echo(f"scoring {name} ({len(clips)} clips) ...", err=True)
+        results.append({
+            "name": name,
+            "clips": len(clips),
+            "clip_names": list(clips),
+            "audio_seconds": sum(a.size for a in clips.values()) / info.sample_rate,
+            "conditions": [
+                input_condition(clips, scorer),
+                *codec_conditions(codec, clips, counts, scorer),
+                *opus_conditions(clips, info.sample_rate, rates, scorer),
+            ],
+        })
     data = {
         "benchmark": "quality",
         "machine": machine_info(),
         "model": model_summary(model_dir, info, None),
-        "audio_dir": str(audio_dir),
-        "clips": len(clips),
-        "clip_names": list(clips),
-        "audio_seconds": sum(a.size for a in clips.values()) / info.sample_rate,
+        "sets": results,
         "mel_definition": MEL_DEFINITION,
-        "opus_version": data_opus_version(),
-        "opus_method": (
-            "each clip written as 16 kHz float WAV, then `{}` and `{}` (KBPS in {}); opusdec removes the pre-skip and trims the end "
-            "by the granule position, so the output has the input's length (clips where it did not are counted "
-            "in `clips_with_length_mismatch` and cut or zero-padded to it). No other alignment is applied."
-        ).format(*commands("KBPS"), opus_kbps),
-        "conditions": conditions,
+        "dnsmos": str(dnsmos_dir) if dnsmos else None,
+        "opus_version": opus_version(),
+        "opus_method": METHOD,
     }
-    _finish("quality", json_path, data, quality_report.markdown(data), quality_report.figure(data))
+    paths = result_paths("quality", json_path)
+    spectrograms = quality_report.spectrograms(codec, sets, rates)
+    _finish("quality", json_path, data, quality_report.markdown(data, paths.plot.name), quality_report.figure(data))
+    spectrograms.savefig(paths.spectrograms, dpi=90, bbox_inches="tight")
+    click.echo(f"wrote {paths.spectrograms}")
 
 
 @cli.command()
@@ -257,13 +298,6 @@ def train(
         "runs": [run.to_dict() for run in runs],
     }
     _finish("train", json_path, data, training_report.markdown(data), training_report.figure(data))
-
-
-def data_opus_version() -> str | None:
-    """libopus as opusenc reports it."""
-    from benchmarks.machine import opus_tools_version
-
-    return opus_tools_version()
 
 
 def _pytorch_cases(checkpoint: Path | None, audio, chunks: int) -> list[dict]:

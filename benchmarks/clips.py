@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.errors import BenchError
-from export.calibration import audio_files
 from common.audio import read_audio
+from export.calibration import audio_files
 
 # The shared speech the README names (read-only); the default for benchmarks that need real audio.
 SHARED_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "telugu" / "val"
@@ -21,6 +21,11 @@ def read_clips(directory: Path, sample_rate: int) -> dict[str, np.ndarray]:
     files = audio_files(directory)
     if not files:
         raise BenchError(f"{directory}: no audio files (.wav, .flac, .ogg, .mp3)")
+    return read_clip_files(files, sample_rate)
+
+
+def read_clip_files(files: list[Path], sample_rate: int) -> dict[str, np.ndarray]:
+    """File name → mono float32 audio at `sample_rate`, for each of `files`."""
     return {path.name: read_audio(path, sample_rate) for path in files}
 
 

@@ -10,8 +10,8 @@ import numpy as np
 
 from benchmarks.model_source import Variant
 from benchmarks.timing import summarize_ms
-from stream.engine import StreamEngine
 from common.errors import ProviderError
+from stream.engine import StreamEngine
 from stream.runtime import RuntimeOptions
 
 CHUNK_FRAMES = (1, 2, 4)

@@ -5,18 +5,19 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
-import shutil
-import subprocess
 from pathlib import Path
 
 import onnxruntime as ort
+
+from benchmarks.opus import opus_version
 
 LIBRARIES = (
     "numpy",
     "onnxruntime-gpu",
     "onnxruntime",
     "torch",
-    "torchaudio",
+    "librosa",
+    "opuscodec",
     "pesq",
     "pystoi",
     "soundfile",
@@ -36,7 +37,7 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "onnxruntime_providers": ort.get_available_providers(),
         "libraries": {name: _version(name) for name in LIBRARIES if _version(name)},
-        "libopus": opus_tools_version(),
+        "libopus": opus_version(),
     }
 
 
@@ -46,16 +47,6 @@ def describe(machine: dict) -> str:
     load = ", ".join(str(x) for x in machine["load_average_1_5_15"])
     libs = ", ".join(f"{k} {v}" for k, v in machine["libraries"].items())
     return f"{machine['cpu']}, {machine['logical_cores']} logical cores, {gpu}; load average {load}; {libs}"
-
-
-def opus_tools_version() -> str | None:
-    """`opusenc --version`'s first line (names the libopus it uses), or None without opus-tools."""
-    if shutil.which("opusenc") is None:
-        return None
-    result = subprocess.run(["opusenc", "--version"], capture_output=True, text=True, check=False)
-    return (
-        (result.stdout or result.stderr).strip().splitlines()[0] if (result.stdout or result.stderr) else None
-    )
 
 
 def _cpu_model() -> str:

@@ -7,22 +7,26 @@ import torch
 from pesq import NoUtterancesError, PesqError, pesq
 from pystoi import stoi
 
+from benchmarks.dnsmos import METRICS as DNSMOS_METRICS
+from benchmarks.dnsmos import Dnsmos
 from train.losses import MultiScaleMelLoss
 from train.metrics import amplitude_ratio, si_sdr_db, snr_db
 
-METRICS = ("snr_db", "si_sdr_db", "mel_distance", "pesq_wb", "stoi", "amplitude_ratio")
+METRICS = ("snr_db", "si_sdr_db", "mel_distance", "pesq_wb", "stoi", "amplitude_ratio", *DNSMOS_METRICS)
 MEL_DEFINITION = "train.losses.MultiScaleMelLoss.distance (log10 mel L1, windows 64..1024, as in training)"
 
 
 class ClipScorer:
-    """Scores decoded clips; holds the mel filterbanks so they are built once."""
+    """Scores decoded clips; holds the mel filterbanks (and the DNSMOS models, if given) so they load once."""
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, dnsmos: Dnsmos | None = None) -> None:
         self.sample_rate = sample_rate
         self.mel = MultiScaleMelLoss(sample_rate)
+        self.dnsmos = dnsmos
 
     def score(self, decoded: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-        """Every metric in METRICS for one clip (NaN where PESQ finds no utterance or the clip is too short)."""
+        """Every metric in METRICS for one clip (NaN where PESQ finds no utterance, the clip is too short, or
+        no DNSMOS model was given)."""
         est, ref = torch.from_numpy(decoded)[None].float(), torch.from_numpy(reference)[None].float()
         with torch.no_grad():
             mel = (
@@ -35,6 +39,7 @@ class ClipScorer:
             "pesq_wb": self._pesq(decoded, reference),
             "stoi": float(stoi(reference, decoded, self.sample_rate, extended=False)),
             "amplitude_ratio": float(amplitude_ratio(est, ref)[0]),
+            **(self.dnsmos.score(decoded) if self.dnsmos else dict.fromkeys(DNSMOS_METRICS, float("nan"))),
         }
 
     def _pesq(self, decoded: np.ndarray, reference: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""Rate against quality on the same clips: the codec at each codebook count, and Opus at each bitrate."""
+"""Rate against quality on the same clips: the codec at each codebook count, Opus at each bitrate, and the input."""
 
 from __future__ import annotations
 
@@ -7,64 +7,69 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.metrics import METRICS, ClipScorer, spread
-from benchmarks.opus import commands, opus_missing, opus_roundtrip
+from benchmarks.opus import opus_missing, opus_roundtrip
 from export.runtime import open_session, run_stream
 from stream.model_dir import read_model_info, stream_graph_paths
 
-CODEBOOKS = tuple(range(1, 13))
-OPUS_KBPS = (6, 8, 12, 16)
+
+class WholeClipCodec:
+    """The stream graphs run over whole clips: each clip in one call (all its frames as one chunk) from a zero
+    state, which gives the samples of frame-by-frame streaming (parity-tested to 1e-4) and needs only the graphs
+    every installed model has."""
+
+    def __init__(self, model_dir: Path) -> None:
+        self.encoder, self.decoder = (open_session(p) for p in stream_graph_paths(model_dir))
+        self.info = read_model_info(self.encoder, self.decoder, model_dir)
+
+    def encode(self, audio: np.ndarray) -> np.ndarray:
+        """Codes [1, n_codebooks, frames] of mono audio [T], zero-padded to whole frames."""
+        return _whole(self.encoder, np.pad(audio, (0, -audio.size % self.info.frame_size))[None])
+
+    def decode(self, codes: np.ndarray, codebooks: int, length: int) -> np.ndarray:
+        """Audio [length] from the first `codebooks` codebooks of `codes`."""
+        return _whole(self.decoder, codes[:, :codebooks])[0, :length]
 
 
-def codec_conditions(model_dir: Path, clips: dict[str, np.ndarray], codebooks: tuple[int, ...]) -> list[dict]:
-    """Encode each clip once, decode its first Q codebooks, for each Q, with the stream graphs.
+def _whole(session, x: np.ndarray) -> np.ndarray:
+    return run_stream(session, x, chunk_frames=x.shape[-1])
 
-    Each clip goes through in one call (all its frames as one chunk): the same samples as frame-by-frame
-    streaming (parity-tested to 1e-4), and it needs only the graphs every installed model has.
-    """
-    encoder, decoder = (open_session(p) for p in stream_graph_paths(model_dir))
-    info = read_model_info(encoder, decoder, model_dir)
-    scorer = ClipScorer(info.sample_rate)
-    frame = info.frame_size
-    codes = {
-        name: _whole(encoder, np.pad(audio, (0, -audio.size % frame))[None]) for name, audio in clips.items()
-    }
-    per_codebook_kbps = info.bits_per_code / info.frame_ms
+
+def codec_conditions(
+    codec: WholeClipCodec, clips: dict[str, np.ndarray], codebooks: tuple[int, ...], scorer: ClipScorer
+) -> list[dict]:
+    """Encode each clip once and decode its first Q codebooks, for each Q; score every decode."""
+    codes = {name: codec.encode(audio) for name, audio in clips.items()}
+    per_codebook_kbps = codec.info.bits_per_code / codec.info.frame_ms
     conditions = []
     for q in codebooks:
         scores = {
-            name: scorer.score(_whole(decoder, codes[name][:, :q])[0, : audio.size], audio)
-            for name, audio in clips.items()
+            name: scorer.score(codec.decode(codes[name], q, audio.size), audio) for name, audio in clips.items()
         }
         conditions.append(_condition("codec", q * per_codebook_kbps, scores, {"codebooks": q}))
     return conditions
 
 
-def _whole(session, x: np.ndarray) -> np.ndarray:
-    """A stream graph over all of `x` in one chunk from a zero state."""
-    return run_stream(session, x, chunk_frames=x.shape[-1])
-
-
-def opus_conditions(clips: dict[str, np.ndarray], sample_rate: int, rates: tuple[float, ...]) -> list[dict]:
-    """Opus at each bitrate on the same clips (skipped with the reason when opus-tools is missing)."""
+def opus_conditions(
+    clips: dict[str, np.ndarray], sample_rate: int, rates: tuple[float, ...], scorer: ClipScorer
+) -> list[dict]:
+    """Opus at each bitrate on the same clips (skipped with the reason when libopus is missing)."""
     if opus_missing():
         return [{"codec": "opus", "kbps": kbps, "skipped": opus_missing()} for kbps in rates]
-    scorer = ClipScorer(sample_rate)
     conditions = []
+    seconds = sum(a.size for a in clips.values()) / sample_rate
     for kbps in rates:
-        scores, length_errors, file_bits = {}, 0, 0
+        scores, file_bits = {}, 0
         for name, audio in clips.items():
             result = opus_roundtrip(audio, sample_rate, kbps)
-            length_errors += result.decoded_samples != audio.size
             file_bits += 8 * result.file_bytes
             scores[name] = scorer.score(result.audio, audio)
-        seconds = sum(a.size for a in clips.values()) / sample_rate
-        extra = {
-            "commands": commands(kbps),
-            "clips_with_length_mismatch": length_errors,
-            "ogg_file_kbps": file_bits / seconds / 1000,
-        }
-        conditions.append(_condition("opus", kbps, scores, extra))
+        conditions.append(_condition("opus", kbps, scores, {"ogg_kbps": file_bits / seconds / 1000}))
     return conditions
+
+
+def input_condition(clips: dict[str, np.ndarray], scorer: ClipScorer) -> dict:
+    """The input scored against itself: the reference-free metrics (DNSMOS) of the speech as it came."""
+    return _condition("input", float("nan"), {name: scorer.score(a, a) for name, a in clips.items()}, {})
 
 
 def _condition(codec: str, kbps: float, scores: dict[str, dict], extra: dict) -> dict:

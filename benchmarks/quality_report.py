@@ -1,22 +1,28 @@
-"""The quality benchmark's Markdown table and rate–quality plot."""
+"""The quality benchmark's Markdown tables, rate–quality plot and spectrograms."""
 
 from __future__ import annotations
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from benchmarks.machine import describe
 from benchmarks.metrics import METRICS
 
 PLOTTED = (
-    ("mel_distance", "mel distance (lower is better)"),
     ("pesq_wb", "PESQ-WB"),
     ("stoi", "STOI"),
-    ("si_sdr_db", "SI-SDR (dB)"),
+    ("mel_distance", "mel distance (lower is better)"),
+    ("dnsmos_ovrl", "DNSMOS OVRL"),
 )
+HEADLINE_METRICS = ("pesq_wb", "stoi", "mel_distance", "dnsmos_ovrl", "dnsmos_p808", "si_sdr_db")
+# The targets the codec is built to beat: (codec kbps, Opus kbps).
+TARGETS = ((6.0, 8.0), (3.0, 6.0))
 
 
 def condition_name(condition: dict) -> str:
-    """e.g. 'codec 6 kbps (12 codebooks)' or 'opus 8 kbps'."""
+    """e.g. 'codec 6 kbps (12 codebooks)', 'opus 8 kbps' or 'input'."""
+    if condition["codec"] == "input":
+        return "input"
     books = f" ({condition['codebooks']} codebooks)" if "codebooks" in condition else ""
     return f"{condition['codec']} {condition['kbps']:g} kbps{books}"
 
@@ -29,72 +35,122 @@ def find(conditions: list[dict], codec: str, kbps: float) -> dict | None:
     return None
 
 
-def headline(conditions: list[dict]) -> str:
-    """Issue 8's aim: the codec at 6 kbps against Opus at 8 kbps on mel distance and PESQ-WB."""
-    codec, opus = find(conditions, "codec", 6.0), find(conditions, "opus", 8.0)
-    if codec is None or opus is None:
-        return "Codec 6 kbps vs Opus 8 kbps: not both measured."
-    parts = []
-    for metric, better in (("mel_distance", min), ("pesq_wb", max)):
-        ours, theirs = codec["summary"][metric]["mean"], opus["summary"][metric]["mean"]
-        winner = "codec" if better(ours, theirs) == ours else "Opus"
-        parts.append(f"{metric} {ours:.3f} vs {theirs:.3f} ({winner} better)")
-    return "Codec 6 kbps vs Opus 8 kbps (issue 8's aim: beat it on both): " + "; ".join(parts) + "."
+def verdict(conditions: list[dict], codec_kbps: float, opus_kbps: float) -> str:
+    """Whether the codec at `codec_kbps` beats Opus at `opus_kbps` on PESQ-WB and STOI (means over clips)."""
+    ours, theirs = find(conditions, "codec", codec_kbps), find(conditions, "opus", opus_kbps)
+    if ours is None or theirs is None:
+        return "not measured"
+    wins = [ours["summary"][m]["mean"] > theirs["summary"][m]["mean"] for m in ("pesq_wb", "stoi")]
+    return "yes" if all(wins) else "no"
 
 
-def markdown(data: dict) -> str:
-    """Mean ± standard deviation over clips of every metric for every condition."""
+def _mean(condition: dict | None, metric: str) -> str:
+    if condition is None:
+        return "—"
+    value = condition["summary"][metric]["mean"]
+    return "—" if value is None or not np.isfinite(value) else f"{value:.3f}"
+
+
+def markdown(data: dict, plot_name: str) -> str:
+    """A summary across sets (the targets), then every metric for every condition of every set."""
     lines = [
         "# codec-bench quality",
         "",
         f"Machine: {describe(data['machine'])}.",
         "",
         (
-            f"Model: `{data['model']['directory']}` (preset `{data['model']['preset']}`). Clips: {data['clips']} files "
-            f"from `{data['audio_dir']}` ({data['audio_seconds']:.1f} s), mono 16 kHz. Mel distance: "
-            f"{data['mel_definition']}. PESQ: ITU-T P.862.2 wide band (`pesq`); STOI: `pystoi` (classic)."
+            f"Model: `{data['model']['directory']}` (preset `{data['model']['preset']}`). Mel distance: "
+            f"{data['mel_definition']}. PESQ: ITU-T P.862.2 wide band (`pesq`); STOI: `pystoi` (classic); "
+            f"DNSMOS: P.835 and P.808 (Microsoft, CC-BY-4.0; models from `{data['dnsmos']}`)."
         ),
         (
-            f"Codec: encoder.onnx once per clip, decoder.onnx on the first Q codebooks. Opus ({data['opus_version']}): "
-            f"{data['opus_method']}"
+            f"Codec: the stream graphs over each whole clip, decoded on the first Q codebooks. Opus "
+            f"({data['opus_version']}): {data['opus_method']}; its real bitrate (Ogg container included) is "
+            "given per set."
         ),
         "",
-        "| condition | " + " | ".join(METRICS) + " |",
-        "| --- |" + " --- |" * len(METRICS),
+        f"![rate against quality]({plot_name})",
+        "",
+        "## Against the targets (means over clips)",
+        "",
+        (
+            "| set | clips | "
+            + " | ".join(f"codec {c:g} beats Opus {o:g} (PESQ-WB and STOI)" for c, o in TARGETS)
+            + " | PESQ-WB codec 6 / Opus 8 | STOI codec 6 / Opus 8 |"
+        ),
+        "| --- | --- |" + " --- |" * (len(TARGETS) + 2),
     ]
-    for c in data["conditions"]:
-        if "skipped" in c:
-            lines.append(f"| {condition_name(c)} | skipped: {c['skipped']} |" + " |" * (len(METRICS) - 1))
-            continue
-        cells = [f"{c['summary'][m]['mean']:.3f} ± {c['summary'][m]['std']:.3f}" for m in METRICS]
-        lines.append(f"| {condition_name(c)} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Mean ± standard deviation over clips (NaN-free clips only; per-clip values in the JSON).",
-        "",
-        headline(data["conditions"]),
-        "",
-    ]
+    for s in data["sets"]:
+        c6, o8 = find(s["conditions"], "codec", 6.0), find(s["conditions"], "opus", 8.0)
+        lines.append(
+            f"| {s['name']} | {s['clips']} | "
+            + " | ".join(verdict(s["conditions"], c, o) for c, o in TARGETS)
+            + f" | {_mean(c6, 'pesq_wb')} / {_mean(o8, 'pesq_wb')} | {_mean(c6, 'stoi')} / {_mean(o8, 'stoi')} |"
+        )
+    for s in data["sets"]:
+        lines += [
+            "",
+            f"## {s['name']}: {s['clips']} clips, {s['audio_seconds']:.1f} s",
+            "",
+            "| condition | " + " | ".join(METRICS) + " |",
+            "| --- |" + " --- |" * len(METRICS),
+        ]
+        for c in s["conditions"]:
+            name = condition_name(c)
+            if "ogg_kbps" in c:
+                name += f" (real {c['ogg_kbps']:.2f} kbps)"
+            if "skipped" in c:
+                lines.append(f"| {name} | skipped: {c['skipped']} |" + " |" * (len(METRICS) - 1))
+                continue
+            lines.append(f"| {name} | " + " | ".join(_mean(c, m) for m in METRICS) + " |")
+    lines += ["", "Means over clips (finite values only; standard deviations and per-clip values in the JSON).", ""]
     return "\n".join(lines)
 
 
 def figure(data: dict) -> Figure:
-    """Four panels of metric against bitrate, codec and Opus, with ± one standard deviation."""
-    fig = Figure(figsize=(11, 7.5))
+    """Metric against bitrate for codec and Opus, one line per set."""
+    fig = Figure(figsize=(12, 8))
     axes = fig.subplots(2, 2)
     for ax, (metric, title) in zip(axes.flat, PLOTTED):
-        for codec, marker in (("codec", "o-"), ("opus", "s--")):
-            points = [c for c in data["conditions"] if c["codec"] == codec and "summary" in c]
-            if not points:
-                continue
-            kbps = [c["kbps"] for c in points]
-            mean = [c["summary"][metric]["mean"] for c in points]
-            std = [c["summary"][metric]["std"] for c in points]
-            ax.errorbar(kbps, mean, yerr=std, fmt=marker, capsize=3, label=codec)
-        ax.set_xlabel("bitrate (kbps)")
+        for index, s in enumerate(data["sets"]):
+            colour = f"C{index % 10}"
+            for codec, style in (("codec", "o-"), ("opus", "s--")):
+                points = [c for c in s["conditions"] if c["codec"] == codec and "summary" in c]
+                if points:
+                    label = f"{s['name']} ({codec})"
+                    ax.plot([c["kbps"] for c in points], [c["summary"][metric]["mean"] for c in points],
+                            style, color=colour, label=label, markersize=4)
+        ax.set_xlabel("bitrate (kbps; Opus at its target)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"codec-bench quality: {data['model']['preset']} vs Opus on {data['clips']} clips")
+    axes.flat[0].legend(fontsize=6, ncol=2)
+    fig.suptitle(f"codec-bench quality: {data['model']['preset']} (solid) vs Opus (dashed), per set")
+    fig.tight_layout()
+    return fig
+
+
+def spectrograms(codec, sets: dict[str, dict[str, np.ndarray]], opus_rates: tuple[float, ...]) -> Figure:
+    """Log spectrograms of the first clip of up to four sets: the input, the codec at 6 kbps (or its most
+    codebooks) and Opus at 8 kbps (or the first rate asked)."""
+    from benchmarks.opus import opus_missing, opus_roundtrip
+
+    info = codec.info
+    books = min(info.n_codebooks, max(1, round(6.0 * info.frame_ms / info.bits_per_code)))
+    opus_kbps = 8.0 if 8.0 in opus_rates else opus_rates[0]
+    chosen = [(name, next(iter(clips.items()))) for name, clips in list(sets.items())[:4] if clips]
+    columns = 3 if not opus_missing() else 2
+    fig = Figure(figsize=(4.2 * columns, 2.6 * len(chosen)))
+    axes = np.atleast_2d(fig.subplots(len(chosen), columns, squeeze=False))
+    for row, (set_name, (clip_name, audio)) in enumerate(chosen):
+        audio = audio[: 4 * info.sample_rate]
+        versions = [("input", audio),
+                    (f"codec {books * info.bits_per_code / info.frame_ms:g} kbps",
+                     codec.decode(codec.encode(audio), books, audio.size))]
+        if columns == 3:
+            versions.append((f"Opus {opus_kbps:g} kbps", opus_roundtrip(audio, info.sample_rate, opus_kbps).audio))
+        for ax, (title, signal) in zip(axes[row], versions):
+            ax.specgram(signal + 1e-7, NFFT=512, Fs=info.sample_rate, noverlap=384, cmap="magma", vmin=-140)
+            ax.set_title(f"{set_name}/{clip_name[:24]}: {title}", fontsize=7)
+            ax.set_ylabel("Hz", fontsize=7)
     fig.tight_layout()
     return fig

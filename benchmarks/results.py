@@ -22,6 +22,11 @@ class ResultPaths:
     markdown: Path
     plot: Path
 
+    @property
+    def spectrograms(self) -> Path:
+        """A second figure some benchmarks draw: NAME_spectrograms.png beside the plot."""
+        return self.plot.with_name(f"{self.plot.stem}_spectrograms.png")
+
 
 def result_paths(name: str, json_path: Path | None = None) -> ResultPaths:
     """benchmarks/results/NAME.{json,md,png}, or JSON at `json_path` with its .md and .png beside it."""
