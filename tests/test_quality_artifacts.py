@@ -51,7 +51,7 @@ class StandIn:
 
 @pytest.fixture(scope="module")
 def speech(telugu_val: Path) -> np.ndarray:
-    return read_audio(sorted(telugu_val.glob("*.flac"))[0], 16000)
+    return read_audio(min(telugu_val.glob("*.flac")), 16000)
 
 
 def test_a_transparent_codec_meets_every_target(speech: np.ndarray) -> None:
