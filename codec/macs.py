@@ -59,9 +59,8 @@ def compute_cost(model: Codec) -> ComputeCost:
     frames = latents.shape[-1]
     encoder = _count(model.encoder, lambda: model.encoder(seconds_audio))
     codes = model.quantizer.encode(latents)
-    projections = _count(model.quantizer, lambda: model.quantizer.encode(latents))
+    # The quantizer has no convolutions (latent-space codebooks): its cost is the nearest-entry search.
     search = frames * config.n_codebooks * config.codebook_size * config.latent_dim
-    decoder = _count(model.quantizer, lambda: model.quantizer.decode(codes))
-    decoder += _count(model.decoder, lambda: model.decoder(model.quantizer.decode(codes)))
+    decoder = _count(model.decoder, lambda: model.decoder(model.quantizer.decode(codes)))
     parameters = sum(p.numel() for p in model.parameters())
-    return ComputeCost(encoder, projections + search, decoder, parameters)
+    return ComputeCost(encoder, search, decoder, parameters)

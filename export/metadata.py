@@ -28,7 +28,3 @@ def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, props)
 
-
-def read_metadata(model: onnx.ModelProto) -> dict[str, str]:
-    """`model`'s metadata_props as a dict."""
-    return {prop.key: prop.value for prop in model.metadata_props}
