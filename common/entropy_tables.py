@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ TABLES_VERSION = 1
 COUNT_FLOOR = 1
 
 
-def estimate_counts(codes: list[np.ndarray], n_codebooks: int, codebook_size: int) -> np.ndarray:
+def estimate_counts(codes: Iterable[np.ndarray], n_codebooks: int, codebook_size: int) -> np.ndarray:
     """Per-codebook occurrence counts [n_codebooks, codebook_size] (int64) of codes [n_codebooks, frames] arrays.
 
     The floor is included, so every entry is at least COUNT_FLOOR. ValueError for codes of the wrong shape or range.
