@@ -99,11 +99,11 @@ def onnx_cases(variants: list[Variant], audio: np.ndarray, chunks: int) -> list[
 
 
 def _time_engine(engine: StreamEngine, audio: np.ndarray, chunks: int) -> dict:
-    """Encode (incl. packing the codes) and decode (incl. unpacking), as codec-stream's stats count them."""
+    """Encode (incl. packing the codes into a packet) and decode (incl. unpacking), as codec-stream's stats count them."""
     k = engine.chunk_frames
     return time_steps(
-        engine.encode,
-        lambda payload: engine.decode(payload, k),
+        engine.encoder.encode,
+        engine.decoder.decode,
         audio,
         k * engine.info.frame_size,
         k * engine.info.frame_ms,

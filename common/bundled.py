@@ -32,3 +32,5 @@ def resolve_checkpoint(value: str | Path) -> Path:
             "checkout (pip install -e from the repository), not with the runtime wheel"
         )
     return BUNDLED_CHECKPOINT
+# A short speech clip in every install: setup's demo, and the entropy tables' fallback source in codec-export.
+EXAMPLE_CLIP = _ROOT / "stream" / "examples" / "telugu_example.flac"

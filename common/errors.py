@@ -23,3 +23,7 @@ def first_line(error: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message (or its type name), for one-line reports."""
     text = str(error).strip()
     return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
+class BitstreamError(StreamError):
+    """A compressed file that is not one, is damaged or truncated, or was made for another model."""

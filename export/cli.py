@@ -11,13 +11,15 @@ from typing import Any
 import click
 
 from codec.checkpoint import CheckpointError, load_codec, save_compact_codec
+from common.audio import AudioFileError
+from common.bundled import EXAMPLE_CLIP
+from common.bundled import resolve_checkpoint as resolve_bundled
+from common.cli import run_cli
+from common.errors import ModelError
 from export.calibration import audio_files, load_clips
 from export.errors import ExportError, first_line
 from export.onnx_export import ExportResult, export_codec
-from common.audio import AudioFileError
-from common.cli import run_cli
-from common.errors import ModelError
-from common.bundled import resolve_checkpoint as resolve_bundled
+from export.tables import MAX_TABLE_CLIPS, write_tables
 
 
 def resolve_checkpoint(value: str) -> Path:
@@ -44,7 +46,7 @@ class OneLineErrors(click.Command):
 
 @click.command(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--onnx", "to_onnx", is_flag=True, help="Export to ONNX (the only format so far).")
-@click.option("--checkpoint", required=True, metavar="FILE", help="Checkpoint written by codec-train.")
+@click.option("--checkpoint", metavar="FILE", help="Checkpoint written by codec-train (not with --tables-only).")
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
 )
@@ -56,6 +58,14 @@ class OneLineErrors(click.Command):
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Speech clips for int8 calibration and for measuring the fp16/int8 quality cost.",
 )
+@click.option(
+    "--tables-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help=f"Speech clips (up to {MAX_TABLE_CLIPS}) for the bitstream's entropy tables; default: --calibration_dir, "
+    "else the bundled example clip (too short to save much).",
+)
+@click.option("--tables-only", is_flag=True,
+              help="Only (re)write OUT/entropy_tables.npz from OUT's encoder_stream.onnx; no checkpoint needed.")
 @click.option("--opset", type=int, default=None, help="ONNX opset (default 18).")
 @click.option("--with_checkpoint", "--with-checkpoint", is_flag=True,
               help="Also write OUT/codec.pt: the model alone in fp16, to train on from (--init_from OUT/codec.pt).")
@@ -66,12 +76,20 @@ def main(
     fp16: bool,
     int8: bool,
     calibration_dir: Path | None,
+    tables_dir: Path | None,
+    tables_only: bool,
     opset: int | None,
     with_checkpoint: bool,
 ) -> None:
     """Export a codec checkpoint to encoder.onnx, decoder.onnx, encoder_stream.onnx, decoder_stream.onnx."""
+    table_files = _table_files(tables_dir or calibration_dir, "--tables-dir" if tables_dir else "--calibration_dir")
+    if tables_only:
+        _tables_only(out_dir, table_files)
+        return
     if not to_onnx:
-        raise click.UsageError("nothing to export: pass --onnx")
+        raise click.UsageError("nothing to export: pass --onnx (or --tables-only)")
+    if checkpoint is None:
+        raise click.UsageError("Missing option '--checkpoint'.")
     if int8 and calibration_dir is None:
         raise click.UsageError("--int8 needs --calibration_dir (a folder of speech clips)")
     files = audio_files(calibration_dir) if calibration_dir is not None else []
@@ -85,13 +103,37 @@ def main(
         config = model.config
         clips = load_clips(files, config.sample_rate, config.frame_size) if files else None
         click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} codebooks) to {out_dir}")
-        result = export_codec(model, out_dir, opset=opset, fp16=fp16, int8=int8, calibration=clips)
+        result = export_codec(model, out_dir, opset=opset, fp16=fp16, int8=int8, calibration=clips,
+                              table_files=table_files)
         if with_checkpoint:
             save_compact_codec(model, out_dir / "codec.pt", exported_from=str(checkpoint))
     except (CheckpointError, ExportError, AudioFileError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)
     report(result, "calibration clips" if clips else "a synthetic probe signal")
+
+
+def _table_files(folder: Path | None, option: str) -> list[Path]:
+    """The clips the entropy tables are counted on: `folder`'s, or the bundled example."""
+    if folder is None:
+        return [EXAMPLE_CLIP]
+    files = audio_files(folder)[:MAX_TABLE_CLIPS]
+    if not files:
+        raise click.BadParameter(f"{folder}: no audio files", param_hint=option)
+    return files
+
+
+def _tables_only(out_dir: Path, files: list[Path]) -> None:
+    """Write OUT/entropy_tables.npz for an existing export (e.g. the bundled model) without touching its graphs."""
+    encoder = out_dir / "encoder_stream.onnx"
+    if not encoder.is_file():
+        raise click.BadParameter(f"{encoder}: missing (export the model first)", param_hint="--out")
+    try:
+        path, frames = write_tables(out_dir, files)
+    except (AudioFileError, OSError) as error:
+        click.echo(f"codec-export: error: {first_line(error)}", err=True)
+        sys.exit(1)
+    click.echo(f"{path}: entropy tables from {frames} frames of {len(files)} clips")
 
 
 def report(result: ExportResult, measured_on: str) -> None:
@@ -105,6 +147,8 @@ def report(result: ExportResult, measured_on: str) -> None:
             ties = result.code_mismatches[name]
             detail = f"codes equal to PyTorch except {ties} frames at exact ties" if ties else "codes identical"
         click.echo(f"  {path}  {size}  {detail}")
+    if result.tables is not None:
+        click.echo(f"  {result.tables}  entropy tables from {result.table_frames} frames of speech")
     for variant in result.variants.values():
         click.echo(f"{variant.precision} in {variant.paths['encoder'].parent}: cost against fp32 on {measured_on}")
         click.echo(f"  offline graphs: {variant.offline.summary()}")

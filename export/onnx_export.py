@@ -17,11 +17,13 @@ from torch.nn.utils import parametrize
 
 from codec.config import CodecConfig
 from codec.model import Codec
+from common.entropy_tables import TABLES_FILE
 from export.errors import ExportError, UnsupportedConfigError, first_line
 from export.graphs import GraphSpec, Shape, graph_specs
 from export.metadata import metadata_props, set_metadata
 from export.parity import verify_export
 from export.probe import probe_signal
+from export.tables import write_tables
 from export.variants import PRECISIONS, VariantResult, build_variant
 
 # The opset the dynamo exporter translates to natively (torch's TORCHLIB_OPSET): any other one goes through
@@ -44,6 +46,8 @@ class ExportResult:
     max_abs_error: dict[str, float]  # decoders: decoded audio against PyTorch (contract: ≤ 1e-4)
     code_mismatches: dict[str, int]  # encoders: frames whose codes differ from PyTorch, each at an exact tie
     variants: dict[str, VariantResult] = field(default_factory=dict)  # "fp16" / "int8", when asked for
+    tables: Path | None = None  # entropy_tables.npz, when table clips were given
+    table_frames: int = 0  # frames of speech the tables were counted on
 
 
 def export_codec(
@@ -54,6 +58,7 @@ def export_codec(
     fp16: bool = False,
     int8: bool = False,
     calibration: Sequence[np.ndarray] | None = None,
+    table_files: Sequence[Path] | None = None,
 ) -> ExportResult:
     """Write encoder.onnx, decoder.onnx, encoder_stream.onnx and decoder_stream.onnx into `out_dir`.
 
@@ -61,7 +66,8 @@ def export_codec(
     and run against PyTorch on a probe signal before anything lands in `out_dir`; ParityError if not equal.
     `fp16` / `int8` also write `out_dir`/fp16 and `out_dir`/int8 with the same four file names, and measure
     their cost on `calibration` (mono clips at the model's sample rate, whole frames; required for int8,
-    which calibrates on them; fp16 falls back to the probe signal).
+    which calibrates on them; fp16 falls back to the probe signal). `table_files` (speech clips) also
+    writes `out_dir`/entropy_tables.npz: the bitstream's per-codebook code counts, from the verified stream encoder.
     """
     opset = DEFAULT_OPSET if opset is None else opset
     check_exportable(model.config, opset)
@@ -74,6 +80,7 @@ def export_codec(
         specs = graph_specs(codec)
         paths = {spec.name: export_graph(spec, staging / spec.file_name, opset, config) for spec in specs}
         code_mismatches, max_abs_error = verify_export(codec, paths, _probe(config))
+        tables, table_frames = write_tables(staging, table_files) if table_files else (None, 0)
         clips = list(calibration) if calibration else [_probe(config, QUALITY_PROBE_SECONDS)[0]]
         variants = {
             precision: build_variant(precision, specs, paths, staging / precision, clips, config)
@@ -81,6 +88,8 @@ def export_codec(
             if wanted
         }
         final = _move_into(staging, Path(out_dir))
+        if tables is None:  # tables left from an earlier export describe other graphs' codes
+            (Path(out_dir) / TABLES_FILE).unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(
@@ -94,6 +103,8 @@ def export_codec(
             name: VariantResult(v.precision, {k: final[p] for k, p in v.paths.items()}, v.offline, v.stream)
             for name, v in variants.items()
         },
+        tables=final[tables] if tables is not None else None,
+        table_frames=table_frames,
     )
 
 
@@ -194,7 +205,7 @@ def _staging_dir(out_dir: Path) -> Path:
 def _move_into(staging: Path, out_dir: Path) -> dict[Path, Path]:
     """Move every staged file to the same relative place under `out_dir`; returns old → new paths."""
     moved = {}
-    for source in sorted(staging.rglob("*.onnx")):
+    for source in sorted([*staging.rglob("*.onnx"), *staging.glob(TABLES_FILE)]):
         target = out_dir / source.relative_to(staging)
         target.parent.mkdir(exist_ok=True)
         os.replace(source, target)

@@ -19,7 +19,7 @@ from stream.runtime import PROVIDERS, RuntimeOptions
 from stream.stats import StreamStats, write_stats_json
 
 
-def _model_dir(ctx: click.Context, param: click.Parameter, text: str | None) -> str | Path | None:
+def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | None) -> str | Path | None:
     """--model: an existing directory; 'default' or absent pass through to `resolve_model_dir` unchecked."""
     if text is None or text == DEFAULT_NAME:
         return text
@@ -32,7 +32,7 @@ def _model_dir(ctx: click.Context, param: click.Parameter, text: str | None) -> 
               help="Stream this audio file (any format, rate, channels) instead of the microphone.")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
               help="With --input: write the decoded audio here (16 kHz, the input's length).")
-@click.option("--model", "model_dir", callback=_model_dir,
+@click.option("--model", "model_dir", callback=model_dir_callback,
               help="Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent; "
                    "./default names a folder of that name).")
 @click.option("--codebooks", type=click.IntRange(1, None), help="Send only the first Q codebooks (Q x 0.5 kbps).")

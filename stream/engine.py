@@ -1,4 +1,4 @@
-"""The streaming engine: audio blocks in, packed codes across the 'wire', decoded audio out."""
+"""The streaming loopback: audio blocks in, StreamEncoder → packets → StreamDecoder, decoded audio out."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from stream.chunker import Chunker
-from stream.model_dir import ModelInfo, read_model_info, stream_graph_paths
-from stream.packing import pack_codes, unpack_codes
-from stream.runtime import RuntimeOptions, open_session
+from stream.decoder import StreamDecoder
+from stream.encoder import StreamEncoder
+from stream.model import CodecModel
+from stream.model_dir import ModelInfo
+from stream.packet import Packet
+from stream.runtime import RuntimeOptions
 from stream.stats import StatsRecorder, StreamStats
 
 
@@ -19,14 +22,14 @@ from stream.stats import StatsRecorder, StreamStats
 class ChunkResult:
     """One chunk's round trip: what was sent, what came back, and what it cost."""
 
-    payload: bytes  # the packed codes of `frames` frames
+    packet: Packet  # what crossed the wire: the codes of `frames` frames
     audio: np.ndarray  # decoded float32 [frames * frame_size]
     frames: int
     compute_ms: float  # encode + pack + unpack + decode
 
 
 class StreamEngine:
-    """Runs encoder_stream.onnx and decoder_stream.onnx over a stream, `chunk_frames` frames per call."""
+    """A StreamEncoder and a StreamDecoder joined by their packets, `chunk_frames` frames per packet."""
 
     def __init__(
         self,
@@ -37,23 +40,22 @@ class StreamEngine:
         bitrate_kbps: float | None = None,
     ) -> None:
         """Load the stream graphs; send `codebooks` codebooks, or as many as `bitrate_kbps` allows, or all."""
-        runtime = runtime or RuntimeOptions()
-        encoder_path, decoder_path = stream_graph_paths(Path(model_dir))
-        self._encoder = open_session(encoder_path, runtime)
-        self._decoder = open_session(decoder_path, runtime)
-        self.info: ModelInfo = read_model_info(self._encoder, self._decoder, Path(model_dir))
-        self.codebooks = _codebook_count(self.info, codebooks, bitrate_kbps)
+        self.model = CodecModel(Path(model_dir), runtime)
+        self.info: ModelInfo = self.model.info
+        self.codebooks = codebook_count(self.info, codebooks, bitrate_kbps)
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
         self.chunk_frames = chunk_frames
+        self.encoder = StreamEncoder(self.model, self.codebooks)
+        self.decoder = StreamDecoder(self.model)
         self._chunker = Chunker(chunk_frames * self.info.frame_size, self.info.frame_size)
         self.reset()
 
     def reset(self) -> None:
         """Start a new stream: zero both graphs' states, drop buffered audio and restart the stats."""
         self._recorder = StatsRecorder(self.info.frame_ms, self.chunk_frames, self.codebooks)
-        self._encoder_state = np.zeros((1, self.info.encoder_state_size), dtype=np.float32)
-        self._decoder_state = np.zeros((1, self.info.decoder_state_size), dtype=np.float32)
+        self.encoder.reset()
+        self.decoder.reset()
         self._chunker.clear()
 
     def push(self, block: np.ndarray) -> list[ChunkResult]:
@@ -71,48 +73,21 @@ class StreamEngine:
         return [] if tail is None else [self.process_chunk(tail)]
 
     def process_chunk(self, audio: np.ndarray) -> ChunkResult:
-        """Encode, pack, unpack and decode one chunk of whole frames."""
+        """Encode one chunk of whole frames into a packet and decode that packet."""
         start = time.perf_counter()
-        payload = self.encode(audio)
-        frames = audio.shape[0] // self.info.frame_size
-        decoded = self.decode(payload, frames)
+        packet = self.encoder.encode(audio)
+        decoded = self.decoder.decode(packet)
         compute_ms = (time.perf_counter() - start) * 1000.0
-        self._recorder.add(frames, len(payload), compute_ms)
-        return ChunkResult(payload, decoded, frames, compute_ms)
+        # The bitrate counts the coded codes; the packet header is framing, like an RTP header.
+        self._recorder.add(packet.frames, len(packet.payload), compute_ms)
+        return ChunkResult(packet, decoded, packet.frames, compute_ms)
 
     def stats(self, underflows: int = 0, overflows: int = 0) -> StreamStats:
         """Statistics of the chunks processed since the last reset, with the caller's glitch counts."""
         return self._recorder.finish(underflows, overflows)
 
-    def encode(self, audio: np.ndarray) -> bytes:
-        """Packed codes of a chunk of whole frames [K * frame_size]; advances the encoder state."""
-        if audio.ndim != 1 or audio.shape[0] == 0 or audio.shape[0] % self.info.frame_size:
-            raise ValueError(f"a chunk must be whole {self.info.frame_size}-sample frames, got {audio.shape}")
-        codes, self._encoder_state = self._encoder.run(
-            None, {"audio": audio[None].astype(np.float32, copy=False), "state": self._encoder_state}
-        )
-        return pack_codes(codes[0, : self.codebooks], self.info.bits_per_code)
 
-    def decode(self, payload: bytes, frames: int) -> np.ndarray:
-        """Audio [frames * frame_size] of a packed chunk; advances the decoder state."""
-        return self.decode_codes(unpack_codes(payload, self.codebooks, frames, self.info.bits_per_code))
-
-    def decode_codes(self, codes: np.ndarray) -> np.ndarray:
-        """Audio of codes [Q, K], checked to be valid codebook indices before ONNX Runtime sees them."""
-        codes = np.asarray(codes)
-        if codes.ndim != 2 or not 1 <= codes.shape[0] <= self.info.n_codebooks or codes.shape[1] < 1:
-            raise ValueError(f"codes must be [1..{self.info.n_codebooks} codebooks, frames], got {codes.shape}")
-        if not np.issubdtype(codes.dtype, np.integer):
-            raise ValueError(f"codes must be integers, got {codes.dtype}")
-        if codes.min() < 0 or codes.max() >= self.info.codebook_size:
-            raise ValueError(f"codes must be in 0..{self.info.codebook_size - 1}")
-        audio, self._decoder_state = self._decoder.run(
-            None, {"codes": codes[None].astype(np.int64, copy=False), "state": self._decoder_state}
-        )
-        return audio[0]
-
-
-def _codebook_count(info: ModelInfo, codebooks: int | None, bitrate_kbps: float | None) -> int:
+def codebook_count(info: ModelInfo, codebooks: int | None, bitrate_kbps: float | None) -> int:
     """Codebooks to send: as given, or the most whose bitrate fits `bitrate_kbps` (capped at all of them)."""
     if codebooks is not None and bitrate_kbps is not None:
         raise ValueError("give codebooks or bitrate_kbps, not both")

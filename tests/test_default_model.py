@@ -19,7 +19,7 @@ from stream.model_dir import resolve_model_dir
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "stream" / "examples" / "telugu_example.flac"
 # The runtime loads only the stream graphs; the checkpoint and the offline graphs are for training and export.
-RUNTIME_FILES = ("encoder_stream.onnx", "decoder_stream.onnx", "MODEL_CARD.md")
+RUNTIME_FILES = ("encoder_stream.onnx", "decoder_stream.onnx", "entropy_tables.npz", "MODEL_CARD.md")
 TRAINING_FILES = ("codec.pt", "encoder.onnx", "decoder.onnx")
 # Measured when the model was bundled: SNR 8.48 dB, amplitude ratio 0.93 (6 kbps, 1-frame chunks).
 # The floors leave 2 dB and 0.15 for platform differences; a real regression falls far below them.

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from codec.checkpoint import save_codec
 from codec.config import CodecConfig, preset
 from codec.model import Codec
+from common.entropy_tables import TABLES_FILE, load_tables
 from export.calibration import audio_files
 from export.cli import main
 from export.runtime import open_session, run_graph
@@ -68,6 +69,26 @@ def test_export_prints_parity_and_precision_costs(full_run) -> None:
     for precision in ("fp16", "int8"):
         assert f"{precision} in {out / precision}: cost against fp32 on calibration clips" in result.stdout
     assert result.stdout.count("SNR") == 4 and result.stdout.count("mel distance") == 4
+
+
+def test_export_writes_entropy_tables_from_the_calibration_clips(full_run) -> None:
+    out, result = full_run
+    counts = load_tables(out / TABLES_FILE, 12, 1024)
+    frames = int(counts[0].sum()) - 1024  # each count carries a floor of one
+    assert f"{out / TABLES_FILE}  entropy tables from {frames} frames of speech" in result.stdout
+    assert frames > 100 and (counts.sum(axis=1) == counts[0].sum()).all()
+
+
+def test_tables_only_rewrites_the_tables_of_an_export(full_run, tmp_path: Path) -> None:
+    out, _ = full_run
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy(out / "encoder_stream.onnx", folder)
+    result = _run("--tables-only", "--out", str(folder))  # no clips given: the bundled example
+    assert result.exit_code == 0, result.output
+    assert load_tables(folder / TABLES_FILE, 12, 1024).sum() == 12 * (1024 + 336)
+    result = _run("--tables-only", "--out", str(tmp_path))
+    _assert_one_line_error(result, 2, "encoder_stream.onnx: missing")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])

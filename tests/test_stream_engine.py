@@ -101,9 +101,9 @@ def test_invalid_codes_are_refused_before_onnx_runtime(tiny_model: Path, codes: 
         def run(self, *args: object) -> None:
             raise AssertionError("ONNX Runtime saw invalid codes")
 
-    engine._decoder = Tripwire()
+    engine.model.decoder = Tripwire()
     with pytest.raises(ValueError, match=message):
-        engine.decode_codes(codes)
+        engine.decoder.decode_codes(codes)
 
 
 def test_blocks_must_be_mono_and_finite(tiny_model: Path) -> None:  # noqa: F811

@@ -133,7 +133,7 @@ def test_engine_failure_ends_the_run_with_a_message(tiny_model: Path, mic: np.nd
     def broken(audio: np.ndarray) -> bytes:
         raise RuntimeError("boom")
 
-    engine.encode = broken
+    engine.encoder.encode = broken
     live = run_live(engine, duration_s=10, open_stream=opener([], mic))
     assert live.stop_reason == "error" and live.error == "engine failed: boom"
 

@@ -1,0 +1,49 @@
+"""Entropy-coding tables for the bitstream, estimated from speech with the exported encoder_stream.onnx itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from common.audio import read_audio
+from common.entropy_tables import TABLES_FILE, estimate_counts, save_tables
+from export.runtime import open_session, run_stream
+
+MAX_TABLE_CLIPS = 2000
+# Chunks of 5 s keep ONNX Runtime's per-call cost negligible; any chunking gives the same codes.
+_CHUNK_FRAMES = 250
+
+
+def _clips(files: Sequence[Path], sample_rate: int, frame_size: int) -> Iterator[np.ndarray]:
+    """Mono float32 clips at `sample_rate`, cut to whole frames, read one at a time (AudioFileError if unreadable)."""
+    for path in files:
+        audio = read_audio(path, sample_rate)
+        whole = len(audio) // frame_size * frame_size
+        if whole:
+            yield audio[:whole]
+
+
+def write_tables(model_dir: Path, files: Sequence[Path]) -> tuple[Path, int]:
+    """Code the speech in `files` with `model_dir`/encoder_stream.onnx; write the per-codebook counts to `model_dir`.
+
+    Returns the tables file and the number of frames counted. The codes are the stream graph's own, so the
+    tables describe exactly what the runtime will code. AudioFileError for an unreadable clip.
+    """
+    session = open_session(model_dir / "encoder_stream.onnx")
+    meta = session.get_modelmeta().custom_metadata_map
+    n_codebooks, codebook_size = int(meta["n_codebooks"]), int(meta["codebook_size"])
+    frames = 0
+
+    def codes() -> Iterator[np.ndarray]:
+        nonlocal frames
+        for clip in _clips(files, int(meta["sample_rate"]), int(meta["frame_size"])):
+            clip_codes = run_stream(session, clip[None], _CHUNK_FRAMES)[0]
+            frames += clip_codes.shape[1]
+            yield clip_codes
+
+    counts = estimate_counts(codes(), n_codebooks, codebook_size)
+    path = model_dir / TABLES_FILE
+    save_tables(path, counts)
+    return path, frames

@@ -1,0 +1,54 @@
+"""The receiver: packets → codes → audio, with its own decoder state."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stream.model import CodecModel
+from stream.model_dir import ModelInfo
+from stream.packet import CodingMode, Packet
+from stream.packing import unpack_codes
+
+
+class StreamDecoder:
+    """Runs decoder_stream.onnx on packets (or codes) in stream order; every code is checked before ONNX Runtime."""
+
+    def __init__(self, model: CodecModel) -> None:
+        self.model = model
+        self.reset()
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.model.info
+
+    def reset(self) -> None:
+        """Start a new stream from a zero state."""
+        self._state = np.zeros((1, self.info.decoder_state_size), dtype=np.float32)
+
+    def unpack(self, packet: Packet) -> np.ndarray:
+        """A packet's codes [codebooks, frames] (int64); ValueError for a payload that does not hold them,
+        ModelError for an entropy-coded packet when the model has no usable tables."""
+        if not 1 <= packet.codebooks <= self.info.n_codebooks:
+            raise ValueError(f"packet {packet.sequence} has {packet.codebooks} codebooks; this model has "
+                             f"1..{self.info.n_codebooks}")
+        if packet.mode is CodingMode.ENTROPY:
+            return self.model.entropy_coder.decode(packet.payload, packet.codebooks, packet.frames)
+        return unpack_codes(packet.payload, packet.codebooks, packet.frames, self.info.bits_per_code)
+
+    def decode(self, packet: Packet) -> np.ndarray:
+        """Audio float32 [frames * frame_size] of the next packet; advances the state."""
+        return self.decode_codes(self.unpack(packet))
+
+    def decode_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Audio of codes [Q, K], checked to be valid codebook indices before ONNX Runtime sees them."""
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or not 1 <= codes.shape[0] <= self.info.n_codebooks or codes.shape[1] < 1:
+            raise ValueError(f"codes must be [1..{self.info.n_codebooks} codebooks, frames], got {codes.shape}")
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise ValueError(f"codes must be integers, got {codes.dtype}")
+        if codes.min() < 0 or codes.max() >= self.info.codebook_size:
+            raise ValueError(f"codes must be in 0..{self.info.codebook_size - 1}")
+        audio, self._state = self.model.decoder.run(
+            None, {"codes": codes[None].astype(np.int64, copy=False), "state": self._state}
+        )
+        return audio[0]

@@ -1,0 +1,56 @@
+"""The sender: audio → codes → packets, with its own encoder state and packet counter."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stream.model import CodecModel
+from stream.model_dir import ModelInfo
+from stream.packet import MAX_SEQUENCE, CodingMode, Packet
+from stream.packing import pack_codes
+
+
+class StreamEncoder:
+    """Runs encoder_stream.onnx over consecutive chunks and wraps each chunk's first `codebooks` codes in a Packet.
+
+    `mode` ENTROPY needs the model's tables (ModelError from `model.entropy_coder` otherwise).
+    """
+
+    def __init__(self, model: CodecModel, codebooks: int, mode: CodingMode = CodingMode.RAW) -> None:
+        if not 1 <= codebooks <= model.info.n_codebooks:
+            raise ValueError(f"codebooks must be in 1..{model.info.n_codebooks} for this model, got {codebooks}")
+        self.model = model
+        self.codebooks = codebooks
+        self.mode = CodingMode(mode)
+        # Loaded now, so missing tables fail at construction and not on the first chunk.
+        self._coder = model.entropy_coder if self.mode is CodingMode.ENTROPY else None
+        self.reset()
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.model.info
+
+    def reset(self) -> None:
+        """Start a new stream: zero state, sequence numbers from 0."""
+        self._state = np.zeros((1, self.info.encoder_state_size), dtype=np.float32)
+        self._sequence = 0
+
+    def encode_codes(self, audio: np.ndarray) -> np.ndarray:
+        """Codes [codebooks, K] (int64) of whole frames of mono float32 audio [K * frame_size]; advances the state."""
+        if audio.ndim != 1 or audio.shape[0] == 0 or audio.shape[0] % self.info.frame_size:
+            raise ValueError(f"a chunk must be whole {self.info.frame_size}-sample frames, got {audio.shape}")
+        codes, self._state = self.model.encoder.run(
+            None, {"audio": audio[None].astype(np.float32, copy=False), "state": self._state}
+        )
+        return codes[0, : self.codebooks]
+
+    def encode(self, audio: np.ndarray) -> Packet:
+        """The next packet: the codes of audio [K * frame_size] (whole frames), coded in this encoder's mode."""
+        codes = self.encode_codes(audio)
+        if self._coder is not None:
+            payload = self._coder.encode(codes)
+        else:
+            payload = pack_codes(codes, self.info.bits_per_code)
+        packet = Packet(self._sequence, self.codebooks, codes.shape[1], self.mode, payload)
+        self._sequence = (self._sequence + 1) & MAX_SEQUENCE
+        return packet

@@ -1,0 +1,80 @@
+"""`codec-encode` and `codec-decode`: an audio file to a compressed file and back, through the bundled or any model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from common.audio import AudioFileError, read_audio, write_audio
+from common.cli import run_cli
+from common.errors import StreamError
+from stream.bitstream import MAX_PACKET_FRAMES
+from stream.cli import model_dir_callback
+from stream.engine import codebook_count
+from stream.file_codec import DEFAULT_PACKET_FRAMES, decode_file, encode_file
+from stream.model import CodecModel
+from stream.model_dir import resolve_model_dir
+from stream.packet import CodingMode
+from stream.packing import packed_size
+
+_INPUT = click.Path(exists=True, dir_okay=False, path_type=Path)
+_OUTPUT = click.Path(dir_okay=False, path_type=Path)
+_MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent)."
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("input_path", metavar="INPUT", type=_INPUT)
+@click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
+@click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
+@click.option("--codebooks", type=click.IntRange(1, None), help="Code the first Q codebooks (raw: Q x 0.5 kbps).")
+@click.option("--bitrate", type=click.FloatRange(min=0, min_open=True),
+              help="Raw bitrate in kbps: as many codebooks as fit at 10 bits per code (entropy coding then "
+                   "spends less).")
+@click.option("--raw", is_flag=True, help="Pack codes at a constant 10 bits instead of entropy-coding them.")
+@click.option("--packet-frames", type=click.IntRange(1, MAX_PACKET_FRAMES), default=DEFAULT_PACKET_FRAMES,
+              show_default=True, help="Frames (20 ms each) per packet; larger packets code tighter.")
+def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | None, codebooks: int | None,
+                   bitrate: float | None, raw: bool, packet_frames: int) -> None:
+    """Compress INPUT (any audio file soundfile reads) to OUTPUT, a codec bitstream file."""
+    if codebooks is not None and bitrate is not None:
+        raise click.UsageError("give --codebooks or --bitrate, not both")
+    model = CodecModel(resolve_model_dir(model_dir))
+    try:
+        count = codebook_count(model.info, codebooks, bitrate)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    mode = CodingMode.RAW if raw else CodingMode.ENTROPY
+    if mode is CodingMode.ENTROPY and not model.has_tables:
+        click.echo(f"codec-encode: note: {model.tables_path} not found: writing raw "
+                   f"{model.info.bits_per_code}-bit codes", err=True)
+        mode = CodingMode.RAW
+    audio = read_audio(input_path, model.info.sample_rate)
+    summary = encode_file(model, audio, output_path, count, mode, packet_frames)
+    seconds = audio.shape[0] / model.info.sample_rate
+    raw_bytes = sum(packed_size(count, frames, model.info.bits_per_code) for frames in summary.frames)
+    click.echo(f"{output_path}: {seconds:.2f} s, {count} codebooks, {mode.name.lower()}, {summary.packets} packets, "
+               f"{summary.file_bytes} bytes ({summary.file_bytes * 8 / seconds / 1000:.2f} kbps); codes "
+               f"{sum(summary.payload_bytes) / raw_bytes:.1%} of raw {model.info.bits_per_code}-bit packing")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("input_path", metavar="INPUT", type=_INPUT)
+@click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
+@click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
+def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | None) -> None:
+    """Decode INPUT, a file from codec-encode, to OUTPUT audio (the model's rate, the original length)."""
+    model = CodecModel(resolve_model_dir(model_dir))
+    audio = decode_file(model, input_path)
+    write_audio(output_path, audio, model.info.sample_rate)
+
+
+def encode_main(args: Sequence[str] | None = None) -> None:
+    """Console entry point of codec-encode: one line on stderr and a non-zero exit for any mistake."""
+    run_cli(encode_command, "codec-encode", (StreamError, AudioFileError), args)
+
+
+def decode_main(args: Sequence[str] | None = None) -> None:
+    """Console entry point of codec-decode: one line on stderr and a non-zero exit for any mistake."""
+    run_cli(decode_command, "codec-decode", (StreamError, AudioFileError), args)

@@ -1,0 +1,77 @@
+"""A loaded model: both stream graphs, their contract metadata, the model's fingerprint and its entropy tables."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+import onnxruntime as ort
+
+from common.entropy_tables import TABLES_FILE, load_tables, tables_fingerprint
+from common.errors import ModelError
+from stream.entropy import EntropyCoder
+from stream.model_dir import ModelInfo, read_model_info, stream_graph_paths
+from stream.runtime import RuntimeOptions, open_session
+
+FINGERPRINT_SIZE = 8
+
+
+class CodecModel:
+    """The exported model in `directory`, shared by any number of StreamEncoders and StreamDecoders.
+
+    The sessions hold no stream state (each encoder and decoder keeps its own), so sharing them is safe.
+    Raises ModelError for a missing, corrupt or inconsistent directory.
+    """
+
+    def __init__(self, directory: Path, runtime: RuntimeOptions | None = None) -> None:
+        runtime = runtime or RuntimeOptions()
+        self.directory = Path(directory)
+        self._graph_paths = stream_graph_paths(self.directory)
+        self.encoder: ort.InferenceSession = open_session(self._graph_paths[0], runtime)
+        self.decoder: ort.InferenceSession = open_session(self._graph_paths[1], runtime)
+        self.info: ModelInfo = read_model_info(self.encoder, self.decoder, self.directory)
+
+    @property
+    def name(self) -> str:
+        """How messages name this model: its directory's name ("default" for the bundled one)."""
+        return self.directory.resolve().name
+
+    @functools.cached_property
+    def fingerprint(self) -> bytes:
+        """8 bytes of SHA-256 over both stream graph files: their codec_config, weights and graph.
+
+        Any re-export that changes a weight changes it; reading 13 MB costs tens of milliseconds, once.
+        """
+        digest = hashlib.sha256()
+        for path in self._graph_paths:
+            try:
+                digest.update(path.read_bytes())
+            except OSError as error:
+                raise ModelError(f"{path}: cannot read ({error.strerror or error})") from None
+        return digest.digest()[:FINGERPRINT_SIZE]
+
+    @property
+    def tables_path(self) -> Path:
+        return self.directory / TABLES_FILE
+
+    @property
+    def has_tables(self) -> bool:
+        return self.tables_path.is_file()
+
+    @functools.cached_property
+    def _tables(self) -> tuple[EntropyCoder, bytes]:
+        if not self.has_tables:
+            raise ModelError(f"{self.tables_path}: missing (codec-export writes it; or use raw coding)")
+        counts = load_tables(self.tables_path, self.info.n_codebooks, self.info.codebook_size)
+        return EntropyCoder(counts), tables_fingerprint(counts)
+
+    @property
+    def entropy_coder(self) -> EntropyCoder:
+        """The range coder with this model's tables; ModelError if the tables are missing or unusable."""
+        return self._tables[0]
+
+    @property
+    def tables_fingerprint(self) -> bytes:
+        """8 bytes identifying the tables (same errors as `entropy_coder`)."""
+        return self._tables[1]
