@@ -39,13 +39,12 @@ def codec_conditions(
 ) -> list[dict]:
     """Encode each clip once and decode its first Q codebooks, for each Q; score every decode."""
     codes = {name: codec.encode(audio) for name, audio in clips.items()}
-    per_codebook_kbps = codec.info.bits_per_code / codec.info.frame_ms
     conditions = []
     for q in codebooks:
         scores = {
             name: scorer.score(codec.decode(codes[name], q, audio.size), audio) for name, audio in clips.items()
         }
-        conditions.append(_condition("codec", q * per_codebook_kbps, scores, {"codebooks": q}))
+        conditions.append(_condition("codec", codec.info.bitrate_kbps(q), scores, {"codebooks": q}))
     return conditions
 
 

@@ -135,7 +135,7 @@ def spectrograms(codec, sets: dict[str, dict[str, np.ndarray]], opus_rates: tupl
     from benchmarks.opus import opus_missing, opus_roundtrip
 
     info = codec.info
-    books = min(info.n_codebooks, max(1, round(6.0 * info.frame_ms / info.bits_per_code)))
+    books = info.codebooks_for_bitrate(6.0)
     opus_kbps = 8.0 if 8.0 in opus_rates else opus_rates[0]
     chosen = [(name, next(iter(clips.items()))) for name, clips in list(sets.items())[:4] if clips]
     columns = 3 if not opus_missing() else 2
@@ -144,7 +144,7 @@ def spectrograms(codec, sets: dict[str, dict[str, np.ndarray]], opus_rates: tupl
     for row, (set_name, (clip_name, audio)) in enumerate(chosen):
         audio = audio[: 4 * info.sample_rate]
         versions = [("input", audio),
-                    (f"codec {books * info.bits_per_code / info.frame_ms:g} kbps",
+                    (f"codec {info.bitrate_kbps(books):g} kbps",
                      codec.decode(codec.encode(audio), books, audio.size))]
         if columns == 3:
             versions.append((f"Opus {opus_kbps:g} kbps", opus_roundtrip(audio, info.sample_rate, opus_kbps).audio))

@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.rate import CodeRate
+
 
 @dataclass(frozen=True)
 class CodecConfig:
@@ -41,26 +43,17 @@ class CodecConfig:
         return self.phases * math.prod(self.strides)
 
     @property
-    def frame_rate(self) -> float:
-        return self.sample_rate / self.frame_size
-
-    @property
-    def bits_per_code(self) -> int:
-        return math.ceil(math.log2(self.codebook_size))
+    def rate(self) -> CodeRate:
+        """The bitrate arithmetic of this configuration (common/rate.py)."""
+        return CodeRate(self.sample_rate, self.frame_size, self.n_codebooks, self.codebook_size)
 
     def bitrate_kbps(self, n_codebooks: int) -> float:
-        """Bitrate when sending the first `n_codebooks` codebooks."""
-        if not 1 <= n_codebooks <= self.n_codebooks:
-            raise ValueError(f"n_codebooks must be in 1..{self.n_codebooks}, got {n_codebooks}")
-        return n_codebooks * self.bits_per_code * self.frame_rate / 1000.0
+        """Raw bitrate when sending the first `n_codebooks` codebooks (see `CodeRate.bitrate_kbps`)."""
+        return self.rate.bitrate_kbps(n_codebooks)
 
     def codebooks_for_bitrate(self, kbps: float) -> int:
-        """The largest number of codebooks whose bitrate does not exceed `kbps`."""
-        per_codebook = self.bitrate_kbps(1)
-        n = math.floor(kbps / per_codebook + 1e-9)
-        if n < 1:
-            raise ValueError(f"{kbps} kbps is below the lowest bitrate, {per_codebook} kbps (one codebook)")
-        return min(n, self.n_codebooks)
+        """The most codebooks whose raw bitrate fits `kbps` (see `CodeRate.codebooks_for_bitrate`)."""
+        return self.rate.codebooks_for_bitrate(kbps)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -92,10 +92,7 @@ def codebook_count(info: ModelInfo, codebooks: int | None, bitrate_kbps: float |
     if codebooks is not None and bitrate_kbps is not None:
         raise ValueError("give codebooks or bitrate_kbps, not both")
     if bitrate_kbps is not None:
-        per_codebook = info.bits_per_code / info.frame_ms  # bits per millisecond = kbps
-        codebooks = min(int(bitrate_kbps / per_codebook + 1e-9), info.n_codebooks)
-        if codebooks < 1:
-            raise ValueError(f"{bitrate_kbps:g} kbps is below one codebook ({per_codebook:g} kbps)")
+        codebooks = info.codebooks_for_bitrate(bitrate_kbps)
     if codebooks is None:
         return info.n_codebooks
     if not 1 <= codebooks <= info.n_codebooks:

@@ -10,6 +10,7 @@ import onnxruntime as ort
 
 from common.bundled import BUNDLED_MODEL_DIR, DEFAULT_NAME
 from common.errors import ModelError
+from common.rate import CodeRate
 
 ENCODER_STREAM = "encoder_stream.onnx"
 DECODER_STREAM = "decoder_stream.onnx"
@@ -23,24 +24,13 @@ SHARED_METADATA = ("sample_rate", "frame_size", "n_codebooks", "codebook_size")
 
 
 @dataclass(frozen=True)
-class ModelInfo:
-    """What the runtime needs to know about an exported codec, read from the graphs' metadata."""
+class ModelInfo(CodeRate):
+    """What the runtime needs to know about an exported codec, read from the graphs' metadata; its rate
+    fields and bitrate arithmetic are `CodeRate`'s."""
 
-    sample_rate: int
-    frame_size: int
-    n_codebooks: int
-    codebook_size: int
     encoder_state_size: int
     decoder_state_size: int
     codec_config: dict
-
-    @property
-    def frame_ms(self) -> float:
-        return 1000.0 * self.frame_size / self.sample_rate
-
-    @property
-    def bits_per_code(self) -> int:
-        return (self.codebook_size - 1).bit_length()
 
 
 def resolve_model_dir(model_dir: str | Path | None) -> Path:

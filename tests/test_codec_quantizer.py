@@ -52,7 +52,7 @@ def test_bitrate_is_half_a_kbps_per_codebook(q: int) -> None:
 
 def test_bitrate_outside_the_range_is_refused() -> None:
     config = preset("small")
-    with pytest.raises(ValueError, match="below the lowest bitrate"):
+    with pytest.raises(ValueError, match="below one codebook"):
         config.codebooks_for_bitrate(0.3)
     assert config.codebooks_for_bitrate(100) == 12
     with pytest.raises(ValueError, match="n_codebooks must be in 1..12"):
