@@ -14,7 +14,7 @@ from export.fp16 import convert_fp16
 from export.graphs import GraphSpec
 from export.int8 import quantize_int8
 from export.metadata import metadata_props, set_metadata
-from export.quality import QualityCost, mel_distance, snr_db
+from export.quality import QualityCost, mel80_distance, snr_db
 from export.runtime import open_session, run_graph, run_offline, stream_steps
 
 PRECISIONS = ("fp16", "int8")
@@ -98,7 +98,7 @@ def quality_cost(
         var_audio = run_graph(variant[1], codes[1], CHUNK_FRAMES)[0]
         expected.append(ref_audio)
         actual.append(var_audio)
-        distances.append(mel_distance(ref_audio, var_audio, sample_rate))
+        distances.append(mel80_distance(ref_audio, var_audio, sample_rate))
     return QualityCost(
         snr_db(np.concatenate(expected), np.concatenate(actual)),
         float(np.mean(distances)),
