@@ -15,9 +15,9 @@ from common.audio import AudioFileError
 from common.bundled import EXAMPLE_CLIP
 from common.bundled import resolve_checkpoint as resolve_bundled
 from common.cli import run_cli
-from common.errors import ModelError
+from common.errors import ModelError, first_line
 from export.calibration import audio_files, load_clips
-from export.errors import ExportError, first_line
+from export.errors import ExportError
 from export.onnx_export import ExportResult, export_codec
 from export.tables import MAX_TABLE_CLIPS, write_tables
 

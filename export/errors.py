@@ -14,8 +14,3 @@ class UnsupportedConfigError(ExportError):
 class ParityError(ExportError):
     """An exported graph disagrees with the PyTorch model beyond the contract's tolerance."""
 
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message (or its type's name), for one-line reports."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -18,7 +18,8 @@ from torch.nn.utils import parametrize
 from codec.config import CodecConfig
 from codec.model import Codec
 from common.entropy_tables import TABLES_FILE
-from export.errors import ExportError, UnsupportedConfigError, first_line
+from common.errors import first_line
+from export.errors import ExportError, UnsupportedConfigError
 from export.graphs import GraphSpec, Shape, graph_specs
 from export.metadata import metadata_props, set_metadata
 from export.parity import verify_export

@@ -10,7 +10,8 @@ import onnx
 import torch
 
 from codec.model import Codec
-from export.errors import ParityError, first_line
+from common.errors import first_line
+from export.errors import ParityError
 from export.runtime import CPU, Provider, open_session, run_graph
 
 TOLERANCE = 1e-4  # DESIGN.md: max abs difference of decoded audio
@@ -32,7 +33,7 @@ def reference_audio(codec: Codec, codes: np.ndarray) -> np.ndarray:
         return codec.decode(torch.from_numpy(codes)).numpy()
 
 
-def check_codes(codec: Codec, audio: np.ndarray, codes: np.ndarray, name: str) -> int:
+def compare_codes(codec: Codec, audio: np.ndarray, codes: np.ndarray, name: str) -> int:
     """Number of frames whose `codes` differ from PyTorch's; raises ParityError unless each is at a tie.
 
     In a frame, the first codebook that differs must pick an entry within TIE_TOLERANCE of PyTorch's
@@ -60,7 +61,7 @@ def check_codes(codec: Codec, audio: np.ndarray, codes: np.ndarray, name: str) -
     return int(diverged.sum())
 
 
-def check_audio(expected: np.ndarray, actual: np.ndarray, name: str) -> float:
+def compare_audio(expected: np.ndarray, actual: np.ndarray, name: str) -> float:
     """Max abs difference of two decoded signals; raises ParityError above TOLERANCE."""
     if expected.shape != actual.shape:
         raise ParityError(f"{name}: output shape {actual.shape}, PyTorch gives {expected.shape}")
@@ -95,11 +96,11 @@ def verify_export(
         chunkings = chunk_frames if name.endswith("_stream") else (1,)
         if name.startswith("encoder"):
             mismatches[name] = max(
-                check_codes(codec, audio, run_graph(session, audio, k), path.name) for k in chunkings
+                compare_codes(codec, audio, run_graph(session, audio, k), path.name) for k in chunkings
             )
         else:
             errors[name] = max(
-                check_audio(reference_audio(codec, codes[:, :q]), run_graph(session, codes[:, :q], k), path.name)
+                compare_audio(reference_audio(codec, codes[:, :q]), run_graph(session, codes[:, :q], k), path.name)
                 for q in (1, codec.config.n_codebooks)
                 for k in chunkings
             )

@@ -16,7 +16,14 @@ from export.calibration import audio_files, load_clips
 from export.errors import UnsupportedConfigError
 from export.graphs import graph_specs
 from export.onnx_export import DEFAULT_OPSET, ExportResult, export_codec, export_graph
-from export.parity import TOLERANCE, check_audio, check_codes, reference_audio, reference_codes, verify_export
+from export.parity import (
+    TOLERANCE,
+    compare_audio,
+    compare_codes,
+    reference_audio,
+    reference_codes,
+    verify_export,
+)
 from export.runtime import open_session, run_graph
 
 GRAPHS = ("encoder", "decoder", "encoder_stream", "decoder_stream")
@@ -141,9 +148,9 @@ def test_offline_graphs_match_pytorch_on_speech_and_random_signals(exported, ses
     signals = [clip[None] for clip in speech] + _random_signals()
     for audio in signals:
         codes = run_graph(sessions["encoder"], audio)
-        check_codes(model, audio, codes, "encoder.onnx")  # equal, or differs only at an exact tie
+        compare_codes(model, audio, codes, "encoder.onnx")  # equal, or differs only at an exact tie
         expected = reference_codes(model, audio)
-        check_audio(reference_audio(model, expected), run_graph(sessions["decoder"], expected), "decoder.onnx")
+        compare_audio(reference_audio(model, expected), run_graph(sessions["decoder"], expected), "decoder.onnx")
 
 
 @pytest.mark.parametrize("chunk_frames", [1, 2, 5])
@@ -155,11 +162,11 @@ def test_stream_graphs_equal_offline_graphs_over_ten_seconds(
     stream_codes = run_graph(sessions["encoder_stream"], ten_seconds, chunk_frames)
     assert stream_codes.shape == offline_codes.shape == (2, 12, ten_seconds.shape[1] // 320)
     # Both equal PyTorch's codes except at exact ties, hence each other.
-    check_codes(model, ten_seconds, offline_codes, "encoder.onnx")
-    check_codes(model, ten_seconds, stream_codes, "encoder_stream.onnx")
+    compare_codes(model, ten_seconds, offline_codes, "encoder.onnx")
+    compare_codes(model, ten_seconds, stream_codes, "encoder_stream.onnx")
     offline_audio = run_graph(sessions["decoder"], offline_codes)
     stream_audio = run_graph(sessions["decoder_stream"], offline_codes, chunk_frames)
-    check_audio(offline_audio, stream_audio, f"decoder_stream.onnx, {chunk_frames} frames per call")
+    compare_audio(offline_audio, stream_audio, f"decoder_stream.onnx, {chunk_frames} frames per call")
 
 
 def test_every_codebook_count_decodes(exported, sessions, speech) -> None:
@@ -169,8 +176,8 @@ def test_every_codebook_count_decodes(exported, sessions, speech) -> None:
     for q in range(1, 13):
         expected = reference_audio(model, codes[:, :q])
         assert expected.shape == (1, 320 * 20)
-        check_audio(expected, run_graph(sessions["decoder"], codes[:, :q]), f"decoder.onnx Q={q}")
-        check_audio(expected, run_graph(sessions["decoder_stream"], codes[:, :q], 3), f"decoder_stream Q={q}")
+        compare_audio(expected, run_graph(sessions["decoder"], codes[:, :q]), f"decoder.onnx Q={q}")
+        compare_audio(expected, run_graph(sessions["decoder_stream"], codes[:, :q], 3), f"decoder_stream Q={q}")
 
 
 def test_small_preset_decoder_matches_pytorch(tmp_path: Path, speech) -> None:
@@ -180,7 +187,7 @@ def test_small_preset_decoder_matches_pytorch(tmp_path: Path, speech) -> None:
     for audio in (speech[1][None], _random_signals()[1]):
         codes = reference_codes(model, audio)
         for q in (1, 7, 12):
-            check_audio(reference_audio(model, codes[:, :q]), run_graph(session, codes[:, :q]), f"small Q={q}")
+            compare_audio(reference_audio(model, codes[:, :q]), run_graph(session, codes[:, :q]), f"small Q={q}")
 
 
 @pytest.mark.parametrize(
