@@ -14,8 +14,9 @@ def test_quantizer_dropout_draws_every_count_from_1_to_12() -> None:
     model = Codec(preset("tiny")).train()
     counts = model.quantizer.sample_codebook_counts(4000, torch.device("cpu"))
     assert set(counts.tolist()) == set(range(1, 13))
-    # The configured share (0.5) is dropped; the rest use all 12.
-    assert (counts[2000:] == 12).all()
+    # The configured share (0.5) draws a count uniformly from 1..12, the rest use all 12: P(12) = 0.5 + 0.5 / 12.
+    # Over 4000 draws the standard error of that share is 0.008, so 0.03 is nearly four of them.
+    assert abs((counts == 12).float().mean().item() - (0.5 + 0.5 / 12)) < 0.03
 
 
 def test_training_pass_with_dropout_masks_unused_codebooks() -> None:
@@ -26,7 +27,9 @@ def test_training_pass_with_dropout_masks_unused_codebooks() -> None:
     assert out.audio.shape == audio.shape
     assert out.commitment_loss > 0
     out.audio.abs().mean().backward()
-    assert model.encoder[1].conv.parametrizations.weight.original1.grad is not None
+    # Gradients reach every trainable weight of the encoder and decoder through the quantizer.
+    parameters = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    assert parameters and all(p.grad is not None and p.grad.abs().sum() > 0 for _, p in parameters)
 
 
 @pytest.mark.parametrize("n_codebooks", range(1, 13))

@@ -74,13 +74,14 @@ def test_codec_chunks_equal_whole(name: str, chunk_frames: int) -> None:
     torch.testing.assert_close(torch.cat(stream_audio, dim=-1), decoded, atol=1e-5, rtol=0)
 
 
-def test_state_sizes_are_what_the_layers_hold() -> None:
+def test_the_reported_state_sizes_are_the_states_a_stream_carries() -> None:
     model = _model("tiny")
-    config = model.config
-    convs = [m for m in model.encoder.modules() if isinstance(m, CausalConv1d)]
-    assert model.encoder_state_size == sum(c.conv.in_channels * c.padding for c in convs)
-    assert model.encoder_state_size > 0 and model.decoder_state_size > 0
-    assert config.frame_size == FRAME
+    assert model.config.frame_size == FRAME
+    with torch.no_grad():
+        codes, enc_state = model.encode_step(torch.zeros(2, FRAME), model.initial_state(2, "encoder"))
+        _, dec_state = model.decode_step(codes, model.initial_state(2, "decoder"))
+    assert enc_state.shape == (2, model.encoder_state_size) and model.encoder_state_size > 0
+    assert dec_state.shape == (2, model.decoder_state_size) and model.decoder_state_size > 0
 
 
 def test_streaming_refuses_partial_frames_and_wrong_state() -> None:
