@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from benchmarks.machine import describe
 
-TARGET_RTF = 0.1  # issue 7: small, 1-frame chunks, one CPU thread, encode + decode
+TARGET_RTF = 0.1  # the edge target: small, 1-frame chunks, one CPU thread, encode + decode
 
 
 def target_verdict(cases: list[dict]) -> dict:

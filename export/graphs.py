@@ -1,4 +1,4 @@
-"""The four exported graphs and their ONNX signatures (DESIGN.md's table), over the codec's internals.
+"""The four exported graphs and their ONNX signatures (docs/CONTRACTS.md's table), over the codec's internals.
 
 Each wrapper runs one of the codec's unchecked paths (`Codec.encode_unchecked` and friends): the Python-side
 validation of the public methods would be baked in as constants or refused by torch.export, and the runtime
@@ -111,7 +111,7 @@ def _concrete(axis: int | str, sizes: dict[str, int]) -> int:
 
 
 def graph_specs(codec: Codec) -> list[GraphSpec]:
-    """The four graphs of DESIGN.md's ONNX table, in file order."""
+    """The four graphs of docs/CONTRACTS.md's ONNX table, in file order."""
     config = codec.config
     samples = f"{config.frame_size}*{FRAMES}"
     audio: Shape = (BATCH, samples)

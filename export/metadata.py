@@ -8,7 +8,7 @@ from codec.config import CodecConfig
 
 
 def metadata_props(config: CodecConfig, state_size: int | None, precision: str) -> dict[str, str]:
-    """DESIGN.md's keys (sample_rate, frame_size, n_codebooks, codebook_size, state_size, codec_config)."""
+    """The metadata keys of docs/CONTRACTS.md (sample_rate, frame_size, n_codebooks, codebook_size, state_size, codec_config)."""
     props = {
         "sample_rate": str(config.sample_rate),
         "frame_size": str(config.frame_size),

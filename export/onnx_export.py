@@ -1,4 +1,4 @@
-"""torch → ONNX: the four graphs of DESIGN.md, self-contained, with metadata, verified against PyTorch."""
+"""torch → ONNX: the four graphs of docs/CONTRACTS.md, self-contained, with metadata, verified against PyTorch."""
 
 from __future__ import annotations
 

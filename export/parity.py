@@ -14,7 +14,7 @@ from common.errors import first_line
 from export.errors import ParityError
 from export.runtime import CPU, Provider, open_session, run_graph
 
-TOLERANCE = 1e-4  # DESIGN.md: max abs difference of decoded audio
+TOLERANCE = 1e-4  # docs/CONTRACTS.md: max abs difference of decoded audio
 # A code may differ only where two codebook entries are this close in the quantizer's similarity (negative
 # squared distance): float32 rounding differs between PyTorch and ONNX Runtime by about 1e-7, real mistakes
 # by far more.

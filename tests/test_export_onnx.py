@@ -1,4 +1,4 @@
-"""export_codec: the four ONNX files match DESIGN.md's table and PyTorch, offline and chunk by chunk."""
+"""export_codec: the four ONNX files match docs/CONTRACTS.md's table and PyTorch, offline and chunk by chunk."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from export.parity import (
 from export.runtime import open_session, run_graph
 
 GRAPHS = ("encoder", "decoder", "encoder_stream", "decoder_stream")
-SIGNATURES = {  # DESIGN.md's ONNX table: (name, element type, shape) of inputs, then of outputs
+SIGNATURES = {  # docs/CONTRACTS.md's ONNX table: (name, element type, shape) of inputs, then of outputs
     "encoder": ([("audio", "float", ["batch", "320*frames"])], [("codes", "int64", ["batch", 12, "frames"])]),
     "decoder": ([("codes", "int64", ["batch", "codebooks", "frames"])], [("audio", "float", ["batch", "320*frames"])]),
     "encoder_stream": (

@@ -1,0 +1,51 @@
+"""The layers import one way (docs/CONTRACTS.md): common/ ◄ everyone; codec/ ◄ train/, export/; stream/ needs
+only the runtime's packages and common/."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+OURS = {"common", "codec", "train", "export", "stream", "benchmarks"}
+# Third-party packages each layer may import; the standard library is always allowed.
+ALLOWED = {
+    "common": {"numpy", "soundfile", "soxr", "click", "common"},
+    "codec": {"torch", "numpy", "common", "codec"},
+    "train": {"torch", "numpy", "librosa", "tqdm", "click", "soundfile", "soxr", "common", "codec", "train",
+              "wandb", "torch.utils.tensorboard"},
+    "export": {"torch", "numpy", "onnx", "onnxscript", "onnxruntime", "librosa", "click", "soundfile", "common",
+               "codec", "export"},
+    "stream": {"numpy", "onnxruntime", "soundfile", "soxr", "sounddevice", "click", "constriction", "common",
+               "stream"},
+}
+
+
+def imported_packages(path: Path) -> set[str]:
+    """Top-level names of every module `path` imports (absolute imports)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_each_layer_imports_only_what_it_may(layer: str) -> None:
+    allowed = {name.split(".")[0] for name in ALLOWED[layer]} | set(sys.stdlib_module_names) | {"__future__"}
+    offences = {
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in (ROOT / layer).rglob("*.py")
+        for name in imported_packages(path) - allowed
+    }
+    assert not offences, sorted(offences)
+
+
+def test_common_depends_on_no_other_layer() -> None:
+    for path in (ROOT / "common").rglob("*.py"):
+        assert not imported_packages(path) & (OURS - {"common"}), path
