@@ -86,7 +86,7 @@ def _time_setting(
     import torch
 
     from train.config import TrainConfig
-    from train.data import DataError
+    from train.manifest import DataError
     from train.trainer import Trainer, TrainingError
 
     cuda = device == "cuda"
