@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,9 +98,11 @@ def load_manifest(root: Path, cache_dir: Path, min_seconds: float, progress: boo
     cache = cache_path(root, cache_dir)
     known = _read_cache(cache, root)
     entries: list[ManifestEntry] = []
-    skipped = 0
-    changed = False
-    for path in tqdm(files, desc=f"manifest of {root}", unit="file", disable=not progress, mininterval=2.0):
+    skipped = probed = 0
+    started = time.monotonic()
+    # The bar only on a terminal (disable=None); logs and captured runs get the summary line below instead.
+    bar = tqdm(files, desc=f"manifest of {root}", unit="file", disable=None if progress else True, mininterval=2.0)
+    for path in bar:
         try:
             stat = path.stat()
         except OSError:
@@ -109,6 +112,7 @@ def load_manifest(root: Path, cache_dir: Path, min_seconds: float, progress: boo
                                                                                           stat.st_mtime_ns):
             entry = cached
         else:
+            probed += 1
             try:
                 info = probe_audio(path)
             except AudioFileError as error:
@@ -117,13 +121,15 @@ def load_manifest(root: Path, cache_dir: Path, min_seconds: float, progress: boo
                 continue
             assert stat is not None  # probe_audio raised for a file that cannot be stat'ed
             entry = ManifestEntry(path, info.frames, info.sample_rate, info.channels, stat.st_size, stat.st_mtime_ns)
-            changed = True
         if entry.seconds >= min_seconds:
             entries.append(entry)
     if not entries:
         raise DataError(f"{root}: none of {len(files)} files is readable audio of at least {min_seconds} s")
-    if changed or len(known) != len(entries):
+    if probed or len(known) != len(entries):
         _write_cache(cache, root, entries)
+    if probed and progress:
+        log.info("manifest of %s: %d of %d files read in %.1f s, cached in %s", root, probed, len(files),
+                 time.monotonic() - started, cache)
     return Manifest(root, entries, skipped)
 
 
