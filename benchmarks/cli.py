@@ -21,7 +21,15 @@ from benchmarks.model_source import (
     resolve_model,
 )
 from benchmarks.results import ResultPaths, result_paths, write_results
-from benchmarks.training import BATCH_SIZES, PRESETS, TIMED_STEPS, WARMUP_STEPS, resolve_device, run_training
+from benchmarks.training import (
+    BATCH_SIZES,
+    PIPELINES,
+    PRESETS,
+    TIMED_STEPS,
+    WARMUP_STEPS,
+    resolve_device,
+    run_training,
+)
 from common.audio import AudioFileError
 from common.bundled import DEFAULT_NAME
 from common.cli import run_cli
@@ -274,6 +282,15 @@ def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chun
 @click.option(
     "--compile", "with_compile", is_flag=True, help="Also time torch.compile (minutes of compiling per setting)."
 )
+@click.option(
+    "--pipeline",
+    "pipelines",
+    type=click.Choice(PIPELINES),
+    multiple=True,
+    help="Repeat for several: streaming (crops read from disk by DataLoader workers, codec-train's default) or "
+    "memory (every file decoded first, crops cut on the main thread; codec-train --in_memory --num_workers 0) "
+    "[default: streaming].",
+)
 def train(
     json_path: Path | None,
     audio_dir: Path,
@@ -282,13 +299,14 @@ def train(
     batch_size: int | None,
     steps: int,
     with_compile: bool,
+    pipelines: tuple[str, ...],
 ) -> None:
     """Training steps/s and audio-s/s per preset and recipe, eager vs torch.compile (and bf16 vs fp32 on CUDA)."""
     device = resolve_device(device)
     presets = presets or PRESETS[device]
     batch_size = batch_size or BATCH_SIZES[device]
     compiled = (False, True) if with_compile else (False,)
-    runs = run_training(audio_dir, batch_size, device, presets, compiled, steps)
+    runs = run_training(audio_dir, batch_size, device, presets, compiled, steps, pipelines or ("streaming",))
     data = {
         "benchmark": "train",
         "machine": machine_info(),

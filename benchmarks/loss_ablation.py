@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point; a missing folder, clip or checkpoint is one line on stderr, not a traceback."""
     from benchmarks.errors import BenchError
     from codec.checkpoint import CheckpointError
-    from train.data import DataError
+    from train.manifest import DataError
 
     args = parse(argv)
     try:

@@ -18,6 +18,7 @@ BATCH_SIZES = {"cuda": 32, "cpu": 8}
 TIMED_RECIPES = ("l1+mel", "full")  # the default recipe, and the costliest (GAN from step 0)
 WARMUP_STEPS = 10
 TIMED_STEPS = 30
+PIPELINES = ("streaming", "memory")  # crops read from disk by DataLoader workers, or sliced from decoded files
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class TrainingSpeed:
     steps_per_s: float
     audio_seconds_per_s: float
     peak_gpu_memory_mb: float | None
+    pipeline: str  # see PIPELINES
+    num_workers: int
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,15 +64,17 @@ def run_training(
     presets: tuple[str, ...],
     compiled: tuple[bool, ...] = (False,),
     timed_steps: int = TIMED_STEPS,
+    pipelines: tuple[str, ...] = ("streaming",),
 ) -> list[TrainingSpeed]:
-    """Time every preset × recipe × precision × compile setting, one after another."""
+    """Time every preset × recipe × precision × compile × data pipeline setting, one after another."""
     precisions = (True, False) if device == "cuda" else (False,)
     return [
-        _time_setting(audio_dir, batch_size, device, name, losses, amp, compile_, timed_steps)
+        _time_setting(audio_dir, batch_size, device, name, losses, amp, compile_, timed_steps, pipeline)
         for name in presets
         for losses in TIMED_RECIPES
         for amp in precisions
         for compile_ in compiled
+        for pipeline in pipelines
     ]
 
 
@@ -82,11 +87,12 @@ def _time_setting(
     amp: bool,
     compiled: bool,
     timed_steps: int,
+    pipeline: str,
 ) -> TrainingSpeed:
     import torch
 
     from train.config import TrainConfig
-    from train.data import DataError
+    from train.manifest import DataError
     from train.trainer import Trainer, TrainingError
 
     cuda = device == "cuda"
@@ -106,6 +112,10 @@ def _time_setting(
             compile=compiled,
             losses=losses,
             adversarial_start=0,
+            no_validation=True,
+            in_memory=pipeline == "memory",
+            # In memory, crops are cut on the main thread between steps, as codec-train did before streaming.
+            num_workers=0 if pipeline == "memory" else None,
         )
         try:
             trainer = Trainer(config)
@@ -137,4 +147,6 @@ def _time_setting(
             steps_per_s=steps_per_s,
             audio_seconds_per_s=steps_per_s * batch_size * config.segment_seconds,
             peak_gpu_memory_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+            pipeline=pipeline,
+            num_workers=trainer.num_workers,
         )

@@ -22,16 +22,17 @@ def markdown(data: dict) -> str:
         "",
         (
             "| preset | recipe | device | precision | torch.compile | batch | warm-up s | steps/s | audio-s/s "
-            "| audio-s per hour | peak GPU MB |"
+            "| audio-s per hour | peak GPU MB | data (workers) |"
         ),
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in data["runs"]:
         memory = "–" if r["peak_gpu_memory_mb"] is None else f"{r['peak_gpu_memory_mb']:.0f}"
         lines.append(
             f"| {r['preset']} | {r['losses']} | {r['device']} | {r['precision']} | {r['compiled']} | "
             f"{r['batch_size']} × {r['segment_seconds']:g} s | {r['warmup_seconds']:.1f} | {r['steps_per_s']:.2f} | "
-            f"{r['audio_seconds_per_s']:.1f} | {r['audio_seconds_per_s'] * 3600:,.0f} | {memory} |"
+            f"{r['audio_seconds_per_s']:.1f} | {r['audio_seconds_per_s'] * 3600:,.0f} | {memory} "
+            f"| {r['pipeline']} ({r['num_workers']}) |"
         )
     return "\n".join(lines) + "\n"
 
@@ -40,7 +41,8 @@ def figure(data: dict) -> Figure:
     """Audio-seconds trained per second for every setting."""
     runs = data["runs"]
     labels = [
-        f"{r['preset']} {r['losses']} {r['precision'].split()[0]}{' compiled' if r['compiled'] else ''}"
+        f"{r['preset']} {r['losses']} {r['precision'].split()[0]}{' compiled' if r['compiled'] else ''} "
+        f"{r['pipeline']}"
         for r in runs
     ]
     fig = Figure(figsize=(8, 0.4 * len(runs) + 1.5))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,20 @@ class AudioFileError(ValueError):
     """An audio file that cannot be used: missing, unreadable, empty or not finite."""
 
 
-def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
-    """Decode any soundfile-readable file to mono float32 at `sample_rate`, shape [T]."""
-    path = Path(path)
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header declares: `frames` per channel at `sample_rate` Hz, `channels` channels."""
+
+    frames: int
+    sample_rate: int
+    channels: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def _check_readable(path: Path) -> None:
     if not path.exists():
         raise AudioFileError(f"{path}: no such file")
     if path.is_dir():
@@ -32,6 +44,50 @@ def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         path.open("rb").close()  # libsndfile reports a file it may not read only as "System error."
     except OSError as error:
         raise AudioFileError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
+def probe_audio(path: str | os.PathLike) -> AudioInfo:
+    """Read only the header of `path`; AudioFileError if it is not usable audio (no frames, absurd rate)."""
+    path = Path(path)
+    _check_readable(path)
+    try:
+        with soundfile.SoundFile(path) as handle:
+            info = AudioInfo(handle.frames, handle.samplerate, handle.channels)
+    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as error:
+        raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
+    if info.frames <= 0 or info.channels <= 0:
+        raise AudioFileError(f"{path}: no audio samples")
+    if not MIN_RATE <= info.sample_rate <= MAX_RATE:
+        raise AudioFileError(
+            f"{path}: unsupported sample rate {info.sample_rate} Hz (expected {MIN_RATE}..{MAX_RATE})"
+        )
+    return info
+
+
+def read_frames(path: str | os.PathLike, start: int, frames: int) -> np.ndarray:
+    """Frames [start, start + frames) of `path` as float32 [T, channels], T ≤ `frames` near the end.
+
+    Seeks instead of decoding from the start (exact for WAV, FLAC and OGG; see the README on mp3).
+    Raises AudioFileError for a file that cannot be opened or decoded there, or a range over `MAX_VALUES`.
+    """
+    path = Path(path)
+    try:
+        with soundfile.SoundFile(path) as handle:
+            too_many = frames * handle.channels > MAX_VALUES
+            if not too_many:
+                handle.seek(start)
+                data = handle.read(frames, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError, MemoryError) as error:
+        raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
+    if too_many:
+        raise AudioFileError(f"{path}: {frames:,} frames are more than {MAX_VALUES:,} values to decode at once")
+    return data
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """Decode any soundfile-readable file to mono float32 at `sample_rate`, shape [T]."""
+    path = Path(path)
+    _check_readable(path)
     try:
         with soundfile.SoundFile(path) as handle:
             declared = handle.frames * handle.channels

@@ -13,7 +13,8 @@ import soundfile
 
 from tests.conftest import TELUGU_TRAIN
 from train.cli import main
-from train.data import load_corpus
+from train.data import Crop, CropReader
+from train.manifest import load_manifest
 
 TINY = ["--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.2"]
 
@@ -108,12 +109,18 @@ def test_stereo_44k_file_is_mixed_to_mono_and_resampled(tmp_path: Path) -> None:
     t = np.arange(int(rate * seconds)) / rate
     tone = np.sin(2 * np.pi * 440 * t)
     soundfile.write(tmp_path / "stereo.flac", np.stack([0.6 * tone, 0.2 * tone], axis=1), rate, subtype="PCM_24")
-    (clip,) = load_corpus(tmp_path, 16_000, min_seconds=0.1).clips
-    assert abs(len(clip) - 16_000) <= 1
-    middle = clip[2_000:-2_000].numpy()
+    (entry,) = load_manifest(tmp_path, tmp_path / "cache", min_seconds=0.1).entries
+    length = entry.frames_at(16_000)
+    assert abs(length - 16_000) <= 1
+    clip = CropReader(16_000, tmp_path / "cache").read(Crop(entry, 0, length))
+    middle = clip[2_000:-2_000]
     assert np.abs(middle).max() == pytest.approx(0.4, abs=0.01)  # the mean of the two channels
     spectrum = np.abs(np.fft.rfft(middle))
     assert np.fft.rfftfreq(len(middle), 1 / 16_000)[spectrum.argmax()] == pytest.approx(440, abs=2)
+    # A crop read by seeking into the 44.1 kHz file and resampled alone matches the whole file's decode.
+    crop = CropReader(16_000, tmp_path / "cache").read(Crop(entry, 4_000, 8_000))
+    whole = CropReader(16_000, tmp_path / "cache", in_memory=True).read(Crop(entry, 0, length))
+    np.testing.assert_allclose(crop, whole[4_000:12_000], atol=1e-5)
 
 
 def test_corrupt_file_among_good_ones_is_skipped_counted_and_training_runs(

@@ -1,5 +1,6 @@
 """`torchrun --nproc_per_node 2` (gloo, CPU): both ranks end a few GAN steps with identical weights, having
-agreed to skip the steps where only rank 1 saw a NaN loss (see tests/train_ddp_worker.py)."""
+agreed to skip the steps where only rank 1 saw a NaN loss (see tests/train_ddp_worker.py), and cropped their
+batches from disjoint files."""
 
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ def test_two_gloo_ranks_hold_identical_weights_and_buffers(tmp_path: Path) -> No
     rank1 = torch.load(tmp_path / "ckpt" / "rank1.pt", weights_only=True)
     latest = torch.load(tmp_path / "ckpt" / "latest.pt", weights_only=True)
     assert latest["step"] == STEPS
+    # Each rank crops from its own half of the six files.
+    files0, files1 = set(rank0.pop("files")), set(rank1.pop("files"))
+    assert files0 and files1 and not files0 & files1 and len(files0 | files1) <= 6
     # The generator step with rank 1's NaN loss was skipped, and counted, on both ranks; so was the
     # discriminator step with rank 1's NaN loss (not counted: the generator step still runs).
     assert int(rank0.pop("nan_skipped")) == int(rank1.pop("nan_skipped")) == 1

@@ -1,4 +1,5 @@
-"""Kill-and-resume: stopping after a checkpoint and resuming ends on exactly the uninterrupted run's state."""
+"""Kill-and-resume: stopping after a checkpoint and resuming ends on exactly the uninterrupted run's state (with two
+data workers reading crops from disk)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.conftest import TELUGU_TRAIN, TELUGU_VAL
 from train.cli import main
 
 TINY = ["--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.2",
-        "--learning_rate", "1e-3", "--seed", "3", "--eval_every", "3"]
+        "--learning_rate", "1e-3", "--seed", "3", "--eval_every", "3", "--num_workers", "2"]
 GAN = ["--losses", "full", "--adversarial_start", "2"]
 VAL_CLIP = "132_1364file-idodHXT5pppTo.flac"  # 1.35 s: validation stays cheap
 

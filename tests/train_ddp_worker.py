@@ -1,4 +1,5 @@
-"""Run under `torchrun`: train a few steps with Trainer, then dump this rank's state to DIR/rank{R}.pt.
+"""Run under `torchrun`: train a few steps with Trainer, then dump this rank's state (and the files its batches
+came from) to DIR/rank{R}.pt.
 
 The `full` recipe with the GAN on from step 0, and on rank 1 only a NaN generator loss at step 1 and a NaN
 discriminator loss at step 2: the ranks must agree to skip both, or the others would hang in all-reduce.
@@ -44,6 +45,9 @@ def main(data_dir: str, checkpoint_dir: str, steps: int) -> None:
         # AdamW counts the steps it took: one per optimiser step that was not skipped.
         for name, optimizer in (("generator_steps", trainer.optimizer_g), ("discriminator_steps", trainer.optimizer_d)):
             state[name] = next(iter(optimizer.state.values()))["step"].clone()
+        # The files this rank's batches were cropped from, to show that ranks read disjoint data.
+        crops = [crop for step in range(steps) for crop in trainer.dataset.plan.crops(step, config.batch_size)]
+        state["files"] = sorted({crop.entry.path.name for crop in crops})
         torch.save(state, f"{checkpoint_dir}/rank{info.rank}.pt")
     finally:
         shutdown(info)

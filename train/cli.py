@@ -11,7 +11,7 @@ from common.audio import AudioFileError
 from common.cli import run_cli
 from common.errors import ModelError
 from train.config import TrainConfig
-from train.data import DataError
+from train.manifest import DataError
 from train.recipe import RECIPES
 
 DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
@@ -23,7 +23,23 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
                    "DIR:WEIGHT to weight one (default: by duration).")
 @click.option("--checkpoint_dir", required=True, type=click.Path(file_okay=False),
               help="Where latest.pt, best.pt, metrics.jsonl and TensorBoard logs go.")
-@click.option("--val_dir", type=click.Path(exists=True, file_okay=False), help="Validation clips.")
+@click.option("--val_dir", type=click.Path(exists=True, file_okay=False),
+              help="Validation clips [default: a seeded 2% of each data folder's files, held out from training].")
+@click.option("--no_validation", is_flag=True, help="No validation at all (best.pt is then the latest model).")
+@click.option("--num_workers", type=click.IntRange(0),
+              help="DataLoader workers per process reading crops from disk [default: cores per process - 1, "
+                   "1 to 4]; 0 reads on the main thread.")
+@click.option("--in_memory", is_flag=True,
+              help="Decode every training file into RAM before step 0 instead of reading crops from disk "
+                   "(small corpora only: 100 hours are 23 GB per process).")
+@click.option("--gain_prob", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Augmentation: share of crops given a random gain of -40..+6 dB.")
+@click.option("--lowpass_prob", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Augmentation: share of crops band-limited at 3.4-8 kHz (half of them by resampling down and up).")
+@click.option("--noise_prob", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Augmentation: share of crops mixed with a random crop of --noise_dir at 10-30 dB SNR.")
+@click.option("--noise_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder of noise recordings for --noise_prob.")
 @click.option("--preset", type=click.Choice(["tiny", "small", "base"]), default=DEFAULTS.preset, show_default=True)
 @click.option("--init_from", help="Start from this checkpoint's weights (not its optimiser state); "
                                    "'default' is the bundled model.")
@@ -61,6 +77,12 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
     from train.distributed import init_distributed, shutdown
     from train.trainer import Trainer, resolve_device
 
+    if options["noise_prob"] > 0 and not options["noise_dir"]:
+        raise click.UsageError("--noise_prob needs --noise_dir (a folder of noise recordings)")
+    if options["noise_dir"] and options["noise_prob"] == 0:
+        raise click.UsageError("--noise_dir has no effect without --noise_prob")
+    if options["no_validation"] and options["val_dir"]:
+        raise click.UsageError("--no_validation and --val_dir contradict each other; give one")
     config = TrainConfig(
         data_dirs=tuple(data_dirs), checkpoint_dir=checkpoint_dir, amp=not no_amp, compile=compile_, **options
     )

@@ -14,6 +14,13 @@ class TrainConfig:
     data_dirs: tuple[str, ...]
     checkpoint_dir: str
     val_dir: str | None = None
+    no_validation: bool = False  # without --val_dir a share of the training files is held out unless this is set
+    num_workers: int | None = None  # DataLoader workers per process; None: `train.data.default_workers`
+    in_memory: bool = False  # decode every training file into RAM once instead of reading crops from disk
+    gain_prob: float = 0.0  # augmentation probabilities (train/augment.py), all off by default
+    lowpass_prob: float = 0.0
+    noise_prob: float = 0.0
+    noise_dir: str | None = None
     preset: str = "small"
     init_from: str | None = None
     batch_size: int = 16

@@ -19,15 +19,25 @@ from codec.checkpoint import CheckpointError, atomic_save, codec_payload, load_c
 from codec.config import CodecConfig, preset
 from codec.model import Codec
 from common.bundled import resolve_checkpoint
+from train.augment import Augmentation
 from train.config import TrainConfig
 from train.data import (
-    CropSampler,
+    VAL_MAX_SECONDS,
+    VAL_MIN_FILES,
+    VAL_SHARE,
+    Corpus,
+    CropDataset,
+    CropPlan,
+    CropReader,
+    NoisePool,
+    batches,
     data_summary,
-    load_corpus,
+    default_workers,
+    held_out_clips,
+    hold_out,
     load_validation,
-    normalize_loudness,
     parse_data_dir,
-    total_seconds,
+    rank_share,
 )
 from train.discriminators import Discriminator, DiscriminatorOutput
 from train.distributed import DistInfo, sync_buffers, wrap
@@ -38,6 +48,7 @@ from train.losses import (
     generator_adversarial_loss,
     l1_waveform_loss,
 )
+from train.manifest import Manifest, load_manifest
 from train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
 from train.monitor import Monitor, Validation
 from train.recipe import LossWeights, recipe
@@ -190,21 +201,78 @@ class Trainer:
         log.info("resumed from %s at step %d", self.dir / "latest.pt", self.step)
 
     def _load_data(self) -> None:
+        config, dist = self.config, self.dist
         rate = self.codec_config.sample_rate
-        segment = int(self.config.segment_seconds * rate)
-        corpora = []
-        for spec in self.config.data_dirs:
-            root, weight = parse_data_dir(spec)
-            corpora.append(load_corpus(root, rate, min_seconds=0.1, weight=weight))
-        self.sampler = CropSampler(corpora, segment, self.config.seed, self.dist.rank)
-        per_step = self.config.batch_size * segment / rate * self.dist.world_size
-        self.steps_per_epoch = max(1, math.ceil(total_seconds(corpora) / per_step))
-        self.validation = (
-            load_validation(Path(self.config.val_dir), rate, self.config.val_clips) if self.config.val_dir else []
-        )
-        if self.dist.is_main:
+        segment = int(config.segment_seconds * rate)
+        self.manifest_dir = self.dir / "manifests"
+        manifests = self._manifests([parse_data_dir(spec)[0] for spec in config.data_dirs])
+        reader = CropReader(rate, self.manifest_dir, in_memory=config.in_memory)
+        corpora, held = [], []
+        for index, (spec, manifest) in enumerate(zip(config.data_dirs, manifests, strict=True)):
+            weight = parse_data_dir(spec)[1]
+            entries, held_here = manifest.entries, []
+            if not config.val_dir and not config.no_validation:
+                entries, held_here = hold_out(entries, config.seed, index)
+            held += held_here
+            seconds = sum(e.seconds for e in entries)
+            mine = rank_share(entries, config.seed, index, dist.rank, dist.world_size)
+            corpora.append(Corpus(manifest.root, mine, seconds if weight is None else weight, manifest.skipped,
+                                  len(held_here), seconds))
+        if config.in_memory:
+            reader.preload(corpora)
+        per_step = config.batch_size * segment / rate * dist.world_size
+        self.steps_per_epoch = max(1, math.ceil(sum(c.seconds for c in corpora) / per_step))
+        augmentation = Augmentation(gain_prob=config.gain_prob, lowpass_prob=config.lowpass_prob,
+                                    noise_prob=config.noise_prob)
+        noise = None
+        if config.noise_dir:
+            noise = NoisePool(self._manifests([Path(config.noise_dir)])[0], reader)
+        self.dataset = CropDataset(CropPlan(corpora, segment, rate, config.seed, dist.rank), reader,
+                                   config.batch_size, config.normalize_db, augmentation, noise)
+        self.num_workers = default_workers(dist.local_world_size) if config.num_workers is None else (
+            config.num_workers)
+        self._batches = None
+        self._next_step = -1
+        self._last: tuple[int, Tensor] | None = None
+        self.validation = self._validation_clips(held, reader)
+        if dist.is_main:
             log.info("training data:\n%s", data_summary(corpora))
-            log.info("%d steps per epoch of %.1f audio-s each", self.steps_per_epoch, per_step)
+            log.info("%d steps per epoch of %.1f audio-s each; %d data workers per process", self.steps_per_epoch,
+                     per_step, self.num_workers)
+
+    def _manifests(self, roots: list[Path]) -> list[Manifest]:
+        """Rank 0 builds (or refreshes) each folder's manifest; the other ranks then read the cache it wrote."""
+        def build() -> list[Manifest]:
+            return [load_manifest(root, self.manifest_dir, min_seconds=0.1, progress=self.dist.is_main)
+                    for root in roots]
+
+        if not self.dist.enabled:
+            return build()
+        manifests = build() if self.dist.is_main else None
+        torch.distributed.barrier()
+        return manifests if manifests is not None else build()
+
+    def _validation_clips(self, held: list, reader: CropReader) -> list[Tensor]:
+        config = self.config
+        if config.val_dir:
+            return load_validation(Path(config.val_dir), reader.sample_rate, config.val_clips)
+        if config.no_validation:
+            if self.dist.is_main:
+                log.info("validation: off (--no_validation); best.pt is the latest model")
+            return []
+        if not held:
+            if self.dist.is_main:
+                log.warning("validation: off: no --val_dir, and no data folder has the %d files needed to hold "
+                            "some out; pass --val_dir to validate", VAL_MIN_FILES)
+            return []
+        listing = self.dir / "validation_files.txt"
+        if self.dist.is_main:
+            listing.write_text("".join(f"{e.path}\n" for e in held), encoding="utf-8")
+            log.info("validation: no --val_dir, so %d files (%g%% of each folder of %d or more, seed %d) are held "
+                     "out and never trained on; validating on the first %g s of %s; listed in %s",
+                     len(held), 100 * VAL_SHARE, VAL_MIN_FILES, config.seed, VAL_MAX_SECONDS,
+                     f"{config.val_clips} of them" if config.val_clips else "each", listing)
+        return held_out_clips(held, reader, config.val_clips)
 
     @property
     def total_steps(self) -> int:
@@ -218,10 +286,27 @@ class Trainer:
         return nullcontext()
 
     def _batch(self) -> Tensor:
-        batch = self.sampler.batch(self.step, self.config.batch_size)
-        if self.config.normalize_db is not None:
-            batch = normalize_loudness(batch, self.config.normalize_db)
-        return batch.to(self.device, non_blocking=True)
+        """This step's batch from the workers (a step asked for again, e.g. after a skip, is served again)."""
+        if self._last is not None and self._last[0] == self.step:
+            return self._last[1]
+        if self._batches is None or self._next_step != self.step:
+            started = time.perf_counter()
+            self.close_data()
+            self._batches = batches(self.dataset, self.step, self.num_workers, self.device.type == "cuda")
+            batch = next(self._batches)
+            if self.dist.is_main:
+                log.info("first batch ready %.1f s after the data workers started", time.perf_counter() - started)
+        else:
+            batch = next(self._batches)
+        self._next_step = self.step + 1
+        batch = batch.to(self.device, non_blocking=True)
+        self._last = (self.step, batch)
+        return batch
+
+    def close_data(self) -> None:
+        """Stop the data workers (the next batch starts new ones)."""
+        self._batches = None
+        self._last = None
 
     def train_step(self) -> dict[str, float]:
         """One optimisation step of the generator (and the discriminator once adversarial terms are on)."""
@@ -432,6 +517,7 @@ class Trainer:
             raise
         finally:
             bar.close()
+            self.close_data()
             if self.monitor is not None:
                 self.monitor.close()
         return TrainResult(self.step, self.best_mel, last, self.nan_skipped, self.dir)

@@ -1,0 +1,103 @@
+"""Validation by default: the seed user's exact command (no --val_dir) validates on held-out files and writes
+metrics.jsonl; --val_dir wins; --no_validation turns it off."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TELUGU_TRAIN, TELUGU_VAL
+from train.data import hold_out, rank_share
+from train.manifest import load_manifest
+
+CODEC_TRAIN = Path(sys.executable).with_name("codec-train")
+SEED_KEYS = {"step", "epoch", "loss", "recon", "vq", "snr_db", "amplitude_ratio", "mel_distance"}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve Telugu clips: enough for a held-out file (folders of 10 files or more)."""
+    if not TELUGU_TRAIN.is_dir():
+        pytest.skip(f"shared speech data not found at {TELUGU_TRAIN}")
+    folder = tmp_path_factory.mktemp("corpus")
+    for source in sorted(TELUGU_TRAIN.glob("*.flac"))[:12]:
+        (folder / source.name).symlink_to(source)
+    return folder
+
+
+def _codec_train(*args: str) -> subprocess.CompletedProcess:
+    # W&B is installed but not logged in here: disabled mode keeps the run offline, as a user without an
+    # account would run it after `wandb disabled`.
+    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([str(CODEC_TRAIN), *args], capture_output=True, text=True, timeout=600, env=env,
+                          check=False)
+
+
+def test_the_seed_users_exact_command_validates_on_held_out_files(corpus: Path, tmp_path: Path) -> None:
+    checkpoints = tmp_path / "C"
+    result = _codec_train("--data_dir", str(corpus), "--checkpoint_dir", str(checkpoints), "--batch_size", "16",
+                          "--num_epochs", "100", "--learning_rate", "3e-4", "--use_wandb", "--experiment_name",
+                          "NAME", "--max_steps", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in (checkpoints / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 2]
+    for row in rows:
+        assert SEED_KEYS <= row.keys()
+        assert all(isinstance(row[k], int | float) and row[k] == row[k] for k in SEED_KEYS)  # numbers, not NaN
+    # Printed as well: one summary line per validation with the seed's numbers.
+    printed = [line for line in result.stderr.splitlines() if " SNR " in line and "amplitude" in line]
+    assert len(printed) == 2 and "step 2 epoch" in printed[-1] and " mel " in printed[-1]
+    assert "1 files (2% of each folder of 10 or more, seed 0) are held out and never trained on" in result.stderr
+    held = (checkpoints / "validation_files.txt").read_text().splitlines()
+    assert len(held) == 1 and Path(held[0]).parent == corpus
+    summary = next(line for line in result.stderr.splitlines() if line.startswith(f"  {corpus}:"))
+    assert "11 clips" in summary and "1 held out for validation" in summary
+    assert result.stdout.startswith("done: 2 steps, best validation mel distance ")
+    assert "inf" not in result.stdout
+
+
+def test_val_dir_wins_over_the_held_out_share(corpus: Path, tmp_path: Path) -> None:
+    if not TELUGU_VAL.is_dir():
+        pytest.skip("shared validation data not found")
+    result = _codec_train("--data_dir", str(corpus), "--val_dir", str(TELUGU_VAL), "--val_clips", "2",
+                          "--checkpoint_dir", str(tmp_path / "C"), "--preset", "tiny", "--batch_size", "2",
+                          "--max_steps", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "held out" not in result.stderr and not (tmp_path / "C" / "validation_files.txt").exists()
+    assert "12 clips" in result.stderr
+    assert len((tmp_path / "C" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_no_validation_trains_on_every_file_and_writes_no_metrics(corpus: Path, tmp_path: Path) -> None:
+    result = _codec_train("--data_dir", str(corpus), "--no_validation", "--checkpoint_dir", str(tmp_path / "C"),
+                          "--preset", "tiny", "--batch_size", "2", "--max_steps", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "validation: off (--no_validation)" in result.stderr and "12 clips" in result.stderr
+    assert not (tmp_path / "C" / "metrics.jsonl").exists() and (tmp_path / "C" / "best.pt").is_file()
+
+
+def test_no_validation_with_val_dir_is_a_usage_error(corpus: Path, tmp_path: Path) -> None:
+    result = _codec_train("--data_dir", str(corpus), "--no_validation", "--val_dir", str(corpus),
+                          "--checkpoint_dir", str(tmp_path / "C"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "codec-train: error: --no_validation and --val_dir contradict each other; give one (see codec-train --help)"]
+
+
+def test_held_out_files_are_seeded_whole_files_and_ranks_split_the_rest(corpus: Path, tmp_path: Path) -> None:
+    entries = load_manifest(corpus, tmp_path, min_seconds=0.1, progress=False).entries * 10  # 120 "files"
+    entries = [e.__class__(Path(f"{e.path}.{i}"), *list(vars(e).values())[1:]) for i, e in enumerate(entries)]
+    train, held = hold_out(entries, seed=0, folder_index=0)
+    assert len(held) == 2 and len(train) == 118  # 2% of 120
+    assert not {e.path for e in train} & {e.path for e in held}
+    assert hold_out(entries, seed=0, folder_index=0) == (train, held)
+    assert hold_out(entries, seed=1, folder_index=0)[1] != held
+    shares = [rank_share(train, seed=0, folder_index=0, rank=r, world_size=3) for r in range(3)]
+    paths = [{e.path for e in share} for share in shares]
+    assert sum(map(len, paths)) == len(train) and set.union(*paths) == {e.path for e in train}
+    assert not (paths[0] & paths[1] or paths[0] & paths[2] or paths[1] & paths[2])

@@ -1,0 +1,160 @@
+"""The manifest of a data folder: each usable audio file with its length, sample rate and channels, cached on disk.
+
+Only headers are read, once, with a progress bar; later runs reuse the cache and re-probe only files whose size
+or modification time changed (added, replaced or removed files update just their entries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.audio import AudioFileError, probe_audio
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
+CACHE_VERSION = 1
+log = logging.getLogger(__name__)
+
+
+class DataError(ValueError):
+    """A data folder that cannot be trained on (missing, empty, nothing decodable)."""
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One audio file: `frames` per channel at `sample_rate` Hz; `size` (bytes) and `mtime_ns` detect changes."""
+
+    path: Path
+    frames: int
+    sample_rate: int
+    channels: int
+    size: int
+    mtime_ns: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+    def frames_at(self, rate: int) -> int:
+        """Its length in samples once resampled to `rate`."""
+        return self.frames * rate // self.sample_rate
+
+
+@dataclass
+class Manifest:
+    """The usable files of `root` in listing order, and how many were skipped as unreadable."""
+
+    root: Path
+    entries: list[ManifestEntry]
+    skipped: int
+
+    @property
+    def seconds(self) -> float:
+        return sum(e.seconds for e in self.entries)
+
+
+def list_audio_files(root: Path) -> list[Path]:
+    """Files named by `metadata.jsonl` in `root` if present, else every audio file below `root`, sorted."""
+    if not root.exists():
+        raise DataError(f"{root}: no such data folder")
+    if not root.is_dir():
+        raise DataError(f"{root}: is not a folder")
+    metadata = root / "metadata.jsonl"
+    if metadata.is_file():
+        files = []
+        for number, line in enumerate(metadata.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    files.append(root / json.loads(line)["file"])
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise DataError(f"{metadata}:{number}: expected a JSON object with a 'file' key") from None
+        return files
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+
+
+def cache_path(root: Path, cache_dir: Path) -> Path:
+    """Where the manifest of `root` is cached: one file per absolute folder path."""
+    absolute = str(root.resolve())
+    digest = hashlib.sha1(absolute.encode()).hexdigest()[:12]
+    return cache_dir / f"{root.resolve().name or 'root'}-{digest}.json"
+
+
+def load_manifest(root: Path, cache_dir: Path, min_seconds: float, progress: bool = True) -> Manifest:
+    """The manifest of `root`, from the cache in `cache_dir` where files are unchanged, probed where not.
+
+    Files that cannot be read are skipped with one warning each and counted; files shorter than `min_seconds`
+    are left out silently. Raises DataError when `root` is missing or holds no usable audio.
+    """
+    from tqdm.auto import tqdm
+
+    files = list_audio_files(root)
+    if not files:
+        raise DataError(f"{root}: no audio files (.wav, .flac, .ogg, .mp3) found")
+    cache = cache_path(root, cache_dir)
+    known = _read_cache(cache, root)
+    entries: list[ManifestEntry] = []
+    skipped = probed = 0
+    started = time.monotonic()
+    # The bar only on a terminal (disable=None); logs and captured runs get the summary line below instead.
+    bar = tqdm(files, desc=f"manifest of {root}", unit="file", disable=None if progress else True, mininterval=2.0)
+    for path in bar:
+        try:
+            stat = path.stat()
+        except OSError:
+            stat = None
+        cached = known.get(path)
+        if stat is not None and cached is not None and (cached.size, cached.mtime_ns) == (stat.st_size,
+                                                                                          stat.st_mtime_ns):
+            entry = cached
+        else:
+            probed += 1
+            try:
+                info = probe_audio(path)
+            except AudioFileError as error:
+                log.warning("skipping %s", error)
+                skipped += 1
+                continue
+            assert stat is not None  # probe_audio raised for a file that cannot be stat'ed
+            entry = ManifestEntry(path, info.frames, info.sample_rate, info.channels, stat.st_size, stat.st_mtime_ns)
+        if entry.seconds >= min_seconds:
+            entries.append(entry)
+    if not entries:
+        raise DataError(f"{root}: none of {len(files)} files is readable audio of at least {min_seconds} s")
+    if probed or len(known) != len(entries):
+        _write_cache(cache, root, entries)
+    if probed and progress:
+        log.info("manifest of %s: %d of %d files read in %.1f s, cached in %s", root, probed, len(files),
+                 time.monotonic() - started, cache)
+    return Manifest(root, entries, skipped)
+
+
+def _read_cache(cache: Path, root: Path) -> dict[Path, ManifestEntry]:
+    """Cached entries by path; empty when there is no cache or it is from another version or unreadable."""
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        if data.get("version") != CACHE_VERSION:
+            return {}
+        # Names are stored relative to the folder, so a run from another working directory still finds them.
+        entries = (ManifestEntry(root / row[0], *row[1:]) for row in data["entries"])
+        return {entry.path: entry for entry in entries}
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
+
+
+def _write_cache(cache: Path, root: Path, entries: list[ManifestEntry]) -> None:
+    """Write atomically: DDP ranks and concurrent runs may read it while it is rewritten."""
+    rows = [[str(e.path.relative_to(root)), e.frames, e.sample_rate, e.channels, e.size, e.mtime_ns] for e in entries]
+    text = json.dumps({"version": CACHE_VERSION, "root": str(root.resolve()), "entries": rows})
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, cache)
+    except OSError as error:
+        log.warning("could not cache the manifest of %s in %s (%s); it is rebuilt next run", root, cache,
+                    error.strerror or error)
