@@ -1,7 +1,7 @@
 """Loss ablation: train each `--losses` recipe with the same preset, steps and seed, then compare validations.
 
-    python -m benchmarks.loss_ablation run --data_dir DIR --val_dir DIR --out RUNS [--preset tiny --max_steps 300]
-    python -m benchmarks.loss_ablation score --runs RUNS [--checkpoints DIR] [--val_dir DIR]
+    python -m benchmarks.loss_ablation run --data-dir DIR --val-dir DIR --out RUNS [--preset tiny --max-steps 300]
+    python -m benchmarks.loss_ablation score --runs RUNS [--checkpoints DIR] [--val-dir DIR]
     python -m benchmarks.loss_ablation summarize --set "LABEL=RUNS" [--set ...] [--name loss_ablation]
 
 `run` calls codec-train once per recipe, one after another, and writes RUNS/<recipe>.metrics.jsonl plus
@@ -411,28 +411,28 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("run", help="train each recipe with codec-train, one at a time")
-    train.add_argument("--data_dir", required=True)
-    train.add_argument("--val_dir", required=True)
+    train.add_argument("--data-dir", required=True)
+    train.add_argument("--val-dir", required=True)
     train.add_argument("--out", required=True, help="folder for the runs, their metrics and setup.json")
     train.add_argument(
         "--recipes", nargs="+", choices=list(RECIPES), default=["l1", "l1mel", "l1x10mel", "full"]
     )
     train.add_argument("--preset", default="tiny")
-    train.add_argument("--max_steps", type=int, default=300)
-    train.add_argument("--batch_size", type=int, default=8)
-    train.add_argument("--segment_seconds", type=float, default=0.5)
-    train.add_argument("--learning_rate", type=float, default=1e-3)
+    train.add_argument("--max-steps", type=int, default=300)
+    train.add_argument("--batch-size", type=int, default=8)
+    train.add_argument("--segment-seconds", type=float, default=0.5)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--eval_every", type=int, default=100)
-    train.add_argument("--val_clips", type=positive_int)
-    train.add_argument("--adversarial_start", type=int, default=150, help="first GAN step of `full`")
+    train.add_argument("--eval-every", type=int, default=100)
+    train.add_argument("--val-clips", type=positive_int)
+    train.add_argument("--adversarial-start", type=int, default=150, help="first GAN step of `full`")
     train.add_argument("--device", default="cpu")
     scoring = commands.add_parser("score", help="score each run's latest (or best) checkpoint with PESQ-WB, STOI")
     scoring.add_argument("--runs", required=True, help="folder of <run>.metrics.jsonl; scores are written here")
     scoring.add_argument("--checkpoints", help="folder of <run>/KIND.pt or <run>.KIND.pt (default: RUNS)")
     scoring.add_argument("--kind", choices=list(KINDS), default="latest", help="which checkpoint of each run")
-    scoring.add_argument("--val_dir", default=str(SHARED_VAL))
-    scoring.add_argument("--val_clips", type=positive_int)
+    scoring.add_argument("--val-dir", default=str(SHARED_VAL))
+    scoring.add_argument("--val-clips", type=positive_int)
     summary = commands.add_parser("summarize", help="compare finished runs and write the results files")
     summary.add_argument(
         "--set",
@@ -442,7 +442,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="a folder of <recipe>.metrics.jsonl (+ setup.json); repeat for several tables",
     )
     summary.add_argument("--name", default="loss_ablation")
-    summary.add_argument("--results_dir", default=str(RESULTS))
+    summary.add_argument("--results-dir", default=str(RESULTS))
     return parser.parse_args(argv)
 
 

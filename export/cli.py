@@ -53,7 +53,6 @@ class OneLineErrors(click.Command):
 @click.option("--fp16", is_flag=True, help="Also write OUT/fp16: half-precision weights and activations.")
 @click.option("--int8", is_flag=True, help="Also write OUT/int8: static int8 QDQ, calibrated on speech.")
 @click.option(
-    "--calibration_dir",
     "--calibration-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Speech clips for int8 calibration and for measuring the fp16/int8 quality cost.",
@@ -61,13 +60,13 @@ class OneLineErrors(click.Command):
 @click.option(
     "--tables-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help=f"Speech clips (up to {MAX_TABLE_CLIPS}) for the bitstream's entropy tables; default: --calibration_dir, "
+    help=f"Speech clips (up to {MAX_TABLE_CLIPS}) for the bitstream's entropy tables; default: --calibration-dir, "
     "else the bundled example clip (too short to save much).",
 )
 @click.option("--tables-only", is_flag=True,
               help="Only (re)write OUT/entropy_tables.npz from OUT's encoder_stream.onnx; no checkpoint needed.")
 @click.option("--opset", type=int, default=None, help="ONNX opset (default 18).")
-@click.option("--with_checkpoint", "--with-checkpoint", is_flag=True,
+@click.option("--with-checkpoint", is_flag=True,
               help="Also write OUT/codec.pt: the model alone in fp16, to train on from (--init_from OUT/codec.pt).")
 def main(
     to_onnx: bool,
@@ -82,7 +81,7 @@ def main(
     with_checkpoint: bool,
 ) -> None:
     """Export a codec checkpoint to encoder.onnx, decoder.onnx, encoder_stream.onnx, decoder_stream.onnx."""
-    table_files = _table_files(tables_dir or calibration_dir, "--tables-dir" if tables_dir else "--calibration_dir")
+    table_files = _table_files(tables_dir or calibration_dir, "--tables-dir" if tables_dir else "--calibration-dir")
     if tables_only:
         _tables_only(out_dir, table_files)
         return
@@ -91,10 +90,10 @@ def main(
     if checkpoint is None:
         raise click.UsageError("Missing option '--checkpoint'.")
     if int8 and calibration_dir is None:
-        raise click.UsageError("--int8 needs --calibration_dir (a folder of speech clips)")
+        raise click.UsageError("--int8 needs --calibration-dir (a folder of speech clips)")
     files = audio_files(calibration_dir) if calibration_dir is not None else []
     if calibration_dir is not None and not files:
-        raise click.BadParameter(f"{calibration_dir}: no audio files", param_hint="--calibration_dir")
+        raise click.BadParameter(f"{calibration_dir}: no audio files", param_hint="--calibration-dir")
     # The exporter and the quantizer log advice meant for their developers; errors still come through.
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("torch").setLevel(logging.ERROR)

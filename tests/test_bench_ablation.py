@@ -24,9 +24,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / folder).mkdir()
         for i, length in enumerate(seconds):
             soundfile.write(root / folder / f"{folder}{i}.wav", probe_signal(16000, length, seed=i), 16000)
-    main(["run", "--data_dir", str(root / "train"), "--val_dir", str(root / "val"), "--out", str(root / "runs"),
-          "--recipes", *RECIPES, "--max_steps", str(STEPS), "--eval_every", "2", "--batch_size", "2",
-          "--segment_seconds", "0.2"])
+    main(["run", "--data-dir", str(root / "train"), "--val-dir", str(root / "val"), "--out", str(root / "runs"),
+          "--recipes", *RECIPES, "--max-steps", str(STEPS), "--eval-every", "2", "--batch-size", "2",
+          "--segment-seconds", "0.2"])
     return root / "runs"
 
 
@@ -50,7 +50,7 @@ def test_run_scores_each_last_checkpoint_with_pesq_and_stoi(runs: Path) -> None:
 
 
 def test_summarize_puts_the_scores_in_the_table(runs: Path, tmp_path: Path) -> None:
-    main(["summarize", "--set", f"tiny smoke={runs}", "--results_dir", str(tmp_path), "--name", "ablation"])
+    main(["summarize", "--set", f"tiny smoke={runs}", "--results-dir", str(tmp_path), "--name", "ablation"])
     table = (tmp_path / "ablation.md").read_text()
     assert "| run | step | PESQ-WB | STOI |" in table
     assert "L1 + VQ (the seed recipe)" in table and "L1 ×10 + mel (weights 10, 1)" in table
@@ -65,7 +65,7 @@ def test_score_without_checkpoints_is_a_clear_error(runs: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--val_dir", "{tmp}/missing"], "loss_ablation: {tmp}/missing: no such data folder"),
+    (["--val-dir", "{tmp}/missing"], "loss_ablation: {tmp}/missing: no such data folder"),
     (["--checkpoints", "{tmp}/bad"], "loss_ablation: {tmp}/bad/l1.latest.pt: "),
 ])
 def test_score_reports_user_mistakes_in_one_line(runs: Path, tmp_path: Path, args: list[str], message: str) -> None:
@@ -79,7 +79,7 @@ def test_score_reports_user_mistakes_in_one_line(runs: Path, tmp_path: Path, arg
 
 def test_score_best_reads_each_runs_best_checkpoint(runs: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(runs, tmp_path / "runs")  # the other tests read the module's scores
-    main(["score", "--runs", str(copy), "--kind", "best", "--val_dir", str(runs.parent / "val")])
+    main(["score", "--runs", str(copy), "--kind", "best", "--val-dir", str(runs.parent / "val")])
     for name in RECIPES:
         rows = [json.loads(line) for line in (copy / f"{name}.metrics.jsonl").read_text().splitlines()]
         scores = json.loads((copy / f"{name}.scores.json").read_text())

@@ -43,7 +43,7 @@ def calibration_dir(tmp_path_factory, telugu_val) -> Path:
 def full_run(tmp_path_factory, checkpoint, calibration_dir):
     out = tmp_path_factory.mktemp("export") / "model"
     args = ["--onnx", "--checkpoint", str(checkpoint), "--out", str(out), "--fp16", "--int8"]
-    return out, CliRunner().invoke(main, [*args, "--calibration_dir", str(calibration_dir)])
+    return out, CliRunner().invoke(main, [*args, "--calibration-dir", str(calibration_dir)])
 
 
 def _run(*args: str):
@@ -139,8 +139,8 @@ def test_unsupported_config_is_a_runtime_error(tmp_path: Path) -> None:
     "args, fragment",
     [
         ([], "pass --onnx"),
-        (["--onnx", "--int8"], "--int8 needs --calibration_dir"),
-        (["--onnx", "--calibration_dir", "{empty}"], "no audio files"),
+        (["--onnx", "--int8"], "--int8 needs --calibration-dir"),
+        (["--onnx", "--calibration-dir", "{empty}"], "no audio files"),
     ],
 )
 def test_usage_mistakes_exit_2(tmp_path: Path, checkpoint: Path, args: list[str], fragment: str) -> None:
