@@ -11,7 +11,7 @@ TARGET_RTF = 0.1  # the edge target: small, 1-frame chunks, one CPU thread, enco
 
 
 def target_verdict(cases: list[dict]) -> dict:
-    """The issue's target case (ONNX Runtime fp32, CPU, 1 thread, 1-frame chunks) against RTF 0.1."""
+    """The edge target case (ONNX Runtime fp32, CPU, 1 thread, 1-frame chunks) against RTF 0.1."""
     for case in cases:
         if (case["backend"], case["precision"], case["device"], case["threads"], case["chunk_frames"]) == (
             "onnxruntime",

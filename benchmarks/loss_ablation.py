@@ -37,7 +37,7 @@ RECIPES: dict[str, list[str]] = {
     "full": ["--losses", "full"],
 }
 DESCRIPTIONS = {
-    "l1": "L1 + VQ (the seed recipe)",
+    "l1": "L1 + VQ (the plain recipe)",
     "l1mel": "L1 + mel (weights 1, 1)",
     "l1x10mel": "L1 ×10 + mel (weights 10, 1)",
     "full": "full: mel 15 + GAN (adv 1, feat 2) + L1 1",

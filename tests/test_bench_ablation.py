@@ -53,7 +53,7 @@ def test_summarize_puts_the_scores_in_the_table(runs: Path, tmp_path: Path) -> N
     main(["summarize", "--set", f"tiny smoke={runs}", "--results-dir", str(tmp_path), "--name", "ablation"])
     table = (tmp_path / "ablation.md").read_text()
     assert "| run | step | PESQ-WB | STOI |" in table
-    assert "L1 + VQ (the seed recipe)" in table and "L1 ×10 + mel (weights 10, 1)" in table
+    assert "L1 + VQ (the plain recipe)" in table and "L1 ×10 + mel (weights 10, 1)" in table
     (entry,) = json.loads((tmp_path / "ablation.json").read_text())
     assert set(entry["scores"]) == set(RECIPES)
     assert (tmp_path / "ablation.png").stat().st_size > 1000

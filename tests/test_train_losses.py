@@ -63,7 +63,7 @@ def test_filterbank_matches_librosa_slaney_mel(scale: int) -> None:
 
 
 def test_a_random_matrix_filterbank_fails_the_librosa_check() -> None:
-    # The seed's "mel loss" multiplied the STFT by a random matrix; the check above must catch that.
+    # A broken "mel loss" seen in the field multiplied the STFT by a random matrix; the check above must catch that.
     window = 512
     torch.manual_seed(0)
     random_matrix = torch.rand(window // 8, window // 2 + 1).numpy().astype(np.float64)

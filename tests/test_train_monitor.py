@@ -1,4 +1,4 @@
-"""The seed user's bad signs, each named for a known validation history, and what the monitor writes."""
+"""The bad signs, each named for a known validation history, and what the monitor writes."""
 
 from __future__ import annotations
 

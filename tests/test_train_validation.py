@@ -1,4 +1,4 @@
-"""Validation by default: the seed user's exact command (no --val_dir) validates on held-out files and writes
+"""Validation by default: a user's exact command (no --val_dir) validates on held-out files and writes
 metrics.jsonl; --val_dir wins; --no_validation turns it off."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def test_the_seed_users_exact_command_validates_on_held_out_files(corpus: Path, 
     for row in rows:
         assert SEED_KEYS <= row.keys()
         assert all(isinstance(row[k], int | float) and row[k] == row[k] for k in SEED_KEYS)  # numbers, not NaN
-    # Printed as well: one summary line per validation with the seed's numbers.
+    # Printed as well: one summary line per validation with the monitored numbers.
     printed = [line for line in result.stderr.splitlines() if " SNR " in line and "amplitude" in line]
     assert len(printed) == 2 and "step 2 epoch" in printed[-1] and " mel " in printed[-1]
     assert "1 files (2% of each folder of 10 or more, seed 0) are held out and never trained on" in result.stderr

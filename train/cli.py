@@ -1,4 +1,4 @@
-"""`codec-train`: train a codec on folders of speech (flags in the seed user's underscore style)."""
+"""`codec-train`: train a codec on folders of speech (underscore flags, as users' existing scripts spell them)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 @click.option("--learning_rate", type=click.FloatRange(0, 1, min_open=True), default=DEFAULTS.learning_rate,
               show_default=True)
 @click.option("--losses", type=click.Choice(list(RECIPES)), default=DEFAULTS.losses, show_default=True,
-              help="l1: waveform L1 + VQ (the seed recipe); l1+mel: adds multi-scale log-mel; "
+              help="l1: waveform L1 + VQ (the plain recipe); l1+mel: adds multi-scale log-mel; "
                    "full: mel-heavy + GAN (DAC style).")
 @click.option("--adversarial_start", type=click.IntRange(0),
               help="Step at which adversarial terms start (full only).")

@@ -45,7 +45,7 @@ class Validation:
 
 
 def bad_signs(history: list[Validation], patience: int = 3) -> list[str]:
-    """The seed user's bad signs in the latest validation, each named."""
+    """The bad signs in the latest validation, each named."""
     latest = history[-1]
     signs = []
     if latest.epoch >= 1 and latest.snr_db < 0:

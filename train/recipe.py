@@ -22,7 +22,7 @@ class LossWeights:
 
 
 RECIPES: dict[str, LossWeights] = {
-    # The seed user's recipe: waveform L1 and the VQ losses only.
+    # The plain recipe: waveform L1 and the VQ losses only.
     "l1": LossWeights(),
     # Adds a correct multi-scale log-mel loss (a real mel filterbank) to L1. L1 is weighted 10: with
     # weight 1 the mel term dominates and SNR stays low (H100 ablation, `small`, ~4,700 steps: SNR
