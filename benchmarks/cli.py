@@ -23,13 +23,14 @@ from benchmarks.model_source import (
 from benchmarks.results import ResultPaths, result_paths, write_results
 from benchmarks.training import (
     BATCH_SIZES,
+    DEFAULT_PRESETS,
     PIPELINES,
-    PRESETS,
     TIMED_STEPS,
     WARMUP_STEPS,
     resolve_device,
     run_training,
 )
+from codec.config import PRESETS
 from common.audio import AudioFileError
 from common.bundled import DEFAULT_NAME
 from common.cli import run_cli
@@ -271,7 +272,7 @@ def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chun
 @click.option(
     "--preset",
     "presets",
-    type=click.Choice(["tiny", "small", "base"]),
+    type=click.Choice(list(PRESETS)),
     multiple=True,
     help="Repeat for several [default: tiny, small and base on CUDA; tiny and small on CPU].",
 )
@@ -303,7 +304,7 @@ def train(
 ) -> None:
     """Training steps/s and audio-s/s per preset and recipe, eager vs torch.compile (and bf16 vs fp32 on CUDA)."""
     device = resolve_device(device)
-    presets = presets or PRESETS[device]
+    presets = presets or DEFAULT_PRESETS[device]
     batch_size = batch_size or BATCH_SIZES[device]
     compiled = (False, True) if with_compile else (False,)
     runs = run_training(audio_dir, batch_size, device, presets, compiled, steps, pipelines or ("streaming",))

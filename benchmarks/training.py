@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmarks.errors import BenchError
 
-PRESETS = {"cuda": ("tiny", "small", "base"), "cpu": ("tiny", "small")}
+DEFAULT_PRESETS = {"cuda": ("tiny", "small", "base"), "cpu": ("tiny", "small")}
 BATCH_SIZES = {"cuda": 32, "cpu": 8}
 TIMED_RECIPES = ("l1+mel", "full")  # the default recipe, and the costliest (GAN from step 0)
 WARMUP_STEPS = 10

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch.nn.utils import parametrize
 
+from codec.config import preset
 from train.discriminators import (
     Discriminator,
     DiscriminatorOutput,
@@ -117,6 +120,17 @@ def test_preset_sizes_grow_and_unknown_presets_are_refused() -> None:
     assert counts[1] < 1_000_000, "the small discriminator must stay cheap enough for 2-core CPU training"
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         Discriminator.for_preset("huge")
+
+
+def test_a_custom_codec_gets_the_discriminator_of_the_preset_nearest_in_width() -> None:
+    def width(model: Discriminator) -> int:
+        return sum(p.numel() for p in model.parameters())
+
+    wide = dataclasses.replace(preset("base"), channels=60, preset="custom")
+    narrow = dataclasses.replace(preset("tiny"), channels=12, preset="custom")
+    assert width(Discriminator.for_codec(wide)) == width(Discriminator.for_preset("base"))
+    assert width(Discriminator.for_codec(narrow)) == width(Discriminator.for_preset("tiny"))
+    assert width(Discriminator.for_codec(preset("small"))) == width(Discriminator.for_preset("small"))
 
 
 def test_parts_work_alone_and_bands_can_be_turned_off() -> None:

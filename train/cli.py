@@ -7,6 +7,7 @@ import logging
 import click
 
 from codec.checkpoint import CheckpointError
+from codec.config import PRESETS
 from common.audio import AudioFileError
 from common.cli import run_cli
 from common.errors import ModelError
@@ -40,7 +41,7 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
               help="Augmentation: share of crops mixed with a random crop of --noise_dir at 10-30 dB SNR.")
 @click.option("--noise_dir", type=click.Path(exists=True, file_okay=False),
               help="Folder of noise recordings for --noise_prob.")
-@click.option("--preset", type=click.Choice(["tiny", "small", "base"]), default=DEFAULTS.preset, show_default=True)
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULTS.preset, show_default=True)
 @click.option("--init_from", help="Start from this checkpoint's weights (not its optimiser state); "
                                    "'default' is the bundled model.")
 @click.option("--batch_size", type=click.IntRange(1), default=DEFAULTS.batch_size, show_default=True)

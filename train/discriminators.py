@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from codec.config import CodecConfig, preset
 from codec.conv import weight_normed
 
 # DAC's split of the frequency axis, as fractions of the bins: finer bands where speech has most energy.
@@ -181,6 +182,15 @@ class Discriminator(nn.Module):
             return cls(width=cls.WIDTHS[name])
         except KeyError:
             raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(cls.WIDTHS)}") from None
+
+    @classmethod
+    def for_codec(cls, config: CodecConfig) -> Discriminator:
+        """The discriminator sized for a codec: its preset's, or for a custom config the preset's whose
+        channel count is nearest (so a custom model as wide as `base` gets `base`'s discriminator)."""
+        if config.preset in cls.WIDTHS:
+            return cls.for_preset(config.preset)
+        nearest = min(cls.WIDTHS, key=lambda name: abs(preset(name).channels - config.channels))
+        return cls.for_preset(nearest)
 
     def forward(self, audio: Tensor) -> list[DiscriminatorOutput]:
         """One output per sub-discriminator: the periods first, then the STFT resolutions."""

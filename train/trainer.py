@@ -147,9 +147,7 @@ class Trainer:
 
     # -- set-up --------------------------------------------------------------------------------------
     def _build_discriminator(self) -> Discriminator:
-        name = self.codec_config.preset
-        discriminator = Discriminator.for_preset(name) if name in Discriminator.WIDTHS else Discriminator()
-        return discriminator.to(self.device)
+        return Discriminator.for_codec(self.codec_config).to(self.device)
 
     def _remove_stale_temp_files(self) -> None:
         """Delete half-written checkpoints that a killed run left (atomic_save's temp files, never loaded)."""
