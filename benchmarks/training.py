@@ -123,16 +123,14 @@ def _time_setting(
             raise BenchError(str(error)) from None
         start = time.perf_counter()
         for _ in range(WARMUP_STEPS):
-            trainer.train_step()
-            trainer.step += 1
+            trainer.advance()
         sync()
         warmup = time.perf_counter() - start
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         for _ in range(timed_steps):
-            trainer.train_step()
-            trainer.step += 1
+            trainer.advance()
         sync()
         steps_per_s = timed_steps / (time.perf_counter() - start)
         return TrainingSpeed(

@@ -154,8 +154,7 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(
     trainer = Trainer(config(data_dir, tmp_path, max_steps=1))
     trainer.run()
     before = (tmp_path / "latest.pt").read_bytes(), (tmp_path / "best.pt").read_bytes()
-    trainer.train_step()
-    trainer.step += 1
+    trainer.advance()
     fault(monkeypatch)
     with pytest.raises(TrainingError) as caught:
         trainer.save(best=True)

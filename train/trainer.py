@@ -51,7 +51,7 @@ from train.losses import (
 from train.manifest import Manifest, load_manifest
 from train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
 from train.monitor import Monitor, Validation
-from train.recipe import LossWeights, recipe
+from train.recipe import OVERRIDABLE, LossWeights, recipe
 
 log = logging.getLogger("codec-train")
 
@@ -92,28 +92,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, dist: DistInfo | None = None) -> None:
         self.config = config
         self.dist = dist = dist or DistInfo()
-        self.device = resolve_device(config.device)
-        if self.device.type == "cuda":
-            torch.cuda.set_device(self.device.index or dist.local_rank)
-            self.device = torch.device("cuda", torch.cuda.current_device())
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-            torch.backends.cudnn.benchmark = True
-        self.weights: LossWeights = recipe(
-            config.losses,
-            adversarial_start=config.adversarial_start,
-            waveform_l1=config.l1_weight,
-            mel=config.mel_weight,
-            adversarial=config.adversarial_weight,
-            feature_matching=config.feature_weight,
-        )
-        self.dir = Path(config.checkpoint_dir)
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise TrainingError(f"{self.dir}: cannot create checkpoint folder ({error.strerror})") from None
-        if dist.is_main:
-            self._remove_stale_temp_files()
+        self.device = self._setup_device()
+        self.weights: LossWeights = recipe(config.losses, **{name: getattr(config, name) for name in OVERRIDABLE})
+        self.dir = self._setup_directory()
         resume_payload = self._resume_payload()
         torch.manual_seed(config.seed + dist.rank)
         random.seed(config.seed + dist.rank)
@@ -121,13 +102,7 @@ class Trainer:
         self.codec_config: CodecConfig = self.model.config
         self.discriminator = self._build_discriminator() if self.weights.uses_gan else None
         self.mel = MultiScaleMelLoss(self.codec_config.sample_rate).to(self.device)
-        self.optimizer_g = torch.optim.AdamW(self.model.parameters(), config.learning_rate, betas=(0.8, 0.99))
-        self.scheduler_g = torch.optim.lr_scheduler.ExponentialLR(self.optimizer_g, config.lr_decay)
-        if self.discriminator is not None:
-            self.optimizer_d = torch.optim.AdamW(
-                self.discriminator.parameters(), config.learning_rate, betas=(0.8, 0.99)
-            )
-            self.scheduler_d = torch.optim.lr_scheduler.ExponentialLR(self.optimizer_d, config.lr_decay)
+        self._build_optimisers()
         self.step = 0
         self.best_mel = math.inf
         self.nan_skipped = 0
@@ -135,24 +110,61 @@ class Trainer:
         self.train_seconds = 0.0
         if resume_payload is not None:
             self._restore(resume_payload)
-        self.generator = wrap(self.model, dist, self.device)
-        self.critic = wrap(self.discriminator, dist, self.device) if self.discriminator is not None else None
-        if config.compile:
-            self.generator = torch.compile(self.generator)
-            self.critic = torch.compile(self.critic) if self.critic is not None else None
+        # Throughput counts the steps and seconds of this process only, from where it started.
+        self._start_step, self._loop_seconds = self.step, 0.0
+        self._wrap_for_training()
         self._load_data()
         self.monitor = (
             Monitor(self.dir, config.to_dict(), config.use_wandb, config.experiment_name) if dist.is_main else None
         )
 
     # -- set-up --------------------------------------------------------------------------------------
+    def _setup_device(self) -> torch.device:
+        device = resolve_device(self.config.device)
+        if device.type == "cuda":
+            torch.cuda.set_device(device.index or self.dist.local_rank)
+            device = torch.device("cuda", torch.cuda.current_device())
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True
+        return device
+
+    def _setup_directory(self) -> Path:
+        directory = Path(self.config.checkpoint_dir)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise TrainingError(f"{directory}: cannot create checkpoint folder ({error.strerror})") from None
+        if self.dist.is_main:
+            self._remove_stale_temp_files(directory)
+        return directory
+
+    def _build_optimisers(self) -> None:
+        config = self.config
+        self.optimizer_g = torch.optim.AdamW(self.model.parameters(), config.learning_rate, betas=(0.8, 0.99))
+        self.scheduler_g = torch.optim.lr_scheduler.ExponentialLR(self.optimizer_g, config.lr_decay)
+        if self.discriminator is not None:
+            self.optimizer_d = torch.optim.AdamW(
+                self.discriminator.parameters(), config.learning_rate, betas=(0.8, 0.99)
+            )
+            self.scheduler_d = torch.optim.lr_scheduler.ExponentialLR(self.optimizer_d, config.lr_decay)
+
+    def _wrap_for_training(self) -> None:
+        """DDP (when distributed) and torch.compile (when asked) around the generator and the critic."""
+        self.generator = wrap(self.model, self.dist, self.device)
+        self.critic = wrap(self.discriminator, self.dist, self.device) if self.discriminator is not None else None
+        if self.config.compile:
+            self.generator = torch.compile(self.generator)
+            self.critic = torch.compile(self.critic) if self.critic is not None else None
+
     def _build_discriminator(self) -> Discriminator:
         return Discriminator.for_codec(self.codec_config).to(self.device)
 
-    def _remove_stale_temp_files(self) -> None:
+    @staticmethod
+    def _remove_stale_temp_files(directory: Path) -> None:
         """Delete half-written checkpoints that a killed run left (atomic_save's temp files, never loaded)."""
         for name in ("latest.pt", "best.pt"):
-            for stale in self.dir.glob(f".{name}.*.tmp"):
+            for stale in directory.glob(f".{name}.*.tmp"):
                 log.warning("removing %s, a checkpoint write that never finished", stale)
                 stale.unlink(missing_ok=True)
 
@@ -306,6 +318,18 @@ class Trainer:
         self._batches = None
         self._last = None
 
+    def advance(self) -> dict[str, float]:
+        """Train one step and move on to the next: what `run` does each step, for callers that drive the
+        loop themselves (benchmarks). Returns the step's loss terms."""
+        started = time.perf_counter()
+        values = self.train_step()
+        sync_buffers(self.model, self.dist)
+        self.step += 1
+        elapsed = time.perf_counter() - started
+        self._loop_seconds += elapsed
+        self.train_seconds += elapsed
+        return values
+
     def train_step(self) -> dict[str, float]:
         """One optimisation step of the generator (and the discriminator once adversarial terms are on)."""
         w = self.weights
@@ -316,7 +340,7 @@ class Trainer:
             out = self.generator(audio)
         fake = out.audio.float()
         terms: dict[str, Tensor] = {"recon": l1_waveform_loss(fake, audio)}
-        if w.mel:
+        if w.mel_weight:
             terms["mel"] = self.mel(fake, audio)
         terms["vq"] = w.commitment * out.commitment_loss.float()
         adversarial = self.critic is not None and self.step >= w.adversarial_start
@@ -326,10 +350,7 @@ class Trainer:
                 real_out, fake_out = _split(self.critic(torch.cat([audio, fake])), len(audio))
             terms["adv"] = generator_adversarial_loss(fake_out)
             terms["feat"] = feature_matching_loss(real_out, fake_out)
-        loss = w.waveform_l1 * terms["recon"] + terms["vq"]
-        loss = loss + w.mel * terms.get("mel", 0.0)
-        if adversarial:
-            loss = loss + w.adversarial * terms["adv"] + w.feature_matching * terms["feat"]
+        loss = w.total(terms)
         if not self._finite_on_every_rank(loss):
             self._skip_nonfinite("loss", buffers)
             return {"loss": float("nan")}
@@ -405,8 +426,7 @@ class Trainer:
         model.train()
         mean = {k: sum(v) / len(v) for k, v in rows.items()}
         usage = codebook_usage(torch.cat(all_codes, dim=-1)[None], self.codec_config.codebook_size)
-        w = self.weights
-        loss = w.waveform_l1 * mean["recon"] + mean["vq"] + w.mel * mean["mel"]
+        loss = self.weights.total(mean)  # the reconstruction terms; adversarial ones need the critic
         result = Validation(
             step=self.step,
             epoch=self.step / self.steps_per_epoch,
@@ -481,8 +501,6 @@ class Trainer:
         from tqdm.auto import tqdm
 
         config = self.config
-        self._start_step = self.step
-        self._loop_seconds = 0.0
         last: Validation | None = None
         deadline = time.monotonic() + config.max_minutes * 60 if config.max_minutes else math.inf
         bar = tqdm(
@@ -494,13 +512,7 @@ class Trainer:
             if self.step == 0:
                 last = self._validate_and_save()
             while self.step < self.total_steps and time.monotonic() < deadline:
-                started = time.perf_counter()
-                values = self.train_step()
-                sync_buffers(self.model, self.dist)
-                self.step += 1
-                elapsed = time.perf_counter() - started
-                self._loop_seconds += elapsed
-                self.train_seconds += elapsed
+                values = self.advance()
                 bar.update(1)
                 if self.step % 10 == 0 and self.dist.is_main:
                     bar.set_postfix(loss=f"{values['loss']:.3f}", audio_s_per_s=f"{self._throughput():.1f}")
