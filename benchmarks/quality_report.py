@@ -71,6 +71,8 @@ def markdown(data: dict, plot_name: str) -> str:
         "",
         f"![rate against quality]({plot_name})",
         "",
+        f"Spectrograms (input, codec, Opus) of one clip per set: `{plot_name.replace('.png', '_spectrograms.png')}`.",
+        "",
         "## Against the targets (means over clips)",
         "",
         (
