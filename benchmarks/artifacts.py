@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import signal
 
-from benchmarks.quality import WholeClipCodec
+from sscodec.benchmarks.quality import WholeClipCodec
 
 NFFT = 4096
 TARGETS = {  # the faults' right values: (metric, comparison, bound)

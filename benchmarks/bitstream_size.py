@@ -1,6 +1,6 @@
 """Entropy-coded against raw bitstream size at 12 codebooks, per folder of speech (README, "Bitstream").
 
-    python -m benchmarks.bitstream_size [--model default] [--max-clips 20] FOLDER...
+    python -m sscodec.benchmarks.bitstream_size [--model default] [--max-clips 20] FOLDER...
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from common.audio import read_audio
-from export.calibration import audio_files
-from stream.file_codec import DEFAULT_PACKET_FRAMES, encode_file
-from stream.model import CodecModel
-from stream.model_dir import resolve_model_dir
-from stream.packet import CodingMode
-from stream.packing import packed_size
+from sscodec.common.audio import read_audio
+from sscodec.export.calibration import audio_files
+from sscodec.stream.file_codec import DEFAULT_PACKET_FRAMES, encode_file
+from sscodec.stream.model import CodecModel
+from sscodec.stream.model_dir import resolve_model_dir
+from sscodec.stream.packet import CodingMode
+from sscodec.stream.packing import packed_size
 
 
 def measure(model: CodecModel, folder: Path, max_clips: int, packet_frames: int) -> dict:

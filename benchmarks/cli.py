@@ -7,21 +7,21 @@ from pathlib import Path
 
 import click
 
-from benchmarks import latency_report, quality_report, soak_report, training_report
-from benchmarks.clips import SHARED_VAL, read_clip_files, read_clips, tile_to
-from benchmarks.dnsmos import DEFAULT_DIR as DNSMOS_DIR
-from benchmarks.errors import BenchError
-from benchmarks.latency import CHUNK_FRAMES, WARMUP_CHUNKS, onnx_cases, torch_cases
-from benchmarks.machine import machine_info
-from benchmarks.model_source import (
+from sscodec.benchmarks import latency_report, quality_report, soak_report, training_report
+from sscodec.benchmarks.clips import SHARED_VAL, read_clip_files, read_clips, tile_to
+from sscodec.benchmarks.dnsmos import DEFAULT_DIR as DNSMOS_DIR
+from sscodec.benchmarks.errors import BenchError
+from sscodec.benchmarks.latency import CHUNK_FRAMES, WARMUP_CHUNKS, onnx_cases, torch_cases
+from sscodec.benchmarks.machine import machine_info
+from sscodec.benchmarks.model_source import (
     find_checkpoint,
     load_model,
     model_summary,
     precision_variants,
     resolve_model,
 )
-from benchmarks.results import ResultPaths, result_paths, write_results
-from benchmarks.training import (
+from sscodec.benchmarks.results import ResultPaths, result_paths, write_results
+from sscodec.benchmarks.training import (
     BATCH_SIZES,
     DEFAULT_PRESETS,
     PIPELINES,
@@ -30,12 +30,12 @@ from benchmarks.training import (
     resolve_device,
     run_training,
 )
-from codec.config import PRESETS
-from common.audio import AudioFileError
-from common.bundled import DEFAULT_NAME
-from common.cli import run_cli
-from common.errors import StreamError
-from stream.engine import StreamEngine
+from sscodec.codec.config import PRESETS
+from sscodec.common.audio import AudioFileError
+from sscodec.common.bundled import DEFAULT_NAME
+from sscodec.common.cli import run_cli
+from sscodec.common.errors import StreamError
+from sscodec.stream.engine import StreamEngine
 
 LATENCY_AUDIO_SECONDS = 60.0  # long enough that 1,000 chunks of 4 frames never repeat the same audio
 
@@ -107,7 +107,7 @@ def latency(
     chunks: int,
 ) -> None:
     """Per-chunk compute time and real-time factor, encode and decode, per backend, precision and threads."""
-    from benchmarks.profiling import profile_stream_graphs
+    from sscodec.benchmarks.profiling import profile_stream_graphs
 
     model_dir = resolve_model(model)
     checkpoint = find_checkpoint(model_dir, checkpoint)
@@ -119,7 +119,7 @@ def latency(
             str(audio_dir),
         )
     else:
-        from export.probe import probe_signal
+        from sscodec.export.probe import probe_signal
 
         audio, audio_source = probe_signal(info.sample_rate, LATENCY_AUDIO_SECONDS), "synthetic probe signal"
     calibration = _calibration(calibration_dir, info) if calibration_dir else None
@@ -180,11 +180,11 @@ def quality(
     opus_kbps: str, dnsmos: bool, dnsmos_dir: Path,
 ) -> None:
     """PESQ-WB, STOI, mel distance, SNR, SI-SDR, level and DNSMOS against bitrate, per set: codec and Opus."""
-    from benchmarks.dnsmos import Dnsmos
-    from benchmarks.heldout import validation_sets
-    from benchmarks.metrics import MEL_DEFINITION, ClipScorer
-    from benchmarks.opus import METHOD, opus_version
-    from benchmarks.quality import WholeClipCodec, codec_conditions, input_condition, opus_conditions
+    from sscodec.benchmarks.dnsmos import Dnsmos
+    from sscodec.benchmarks.heldout import validation_sets
+    from sscodec.benchmarks.metrics import MEL_DEFINITION, ClipScorer
+    from sscodec.benchmarks.opus import METHOD, opus_version
+    from sscodec.benchmarks.quality import WholeClipCodec, codec_conditions, input_condition, opus_conditions
 
     model_dir = resolve_model(model)
     codec = WholeClipCodec(model_dir)
@@ -246,7 +246,7 @@ def quality(
 @click.option("--chunk-frames", type=click.IntRange(min=1), default=1, show_default=True)
 def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chunk_frames: int) -> None:
     """Hours of speech through one stream at full speed: exact length, flat memory, no compute drift."""
-    from benchmarks.soak import run_soak
+    from sscodec.benchmarks.soak import run_soak
 
     model_dir = resolve_model(model)
     info = StreamEngine(model_dir).info
@@ -332,7 +332,7 @@ def _pytorch_cases(checkpoint: Path | None, audio, chunks: int) -> list[dict]:
 
 
 def _calibration(directory: Path, info) -> list:
-    from export.calibration import audio_files, load_clips
+    from sscodec.export.calibration import audio_files, load_clips
 
     return load_clips(audio_files(directory), info.sample_rate, info.frame_size)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.errors import BenchError
-from common.audio import read_audio
-from export.calibration import audio_files
+from sscodec.benchmarks.errors import BenchError
+from sscodec.common.audio import read_audio
+from sscodec.export.calibration import audio_files
 
 # The shared speech the README names (read-only); the default for benchmarks that need real audio.
 SHARED_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "telugu" / "val"

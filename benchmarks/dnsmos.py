@@ -16,7 +16,7 @@ import librosa
 import numpy as np
 import onnxruntime as ort
 
-from benchmarks.errors import BenchError
+from sscodec.benchmarks.errors import BenchError
 
 SAMPLE_RATE = 16000
 WINDOW_SAMPLES = int(9.01 * SAMPLE_RATE)  # 144160

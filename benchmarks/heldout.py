@@ -14,7 +14,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from benchmarks.errors import BenchError
+from sscodec.benchmarks.errors import BenchError
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TELUGU_VAL = "telugu_val"

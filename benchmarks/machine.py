@@ -9,7 +9,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from benchmarks.opus import opus_version
+from sscodec.benchmarks.opus import opus_version
 
 LIBRARIES = (
     "numpy",

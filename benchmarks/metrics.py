@@ -7,13 +7,13 @@ import torch
 from pesq import NoUtterancesError, PesqError, pesq
 from pystoi import stoi
 
-from benchmarks.dnsmos import METRICS as DNSMOS_METRICS
-from benchmarks.dnsmos import Dnsmos
-from train.losses import MultiScaleMelLoss
-from train.metrics import amplitude_ratio, si_sdr_db, snr_db
+from sscodec.benchmarks.dnsmos import METRICS as DNSMOS_METRICS
+from sscodec.benchmarks.dnsmos import Dnsmos
+from sscodec.train.losses import MultiScaleMelLoss
+from sscodec.train.metrics import amplitude_ratio, si_sdr_db, snr_db
 
 METRICS = ("snr_db", "si_sdr_db", "mel_distance", "pesq_wb", "stoi", "amplitude_ratio", *DNSMOS_METRICS)
-MEL_DEFINITION = "train.losses.MultiScaleMelLoss.distance (log10 mel L1, windows 64..1024, as in training)"
+MEL_DEFINITION = "sscodec.train.losses.MultiScaleMelLoss.distance (log10 mel L1, windows 64..1024, as in training)"
 
 
 class ClipScorer:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
-from benchmarks.errors import BenchError
+from sscodec.benchmarks.errors import BenchError
 
 DECODE_RATE = 48000
 COMPLEXITY = 10

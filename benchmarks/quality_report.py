@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from benchmarks.machine import describe
-from benchmarks.metrics import METRICS
+from sscodec.benchmarks.machine import describe
+from sscodec.benchmarks.metrics import METRICS
 
 PLOTTED = (
     ("pesq_wb", "PESQ-WB"),
@@ -134,7 +134,7 @@ def figure(data: dict) -> Figure:
 def spectrograms(codec, sets: dict[str, dict[str, np.ndarray]], opus_rates: tuple[float, ...]) -> Figure:
     """Log spectrograms of the first clip of up to four sets: the input, the codec at 6 kbps (or its most
     codebooks) and Opus at 8 kbps (or the first rate asked)."""
-    from benchmarks.opus import opus_missing, opus_roundtrip
+    from sscodec.benchmarks.opus import opus_missing, opus_roundtrip
 
     info = codec.info
     books = info.codebooks_for_bitrate(6.0)

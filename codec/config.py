@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.rate import CodeRate
+from sscodec.common.rate import CodeRate
 
 
 @dataclass(frozen=True)

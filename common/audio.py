@@ -10,7 +10,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from common.errors import first_line
+from sscodec.common.errors import first_line
 
 MIN_RATE, MAX_RATE = 1000, 768_000  # Hz: beyond any real recording, so outside is a damaged header
 # Samples × channels decoded at once (2 GiB of float32, 3 hours of 48 kHz mono): a damaged header can

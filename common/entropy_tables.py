@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import ModelError
+from sscodec.common.errors import ModelError
 
 TABLES_FILE = "entropy_tables.npz"
 TABLES_VERSION = 1

@@ -10,16 +10,16 @@ from typing import Any
 
 import click
 
-from codec.checkpoint import CheckpointError, load_codec, save_compact_codec
-from common.audio import AudioFileError
-from common.bundled import EXAMPLE_CLIP
-from common.bundled import resolve_checkpoint as resolve_bundled
-from common.cli import run_cli
-from common.errors import ModelError, first_line
-from export.calibration import audio_files, load_clips
-from export.errors import ExportError
-from export.onnx_export import ExportResult, export_codec
-from export.tables import MAX_TABLE_CLIPS, write_tables
+from sscodec.codec.checkpoint import CheckpointError, load_codec, save_compact_codec
+from sscodec.common.audio import AudioFileError
+from sscodec.common.bundled import EXAMPLE_CLIP
+from sscodec.common.bundled import resolve_checkpoint as resolve_bundled
+from sscodec.common.cli import run_cli
+from sscodec.common.errors import ModelError, first_line
+from sscodec.export.calibration import audio_files, load_clips
+from sscodec.export.errors import ExportError
+from sscodec.export.onnx_export import ExportResult, export_codec
+from sscodec.export.tables import MAX_TABLE_CLIPS, write_tables
 
 
 def resolve_checkpoint(value: str) -> Path:

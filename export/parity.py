@@ -9,10 +9,10 @@ import numpy as np
 import onnx
 import torch
 
-from codec.model import Codec
-from common.errors import first_line
-from export.errors import ParityError
-from export.runtime import CPU, Provider, open_session, run_graph
+from sscodec.codec.model import Codec
+from sscodec.common.errors import first_line
+from sscodec.export.errors import ParityError
+from sscodec.export.runtime import CPU, Provider, open_session, run_graph
 
 TOLERANCE = 1e-4  # docs/CONTRACTS.md: max abs difference of decoded audio
 # A code may differ only where two codebook entries are this close in the quantizer's similarity (negative

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.audio import read_audio
-from common.entropy_tables import TABLES_FILE, estimate_counts, save_tables
-from export.runtime import open_session, run_stream
+from sscodec.common.audio import read_audio
+from sscodec.common.entropy_tables import TABLES_FILE, estimate_counts, save_tables
+from sscodec.export.runtime import open_session, run_stream
 
 MAX_TABLE_CLIPS = 2000
 # Chunks of 5 s keep ONNX Runtime's per-call cost negligible; any chunking gives the same codes.

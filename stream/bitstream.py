@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from common.errors import BitstreamError
-from stream.packet import MAX_SEQUENCE, PACKET_HEADER_SIZE, CodingMode, Packet
-from stream.packing import packed_size
+from sscodec.common.errors import BitstreamError
+from sscodec.stream.packet import MAX_SEQUENCE, PACKET_HEADER_SIZE, CodingMode, Packet
+from sscodec.stream.packing import packed_size
 
 MAGIC = b"SSCB"
 FORMAT_VERSION = 1

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream.model import CodecModel
-from stream.model_dir import ModelInfo
-from stream.packet import CodingMode, Packet
-from stream.packing import unpack_codes
+from sscodec.stream.model import CodecModel
+from sscodec.stream.model_dir import ModelInfo
+from sscodec.stream.packet import CodingMode, Packet
+from sscodec.stream.packing import unpack_codes
 
 
 class StreamDecoder:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream.model import CodecModel
-from stream.model_dir import ModelInfo
-from stream.packet import MAX_SEQUENCE, CodingMode, Packet
-from stream.packing import pack_codes
+from sscodec.stream.model import CodecModel
+from sscodec.stream.model_dir import ModelInfo
+from sscodec.stream.packet import MAX_SEQUENCE, CodingMode, Packet
+from sscodec.stream.packing import pack_codes
 
 
 class StreamEncoder:

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.chunker import Chunker
-from stream.decoder import StreamDecoder
-from stream.encoder import StreamEncoder
-from stream.model import CodecModel
-from stream.model_dir import ModelInfo
-from stream.packet import Packet
-from stream.runtime import RuntimeOptions
-from stream.stats import StatsRecorder, StreamStats
+from sscodec.stream.chunker import Chunker
+from sscodec.stream.decoder import StreamDecoder
+from sscodec.stream.encoder import StreamEncoder
+from sscodec.stream.model import CodecModel
+from sscodec.stream.model_dir import ModelInfo
+from sscodec.stream.packet import Packet
+from sscodec.stream.runtime import RuntimeOptions
+from sscodec.stream.stats import StatsRecorder, StreamStats
 
 
 @dataclass(frozen=True)

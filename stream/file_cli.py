@@ -7,17 +7,17 @@ from pathlib import Path
 
 import click
 
-from common.audio import AudioFileError, read_audio, write_audio
-from common.cli import run_cli
-from common.errors import StreamError
-from stream.bitstream import MAX_PACKET_FRAMES
-from stream.cli import model_dir_callback
-from stream.engine import codebook_count
-from stream.file_codec import DEFAULT_PACKET_FRAMES, decode_file, encode_file
-from stream.model import CodecModel
-from stream.model_dir import resolve_model_dir
-from stream.packet import CodingMode
-from stream.packing import packed_size
+from sscodec.common.audio import AudioFileError, read_audio, write_audio
+from sscodec.common.cli import run_cli
+from sscodec.common.errors import StreamError
+from sscodec.stream.bitstream import MAX_PACKET_FRAMES
+from sscodec.stream.cli import model_dir_callback
+from sscodec.stream.engine import codebook_count
+from sscodec.stream.file_codec import DEFAULT_PACKET_FRAMES, decode_file, encode_file
+from sscodec.stream.model import CodecModel
+from sscodec.stream.model_dir import resolve_model_dir
+from sscodec.stream.packet import CodingMode
+from sscodec.stream.packing import packed_size
 
 _INPUT = click.Path(exists=True, dir_okay=False, path_type=Path)
 _OUTPUT = click.Path(dir_okay=False, path_type=Path)

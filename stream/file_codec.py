@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import BitstreamError
-from stream.bitstream import NO_TABLES, FileHeader, read_header, read_packets, write_packet
-from stream.decoder import StreamDecoder
-from stream.encoder import StreamEncoder
-from stream.model import CodecModel
-from stream.packet import CodingMode
+from sscodec.common.errors import BitstreamError
+from sscodec.stream.bitstream import NO_TABLES, FileHeader, read_header, read_packets, write_packet
+from sscodec.stream.decoder import StreamDecoder
+from sscodec.stream.encoder import StreamEncoder
+from sscodec.stream.model import CodecModel
+from sscodec.stream.packet import CodingMode
 
 DEFAULT_PACKET_FRAMES = 50  # 1 s: the range coder's 32-bit flushes cost little per packet (README, "Bitstream")
 

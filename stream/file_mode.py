@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stream.engine import StreamEngine
-from stream.stats import StreamStats
+from sscodec.stream.engine import StreamEngine
+from sscodec.stream.stats import StreamStats
 
 
 @dataclass(frozen=True)

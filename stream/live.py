@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from stream.devices import DEVICE_HINT, list_devices, sounddevice
-from stream.duplex import DuplexCallback
-from stream.engine import StreamEngine
-from common.errors import AudioDeviceError, first_line
-from stream.stats import StreamStats
+from sscodec.common.errors import AudioDeviceError, first_line
+from sscodec.stream.devices import DEVICE_HINT, list_devices, sounddevice
+from sscodec.stream.duplex import DuplexCallback
+from sscodec.stream.engine import StreamEngine
+from sscodec.stream.stats import StreamStats
 
 # Opens a duplex stream, started later: (sample_rate, block_size, (input, output) devices, latency, callback).
 StreamOpener = Callable[[int, int, tuple[Any, Any], "float | str", DuplexCallback], Any]

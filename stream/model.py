@@ -8,11 +8,11 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from common.entropy_tables import TABLES_FILE, load_tables, tables_fingerprint
-from common.errors import ModelError
-from stream.entropy import EntropyCoder
-from stream.model_dir import ModelInfo, read_model_info, stream_graph_paths
-from stream.runtime import RuntimeOptions, open_session
+from sscodec.common.entropy_tables import TABLES_FILE, load_tables, tables_fingerprint
+from sscodec.common.errors import ModelError
+from sscodec.stream.entropy import EntropyCoder
+from sscodec.stream.model_dir import ModelInfo, read_model_info, stream_graph_paths
+from sscodec.stream.runtime import RuntimeOptions, open_session
 
 FINGERPRINT_SIZE = 8
 

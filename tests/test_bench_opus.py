@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.opus import opus_roundtrip, opus_version
-from export.probe import probe_signal
+from sscodec.benchmarks.opus import opus_roundtrip, opus_version
+from sscodec.export.probe import probe_signal
 
 
 def test_the_binding_names_its_libopus() -> None:

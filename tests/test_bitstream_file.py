@@ -20,16 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_stream_model import copy_model, export_tiny_model
 
-from common.audio import read_audio
-from common.bundled import EXAMPLE_CLIP
-from common.errors import StreamError
-from export.tables import write_tables
-from stream.bitstream import MAGIC, FileHeader, read_header, read_packets
-from stream.decoder import StreamDecoder
-from stream.encoder import StreamEncoder
-from stream.file_codec import decode_file, encode_file
-from stream.model import CodecModel
-from stream.packet import CodingMode
+from sscodec.common.audio import read_audio
+from sscodec.common.bundled import EXAMPLE_CLIP
+from sscodec.common.errors import StreamError
+from sscodec.export.tables import write_tables
+from sscodec.stream.bitstream import MAGIC, FileHeader, read_header, read_packets
+from sscodec.stream.decoder import StreamDecoder
+from sscodec.stream.encoder import StreamEncoder
+from sscodec.stream.file_codec import decode_file, encode_file
+from sscodec.stream.model import CodecModel
+from sscodec.stream.packet import CodingMode
 
 BIN = Path(sys.executable).parent
 FRAME = 320

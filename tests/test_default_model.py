@@ -12,9 +12,14 @@ import numpy as np
 import pytest
 import soundfile
 
-from codec.checkpoint import load_codec
-from common.bundled import BUNDLED_CHECKPOINT, BUNDLED_CHECKPOINT_DIR, BUNDLED_MODEL_DIR, resolve_checkpoint
-from stream.model_dir import resolve_model_dir
+from sscodec.codec.checkpoint import load_codec
+from sscodec.common.bundled import (
+    BUNDLED_CHECKPOINT,
+    BUNDLED_CHECKPOINT_DIR,
+    BUNDLED_MODEL_DIR,
+    resolve_checkpoint,
+)
+from sscodec.stream.model_dir import resolve_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "stream" / "examples" / "telugu_example.flac"
@@ -57,7 +62,7 @@ def test_metadata_agrees_with_the_bundled_checkpoint() -> None:
 def test_codec_stream_with_the_bundled_model_codes_the_example(tmp_path: Path, extra_args: list[str], codebooks: int) -> None:
     output, stats = tmp_path / "out.wav", tmp_path / "stats.json"
     subprocess.run(
-        [sys.executable, "-c", "from stream.cli import main; main()", "--input", str(EXAMPLE), "--output",
+        [sys.executable, "-c", "from sscodec.stream.cli import main; main()", "--input", str(EXAMPLE), "--output",
          str(output), "--stats-json", str(stats), *extra_args],
         check=True, capture_output=True, timeout=120,
     )
@@ -77,7 +82,7 @@ def test_codec_stream_with_the_bundled_model_codes_the_example(tmp_path: Path, e
         assert _snr_db(reference, decoded) > 0.0
 
 
-def test_the_runtime_wheel_carries_the_stream_graphs_and_not_the_training_files(tmp_path: Path) -> None:
+def test_the_wheel_is_one_package_with_the_stream_graphs_and_not_the_training_files(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
          str(ROOT)],
@@ -85,7 +90,10 @@ def test_the_runtime_wheel_carries_the_stream_graphs_and_not_the_training_files(
     )
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    # One import package: nothing that could overwrite or be shadowed by a `stream`, `train`, ... of another.
+    assert {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")} == {"sscodec"}
     for name in RUNTIME_FILES:
-        assert f"stream/models/default/{name}" in names
+        assert f"sscodec/stream/models/default/{name}" in names
     assert not [name for name in names if name.endswith((".pt", "/encoder.onnx", "/decoder.onnx"))]
-    assert "stream/examples/telugu_example.flac" in names
+    assert "sscodec/stream/examples/telugu_example.flac" in names
+    assert "sscodec/stream/models/default/entropy_tables.npz" in names

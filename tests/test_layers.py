@@ -24,14 +24,20 @@ ALLOWED = {
 }
 
 
+def _package(module: str) -> str:
+    """The top-level package of a module name; for our own, the layer under `sscodec.`."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "sscodec" and len(parts) > 1 else parts[0]
+
+
 def imported_packages(path: Path) -> set[str]:
-    """Top-level names of every module `path` imports (absolute imports)."""
+    """Packages (layers, for ours) of every module `path` imports (absolute imports)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
+            names |= {_package(alias.name) for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+            names.add(_package(node.module))
     return names
 
 

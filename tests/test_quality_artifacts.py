@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.artifacts import TARGETS, Artifacts, measure
-from benchmarks.quality import WholeClipCodec
-from common.audio import read_audio
-from common.bundled import BUNDLED_MODEL_DIR
+from sscodec.benchmarks.artifacts import TARGETS, Artifacts, measure
+from sscodec.benchmarks.quality import WholeClipCodec
+from sscodec.common.audio import read_audio
+from sscodec.common.bundled import BUNDLED_MODEL_DIR
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
-from stream.duplex import DuplexCallback
-from stream.engine import StreamEngine
-from stream.file_mode import stream_audio
-from stream.live import run_live
+from sscodec.stream.duplex import DuplexCallback
+from sscodec.stream.engine import StreamEngine
+from sscodec.stream.file_mode import stream_audio
+from sscodec.stream.live import run_live
 
 FRAME = 320
 

@@ -11,14 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
-from common.entropy_tables import estimate_counts
-from stream.decoder import StreamDecoder
-from stream.encoder import StreamEncoder
-from stream.engine import StreamEngine
-from stream.entropy import EntropyCoder
-from stream.file_mode import stream_audio
-from stream.model import CodecModel
-from stream.packet import PACKET_HEADER_SIZE, CodingMode, Packet
+from sscodec.common.entropy_tables import estimate_counts
+from sscodec.stream.decoder import StreamDecoder
+from sscodec.stream.encoder import StreamEncoder
+from sscodec.stream.engine import StreamEngine
+from sscodec.stream.entropy import EntropyCoder
+from sscodec.stream.file_mode import stream_audio
+from sscodec.stream.model import CodecModel
+from sscodec.stream.packet import PACKET_HEADER_SIZE, CodingMode, Packet
 
 FRAME = 320
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import soundfile
 
+from sscodec.train.cli import main
+from sscodec.train.data import Crop, CropReader
+from sscodec.train.manifest import load_manifest
 from tests.conftest import TELUGU_TRAIN
-from train.cli import main
-from train.data import Crop, CropReader
-from train.manifest import load_manifest
 
 TINY = ["--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.2"]
 

@@ -11,11 +11,11 @@ import pytest
 import soundfile
 import torch
 
-import train.manifest as manifest_module
+import sscodec.train.manifest as manifest_module
+from sscodec.train.augment import Augmentation, add_noise, apply_gain, augment, lowpass, resample_band_limit
+from sscodec.train.data import Corpus, Crop, CropDataset, CropPlan, CropReader, NoisePool, batches
+from sscodec.train.manifest import load_manifest
 from tests.conftest import TELUGU_TRAIN
-from train.augment import Augmentation, add_noise, apply_gain, augment, lowpass, resample_band_limit
-from train.data import Corpus, Crop, CropDataset, CropPlan, CropReader, NoisePool, batches
-from train.manifest import load_manifest
 
 RATE = 16_000
 

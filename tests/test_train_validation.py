@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from sscodec.train.data import hold_out, rank_share
+from sscodec.train.manifest import load_manifest
 from tests.conftest import TELUGU_TRAIN, TELUGU_VAL
-from train.data import hold_out, rank_share
-from train.manifest import load_manifest
 
 CODEC_TRAIN = Path(sys.executable).with_name("codec-train")
 SEED_KEYS = {"step", "epoch", "loss", "recon", "vq", "snr_db", "amplitude_ratio", "mel_distance"}

@@ -15,7 +15,7 @@ class TrainConfig:
     checkpoint_dir: str
     val_dir: str | None = None
     no_validation: bool = False  # without --val_dir a share of the training files is held out unless this is set
-    num_workers: int | None = None  # DataLoader workers per process; None: `train.data.default_workers`
+    num_workers: int | None = None  # DataLoader workers per process; None: `sscodec.train.data.default_workers`
     in_memory: bool = False  # decode every training file into RAM once instead of reading crops from disk
     gain_prob: float = 0.0  # augmentation probabilities (train/augment.py), all off by default
     lowpass_prob: float = 0.0

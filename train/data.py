@@ -22,9 +22,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from common.audio import AudioFileError, read_audio, read_frames, to_mono_rate
-from train.augment import Augmentation, augment
-from train.manifest import DataError, Manifest, ManifestEntry, list_audio_files
+from sscodec.common.audio import AudioFileError, read_audio, read_frames, to_mono_rate
+from sscodec.train.augment import Augmentation, augment
+from sscodec.train.manifest import DataError, Manifest, ManifestEntry, list_audio_files
 
 # Formats libsndfile cannot seek in exactly: decoded once on first use and cached at the training rate.
 UNSEEKABLE_SUFFIXES = {".mp3"}

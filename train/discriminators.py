@@ -24,8 +24,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from codec.config import CodecConfig, preset
-from codec.conv import weight_normed
+from sscodec.codec.config import CodecConfig, preset
+from sscodec.codec.conv import weight_normed
 
 # DAC's split of the frequency axis, as fractions of the bins: finer bands where speech has most energy.
 DAC_BANDS: tuple[tuple[float, float], ...] = ((0.0, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0))

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.audio import AudioFileError, probe_audio
+from sscodec.common.audio import AudioFileError, probe_audio
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 CACHE_VERSION = 1

@@ -15,13 +15,13 @@ import torch
 from torch import Tensor
 from torch.nn.utils import parametrize
 
-from codec.checkpoint import CheckpointError, atomic_save, codec_payload, load_codec, read_checkpoint
-from codec.config import CodecConfig, preset
-from codec.model import Codec
-from common.bundled import resolve_checkpoint
-from train.augment import Augmentation
-from train.config import TrainConfig
-from train.data import (
+from sscodec.codec.checkpoint import CheckpointError, atomic_save, codec_payload, load_codec, read_checkpoint
+from sscodec.codec.config import CodecConfig, preset
+from sscodec.codec.model import Codec
+from sscodec.common.bundled import resolve_checkpoint
+from sscodec.train.augment import Augmentation
+from sscodec.train.config import TrainConfig
+from sscodec.train.data import (
     VAL_MAX_SECONDS,
     VAL_MIN_FILES,
     VAL_SHARE,
@@ -39,19 +39,19 @@ from train.data import (
     parse_data_dir,
     rank_share,
 )
-from train.discriminators import Discriminator, DiscriminatorOutput
-from train.distributed import DistInfo, sync_buffers, wrap
-from train.losses import (
+from sscodec.train.discriminators import Discriminator, DiscriminatorOutput
+from sscodec.train.distributed import DistInfo, sync_buffers, wrap
+from sscodec.train.losses import (
     MultiScaleMelLoss,
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
     l1_waveform_loss,
 )
-from train.manifest import Manifest, load_manifest
-from train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
-from train.monitor import Monitor, Validation
-from train.recipe import OVERRIDABLE, LossWeights, recipe
+from sscodec.train.manifest import Manifest, load_manifest
+from sscodec.train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
+from sscodec.train.monitor import Monitor, Validation
+from sscodec.train.recipe import OVERRIDABLE, LossWeights, recipe
 
 log = logging.getLogger("codec-train")
 
