@@ -9,7 +9,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from benchmarks.errors import BenchError
+from sscodec.benchmarks.errors import BenchError
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

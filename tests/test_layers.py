@@ -55,3 +55,20 @@ def test_each_layer_imports_only_what_it_may(layer: str) -> None:
 def test_common_depends_on_no_other_layer() -> None:
     for path in (ROOT / "common").rglob("*.py"):
         assert not imported_packages(path) & (OURS - {"common"}), path
+
+
+def test_every_import_of_our_code_goes_through_the_sscodec_namespace() -> None:
+    # From the repository root the bare folders import too, so a bare `import stream...` passes in-process tests
+    # and breaks only in an installed copy; catch it here.
+    bare = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for folder in (*OURS, "tests")
+        for path in (ROOT / folder).rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        for name in (
+            [alias.name for alias in node.names] if isinstance(node, ast.Import)
+            else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+        )
+        if name.split(".")[0] in OURS
+    }
+    assert not bare, sorted(bare)
