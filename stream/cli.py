@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from stream import devices
-from common.audio import AudioFileError, read_audio, write_audio
+from common.audio import AudioFileError, write_audio
 from common.cli import run_cli
 from stream.engine import StreamEngine
 from common.errors import StreamError
-from stream.file_mode import stream_audio
+from stream.file_mode import stream_file
 from stream.live import run_live
 from stream.model_dir import DEFAULT_NAME, resolve_model_dir
 from stream.runtime import PROVIDERS, RuntimeOptions
@@ -29,9 +29,10 @@ def _model_dir(ctx: click.Context, param: click.Parameter, text: str | None) -> 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--mic", is_flag=True, help="Live: microphone → codec → speakers.")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Stream this audio file (any format, rate, channels) instead of the microphone.")
+              help="Stream this audio file (any format, rate, channels, length) from disk instead of the microphone.")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="With --input: write the decoded audio here (16 kHz, the input's length).")
+              help="With --input: write the decoded audio here as it is produced (mono at the model's sample rate, "
+                   "the input's length; format from the extension).")
 @click.option("--model", "model_dir", callback=_model_dir,
               help="Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent; "
                    "./default names a folder of that name).")
@@ -96,11 +97,7 @@ def command(
     except ValueError as error:  # only the codebook/bitrate choice does not fit this model
         raise click.UsageError(str(error)) from None
     if input_path is not None:
-        audio = read_audio(input_path, engine.info.sample_rate)
-        result = stream_audio(engine, audio)
-        if output_path is not None:
-            write_audio(output_path, result.audio, engine.info.sample_rate)
-        _report(result.stats, stats_json)
+        _report(stream_file(engine, input_path, output_path), stats_json)
         return
     live = run_live(
         engine,
