@@ -1,0 +1,106 @@
+"""End to end `codec-stream --mic` on a JACK server that runs at 48 kHz only (the dummy backend).
+
+A device that accepts no 16 kHz stream must be opened at its own rate and resampled in the stream. The test
+starts its own named JACK server (so it cannot disturb another one) and a `jack_metro` client ticking a 1 kHz
+tone burst five times a second; PortAudio's JACK host API offers each client as a device, so the codec's
+microphone is the metronome and its speaker the server's playback ports. Checked: no device error, the
+recordings and stats are written, the codec heard the ticks at their period, and the live path equals the
+offline graphs on what it heard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from test_stream_engine import offline_decode
+from test_stream_model import tiny_model  # noqa: F401 -- the fixture
+
+TOOLS = ("jackd", "jack_lsp", "jack_metro")
+TICK_PERIOD_S = 0.2  # jack_metro at 300 beats per minute
+FRAME = 320
+
+
+@pytest.fixture(scope="module")
+def jack() -> Iterator[dict[str, str]]:
+    """A private JACK server (dummy backend, 48 kHz, 960-sample periods) with a metronome client `codec_ticks`."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"JACK not installed ({', '.join(missing)} missing): apt-get install jackd2 "
+                    "(listed in requirements/system.txt; scripts/setup.sh installs it)")
+    name = f"codec-test-{os.getpid()}"
+    env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1"}
+    server = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "960"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    metro = None
+    try:
+        _wait_for(lambda: subprocess.run(["jack_lsp"], env=env, capture_output=True, check=False).returncode == 0,
+                  server, "the JACK server")
+        metro = subprocess.Popen(["jack_metro", "-n", "codec_ticks", "-b", "300", "-f", "1000", "-A", "0.5",
+                                  "-D", "20"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for(lambda: "codec_ticks:" in subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True,
+                                                           check=False).stdout, server, "jack_metro")
+        yield env
+    finally:
+        for process in (metro, server):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
+
+
+def _wait_for(ready, server: subprocess.Popen, what: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"jackd exited: {server.stderr.read()}")
+        if ready():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"{what} did not come up within {timeout_s} s")
+
+
+def test_mic_on_a_48khz_only_jack_server(jack: dict[str, str], tiny_model: Path, tmp_path: Path) -> None:  # noqa: F811
+    listing = subprocess.run([sys.executable, "-c", "from stream.cli import main; main()", "--list-devices"],
+                             env=jack, capture_output=True, text=True, timeout=60, check=False)
+    assert listing.returncode == 0 and "codec_ticks, JACK Audio Connection Kit" in listing.stdout
+    assert "default 48000 Hz" in listing.stdout
+    duration = 4.0
+    done = subprocess.run(
+        [sys.executable, "-c", "from stream.cli import main; main()", "--mic", "--model", str(tiny_model),
+         "--input-device", "codec_ticks", "--output-device", "system", "--duration", str(duration),
+         "--record-input", str(tmp_path / "in.wav"), "--record-output", str(tmp_path / "out.wav"),
+         "--stats-json", str(tmp_path / "stats.json")],
+        env=jack, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "device: 48000 Hz" in done.stdout
+
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    live = stats["live"]
+    assert live["device_rate_hz"] == 48000 and live["reopens"] == 0
+    assert live["resampler_delay_ms"] > 0 and 0 < live["output_latency_ms"] < 1000
+    expected_frames = duration * 1000 / 20
+    assert 0.95 * expected_frames <= stats["frames"] <= expected_frames + 10
+    assert 0 < stats["compute_ms"]["p50"] < 20 and 0 < stats["real_time_factor"] < 1
+    assert stats["underflows"] + stats["overflows"] < 0.2 * stats["frames"], stats
+
+    heard, rate = soundfile.read(tmp_path / "in.wav", dtype="float32")
+    decoded, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    assert rate == 16000 and stats["frames"] * FRAME == decoded.shape[0] and heard.shape[0] >= decoded.shape[0]
+    # The ticks came through the 48 -> 16 kHz resampler: loud, and their energy repeats at the metronome's period.
+    assert 0.3 < np.abs(heard).max() <= 0.55
+    energy = heard[: 2 * rate].astype(np.float64) ** 2
+    autocorrelation = np.correlate(energy, energy, "full")[energy.shape[0] - 1 :]
+    period = int(TICK_PERIOD_S * rate)
+    assert abs(int(np.argmax(autocorrelation[period // 2 :])) + period // 2 - period) <= 16
+    # The live path is the file path on what it heard.
+    np.testing.assert_allclose(decoded, offline_decode(tiny_model, heard, 12)[: decoded.shape[0]], atol=1e-4)
