@@ -13,7 +13,7 @@ from common.cli import run_cli
 from stream.engine import StreamEngine
 from common.errors import StreamError
 from stream.file_mode import stream_file
-from stream.live import run_live
+from stream.live import DEFAULT_LATENCY, run_live
 from stream.model_dir import DEFAULT_NAME, resolve_model_dir
 from stream.runtime import PROVIDERS, RuntimeOptions
 from stream.stats import StreamStats, write_stats_json
@@ -48,7 +48,8 @@ def _model_dir(ctx: click.Context, param: click.Parameter, text: str | None) -> 
               help="With --mic: input device index or name part (see --list-devices).")
 @click.option("--output-device", callback=lambda ctx, param, value: _device(value),
               help="With --mic: output device index or name part (see --list-devices).")
-@click.option("--latency", default="low", show_default=True, callback=lambda ctx, param, value: _latency(value),
+@click.option("--latency", default=str(DEFAULT_LATENCY), show_default=True,
+              callback=lambda ctx, param, value: _latency(value),
               help="With --mic: PortAudio's suggested device latency: low, high or seconds (e.g. 0.1).")
 @click.option("--record-input", type=click.Path(dir_okay=False, path_type=Path),
               help="With --mic: save what the microphone delivered to the codec (float WAV keeps it exact).")

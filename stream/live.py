@@ -153,17 +153,19 @@ def run_live(
     open_stream: StreamOpener = open_sounddevice_stream,
     latency: float | str = DEFAULT_LATENCY,
     max_backlog_frames: int | None = None,
-    stall_s: float = 1.0,
-    gone_s: float = 5.0,
+    stall_s: float = 2.5,
+    start_s: float = 5.0,
+    gone_s: float = 15.0,
     choose_rate: RateChooser = supported_rate,
 ) -> LiveResult:
     """Run the codec live until `duration_s` of audio has passed, Ctrl-C, or a device failure.
 
     The devices run at `choose_rate`'s rate (the model's if they take it, else their own) and the audio is
     resampled in the worker, never in the callback. `latency` is PortAudio's suggested device latency ("low",
-    "high" or seconds). A stream that stops, or delivers no block for `stall_s`, is closed and opened again
-    (PulseAudio's ALSA plugin can pause about 2 s to recover from an underrun); only a device that delivers
-    nothing for `gone_s` ends the run. AudioDeviceError if the devices cannot be opened at all.
+    "high" or seconds). A stream that stops, or delivers no block for `stall_s` (PulseAudio's ALSA plugin pauses
+    about 2 s to recover from an underrun, and is left to), or no first block for `start_s` after opening (the
+    same plugin took 1.8 s to start on a loaded 2-core VM), is closed and opened again; only a device that
+    delivers nothing for `gone_s` ends the run. AudioDeviceError if the devices cannot be opened at all.
     """
     info = engine.info
     engine.reset()
@@ -186,7 +188,7 @@ def run_live(
     worker.start()
     try:
         device.start()
-        reason, error, gap_s = _watch(device, callback, worker, target, stall_s, gone_s)
+        reason, error, gap_s = _watch(device, callback, worker, target, stall_s, start_s, gone_s)
     except KeyboardInterrupt:
         reason = "interrupted"
     except Exception as failure:  # noqa: BLE001 -- PortAudio errors must end the run, not lose its stats
@@ -211,12 +213,13 @@ def run_live(
 
 
 def _watch(device: ReopeningStream, callback: DuplexCallback, worker: EngineWorker, target: int | None,
-           stall_s: float, gone_s: float) -> tuple[str, str | None, float]:
-    """Wait for the run to end, reopening a stream that stops or stalls; returns (reason, error, seconds of
-    outage that reopening bridged)."""
+           stall_s: float, start_s: float, gone_s: float) -> tuple[str, str | None, float]:
+    """Wait for the run to end, reopening a stream that stops, stalls for `stall_s`, or (fresh) delivers nothing
+    for `start_s`; returns (reason, error, seconds of outage that reopening bridged)."""
     seen, last_progress = callback.callbacks, time.monotonic()
+    opened_at, delivered = last_progress, False  # the current stream's start, and whether it has run since
     outage_start: float | None = None  # the last callback before a stop or stall that is being bridged
-    next_try = 0.0
+    last_attempt = -float("inf")
     gap_s = 0.0
     while True:
         time.sleep(0.05)
@@ -229,18 +232,20 @@ def _watch(device: ReopeningStream, callback: DuplexCallback, worker: EngineWork
             if outage_start is not None:
                 gap_s += now - outage_start
                 outage_start = None
-            seen, last_progress = callback.callbacks, now
+            seen, last_progress, delivered = callback.callbacks, now, True
             continue
-        if device.active and now - last_progress <= stall_s:
+        quiet = now - max(last_progress, opened_at)
+        if device.active and quiet <= (stall_s if delivered else start_s):
             continue
         if now - last_progress > gone_s:
             why = f": {device.last_error}" if device.last_error else ""
             return "error", (f"no audio from the device for {gone_s:g} s, reopening did not help{why} "
                              f"(device disconnected?); {DEVICE_HINT}"), gap_s
-        if now >= next_try:
+        if device.active or now - last_attempt > stall_s:  # one that fails to reopen is retried every stall_s
             outage_start = last_progress if outage_start is None else outage_start
             device.reopen()
-            next_try = now + stall_s  # give the new stream time to deliver before trying again
+            last_attempt = opened_at = time.monotonic()
+            delivered = False
 
 
 def _latency_ms(seconds: float) -> float | None:

@@ -76,8 +76,8 @@ class StreamStats:
         if self.live is not None:
             d = self.live
             lines += [
-                f"device: {d.device_rate_hz} Hz, latency in {_ms(d.input_latency_ms)}, out {_ms(d.output_latency_ms)} "
-                f"(PortAudio), resampling {d.resampler_delay_ms:.1f} ms",
+                (f"device: {d.device_rate_hz} Hz, latency in {_ms(d.input_latency_ms)}, "
+                 f"out {_ms(d.output_latency_ms)} (PortAudio), resampling {d.resampler_delay_ms:.1f} ms"),
                 f"expected mouth-to-ear latency: {_ms(d.expected_latency_ms)}",
                 f"stream reopened: {d.reopens} times ({d.reopen_gap_ms:.0f} ms without audio)",
             ]

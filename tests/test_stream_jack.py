@@ -11,11 +11,8 @@ offline graphs on what it heard.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +22,8 @@ import soundfile
 from test_stream_engine import offline_decode
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
-TOOLS = ("jackd", "jack_lsp", "jack_metro")
+from benchmarks.sound_servers import JACK_HINT, JACK_TOOLS, jack_dummy, missing_tools
+
 TICK_PERIOD_S = 0.2  # jack_metro at 300 beats per minute
 FRAME = 320
 
@@ -33,39 +31,11 @@ FRAME = 320
 @pytest.fixture(scope="module")
 def jack() -> Iterator[dict[str, str]]:
     """A private JACK server (dummy backend, 48 kHz, 960-sample periods) with a metronome client `codec_ticks`."""
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    missing = missing_tools(JACK_TOOLS)
     if missing:
-        pytest.fail(f"JACK not installed ({', '.join(missing)} missing): apt-get install jackd2 "
-                    "(listed in requirements/system.txt; scripts/setup.sh installs it)")
-    name = f"codec-test-{os.getpid()}"
-    env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1"}
-    server = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "960"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    metro = None
-    try:
-        _wait_for(lambda: subprocess.run(["jack_lsp"], env=env, capture_output=True, check=False).returncode == 0,
-                  server, "the JACK server")
-        metro = subprocess.Popen(["jack_metro", "-n", "codec_ticks", "-b", "300", "-f", "1000", "-A", "0.5",
-                                  "-D", "20"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for(lambda: "codec_ticks:" in subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True,
-                                                           check=False).stdout, server, "jack_metro")
+        pytest.fail(f"JACK not installed ({', '.join(missing)} missing): {JACK_HINT}")
+    with jack_dummy(48000, 960, metro_bpm=int(60 / TICK_PERIOD_S)) as env:
         yield env
-    finally:
-        for process in (metro, server):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=10)
-
-
-def _wait_for(ready, server: subprocess.Popen, what: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"jackd exited: {server.stderr.read()}")
-        if ready():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"{what} did not come up within {timeout_s} s")
 
 
 def test_mic_on_a_48khz_only_jack_server(jack: dict[str, str], tiny_model: Path, tmp_path: Path) -> None:  # noqa: F811

@@ -135,12 +135,17 @@ def test_a_stream_that_stops_is_reopened(tiny_model: Path, mic: np.ndarray) -> N
     assert live.stats.frames >= 45
 
 
-def test_a_stalled_stream_is_reopened(tiny_model: Path, mic: np.ndarray) -> None:  # noqa: F811
+@pytest.mark.parametrize("stall_after", [0, 10])
+def test_a_stalled_stream_is_reopened(tiny_model: Path, mic: np.ndarray, stall_after: int) -> None:  # noqa: F811
+    """A stream that stops delivering (after 10 blocks: `stall_s`), or never starts (`start_s`), is reopened."""
     streams: list[FakeStream] = []
-    live = live_run(StreamEngine(tiny_model), streams, mic, faults={"stall_after": 10}, duration_s=1.0,
-                    stall_s=0.3)
+    started = time.monotonic()
+    live = live_run(StreamEngine(tiny_model), streams, mic, faults={"stall_after": stall_after}, duration_s=1.0,
+                    stall_s=0.3, start_s=0.6)
     assert live.stop_reason == "duration" and live.error is None
-    assert len(streams) == 2 and live.stats.live.reopens == 1 and live.stats.live.reopen_gap_ms >= 300
+    assert len(streams) == 2 and live.stats.live.reopens == 1
+    assert live.stats.live.reopen_gap_ms >= (300 if stall_after else 600)
+    assert time.monotonic() - started < 3
 
 
 def test_a_device_that_stays_gone_ends_the_run_with_a_message(tiny_model: Path, mic: np.ndarray) -> None:  # noqa: F811
