@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.metrics import METRICS, ClipScorer, spread
-from codec.checkpoint import read_checkpoint
+from sscodec.benchmarks.metrics import METRICS, ClipScorer, spread
+from sscodec.codec.checkpoint import read_checkpoint
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class CheckpointScores:
 
 def score_checkpoint(path: Path, clips: list[np.ndarray]) -> CheckpointScores:
     """Encode and decode every clip whole with the checkpoint's codec at all its codebooks, and score it."""
-    from benchmarks.model_source import load_model
+    from sscodec.benchmarks.model_source import load_model
 
     model = load_model(path)
     config = model.config

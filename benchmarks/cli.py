@@ -7,25 +7,25 @@ from pathlib import Path
 
 import click
 
-from benchmarks import latency_report, quality_report, soak_report, training_report
-from benchmarks.clips import SHARED_VAL, read_clips, tile_to
-from benchmarks.errors import BenchError
-from benchmarks.latency import CHUNK_FRAMES, WARMUP_CHUNKS, onnx_cases, torch_cases
-from benchmarks.machine import machine_info
-from benchmarks.model_source import (
+from sscodec.benchmarks import latency_report, quality_report, soak_report, training_report
+from sscodec.benchmarks.clips import SHARED_VAL, read_clips, tile_to
+from sscodec.benchmarks.errors import BenchError
+from sscodec.benchmarks.latency import CHUNK_FRAMES, WARMUP_CHUNKS, onnx_cases, torch_cases
+from sscodec.benchmarks.machine import machine_info
+from sscodec.benchmarks.model_source import (
     find_checkpoint,
     load_model,
     model_summary,
     precision_variants,
     resolve_model,
 )
-from benchmarks.results import ResultPaths, result_paths, write_results
-from benchmarks.training import BATCH_SIZES, PRESETS, TIMED_STEPS, WARMUP_STEPS, resolve_device, run_training
-from common.audio import AudioFileError
-from common.cli import run_cli
-from stream.engine import StreamEngine
-from common.errors import StreamError
-from common.bundled import DEFAULT_NAME
+from sscodec.benchmarks.results import ResultPaths, result_paths, write_results
+from sscodec.benchmarks.training import BATCH_SIZES, PRESETS, TIMED_STEPS, WARMUP_STEPS, resolve_device, run_training
+from sscodec.common.audio import AudioFileError
+from sscodec.common.cli import run_cli
+from sscodec.stream.engine import StreamEngine
+from sscodec.common.errors import StreamError
+from sscodec.common.bundled import DEFAULT_NAME
 
 LATENCY_AUDIO_SECONDS = 60.0  # long enough that 1,000 chunks of 4 frames never repeat the same audio
 
@@ -97,7 +97,7 @@ def latency(
     chunks: int,
 ) -> None:
     """Per-chunk compute time and real-time factor, encode and decode, per backend, precision and threads."""
-    from benchmarks.profiling import profile_stream_graphs
+    from sscodec.benchmarks.profiling import profile_stream_graphs
 
     model_dir = resolve_model(model)
     checkpoint = find_checkpoint(model_dir, checkpoint)
@@ -109,7 +109,7 @@ def latency(
             str(audio_dir),
         )
     else:
-        from export.probe import probe_signal
+        from sscodec.export.probe import probe_signal
 
         audio, audio_source = probe_signal(info.sample_rate, LATENCY_AUDIO_SECONDS), "synthetic probe signal"
     calibration = _calibration(calibration_dir, info) if calibration_dir else None
@@ -148,9 +148,9 @@ def latency(
 )
 def quality(model: str, json_path: Path | None, audio_dir: Path, codebooks: str, opus_kbps: str) -> None:
     """SNR, SI-SDR, mel distance, PESQ-WB, STOI and level against bitrate, for the codec and for Opus."""
-    from benchmarks.metrics import MEL_DEFINITION
-    from benchmarks.opus import commands
-    from benchmarks.quality import codec_conditions, opus_conditions
+    from sscodec.benchmarks.metrics import MEL_DEFINITION
+    from sscodec.benchmarks.opus import commands
+    from sscodec.benchmarks.quality import codec_conditions, opus_conditions
 
     model_dir = resolve_model(model)
     info = StreamEngine(model_dir).info
@@ -196,7 +196,7 @@ def quality(model: str, json_path: Path | None, audio_dir: Path, codebooks: str,
 @click.option("--chunk-frames", type=click.IntRange(min=1), default=1, show_default=True)
 def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chunk_frames: int) -> None:
     """Hours of speech through one stream at full speed: exact length, flat memory, no compute drift."""
-    from benchmarks.soak import run_soak
+    from sscodec.benchmarks.soak import run_soak
 
     model_dir = resolve_model(model)
     info = StreamEngine(model_dir).info
@@ -230,9 +230,9 @@ def live(model: str, json_path: Path | None, latencies: str, chunk_frames: str, 
          seconds: float) -> None:
     """Live mode from outside: mouth-to-ear latency of a click train (PulseAudio null sinks, JACK at 48 kHz)
     and repeated runs that must end only when asked."""
-    from benchmarks import live_report
-    from benchmarks.live import mouth_to_ear_jack, mouth_to_ear_pulse, repeated_runs
-    from benchmarks.sound_servers import SoundServerError
+    from sscodec.benchmarks import live_report
+    from sscodec.benchmarks.live import mouth_to_ear_jack, mouth_to_ear_pulse, repeated_runs
+    from sscodec.benchmarks.sound_servers import SoundServerError
 
     chosen = [text.strip() for text in latencies.split(",") if text.strip()]
     cases = [(latency, k) for latency in chosen for k in _int_list(chunk_frames, "--chunk-frames")]
@@ -294,7 +294,7 @@ def train(
 
 def data_opus_version() -> str | None:
     """libopus as opusenc reports it."""
-    from benchmarks.machine import opus_tools_version
+    from sscodec.benchmarks.machine import opus_tools_version
 
     return opus_tools_version()
 
@@ -312,7 +312,7 @@ def _pytorch_cases(checkpoint: Path | None, audio, chunks: int) -> list[dict]:
 
 
 def _calibration(directory: Path, info) -> list:
-    from export.calibration import audio_files, load_clips
+    from sscodec.export.calibration import audio_files, load_clips
 
     return load_clips(audio_files(directory), info.sample_rate, info.frame_size)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.errors import BenchError
-from export.calibration import audio_files
-from common.audio import read_audio
+from sscodec.benchmarks.errors import BenchError
+from sscodec.export.calibration import audio_files
+from sscodec.common.audio import read_audio
 
 # The shared speech the README names (read-only); the default for benchmarks that need real audio.
 SHARED_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "telugu" / "val"

@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks.model_source import Variant
-from benchmarks.timing import summarize_ms
-from stream.engine import StreamEngine
-from common.errors import ProviderError
-from stream.runtime import RuntimeOptions
+from sscodec.benchmarks.model_source import Variant
+from sscodec.benchmarks.timing import summarize_ms
+from sscodec.stream.engine import StreamEngine
+from sscodec.common.errors import ProviderError
+from sscodec.stream.runtime import RuntimeOptions
 
 CHUNK_FRAMES = (1, 2, 4)
 WARMUP_CHUNKS = 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from benchmarks.machine import describe
+from sscodec.benchmarks.machine import describe
 
 TARGET_RTF = 0.1  # issue 7: small, 1-frame chunks, one CPU thread, encode + decode
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from benchmarks.errors import BenchError
-from benchmarks.sound_servers import jack_dummy, jack_ports, pulse_null_sinks, wait_for_capture
+from sscodec.benchmarks.errors import BenchError
+from sscodec.benchmarks.sound_servers import jack_dummy, jack_ports, pulse_null_sinks, wait_for_capture
 
-CODEC_STREAM = [sys.executable, "-c", "from stream.cli import main; main()"]
+CODEC_STREAM = [sys.executable, "-c", "from sscodec.stream.cli import main; main()"]
 CLICK_PERIOD_S = 0.5  # longer than any delay measured, so each click pairs with its own echo
 # Silence before the first click and after the last: PortAudio's PulseAudio (ALSA plugin) streams took 1.8 s to
 # start on the loaded 2-core VM, and the clicks must all fall inside what both sides record.

@@ -7,11 +7,11 @@ import torch
 from pesq import NoUtterancesError, PesqError, pesq
 from pystoi import stoi
 
-from train.losses import MultiScaleMelLoss
-from train.metrics import amplitude_ratio, si_sdr_db, snr_db
+from sscodec.train.losses import MultiScaleMelLoss
+from sscodec.train.metrics import amplitude_ratio, si_sdr_db, snr_db
 
 METRICS = ("snr_db", "si_sdr_db", "mel_distance", "pesq_wb", "stoi", "amplitude_ratio")
-MEL_DEFINITION = "train.losses.MultiScaleMelLoss.distance (log10 mel L1, windows 64..1024, as in training)"
+MEL_DEFINITION = "sscodec.train.losses.MultiScaleMelLoss.distance (log10 mel L1, windows 64..1024, as in training)"
 
 
 class ClipScorer:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.errors import BenchError
-from common.bundled import BUNDLED_CHECKPOINT, BUNDLED_MODEL_DIR
-from stream.model_dir import resolve_model_dir, stream_graph_paths
+from sscodec.benchmarks.errors import BenchError
+from sscodec.common.bundled import BUNDLED_CHECKPOINT, BUNDLED_MODEL_DIR
+from sscodec.stream.model_dir import resolve_model_dir, stream_graph_paths
 
 CHECKPOINT_NAME = "codec.pt"  # the model-only checkpoint a bundled model folder may carry
 GRAPHS = ("encoder.onnx", "decoder.onnx", "encoder_stream.onnx", "decoder_stream.onnx")
@@ -44,8 +44,8 @@ def find_checkpoint(model_dir: Path, explicit: Path | None) -> Path | None:
 
 def load_model(checkpoint: Path):
     """The codec in a checkpoint, weight norm folded, float32, eval mode (needs torch)."""
-    from codec.checkpoint import CheckpointError, load_codec
-    from export.onnx_export import folded_copy
+    from sscodec.codec.checkpoint import CheckpointError, load_codec
+    from sscodec.export.onnx_export import folded_copy
 
     try:
         return folded_copy(load_codec(checkpoint))
@@ -76,7 +76,7 @@ def _export_missing(
             for p in missing
         }
     try:
-        from export.onnx_export import export_codec
+        from sscodec.export.onnx_export import export_codec
     except ImportError:
         return {
             p: Variant(p, None, "not in the model folder and torch/onnx are not installed") for p in missing

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from benchmarks.errors import BenchError
+from sscodec.benchmarks.errors import BenchError
 
 # Constant bitrate so each rate is exactly the one compared (VBR would average around it); 20 ms frames as the
 # codec's; complexity 10, the libopus default and best quality.

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from stream.model_dir import stream_graph_paths
-from stream.runtime import RuntimeOptions, session_options
+from sscodec.stream.model_dir import stream_graph_paths
+from sscodec.stream.runtime import RuntimeOptions, session_options
 
 PROFILE_CHUNKS = 300
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.metrics import METRICS, ClipScorer, spread
-from benchmarks.opus import commands, opus_missing, opus_roundtrip
-from export.runtime import open_session, run_stream
-from stream.model_dir import read_model_info, stream_graph_paths
+from sscodec.benchmarks.metrics import METRICS, ClipScorer, spread
+from sscodec.benchmarks.opus import commands, opus_missing, opus_roundtrip
+from sscodec.export.runtime import open_session, run_stream
+from sscodec.stream.model_dir import read_model_info, stream_graph_paths
 
 CODEBOOKS = tuple(range(1, 13))
 OPUS_KBPS = (6, 8, 12, 16)

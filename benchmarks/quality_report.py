@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from benchmarks.machine import describe
-from benchmarks.metrics import METRICS
+from sscodec.benchmarks.machine import describe
+from sscodec.benchmarks.metrics import METRICS
 
 PLOTTED = (
     ("mel_distance", "mel distance (lower is better)"),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from stream.engine import StreamEngine
+from sscodec.stream.engine import StreamEngine
 
 SEGMENTS = 10
 DRIFT_LIMIT = 1.5  # last segment's p99 over the first's; above this the compute time is called drifting

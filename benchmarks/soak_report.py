@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from benchmarks.machine import describe
-from benchmarks.soak import DRIFT_LIMIT, RSS_LIMIT_MB
+from sscodec.benchmarks.machine import describe
+from sscodec.benchmarks.soak import DRIFT_LIMIT, RSS_LIMIT_MB
 
 
 def markdown(data: dict) -> str:

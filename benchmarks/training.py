@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmarks.errors import BenchError
+from sscodec.benchmarks.errors import BenchError
 
 PRESETS = {"cuda": ("tiny", "small", "base"), "cpu": ("tiny", "small")}
 BATCH_SIZES = {"cuda": 32, "cpu": 8}
@@ -85,9 +85,9 @@ def _time_setting(
 ) -> TrainingSpeed:
     import torch
 
-    from train.config import TrainConfig
-    from train.data import DataError
-    from train.trainer import Trainer, TrainingError
+    from sscodec.train.config import TrainConfig
+    from sscodec.train.data import DataError
+    from sscodec.train.trainer import Trainer, TrainingError
 
     cuda = device == "cuda"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from benchmarks.machine import describe
+from sscodec.benchmarks.machine import describe
 
 
 def markdown(data: dict) -> str:

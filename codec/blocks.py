@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from codec.config import CodecConfig
-from codec.conv import CausalConv1d, CausalConvTranspose1d
-from codec.snake import Snake
-from codec.streaming import StreamingSequential, StreamState
+from sscodec.codec.config import CodecConfig
+from sscodec.codec.conv import CausalConv1d, CausalConvTranspose1d
+from sscodec.codec.snake import Snake
+from sscodec.codec.streaming import StreamingSequential, StreamState
 
 
 class ResidualUnit(nn.Module):

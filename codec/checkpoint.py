@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch.nn.utils import parametrize
 
-from codec.config import CodecConfig
-from codec.model import Codec
+from sscodec.codec.config import CodecConfig
+from sscodec.codec.model import Codec
 
 FORMAT = "streaming-speech-codec/1"
 

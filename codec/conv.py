@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrizations, parametrize
 
-from codec.streaming import StreamState
+from sscodec.codec.streaming import StreamState
 
 
 def causal_padding(kernel_size: int, stride: int = 1, dilation: int = 1) -> int:

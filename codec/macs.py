@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from codec.model import Codec
+from sscodec.codec.model import Codec
 
 
 @dataclass(frozen=True)

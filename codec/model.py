@@ -8,11 +8,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from codec.blocks import Decoder, Encoder
-from codec.config import CodecConfig
-from codec.conv import fold_weight_norm
-from codec.quantizer import ResidualVectorQuantizer
-from codec.streaming import StreamState
+from sscodec.codec.blocks import Decoder, Encoder
+from sscodec.codec.config import CodecConfig
+from sscodec.codec.conv import fold_weight_norm
+from sscodec.codec.quantizer import ResidualVectorQuantizer
+from sscodec.codec.streaming import StreamState
 
 
 @dataclass

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from codec.config import CodecConfig
+from sscodec.codec.config import CodecConfig
 
 
 @dataclass

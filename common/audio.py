@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from common.errors import first_line
-from common.resample import FILE_QUALITY, StreamResampler
+from sscodec.common.errors import first_line
+from sscodec.common.resample import FILE_QUALITY, StreamResampler
 
 MIN_RATE, MAX_RATE = 1000, 768_000  # Hz: beyond any real recording, so outside is a damaged header
 # Samples × channels decoded at once (2 GiB of float32, 3 hours of 48 kHz mono): a damaged header can

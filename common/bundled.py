@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.errors import ModelError
+from sscodec.common.errors import ModelError
 
 DEFAULT_NAME = "default"
 _ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.audio import read_audio
+from sscodec.common.audio import read_audio
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import click
 
-from codec.checkpoint import CheckpointError, load_codec, save_compact_codec
-from export.calibration import audio_files, load_clips
-from export.errors import ExportError, first_line
-from export.onnx_export import ExportResult, export_codec
-from common.audio import AudioFileError
-from common.cli import run_cli
-from common.errors import ModelError
-from common.bundled import resolve_checkpoint as resolve_bundled
+from sscodec.codec.checkpoint import CheckpointError, load_codec, save_compact_codec
+from sscodec.export.calibration import audio_files, load_clips
+from sscodec.export.errors import ExportError, first_line
+from sscodec.export.onnx_export import ExportResult, export_codec
+from sscodec.common.audio import AudioFileError
+from sscodec.common.cli import run_cli
+from sscodec.common.errors import ModelError
+from sscodec.common.bundled import resolve_checkpoint as resolve_bundled
 
 
 def resolve_checkpoint(value: str) -> Path:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.export import Dim
 
-from codec.model import Codec
+from sscodec.codec.model import Codec
 
 BATCH = "batch"
 FRAMES = "frames"

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-from export.errors import ExportError
+from sscodec.export.errors import ExportError
 
 # Only the encoder's and decoder's convolutions: they hold nearly all the compute. The quantizer's
 # codebook search and lookup stay float, since a coarse similarity picks wrong codes for little gain.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import onnx
 
-from codec.config import CodecConfig
+from sscodec.codec.config import CodecConfig
 
 
 def metadata_props(config: CodecConfig, state_size: int | None, precision: str) -> dict[str, str]:

@@ -15,14 +15,14 @@ import onnx
 import torch
 from torch.nn.utils import parametrize
 
-from codec.config import CodecConfig
-from codec.model import Codec
-from export.errors import ExportError, UnsupportedConfigError, first_line
-from export.graphs import GraphSpec, Shape, graph_specs
-from export.metadata import metadata_props, set_metadata
-from export.parity import verify_export
-from export.probe import probe_signal
-from export.variants import PRECISIONS, VariantResult, build_variant
+from sscodec.codec.config import CodecConfig
+from sscodec.codec.model import Codec
+from sscodec.export.errors import ExportError, UnsupportedConfigError, first_line
+from sscodec.export.graphs import GraphSpec, Shape, graph_specs
+from sscodec.export.metadata import metadata_props, set_metadata
+from sscodec.export.parity import verify_export
+from sscodec.export.probe import probe_signal
+from sscodec.export.variants import PRECISIONS, VariantResult, build_variant
 
 # The opset the dynamo exporter translates to natively (torch's TORCHLIB_OPSET): any other one goes through
 # ONNX's version converter, one more place to break. ONNX Runtime has run it since 1.14 (2023), as do its

@@ -9,9 +9,9 @@ import numpy as np
 import onnx
 import torch
 
-from codec.model import Codec
-from export.errors import ParityError, first_line
-from export.runtime import CPU, Provider, open_session, run_graph
+from sscodec.codec.model import Codec
+from sscodec.export.errors import ParityError, first_line
+from sscodec.export.runtime import CPU, Provider, open_session, run_graph
 
 TOLERANCE = 1e-4  # DESIGN.md: max abs difference of decoded audio
 # A code may differ only where two codebook entries are this close in the quantizer's similarity (negative

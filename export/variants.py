@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from codec.config import CodecConfig
-from export.fp16 import convert_fp16
-from export.graphs import GraphSpec
-from export.int8 import quantize_int8
-from export.metadata import metadata_props, set_metadata
-from export.quality import QualityCost, mel_distance, snr_db
-from export.runtime import open_session, run_graph, run_offline, stream_steps
+from sscodec.codec.config import CodecConfig
+from sscodec.export.fp16 import convert_fp16
+from sscodec.export.graphs import GraphSpec
+from sscodec.export.int8 import quantize_int8
+from sscodec.export.metadata import metadata_props, set_metadata
+from sscodec.export.quality import QualityCost, mel_distance, snr_db
+from sscodec.export.runtime import open_session, run_graph, run_offline, stream_steps
 
 PRECISIONS = ("fp16", "int8")
 # Frames per stream call when calibrating and measuring: scales and costs do not depend on it, and

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import click
 
-from stream import devices
-from common.audio import AudioFileError, write_audio
-from common.cli import run_cli
-from stream.engine import StreamEngine
-from common.errors import StreamError
-from stream.file_mode import stream_file
-from stream.live import DEFAULT_LATENCY, run_live
-from stream.model_dir import DEFAULT_NAME, resolve_model_dir
-from stream.runtime import PROVIDERS, RuntimeOptions
-from stream.stats import StreamStats, write_stats_json
+from sscodec.stream import devices
+from sscodec.common.audio import AudioFileError, write_audio
+from sscodec.common.cli import run_cli
+from sscodec.stream.engine import StreamEngine
+from sscodec.common.errors import StreamError
+from sscodec.stream.file_mode import stream_file
+from sscodec.stream.live import DEFAULT_LATENCY, run_live
+from sscodec.stream.model_dir import DEFAULT_NAME, resolve_model_dir
+from sscodec.stream.runtime import PROVIDERS, RuntimeOptions
+from sscodec.stream.stats import StreamStats, write_stats_json
 
 
 def _model_dir(ctx: click.Context, param: click.Parameter, text: str | None) -> str | Path | None:

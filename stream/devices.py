@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from common.errors import AudioDeviceError, first_line
+from sscodec.common.errors import AudioDeviceError, first_line
 
 INSTALL_HINT = "install PortAudio (Debian/Ubuntu: sudo apt-get install libportaudio2; macOS: brew install portaudio)"
 DEVICE_HINT = "pick devices with --input-device/--output-device (see codec-stream --list-devices)"

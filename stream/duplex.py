@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from stream.ring import RingBuffer
+from sscodec.stream.ring import RingBuffer
 
 
 class DuplexCallback:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.chunker import Chunker
-from stream.model_dir import ModelInfo, read_model_info, stream_graph_paths
-from stream.packing import pack_codes, unpack_codes
-from stream.runtime import RuntimeOptions, open_session
-from stream.stats import StatsRecorder, StreamStats
+from sscodec.stream.chunker import Chunker
+from sscodec.stream.model_dir import ModelInfo, read_model_info, stream_graph_paths
+from sscodec.stream.packing import pack_codes, unpack_codes
+from sscodec.stream.runtime import RuntimeOptions, open_session
+from sscodec.stream.stats import StatsRecorder, StreamStats
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.audio import AudioWriter, read_audio_blocks
-from stream.engine import StreamEngine
-from stream.stats import StreamStats
+from sscodec.common.audio import AudioWriter, read_audio_blocks
+from sscodec.stream.engine import StreamEngine
+from sscodec.stream.stats import StreamStats
 
 
 @dataclass(frozen=True)

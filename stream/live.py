@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from common.errors import AudioDeviceError, first_line
-from common.resample import LIVE_QUALITY, StreamResampler
-from stream.devices import DEVICE_HINT, list_devices, sounddevice, supported_rate
-from stream.duplex import DuplexCallback
-from stream.engine import StreamEngine
-from stream.stats import LiveStats, StreamStats
+from sscodec.common.errors import AudioDeviceError, first_line
+from sscodec.common.resample import LIVE_QUALITY, StreamResampler
+from sscodec.stream.devices import DEVICE_HINT, list_devices, sounddevice, supported_rate
+from sscodec.stream.duplex import DuplexCallback
+from sscodec.stream.engine import StreamEngine
+from sscodec.stream.stats import LiveStats, StreamStats
 
 # Opens a duplex stream, started later: (sample_rate, block_size, (input, output) devices, latency, callback).
 StreamOpener = Callable[[int, int, tuple[Any, Any], "float | str", DuplexCallback], Any]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from common.bundled import BUNDLED_MODEL_DIR, DEFAULT_NAME
-from common.errors import ModelError
+from sscodec.common.bundled import BUNDLED_MODEL_DIR, DEFAULT_NAME
+from sscodec.common.errors import ModelError
 
 ENCODER_STREAM = "encoder_stream.onnx"
 DECODER_STREAM = "decoder_stream.onnx"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from common.errors import ModelError, ProviderError, first_line
+from sscodec.common.errors import ModelError, ProviderError, first_line
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import StreamError
+from sscodec.common.errors import StreamError
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from benchmarks.loss_ablation import main
-from export.probe import probe_signal
+from sscodec.benchmarks.loss_ablation import main
+from sscodec.export.probe import probe_signal
 
 STEPS = 4
 RECIPES = ["l1", "l1x10mel"]

@@ -10,14 +10,14 @@ import pytest
 import soundfile
 import torch
 
-from benchmarks.cli import main
-from benchmarks.latency import torch_cases
-from benchmarks.model_source import load_model
-from codec.checkpoint import save_codec
-from codec.config import preset
-from codec.model import Codec
-from export.onnx_export import export_codec
-from export.probe import probe_signal
+from sscodec.benchmarks.cli import main
+from sscodec.benchmarks.latency import torch_cases
+from sscodec.benchmarks.model_source import load_model
+from sscodec.codec.checkpoint import save_codec
+from sscodec.codec.config import preset
+from sscodec.codec.model import Codec
+from sscodec.export.onnx_export import export_codec
+from sscodec.export.probe import probe_signal
 
 MACHINE_KEYS = {"cpu", "logical_cores", "gpu", "libraries", "onnxruntime_providers"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.opus import commands, opus_missing, opus_roundtrip
-from export.probe import probe_signal
+from sscodec.benchmarks.opus import commands, opus_missing, opus_roundtrip
+from sscodec.export.probe import probe_signal
 
 
 @pytest.mark.skipif(opus_missing() is not None, reason=f"{opus_missing()}")

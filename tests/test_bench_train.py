@@ -9,8 +9,8 @@ import pytest
 import soundfile
 import torch
 
-from benchmarks.cli import main
-from export.probe import probe_signal
+from sscodec.benchmarks.cli import main
+from sscodec.export.probe import probe_signal
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: the benchmark would run for minutes")

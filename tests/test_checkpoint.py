@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from codec.checkpoint import CheckpointError, codec_payload, load_codec, save_codec
-from codec.config import preset
-from codec.model import Codec
+from sscodec.codec.checkpoint import CheckpointError, codec_payload, load_codec, save_codec
+from sscodec.codec.config import preset
+from sscodec.codec.model import Codec
 
 
 def _model(name: str = "tiny") -> Codec:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from codec.blocks import ResidualUnit
-from codec.config import preset
-from codec.conv import CausalConv1d, CausalConvTranspose1d
-from codec.model import Codec
-from codec.snake import Snake
+from sscodec.codec.blocks import ResidualUnit
+from sscodec.codec.config import preset
+from sscodec.codec.conv import CausalConv1d, CausalConvTranspose1d
+from sscodec.codec.model import Codec
+from sscodec.codec.snake import Snake
 
 
 def _changed_from(before: torch.Tensor, after: torch.Tensor) -> int:

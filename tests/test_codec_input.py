@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from codec.config import preset
-from codec.model import Codec
+from sscodec.codec.config import preset
+from sscodec.codec.model import Codec
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from codec.config import CodecConfig, preset
-from codec.model import Codec
+from sscodec.codec.config import CodecConfig, preset
+from sscodec.codec.model import Codec
 
 
 def test_quantizer_dropout_draws_every_count_from_1_to_12() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from codec.blocks import ResidualUnit
-from codec.config import CodecConfig, preset
-from codec.conv import CausalConv1d, CausalConvTranspose1d
-from codec.model import Codec
-from codec.streaming import StreamState
+from sscodec.codec.blocks import ResidualUnit
+from sscodec.codec.config import CodecConfig, preset
+from sscodec.codec.conv import CausalConv1d, CausalConvTranspose1d
+from sscodec.codec.model import Codec
+from sscodec.codec.streaming import StreamState
 
 FRAME = 320
 

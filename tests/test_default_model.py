@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from codec.checkpoint import load_codec
-from common.bundled import BUNDLED_CHECKPOINT, BUNDLED_CHECKPOINT_DIR, BUNDLED_MODEL_DIR, resolve_checkpoint
-from stream.model_dir import resolve_model_dir
+from sscodec.codec.checkpoint import load_codec
+from sscodec.common.bundled import BUNDLED_CHECKPOINT, BUNDLED_CHECKPOINT_DIR, BUNDLED_MODEL_DIR, resolve_checkpoint
+from sscodec.stream.model_dir import resolve_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "stream" / "examples" / "telugu_example.flac"
@@ -57,7 +57,7 @@ def test_metadata_agrees_with_the_bundled_checkpoint() -> None:
 def test_codec_stream_with_the_bundled_model_codes_the_example(tmp_path: Path, extra_args: list[str], codebooks: int) -> None:
     output, stats = tmp_path / "out.wav", tmp_path / "stats.json"
     subprocess.run(
-        [sys.executable, "-c", "from stream.cli import main; main()", "--input", str(EXAMPLE), "--output",
+        [sys.executable, "-c", "from sscodec.stream.cli import main; main()", "--input", str(EXAMPLE), "--output",
          str(output), "--stats-json", str(stats), *extra_args],
         check=True, capture_output=True, timeout=120,
     )

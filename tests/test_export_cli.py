@@ -12,12 +12,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from codec.checkpoint import save_codec
-from codec.config import CodecConfig, preset
-from codec.model import Codec
-from export.calibration import audio_files
-from export.cli import main
-from export.runtime import open_session, run_graph
+from sscodec.codec.checkpoint import save_codec
+from sscodec.codec.config import CodecConfig, preset
+from sscodec.codec.model import Codec
+from sscodec.export.calibration import audio_files
+from sscodec.export.cli import main
+from sscodec.export.runtime import open_session, run_graph
 
 GRAPHS = ("encoder", "decoder", "encoder_stream", "decoder_stream")
 

@@ -10,14 +10,14 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from codec.config import CodecConfig, preset
-from codec.model import Codec
-from export.calibration import audio_files, load_clips
-from export.errors import UnsupportedConfigError
-from export.graphs import graph_specs
-from export.onnx_export import DEFAULT_OPSET, ExportResult, export_codec, export_graph
-from export.parity import TOLERANCE, check_audio, check_codes, reference_audio, reference_codes, verify_export
-from export.runtime import open_session, run_graph
+from sscodec.codec.config import CodecConfig, preset
+from sscodec.codec.model import Codec
+from sscodec.export.calibration import audio_files, load_clips
+from sscodec.export.errors import UnsupportedConfigError
+from sscodec.export.graphs import graph_specs
+from sscodec.export.onnx_export import DEFAULT_OPSET, ExportResult, export_codec, export_graph
+from sscodec.export.parity import TOLERANCE, check_audio, check_codes, reference_audio, reference_codes, verify_export
+from sscodec.export.runtime import open_session, run_graph
 
 GRAPHS = ("encoder", "decoder", "encoder_stream", "decoder_stream")
 SIGNATURES = {  # DESIGN.md's ONNX table: (name, element type, shape) of inputs, then of outputs

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from codec.config import CodecConfig, preset
-from codec.macs import compute_cost
-from codec.model import Codec
+from sscodec.codec.config import CodecConfig, preset
+from sscodec.codec.macs import compute_cost
+from sscodec.codec.model import Codec
 
 
 def test_small_fits_the_edge_budget() -> None:

@@ -11,7 +11,7 @@ import soundfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.audio import AudioFileError, read_audio, to_mono_rate
+from sscodec.common.audio import AudioFileError, read_audio, to_mono_rate
 
 RATE = 16000
 # The README's Reliability section quotes these counts; change both together.
@@ -132,10 +132,10 @@ def test_a_declared_length_beyond_the_decode_cap_is_refused_before_allocating(
     # the cap is checked against the declared length, so a small cap shows the check on a small file.
     path = folder / "long.wav"
     path.write_bytes(encode(np.zeros((400, 2)), 8000, "WAV", "PCM_16"))
-    monkeypatch.setattr("common.audio.MAX_VALUES", 799)
+    monkeypatch.setattr("sscodec.common.audio.MAX_VALUES", 799)
     with pytest.raises(AudioFileError, match="declares 800 samples, more than 799 to decode at once"):
         read_audio(path, 16000)
-    monkeypatch.setattr("common.audio.MAX_VALUES", 800)
+    monkeypatch.setattr("sscodec.common.audio.MAX_VALUES", 800)
     assert read_audio(path, 16000).shape == (800,)
 
 

@@ -21,10 +21,10 @@ import pytest
 import soundfile
 import torch
 
-from codec.checkpoint import codec_payload, save_codec
-from codec.config import preset
-from codec.model import Codec
-from stream.model_dir import BUNDLED_MODEL_DIR, DECODER_STREAM, ENCODER_STREAM
+from sscodec.codec.checkpoint import codec_payload, save_codec
+from sscodec.codec.config import preset
+from sscodec.codec.model import Codec
+from sscodec.stream.model_dir import BUNDLED_MODEL_DIR, DECODER_STREAM, ENCODER_STREAM
 
 BIN = Path(sys.executable).parent
 # Root reads any file whatever its mode; without these two capabilities it obeys chmod 000 like any user.

@@ -18,10 +18,10 @@ import pytest
 import soundfile
 import torch
 
-import train.trainer as trainer_module
-from codec.checkpoint import read_checkpoint
-from train.config import TrainConfig
-from train.trainer import Trainer, TrainingError
+import sscodec.train.trainer as trainer_module
+from sscodec.codec.checkpoint import read_checkpoint
+from sscodec.train.config import TrainConfig
+from sscodec.train.trainer import Trainer, TrainingError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,7 +169,7 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(
 SLOW_WRITER = textwrap.dedent("""
     import io, sys, time
     import torch
-    from codec.checkpoint import atomic_save, read_checkpoint
+    from sscodec.codec.checkpoint import atomic_save, read_checkpoint
 
     path = sys.argv[1]
     payload = read_checkpoint(path)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.chunker import Chunker
-from stream.ring import RingBuffer
+from sscodec.stream.chunker import Chunker
+from sscodec.stream.ring import RingBuffer
 
 
 def test_ring_is_fifo_across_the_wrap() -> None:

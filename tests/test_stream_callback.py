@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from stream.duplex import DuplexCallback
-from stream.stats import StatsRecorder
+from sscodec.stream.duplex import DuplexCallback
+from sscodec.stream.stats import StatsRecorder
 
 FRAME = 320
 

@@ -13,10 +13,10 @@ import pytest
 import soundfile
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
-from common.audio import read_audio
-from stream.cli import main
-from stream.engine import StreamEngine
-from stream.file_mode import stream_audio
+from sscodec.common.audio import read_audio
+from sscodec.stream.cli import main
+from sscodec.stream.engine import StreamEngine
+from sscodec.stream.file_mode import stream_audio
 
 STREAM_DIR = Path(__file__).resolve().parents[1] / "stream"
 SCRIPT = Path(sys.executable).parent / "codec-stream"
@@ -132,7 +132,7 @@ def test_no_model_and_no_bundled_default_is_one_line(
     stereo_44k, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # As an install whose bundled model is missing would be.
-    monkeypatch.setattr("stream.model_dir.BUNDLED_MODEL_DIR", tmp_path / "no-default-model")
+    monkeypatch.setattr("sscodec.stream.model_dir.BUNDLED_MODEL_DIR", tmp_path / "no-default-model")
     code, _, err = run_main(["--input", str(stereo_44k[0])], capsys)
     assert code == 1 and err.strip() == (
         "codec-stream: error: no bundled default model is installed yet: pass --model DIR (a directory with "
@@ -141,7 +141,7 @@ def test_no_model_and_no_bundled_default_is_one_line(
 
 
 def test_cuda_provider_without_a_gpu_is_one_line(tiny_model: Path, stereo_44k) -> None:  # noqa: F811
-    done = run_process([sys.executable, "-c", "from stream.cli import main; main()", "--input",
+    done = run_process([sys.executable, "-c", "from sscodec.stream.cli import main; main()", "--input",
                         str(stereo_44k[0]), "--model", str(tiny_model), "--provider", "cuda"])
     if done.returncode == 0:
         pytest.skip("the CUDA provider works here")

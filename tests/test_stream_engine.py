@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_stream_model import export_tiny_model, tiny_model  # noqa: F401 -- the fixture
 
-from common.audio import read_audio
-from stream.engine import StreamEngine
-from stream.file_mode import stream_audio
+from sscodec.common.audio import read_audio
+from sscodec.stream.engine import StreamEngine
+from sscodec.stream.file_mode import stream_audio
 
 FRAME = 320
 

@@ -13,12 +13,12 @@ import soundfile
 import soxr
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
-from common.audio import AudioFileError, read_audio, read_audio_blocks
-from stream.engine import StreamEngine
-from stream.file_mode import stream_audio
+from sscodec.common.audio import AudioFileError, read_audio, read_audio_blocks
+from sscodec.stream.engine import StreamEngine
+from sscodec.stream.file_mode import stream_audio
 
 BUNDLED_EXAMPLE = Path(__file__).resolve().parents[1] / "stream" / "examples" / "telugu_example.flac"
-CODEC_STREAM = [sys.executable, "-c", "from stream.cli import main; main()"]
+CODEC_STREAM = [sys.executable, "-c", "from sscodec.stream.cli import main; main()"]
 # Runs a command and prints its peak RSS (kB) last. A child forked straight from pytest would count the
 # test process's pages (torch included) in its peak until it execs; one forked from this small launcher does not.
 PEAK_RSS = [sys.executable, "-c", ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "

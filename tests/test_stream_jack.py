@@ -22,7 +22,7 @@ import soundfile
 from test_stream_engine import offline_decode
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
-from benchmarks.sound_servers import JACK_HINT, JACK_TOOLS, jack_dummy, missing_tools
+from sscodec.benchmarks.sound_servers import JACK_HINT, JACK_TOOLS, jack_dummy, missing_tools
 
 TICK_PERIOD_S = 0.2  # jack_metro at 300 beats per minute
 FRAME = 320
@@ -39,13 +39,13 @@ def jack() -> Iterator[dict[str, str]]:
 
 
 def test_mic_on_a_48khz_only_jack_server(jack: dict[str, str], tiny_model: Path, tmp_path: Path) -> None:  # noqa: F811
-    listing = subprocess.run([sys.executable, "-c", "from stream.cli import main; main()", "--list-devices"],
+    listing = subprocess.run([sys.executable, "-c", "from sscodec.stream.cli import main; main()", "--list-devices"],
                              env=jack, capture_output=True, text=True, timeout=60, check=False)
     assert listing.returncode == 0 and "codec_ticks, JACK Audio Connection Kit" in listing.stdout
     assert "default 48000 Hz" in listing.stdout
     duration = 4.0
     done = subprocess.run(
-        [sys.executable, "-c", "from stream.cli import main; main()", "--mic", "--model", str(tiny_model),
+        [sys.executable, "-c", "from sscodec.stream.cli import main; main()", "--mic", "--model", str(tiny_model),
          "--input-device", "codec_ticks", "--output-device", "system", "--duration", str(duration),
          "--record-input", str(tmp_path / "in.wav"), "--record-output", str(tmp_path / "out.wav"),
          "--stats-json", str(tmp_path / "stats.json")],

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
-from common.errors import AudioDeviceError
-from common.resample import LIVE_QUALITY, StreamResampler
-from stream.duplex import DuplexCallback
-from stream.engine import StreamEngine
-from stream.file_mode import stream_audio
-from stream.live import LiveResult, run_live
+from sscodec.common.errors import AudioDeviceError
+from sscodec.common.resample import LIVE_QUALITY, StreamResampler
+from sscodec.stream.duplex import DuplexCallback
+from sscodec.stream.engine import StreamEngine
+from sscodec.stream.file_mode import stream_audio
+from sscodec.stream.live import LiveResult, run_live
 
 FRAME = 320
 

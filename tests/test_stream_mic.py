@@ -22,15 +22,15 @@ import soundfile
 from test_stream_engine import offline_decode
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
-from benchmarks.live import repeated_runs
-from benchmarks.sound_servers import (
+from sscodec.benchmarks.live import repeated_runs
+from sscodec.benchmarks.sound_servers import (
     PULSE_HINT,
     PULSE_TOOLS,
     missing_tools,
     pulse_null_sinks,
     wait_for_capture,
 )
-from common.audio import read_audio
+from sscodec.common.audio import read_audio
 
 CORRELATION_THRESHOLD = 0.9  # median over 0.5 s windows after alignment; glitch-free windows give > 0.99
 FRAME = 320
@@ -95,7 +95,7 @@ def test_mic_round_trip_through_virtual_devices(pulse: dict[str, str], tiny_mode
     recorder = subprocess.Popen(["parecord", "--device=codec_speaker.monitor", "--rate=16000", "--channels=1",
                                  "--format=float32le", "--file-format=wav", str(speaker)], env=pulse)
     codec = subprocess.Popen(
-        [sys.executable, "-c", "from stream.cli import main; main()", "--mic", "--model", str(tiny_model),
+        [sys.executable, "-c", "from sscodec.stream.cli import main; main()", "--mic", "--model", str(tiny_model),
          "--duration", f"{duration:.2f}", "--latency", "0.1", "--record-input", str(tmp_path / "in.wav"),
          "--record-output", str(tmp_path / "out.wav"), "--stats-json", str(tmp_path / "stats.json")],
         env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -11,9 +11,9 @@ from pathlib import Path
 import onnx
 import pytest
 
-from stream.engine import StreamEngine
-from common.errors import ModelError
-from stream.model_dir import DECODER_STREAM, ENCODER_STREAM, resolve_model_dir
+from sscodec.stream.engine import StreamEngine
+from sscodec.common.errors import ModelError
+from sscodec.stream.model_dir import DECODER_STREAM, ENCODER_STREAM, resolve_model_dir
 
 
 @functools.lru_cache(maxsize=1)
@@ -21,9 +21,9 @@ def export_tiny_model() -> Path:
     """The four ONNX files of `tiny` with seed-0 random weights, exported once per test process."""
     import torch
 
-    from codec.config import preset
-    from codec.model import Codec
-    from export.onnx_export import export_codec
+    from sscodec.codec.config import preset
+    from sscodec.codec.model import Codec
+    from sscodec.export.onnx_export import export_codec
 
     out = Path(tempfile.mkdtemp(prefix="stream-tiny-onnx-"))
     atexit.register(shutil.rmtree, out, True)
@@ -52,7 +52,7 @@ def test_reads_the_contract_metadata(tiny_model: Path) -> None:
 
 
 def test_no_model_given_means_the_bundled_default_or_a_clear_error() -> None:
-    from stream import model_dir
+    from sscodec.stream import model_dir
 
     if model_dir.BUNDLED_MODEL_DIR.is_dir():
         assert resolve_model_dir(None) == model_dir.BUNDLED_MODEL_DIR

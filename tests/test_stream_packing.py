@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.packing import pack_codes, packed_size, unpack_codes
+from sscodec.stream.packing import pack_codes, packed_size, unpack_codes
 
 BITS = 10
 

@@ -12,8 +12,8 @@ import pytest
 import soundfile
 
 from tests.conftest import TELUGU_TRAIN
-from train.cli import main
-from train.data import load_corpus
+from sscodec.train.cli import main
+from sscodec.train.data import load_corpus
 
 TINY = ["--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.2"]
 

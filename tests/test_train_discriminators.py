@@ -6,14 +6,14 @@ import pytest
 import torch
 from torch.nn.utils import parametrize
 
-from train.discriminators import (
+from sscodec.train.discriminators import (
     Discriminator,
     DiscriminatorOutput,
     MultiPeriodDiscriminator,
     MultiResolutionSTFTDiscriminator,
     STFTDiscriminator,
 )
-from train.losses import discriminator_loss, feature_matching_loss, generator_adversarial_loss
+from sscodec.train.losses import discriminator_loss, feature_matching_loss, generator_adversarial_loss
 
 PERIODS = (2, 3, 5, 7, 11)
 WINDOWS = (256, 512, 1024)

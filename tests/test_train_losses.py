@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from train.discriminators import DiscriminatorOutput
-from train.losses import (
+from sscodec.train.discriminators import DiscriminatorOutput
+from sscodec.train.losses import (
     MultiScaleMelLoss,
     discriminator_loss,
     feature_matching_loss,

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
+from sscodec.train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
 
 LENGTH = 8000
 

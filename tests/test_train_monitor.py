@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from train.monitor import Monitor, Validation, bad_signs
+from sscodec.train.monitor import Monitor, Validation, bad_signs
 
 
 def _validation(step: int, epoch: float, snr: float = 3.0, amplitude: float = 0.9, mel: float = 0.5) -> Validation:

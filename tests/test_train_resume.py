@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.conftest import TELUGU_TRAIN, TELUGU_VAL
-from train.cli import main
+from sscodec.train.cli import main
 
 TINY = ["--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.2",
         "--learning_rate", "1e-3", "--seed", "3", "--eval_every", "3"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TELUGU_TRAIN, TELUGU_VAL
-from train.cli import main
+from sscodec.train.cli import main
 
 STEPS = 500
 ROW_KEYS = {"step", "epoch", "loss", "recon", "vq", "snr_db", "amplitude_ratio", "mel_distance", "si_sdr_db",

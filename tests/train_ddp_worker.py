@@ -10,14 +10,14 @@ import sys
 
 import torch
 
-import train.trainer
-from train.config import TrainConfig
-from train.distributed import init_distributed, shutdown
-from train.trainer import Trainer
+import sscodec.train.trainer
+from sscodec.train.config import TrainConfig
+from sscodec.train.distributed import init_distributed, shutdown
+from sscodec.train.trainer import Trainer
 
 
 def poison_on_rank_1(name: str, trainer: Trainer, step: int) -> None:
-    """Make `train.trainer.<name>` return NaN on rank 1 when the trainer is at `step`."""
+    """Make `sscodec.train.trainer.<name>` return NaN on rank 1 when the trainer is at `step`."""
     original = getattr(train.trainer, name)
 
     def poisoned(*args, **kwargs):

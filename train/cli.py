@@ -6,13 +6,13 @@ import logging
 
 import click
 
-from codec.checkpoint import CheckpointError
-from common.audio import AudioFileError
-from common.cli import run_cli
-from common.errors import ModelError
-from train.config import TrainConfig
-from train.data import DataError
-from train.recipe import RECIPES
+from sscodec.codec.checkpoint import CheckpointError
+from sscodec.common.audio import AudioFileError
+from sscodec.common.cli import run_cli
+from sscodec.common.errors import ModelError
+from sscodec.train.config import TrainConfig
+from sscodec.train.data import DataError
+from sscodec.train.recipe import RECIPES
 
 DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 
@@ -58,8 +58,8 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 @click.option("--experiment_name", default=DEFAULTS.experiment_name, show_default=True)
 def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
     """Train a streaming speech codec; run the same command under `torchrun --nproc_per_node N` for DDP."""
-    from train.distributed import init_distributed, shutdown
-    from train.trainer import Trainer, resolve_device
+    from sscodec.train.distributed import init_distributed, shutdown
+    from sscodec.train.trainer import Trainer, resolve_device
 
     config = TrainConfig(
         data_dirs=tuple(data_dirs), checkpoint_dir=checkpoint_dir, amp=not no_amp, compile=compile_, **options
@@ -81,6 +81,6 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
 
 
 def main(args: list[str] | None = None) -> None:
-    from train.trainer import TrainingError
+    from sscodec.train.trainer import TrainingError
 
     run_cli(command, "codec-train", (DataError, CheckpointError, TrainingError, AudioFileError, ModelError), args)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from common.audio import AudioFileError, read_audio
+from sscodec.common.audio import AudioFileError, read_audio
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 log = logging.getLogger(__name__)

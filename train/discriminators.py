@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from codec.conv import weight_normed
+from sscodec.codec.conv import weight_normed
 
 # DAC's split of the frequency axis, as fractions of the bins: finer bands where speech has most energy.
 DAC_BANDS: tuple[tuple[float, float], ...] = ((0.0, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0))

@@ -1,6 +1,6 @@
 """Training losses: multi-scale log-mel, L1 waveform, and least-squares GAN with feature matching.
 
-The adversarial losses take what `train.discriminators.Discriminator` returns, one `DiscriminatorOutput` per
+The adversarial losses take what `sscodec.train.discriminators.Discriminator` returns, one `DiscriminatorOutput` per
 sub-discriminator, and sum over sub-discriminators (and layers, for feature matching) as HiFi-GAN and DAC do,
 so their published weights (DAC: mel 15, adversarial 1, feature matching 2) carry over.
 """
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from train.discriminators import DiscriminatorOutput
+from sscodec.train.discriminators import DiscriminatorOutput
 
 
 class MultiScaleMelLoss(nn.Module):

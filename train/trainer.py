@@ -15,12 +15,12 @@ import torch
 from torch import Tensor
 from torch.nn.utils import parametrize
 
-from codec.checkpoint import CheckpointError, atomic_save, codec_payload, load_codec, read_checkpoint
-from codec.config import CodecConfig, preset
-from codec.model import Codec
-from common.bundled import resolve_checkpoint
-from train.config import TrainConfig
-from train.data import (
+from sscodec.codec.checkpoint import CheckpointError, atomic_save, codec_payload, load_codec, read_checkpoint
+from sscodec.codec.config import CodecConfig, preset
+from sscodec.codec.model import Codec
+from sscodec.common.bundled import resolve_checkpoint
+from sscodec.train.config import TrainConfig
+from sscodec.train.data import (
     CropSampler,
     data_summary,
     load_corpus,
@@ -29,18 +29,18 @@ from train.data import (
     parse_data_dir,
     total_seconds,
 )
-from train.discriminators import Discriminator, DiscriminatorOutput
-from train.distributed import DistInfo, sync_buffers, wrap
-from train.losses import (
+from sscodec.train.discriminators import Discriminator, DiscriminatorOutput
+from sscodec.train.distributed import DistInfo, sync_buffers, wrap
+from sscodec.train.losses import (
     MultiScaleMelLoss,
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
     l1_waveform_loss,
 )
-from train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
-from train.monitor import Monitor, Validation
-from train.recipe import LossWeights, recipe
+from sscodec.train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
+from sscodec.train.monitor import Monitor, Validation
+from sscodec.train.recipe import LossWeights, recipe
 
 log = logging.getLogger("codec-train")
 
