@@ -266,6 +266,39 @@ def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chun
 
 
 @cli.command()
+@model_option
+@json_option
+@click.option("--latencies", default="low,0.1", show_default=True, help="codec-stream --latency values to compare.")
+@click.option("--chunk-frames", "chunk_frames", default="1,4", show_default=True, help="Chunk sizes to compare.")
+@click.option("--clicks", type=click.IntRange(min=2), default=20, show_default=True,
+              help="Clicks per mouth-to-ear run (0.5 s apart).")
+@click.option("--runs", type=click.IntRange(min=0), default=30, show_default=True,
+              help="Repeated --mic runs per latency on PulseAudio.")
+@click.option("--seconds", type=click.FloatRange(min=1), default=10.0, show_default=True,
+              help="Length of each repeated run.")
+def live(model: str, json_path: Path | None, latencies: str, chunk_frames: str, clicks: int, runs: int,
+         seconds: float) -> None:
+    """Live mode from outside: mouth-to-ear latency of a click train (PulseAudio null sinks, JACK at 48 kHz)
+    and repeated runs that must end only when asked."""
+    from sscodec.benchmarks import live_report
+    from sscodec.benchmarks.live import mouth_to_ear_jack, mouth_to_ear_pulse, repeated_runs
+    from sscodec.benchmarks.sound_servers import SoundServerError
+
+    chosen = [text.strip() for text in latencies.split(",") if text.strip()]
+    cases = [(latency, k) for latency in chosen for k in _int_list(chunk_frames, "--chunk-frames")]
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            measured = mouth_to_ear_pulse(model, cases, clicks, Path(folder))
+            measured += mouth_to_ear_jack(model, cases, clicks, Path(folder))
+        soak = [repeated_runs(model, latency, runs, seconds) for latency in chosen] if runs else []
+    except SoundServerError as error:
+        raise BenchError(str(error)) from None
+    data = {"benchmark": "live", "machine": machine_info(), "model": model, "mouth_to_ear": measured,
+            "repeated_runs": soak}
+    _finish("live", json_path, data, live_report.markdown(data), live_report.figure(data))
+
+
+@cli.command()
 @json_option
 @audio_option("Speech clips to train on.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile
-import soxr
 
 from sscodec.common.errors import first_line
+from sscodec.common.resample import FILE_QUALITY, StreamResampler
 
 MIN_RATE, MAX_RATE = 1000, 768_000  # Hz: beyond any real recording, so outside is a damaged header
 # Samples × channels decoded at once (2 GiB of float32, 3 hours of 48 kHz mono): a damaged header can
@@ -35,32 +36,17 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
-def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise AudioFileError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioFileError(f"{path}: is a directory, not an audio file")
-    try:
-        path.open("rb").close()  # libsndfile reports a file it may not read only as "System error."
-    except OSError as error:
-        raise AudioFileError(f"{path}: cannot read ({error.strerror or error})") from None
-
-
 def probe_audio(path: str | os.PathLike) -> AudioInfo:
     """Read only the header of `path`; AudioFileError if it is not usable audio (no frames, absurd rate)."""
-    path = Path(path)
-    _check_readable(path)
+    path = _readable(Path(path))
     try:
         with soundfile.SoundFile(path) as handle:
             info = AudioInfo(handle.frames, handle.samplerate, handle.channels)
-    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as error:
+    except _DECODE_ERRORS as error:
         raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
     if info.frames <= 0 or info.channels <= 0:
         raise AudioFileError(f"{path}: no audio samples")
-    if not MIN_RATE <= info.sample_rate <= MAX_RATE:
-        raise AudioFileError(
-            f"{path}: unsupported sample rate {info.sample_rate} Hz (expected {MIN_RATE}..{MAX_RATE})"
-        )
+    _check_rate(info.sample_rate, str(path))
     return info
 
 
@@ -77,27 +63,81 @@ def read_frames(path: str | os.PathLike, start: int, frames: int) -> np.ndarray:
             if not too_many:
                 handle.seek(start)
                 data = handle.read(frames, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError, MemoryError) as error:
+    except _DECODE_ERRORS as error:
         raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
     if too_many:
         raise AudioFileError(f"{path}: {frames:,} frames are more than {MAX_VALUES:,} values to decode at once")
     return data
 
 
+# Frames decoded per block when streaming a file: 64 Ki frames is 0.5 MiB of 48 kHz stereo float32.
+BLOCK_FRAMES = 1 << 16
+_DECODE_ERRORS = (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError, MemoryError)
+
+
 def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
-    """Decode any soundfile-readable file to mono float32 at `sample_rate`, shape [T]."""
-    path = Path(path)
-    _check_readable(path)
+    """Decode any soundfile-readable file to mono float32 at `sample_rate`, shape [T], all in memory.
+
+    The same samples as `read_audio_blocks` joined; files declaring more than MAX_VALUES samples are refused
+    (stream those with `read_audio_blocks`).
+    """
+    path = _readable(Path(path))
     try:
-        with soundfile.SoundFile(path) as handle:
-            declared = handle.frames * handle.channels
-            rate = handle.samplerate
-            data = handle.read(dtype="float32", always_2d=True) if declared <= MAX_VALUES else None
-    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError, MemoryError) as error:
+        info = soundfile.info(str(path))
+    except _DECODE_ERRORS as error:
         raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
-    if data is None:
+    declared = info.frames * info.channels
+    if declared > MAX_VALUES:
         raise AudioFileError(f"{path}: declares {declared:,} samples, more than {MAX_VALUES:,} to decode at once")
-    return to_mono_rate(data, rate, sample_rate, name=str(path))
+    return np.concatenate(list(read_audio_blocks(path, sample_rate)))
+
+
+def read_audio_blocks(
+    path: str | os.PathLike, sample_rate: int, block_frames: int = BLOCK_FRAMES
+) -> Iterator[np.ndarray]:
+    """Decode a file block by block to mono float32 at `sample_rate`: an iterator of non-empty blocks [n].
+
+    Memory stays constant for any length: `block_frames` frames are decoded, mixed down and resampled with a
+    streaming resampler at a time. Joined, the blocks are the whole file resampled in one pass, exactly
+    (soxr's streaming contract), with round(frames × sample_rate / file rate) samples. The file is opened and
+    checked here (AudioFileError: missing, unreadable, not audio, bad rate); a problem met while decoding
+    (NaN or Inf, damaged data, empty) raises AudioFileError from the iteration.
+    """
+    path = _readable(Path(path))
+    try:
+        handle = soundfile.SoundFile(str(path))
+    except _DECODE_ERRORS as error:
+        raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
+    try:
+        _check_rate(handle.samplerate, str(path))
+    except AudioFileError:
+        handle.close()
+        raise
+    return _blocks(handle, path, sample_rate, block_frames)
+
+
+def _blocks(handle: soundfile.SoundFile, path: Path, sample_rate: int, block_frames: int) -> Iterator[np.ndarray]:
+    name = str(path)
+    resampler = StreamResampler(handle.samplerate, sample_rate, FILE_QUALITY)
+    frames, produced = 0, 0
+    with handle:
+        while True:
+            try:
+                data = handle.read(block_frames, dtype="float32", always_2d=True)
+            except _DECODE_ERRORS as error:
+                raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
+            frames += data.shape[0]
+            last = data.shape[0] < block_frames  # a short read is the end of the file
+            block = _checked(resampler.process(_mixdown(data, name), last=last), name)
+            produced += block.shape[0]
+            if block.shape[0]:
+                yield block
+            if last:
+                break
+    if frames == 0:
+        raise AudioFileError(f"{name}: no audio samples")
+    if produced == 0:
+        raise AudioFileError(f"{name}: shorter than one sample at {sample_rate} Hz")
 
 
 def to_mono_rate(data: np.ndarray, rate: int, sample_rate: int, name: str = "audio") -> np.ndarray:
@@ -107,35 +147,86 @@ def to_mono_rate(data: np.ndarray, rate: int, sample_rate: int, name: str = "aud
         raise AudioFileError(f"{name}: expected [samples] or [samples, channels], got {data.shape}")
     if data.size == 0:
         raise AudioFileError(f"{name}: no audio samples")
-    if not np.isfinite(data).all():
-        raise AudioFileError(f"{name}: contains NaN or Inf samples")
-    # A garbled header can claim any rate; 1 Hz upsampled to 16 kHz would need 16000x the memory.
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise AudioFileError(f"{name}: unsupported sample rate {rate} Hz (expected {MIN_RATE}..{MAX_RATE})")
-    if data.ndim == 2:
-        # Summing pre-scaled channels cannot overflow float32 where a plain mean of huge samples would.
-        data = (data / np.float32(data.shape[1])).sum(axis=1, dtype=np.float32)
-    if rate != sample_rate:
-        data = soxr.resample(data, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
+    _check_rate(rate, name)
+    mono = _mixdown(data if data.ndim == 2 else data[:, None], name)
+    data = _checked(StreamResampler(rate, sample_rate, FILE_QUALITY).process(mono, last=True), name)
     if data.size == 0:
         raise AudioFileError(f"{name}: shorter than one sample at {sample_rate} Hz")
-    if not np.isfinite(data).all():
-        raise AudioFileError(f"{name}: samples too large to resample (beyond float32 range)")
     return np.ascontiguousarray(data)
 
 
-def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, exact: bool = False) -> None:
-    """Write mono float audio; the format follows the file extension (wav as 16-bit PCM).
-
-    `exact` keeps the float32 samples bit for bit where the format can hold them (WAV, AIFF, CAF, W64), so a
-    recording can be replayed through the codec and give the same output.
-    """
-    path = Path(path)
-    subtype = "PCM_16" if path.suffix.lower() in {".wav", ".flac"} else None
-    container = path.suffix.lstrip(".").upper()
-    if exact and container in soundfile.available_formats() and soundfile.check_format(container, "FLOAT"):
-        subtype = "FLOAT"
+def _readable(path: Path) -> Path:
+    """`path` if it is a file this process may read, else AudioFileError."""
+    if not path.exists():
+        raise AudioFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioFileError(f"{path}: is a directory, not an audio file")
     try:
-        soundfile.write(path, np.clip(audio, -1.0, 1.0), sample_rate, subtype=subtype)
-    except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError, ValueError) as error:
-        raise AudioFileError(f"{path}: cannot write audio ({first_line(error)})") from None
+        path.open("rb").close()  # libsndfile reports a file it may not read only as "System error."
+    except OSError as error:
+        raise AudioFileError(f"{path}: cannot read ({error.strerror or error})") from None
+    return path
+
+
+def _check_rate(rate: int, name: str) -> None:
+    # A garbled header can claim any rate; 1 Hz upsampled to 16 kHz would need 16000x the memory.
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioFileError(f"{name}: unsupported sample rate {rate} Hz (expected {MIN_RATE}..{MAX_RATE})")
+
+
+def _mixdown(data: np.ndarray, name: str) -> np.ndarray:
+    """Finite float32 [T, C] → mono [T]."""
+    if not np.isfinite(data).all():
+        raise AudioFileError(f"{name}: contains NaN or Inf samples")
+    if data.shape[1] == 1:
+        return np.ascontiguousarray(data[:, 0])
+    # Summing pre-scaled channels cannot overflow float32 where a plain mean of huge samples would.
+    return (data / np.float32(data.shape[1])).sum(axis=1, dtype=np.float32)
+
+
+def _checked(resampled: np.ndarray, name: str) -> np.ndarray:
+    if not np.isfinite(resampled).all():
+        raise AudioFileError(f"{name}: samples too large to resample (beyond float32 range)")
+    return resampled
+
+
+class AudioWriter:
+    """Writes mono float audio to a file block by block (a context manager); the format follows the extension.
+
+    WAV and FLAC are written as 16-bit PCM. `exact` keeps the float32 samples bit for bit where the format can
+    hold them (WAV, AIFF, CAF, W64), so a recording can be replayed through the codec and give the same output.
+    Samples are clipped to [-1, 1]. AudioFileError when the file cannot be created or written.
+    """
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int, exact: bool = False) -> None:
+        self.path = Path(path)
+        subtype = "PCM_16" if self.path.suffix.lower() in {".wav", ".flac"} else None
+        container = self.path.suffix.lstrip(".").upper()
+        if exact and container in soundfile.available_formats() and soundfile.check_format(container, "FLOAT"):
+            subtype = "FLOAT"
+        try:
+            self._file = soundfile.SoundFile(str(self.path), "w", sample_rate, 1, subtype=subtype)
+        except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError, ValueError) as error:
+            raise AudioFileError(f"{self.path}: cannot write audio ({first_line(error)})") from None
+
+    def write(self, audio: np.ndarray) -> None:
+        """Append mono samples [n]."""
+        try:
+            self._file.write(np.clip(audio, -1.0, 1.0))
+        except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError, ValueError) as error:
+            raise AudioFileError(f"{self.path}: cannot write audio ({first_line(error)})") from None
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> AudioWriter:  # noqa: PYI034 -- typing.Self needs Python 3.11
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, exact: bool = False) -> None:
+    """Write mono float audio [T] in one go, as `AudioWriter` does."""
+    with AudioWriter(path, sample_rate, exact) as writer:
+        writer.write(audio)

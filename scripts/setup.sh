@@ -18,7 +18,8 @@ if command -v apt-get >/dev/null 2>&1; then
     as_root=()
     [ "$(id -u)" = 0 ] || as_root=(sudo)
     "${as_root[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+    # jackd2 asks whether to allow realtime priority; noninteractive takes its default (no), also through sudo.
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 else
   echo "setup: no apt-get here; install the packages in requirements/system.txt with your package manager" >&2

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from sscodec.common.audio import AudioFileError, read_audio, write_audio
+from sscodec.common.audio import AudioFileError, write_audio
 from sscodec.common.cli import run_cli
 from sscodec.common.errors import StreamError
 from sscodec.stream import devices
 from sscodec.stream.engine import StreamEngine
-from sscodec.stream.file_mode import stream_audio
-from sscodec.stream.live import run_live
+from sscodec.stream.file_mode import stream_file
+from sscodec.stream.live import DEFAULT_LATENCY, run_live
 from sscodec.stream.model_dir import DEFAULT_NAME, resolve_model_dir
 from sscodec.stream.runtime import PROVIDERS, RuntimeOptions
 from sscodec.stream.stats import StreamStats, write_stats_json
@@ -29,9 +29,10 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--mic", is_flag=True, help="Live: microphone → codec → speakers.")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Stream this audio file (any format, rate, channels) instead of the microphone.")
+              help="Stream this audio file (any format, rate, channels, length) from disk instead of the microphone.")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="With --input: write the decoded audio here (16 kHz, the input's length).")
+              help="With --input: write the decoded audio here as it is produced (mono at the model's sample rate, "
+                   "the input's length; format from the extension).")
 @click.option("--model", "model_dir", callback=model_dir_callback,
               help="Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent; "
                    "./default names a folder of that name).")
@@ -47,7 +48,8 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
               help="With --mic: input device index or name part (see --list-devices).")
 @click.option("--output-device", callback=lambda ctx, param, value: _device(value),
               help="With --mic: output device index or name part (see --list-devices).")
-@click.option("--latency", default="low", show_default=True, callback=lambda ctx, param, value: _latency(value),
+@click.option("--latency", default=str(DEFAULT_LATENCY), show_default=True,
+              callback=lambda ctx, param, value: _latency(value),
               help="With --mic: PortAudio's suggested device latency: low, high or seconds (e.g. 0.1).")
 @click.option("--record-input", type=click.Path(dir_okay=False, path_type=Path),
               help="With --mic: save what the microphone delivered to the codec (float WAV keeps it exact).")
@@ -96,11 +98,7 @@ def command(
     except ValueError as error:  # only the codebook/bitrate choice does not fit this model
         raise click.UsageError(str(error)) from None
     if input_path is not None:
-        audio = read_audio(input_path, engine.info.sample_rate)
-        result = stream_audio(engine, audio)
-        if output_path is not None:
-            write_audio(output_path, result.audio, engine.info.sample_rate)
-        _report(result.stats, stats_json)
+        _report(stream_file(engine, input_path, output_path), stats_json)
         return
     live = run_live(
         engine,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 from sscodec.common.errors import AudioDeviceError, first_line
 
@@ -23,7 +24,7 @@ NO_DEVICE_HINT = "no audio devices found: connect one, or start a sound server (
 
 
 def list_devices() -> str:
-    """PortAudio's device table, marking the default input (>) and output (<)."""
+    """PortAudio's device table, marking the default input (>) and output (<), with each default sample rate."""
     sd = sounddevice()
     try:
         table = sd.query_devices()
@@ -31,5 +32,33 @@ def list_devices() -> str:
         raise AudioDeviceError(f"cannot list audio devices ({first_line(error)}): {INSTALL_HINT}") from None
     if len(table) == 0:
         raise AudioDeviceError(NO_DEVICE_HINT)
-    return str(table)
+    # sounddevice prints one line per device, in order; the default rate is what a device runs at natively.
+    return "\n".join(
+        f"{line}, default {device['default_samplerate']:g} Hz" for line, device in zip(str(table).splitlines(), table)
+    )
 
+
+def supported_rate(devices: tuple[Any, Any], preferred: int) -> int:
+    """The sample rate to open the (input, output) devices at, in Hz: `preferred` if both accept it, else the
+    input device's default rate, else the output device's.
+
+    A duplex stream runs both devices at one rate; sound servers (PulseAudio, PipeWire) accept any, while JACK,
+    ASIO, WASAPI exclusive and many USB interfaces on raw ALSA accept only the rate they run at.
+    AudioDeviceError if PortAudio is missing, a device is unknown, or no candidate suits both.
+    """
+    sd = sounddevice()
+    list_devices()  # no devices at all deserves its own message, not PortAudio's "Error querying device -1"
+    try:
+        defaults = [int(sd.query_devices(device, kind)["default_samplerate"])
+                    for device, kind in zip(devices, ("input", "output"))]
+    except (sd.PortAudioError, ValueError) as error:
+        raise AudioDeviceError(f"cannot use the audio devices ({first_line(error)}): {DEVICE_HINT}") from None
+    problems = []
+    for rate in dict.fromkeys([preferred, *defaults]):
+        try:
+            sd.check_input_settings(device=devices[0], channels=1, dtype="float32", samplerate=rate)
+            sd.check_output_settings(device=devices[1], channels=1, dtype="float32", samplerate=rate)
+            return rate
+        except (sd.PortAudioError, ValueError) as error:
+            problems.append(f"{rate} Hz: {first_line(error)}")
+    raise AudioDeviceError(f"no sample rate suits both audio devices ({'; '.join(problems)}): {DEVICE_HINT}")

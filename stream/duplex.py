@@ -17,15 +17,18 @@ class DuplexCallback:
     here, so the worker and the main thread may read them without a lock.
     """
 
-    def __init__(self, frame_size: int, chunk_frames: int, queue_frames: int = 50) -> None:
-        if queue_frames < 2 * chunk_frames:
-            raise ValueError(f"queue_frames ({queue_frames}) must hold at least two chunks of {chunk_frames}")
+    def __init__(self, frame_size: int, chunk_frames: int, queue_frames: int = 50, extra_prime: int = 0) -> None:
+        """`frame_size`: samples per callback block at the device's rate (one codec frame's duration);
+        `extra_prime`: samples of silence queued for output beyond one chunk (what resamplers hold back)."""
+        if queue_frames * frame_size < 2 * chunk_frames * frame_size + extra_prime:
+            raise ValueError(f"queue_frames ({queue_frames}) must hold at least two chunks of {chunk_frames} "
+                             f"and {extra_prime} samples")
         self.frame_size = frame_size
         self.input_ring = RingBuffer(queue_frames * frame_size)
         self.output_ring = RingBuffer(queue_frames * frame_size)
-        # The first decoded chunk exists only after a whole chunk of input has arrived, so play that much
-        # silence first; without it every chunk would be one callback late and underflow.
-        self.output_ring.write(np.zeros(chunk_frames * frame_size, dtype=np.float32))
+        # The first decoded chunk exists only after a whole chunk of input has arrived (and has passed through
+        # the resamplers), so play that much silence first; without it every chunk would be late and underflow.
+        self.output_ring.write(np.zeros(chunk_frames * frame_size + extra_prime, dtype=np.float32))
         self.callbacks = 0
         self.underflows = 0
         self.overflows = 0

@@ -1,11 +1,15 @@
-"""File mode: the live engine over a whole file, block by block, for reproducible runs."""
+"""File mode: the live engine over a signal or a file, block by block, for reproducible runs."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from sscodec.common.audio import AudioWriter, read_audio_blocks
 from sscodec.stream.engine import StreamEngine
 from sscodec.stream.stats import StreamStats
 
@@ -19,7 +23,7 @@ class FileResult:
 
 
 def stream_audio(engine: StreamEngine, audio: np.ndarray, block_size: int | None = None) -> FileResult:
-    """Stream mono audio at the engine's rate through a fresh stream, `block_size` samples at a time.
+    """Stream mono audio [T] at the engine's rate through a fresh stream, `block_size` samples at a time.
 
     The default block is one codec frame, as a sound card would deliver it; the last partial frame is
     zero-padded (as offline encoding pads) and the output trimmed back to the input's length.
@@ -27,10 +31,48 @@ def stream_audio(engine: StreamEngine, audio: np.ndarray, block_size: int | None
     block_size = block_size or engine.info.frame_size
     if block_size < 1:
         raise ValueError(f"block_size must be >= 1, got {block_size}")
-    engine.reset()
-    pieces = []
-    for start in range(0, audio.shape[0], block_size):
-        pieces += [result.audio for result in engine.push(audio[start : start + block_size])]
-    pieces += [result.audio for result in engine.flush()]
+    pieces: list[np.ndarray] = []
+    blocks = (audio[start : start + block_size] for start in range(0, audio.shape[0], block_size))
+    stats = stream_blocks(engine, blocks, pieces.append)
     decoded = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-    return FileResult(decoded[: audio.shape[0]], engine.stats())
+    return FileResult(decoded, stats)
+
+
+def stream_file(engine: StreamEngine, input_path: str | os.PathLike, output_path: str | os.PathLike | None = None
+                ) -> StreamStats:
+    """Stream an audio file from disk through a fresh stream, writing the decoded audio as it comes.
+
+    The input (any format, rate and channel count) is decoded, mixed down and resampled to the model's rate
+    block by block, so memory stays constant for any length; the output (mono, model rate, format from the
+    extension) has exactly as many samples as the input has at the model's rate. AudioFileError for an input
+    that cannot be decoded or an output that cannot be written; a partly written output is then removed.
+    """
+    blocks = read_audio_blocks(input_path, engine.info.sample_rate)
+    if output_path is None:
+        return stream_blocks(engine, blocks, lambda audio: None)
+    writer = AudioWriter(output_path, engine.info.sample_rate)
+    try:
+        with writer:
+            return stream_blocks(engine, blocks, writer.write)
+    except BaseException:
+        Path(output_path).unlink(missing_ok=True)
+        raise
+
+
+def stream_blocks(engine: StreamEngine, blocks: Iterable[np.ndarray], sink: Callable[[np.ndarray], None]
+                  ) -> StreamStats:
+    """Feed mono blocks at the engine's rate through a fresh stream and hand each decoded piece to `sink`.
+
+    The pieces add up to exactly the input's length: the engine only completes chunks of audio it was given,
+    and the zero-padded last chunk that `flush` returns is cut at the input's end.
+    """
+    engine.reset()
+    consumed, produced = 0, 0
+    for block in blocks:
+        consumed += block.shape[0]
+        for result in engine.push(block):
+            sink(result.audio)
+            produced += result.audio.shape[0]
+    for result in engine.flush():
+        sink(result.audio[: consumed - produced])
+    return engine.stats()

@@ -1,46 +1,51 @@
-"""Live mode: a full-duplex sound card stream, a worker thread running the engine, and a watchdog."""
+"""Live mode: a full-duplex sound card stream at a rate the card supports, a worker thread resampling and running
+the engine, and a watchdog that reopens a stream that stops or stalls."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from sscodec.common.errors import AudioDeviceError, first_line
-from sscodec.stream.devices import DEVICE_HINT, list_devices, sounddevice
+from sscodec.common.resample import LIVE_QUALITY, StreamResampler
+from sscodec.stream.devices import DEVICE_HINT, list_devices, sounddevice, supported_rate
 from sscodec.stream.duplex import DuplexCallback
 from sscodec.stream.engine import StreamEngine
-from sscodec.stream.stats import StreamStats
+from sscodec.stream.stats import LiveStats, StreamStats
 
 # Opens a duplex stream, started later: (sample_rate, block_size, (input, output) devices, latency, callback).
 StreamOpener = Callable[[int, int, tuple[Any, Any], "float | str", DuplexCallback], Any]
+# The rate to open the (input, output) devices at, given the model's rate.
+RateChooser = Callable[[tuple[Any, Any], int], int]
+DEFAULT_LATENCY: float | str = "low"
 
 
 @dataclass(frozen=True)
 class LiveResult:
     """How a live run went: its stats, the recorded audio (if asked) and why it stopped."""
 
-    stats: StreamStats
-    input_audio: np.ndarray  # what the engine was fed (empty unless recording)
-    output_audio: np.ndarray  # what the engine decoded (empty unless recording)
+    stats: StreamStats  # with `live` set
+    input_audio: np.ndarray  # what the engine was fed, at the model's rate (empty unless recording)
+    output_audio: np.ndarray  # what the engine decoded, at the model's rate (empty unless recording)
     stop_reason: str  # "duration", "interrupted" or "error"
     error: str | None  # one line, when the device or the engine failed
 
 
 class EngineWorker(threading.Thread):
-    """Takes frames from the callback's input ring, runs the engine, queues decoded audio for playback.
+    """Takes device blocks from the callback's input ring, resamples them to the model's rate, runs the engine,
+    resamples the decoded audio to the device's rate and queues it for playback.
 
-    Decoded audio that arrives while more than `max_backlog_frames` frames still wait to be played is dropped
-    (and counted) so that a burst of late chunks cannot grow the delay without bound.
+    Decoded audio that arrives while `max_backlog` or more samples still wait to be played is dropped (and
+    counted) so that a burst of late chunks cannot grow the delay without bound.
     """
 
-    def __init__(
-        self, engine: StreamEngine, callback: DuplexCallback, record: bool, max_backlog_frames: int
-    ) -> None:
+    def __init__(self, engine: StreamEngine, callback: DuplexCallback, record: bool, max_backlog: int,
+                 to_model: StreamResampler, to_device: StreamResampler) -> None:
         super().__init__(name="codec-engine", daemon=True)
         self.engine = engine
         self.callback = callback
@@ -49,7 +54,8 @@ class EngineWorker(threading.Thread):
         self.error: str | None = None
         self.inputs: list[np.ndarray] = []
         self.outputs: list[np.ndarray] = []
-        self._max_backlog = max_backlog_frames * callback.frame_size
+        self._max_backlog = max_backlog
+        self._to_model, self._to_device = to_model, to_device
         self._stop_event = threading.Event()
         self._poll_s = engine.info.frame_ms / 1000 / 10
 
@@ -65,12 +71,14 @@ class EngineWorker(threading.Thread):
                 if not ring_in.read_into(block):
                     time.sleep(self._poll_s)
                     continue
-                if self.record:
-                    self.inputs.append(block.copy())
-                for result in self.engine.push(block):
+                audio = self._to_model.process(block)
+                if self.record and audio.size:
+                    self.inputs.append(audio.copy())  # without resampling, `audio` is `block`, reused next time
+                for result in self.engine.push(audio):
                     if self.record:
                         self.outputs.append(result.audio)
-                    if ring_out.available() >= self._max_backlog or not ring_out.write(result.audio):
+                    played = self._to_device.process(result.audio)
+                    if ring_out.available() >= self._max_backlog or not ring_out.write(played):
                         self.dropped_frames += result.frames
         # Whatever stops the engine must end the stream with a message, not kill this thread silently.
         except Exception as error:  # noqa: BLE001
@@ -97,64 +105,152 @@ def open_sounddevice_stream(
         raise AudioDeviceError(f"cannot open the audio devices ({first_line(error)}): {DEVICE_HINT}") from None
 
 
+class ReopeningStream:
+    """The device stream, replaced by a fresh one when it stops or stalls; counts the reopenings."""
+
+    def __init__(self, opener: Callable[[], Any]) -> None:
+        self._opener = opener
+        self.stream: Any = opener()  # the first open's error is the user's to see: wrong device, no PortAudio
+        self.reopens = 0
+        self.last_error: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.stream is not None and bool(self.stream.active)
+
+    def start(self) -> None:
+        self.stream.start()
+
+    def reopen(self) -> None:
+        """Close the current stream (it may already be gone) and try to open and start a new one."""
+        self.reopens += 1
+        if self.stream is not None:
+            _close_quietly(self.stream)
+            self.stream = None
+        try:
+            stream = self._opener()
+        except AudioDeviceError as error:
+            self.last_error = str(error)
+            return
+        try:
+            stream.start()
+        except Exception as error:  # noqa: BLE001 -- PortAudio errors while a device comes back are expected
+            self.last_error = first_line(error)
+            _close_quietly(stream)
+            return
+        self.stream = stream
+
+    def close(self) -> None:
+        if self.stream is not None:
+            _close_quietly(self.stream)
+
+
 def run_live(
     engine: StreamEngine,
     duration_s: float | None = None,
     devices: tuple[Any, Any] = (None, None),
     record: bool = False,
     open_stream: StreamOpener = open_sounddevice_stream,
-    latency: float | str = "low",
+    latency: float | str = DEFAULT_LATENCY,
     max_backlog_frames: int | None = None,
-    stall_s: float = 5.0,
+    stall_s: float = 2.5,
+    start_s: float = 5.0,
+    gone_s: float = 15.0,
+    choose_rate: RateChooser = supported_rate,
 ) -> LiveResult:
     """Run the codec live until `duration_s` of audio has passed, Ctrl-C, or a device failure.
 
-    `latency` is PortAudio's suggested device latency ("low", "high" or seconds). A device that delivers no
-    block for `stall_s` counts as gone: PulseAudio's ALSA plugin can pause about 2 s to recover from an underrun.
+    The devices run at `choose_rate`'s rate (the model's if they take it, else their own) and the audio is
+    resampled in the worker, never in the callback. `latency` is PortAudio's suggested device latency ("low",
+    "high" or seconds). A stream that stops, or delivers no block for `stall_s` (PulseAudio's ALSA plugin pauses
+    about 2 s to recover from an underrun, and is left to), or no first block for `start_s` after opening (the
+    same plugin took 1.8 s to start on a loaded 2-core VM), is closed and opened again; only a device that
+    delivers nothing for `gone_s` ends the run. AudioDeviceError if the devices cannot be opened at all.
     """
     info = engine.info
     engine.reset()
-    callback = DuplexCallback(info.frame_size, engine.chunk_frames)
+    rate = choose_rate(devices, info.sample_rate)
+    block = round(rate * info.frame_ms / 1000)
+    to_model = StreamResampler(rate, info.sample_rate, LIVE_QUALITY)
+    to_device = StreamResampler(info.sample_rate, rate, LIVE_QUALITY)
+    # Output starts with what the resamplers will owe once running, so that their bursts never run it dry.
+    owed = (-(-to_model.delay_samples(block) * rate // info.sample_rate)
+            + to_device.delay_samples(engine.chunk_frames * info.frame_size))
+    callback = DuplexCallback(block, engine.chunk_frames, extra_prime=owed)
     # Up to 4 frames (80 ms) of queued output absorb callback jitter (PulseAudio delivers blocks in bursts);
     # beyond that a chunk is dropped rather than delaying everything after it.
     backlog = max_backlog_frames if max_backlog_frames is not None else engine.chunk_frames + 4
-    worker = EngineWorker(engine, callback, record, backlog)
-    stream = open_stream(info.sample_rate, info.frame_size, devices, latency, callback)
+    worker = EngineWorker(engine, callback, record, backlog * block + owed, to_model, to_device)
+    device = ReopeningStream(lambda: open_stream(rate, block, devices, latency, callback))
+    device_latency = [_latency_ms(seconds) for seconds in getattr(device.stream, "latency", (0.0, 0.0))]
     target = None if duration_s is None else int(np.ceil(duration_s * 1000 / info.frame_ms))
-    reason, error = "duration", None
+    reason, error, gap_s = "duration", None, 0.0
     worker.start()
     try:
-        stream.start()
-        reason, error = _watch(stream, callback, worker, target, stall_s)
+        device.start()
+        reason, error, gap_s = _watch(device, callback, worker, target, stall_s, start_s, gone_s)
     except KeyboardInterrupt:
         reason = "interrupted"
     except Exception as failure:  # noqa: BLE001 -- PortAudio errors must end the run, not lose its stats
         reason, error = "error", f"audio device failed: {first_line(failure)}; {DEVICE_HINT}"
     finally:
-        _close_quietly(stream)
+        device.close()
         worker.stop()
         worker.join()
     stats = engine.stats(callback.underflows, callback.overflows + worker.dropped_frames)
-    return LiveResult(stats, _joined(worker.inputs), _joined(worker.outputs), reason, error)
+    resampler_ms = owed / rate * 1000
+    live = LiveStats(
+        device_rate_hz=rate,
+        input_latency_ms=device_latency[0],
+        output_latency_ms=device_latency[1],
+        resampler_delay_ms=resampler_ms,
+        expected_latency_ms=(None if None in device_latency
+                             else stats.algorithmic_latency_ms + resampler_ms + sum(device_latency)),
+        reopens=device.reopens,
+        reopen_gap_ms=gap_s * 1000,
+    )
+    return LiveResult(replace(stats, live=live), _joined(worker.inputs), _joined(worker.outputs), reason, error)
 
 
-def _watch(
-    stream: Any, callback: DuplexCallback, worker: EngineWorker, target: int | None, stall_s: float
-) -> tuple[str, str | None]:
-    """Wait for the run to end; a stream that stops or stalls on its own means the device went away."""
-    seen, last_progress = 0, time.monotonic()
+def _watch(device: ReopeningStream, callback: DuplexCallback, worker: EngineWorker, target: int | None,
+           stall_s: float, start_s: float, gone_s: float) -> tuple[str, str | None, float]:
+    """Wait for the run to end, reopening a stream that stops, stalls for `stall_s`, or (fresh) delivers nothing
+    for `start_s`; returns (reason, error, seconds of outage that reopening bridged)."""
+    seen, last_progress = callback.callbacks, time.monotonic()
+    opened_at, delivered = last_progress, False  # the current stream's start, and whether it has run since
+    outage_start: float | None = None  # the last callback before a stop or stall that is being bridged
+    last_attempt = -float("inf")
+    gap_s = 0.0
     while True:
         time.sleep(0.05)
         if worker.error:
-            return "error", worker.error
+            return "error", worker.error, gap_s
         if target is not None and callback.callbacks >= target:
-            return "duration", None
-        if not stream.active:
-            return "error", f"the audio stream stopped on its own (device disconnected?); {DEVICE_HINT}"
+            return "duration", None, gap_s
+        now = time.monotonic()
         if callback.callbacks != seen:
-            seen, last_progress = callback.callbacks, time.monotonic()
-        elif time.monotonic() - last_progress > stall_s:
-            return "error", f"no audio from the device for {stall_s:g} s (device disconnected?); {DEVICE_HINT}"
+            if outage_start is not None:
+                gap_s += now - outage_start
+                outage_start = None
+            seen, last_progress, delivered = callback.callbacks, now, True
+            continue
+        quiet = now - max(last_progress, opened_at)
+        if device.active and quiet <= (stall_s if delivered else start_s):
+            continue
+        if now - last_progress > gone_s:
+            why = f": {device.last_error}" if device.last_error else ""
+            return "error", (f"no audio from the device for {gone_s:g} s, reopening did not help{why} "
+                             f"(device disconnected?); {DEVICE_HINT}"), gap_s
+        if device.active or now - last_attempt > stall_s:  # one that fails to reopen is retried every stall_s
+            outage_start = last_progress if outage_start is None else outage_start
+            device.reopen()
+            last_attempt = opened_at = time.monotonic()
+            delivered = False
+
+
+def _latency_ms(seconds: float) -> float | None:
+    """A PortAudio-reported latency in ms, None when it is no plausible latency (beyond 10 s)."""
+    return float(seconds) * 1000 if 0 <= seconds <= 10 else None
 
 
 def _close_quietly(stream: Any) -> None:

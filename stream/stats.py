@@ -24,8 +24,25 @@ class ComputeMs:
 
 
 @dataclass(frozen=True)
+class LiveStats:
+    """What a live run adds to the stats: the devices' side of the latency and how often they were reopened."""
+
+    device_rate_hz: int  # the rate the sound card ran at; audio is resampled to and from the model's rate
+    # As PortAudio reports them for the opened stream (its buffering included); None where it reports nonsense
+    # (its JACK host API gives 2^32 - 1 samples for a capture from another client's ports).
+    input_latency_ms: float | None
+    output_latency_ms: float | None
+    resampler_delay_ms: float  # both directions together; 0 when the device runs at the model's rate
+    # algorithmic + resampler + device latencies: what a listener should get (None with a device latency
+    # unknown); `codec-bench mouth-to-ear` measures it
+    expected_latency_ms: float | None
+    reopens: int  # streams that stopped or stalled and were opened again
+    reopen_gap_ms: float  # time without audio callbacks that those reopenings covered: the glitches they caused
+
+
+@dataclass(frozen=True)
 class StreamStats:
-    """What `--stats-json` writes (exactly these keys)."""
+    """What `--stats-json` writes (exactly these keys; `live` only in live mode)."""
 
     frames: int
     frame_ms: float
@@ -36,9 +53,13 @@ class StreamStats:
     codebooks: int
     underflows: int  # output frames played as silence because no decoded audio was ready
     overflows: int  # frames of audio lost because a queue was full
+    live: LiveStats | None = None
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.live is None:
+            del data["live"]
+        return data
 
     def summary(self) -> str:
         """A few human-readable lines for the terminal."""
@@ -52,7 +73,19 @@ class StreamStats:
             f"real-time factor: {self.real_time_factor:.4f} (compute / audio time)",
             f"underflows: {self.underflows}, overflows: {self.overflows}",
         ]
+        if self.live is not None:
+            d = self.live
+            lines += [
+                (f"device: {d.device_rate_hz} Hz, latency in {_ms(d.input_latency_ms)}, "
+                 f"out {_ms(d.output_latency_ms)} (PortAudio), resampling {d.resampler_delay_ms:.1f} ms"),
+                f"expected mouth-to-ear latency: {_ms(d.expected_latency_ms)}",
+                f"stream reopened: {d.reopens} times ({d.reopen_gap_ms:.0f} ms without audio)",
+            ]
         return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.1f} ms"
 
 
 class StatsRecorder:

@@ -1,4 +1,5 @@
-"""Live mode with a fake sound card: duration, Ctrl-C, a vanishing device and a failing engine."""
+"""Live mode with a fake sound card: resampling to its rate, duration, Ctrl-C, reopening a stream that stops or
+stalls, a device that stays gone, and a failing engine."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import numpy as np
 import pytest
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
+from sscodec.common.errors import AudioDeviceError
+from sscodec.common.resample import LIVE_QUALITY, StreamResampler
 from sscodec.stream.duplex import DuplexCallback
 from sscodec.stream.engine import StreamEngine
 from sscodec.stream.file_mode import stream_audio
-from sscodec.stream.live import run_live
+from sscodec.stream.live import LiveResult, run_live
 
 FRAME = 320
 
@@ -25,10 +28,10 @@ FRAME = 320
 class FakeStream:
     """Calls the callback from its own thread like PortAudio, with a mic signal; can fail on cue."""
 
-    def __init__(self, callback: DuplexCallback, mic: np.ndarray, period_s: float = 0.01,
+    def __init__(self, callback: DuplexCallback, mic: np.ndarray, block: int, period_s: float = 0.01,
                  vanish_after: int | None = None, stall_after: int | None = None,
                  interrupt_after: int | None = None) -> None:
-        self.callback, self.mic, self.period_s = callback, mic, period_s
+        self.callback, self.mic, self.block, self.period_s = callback, mic, block, period_s
         self.vanish_after, self.stall_after, self.interrupt_after = vanish_after, stall_after, interrupt_after
         self.active = False
         self.played: list[np.ndarray] = []
@@ -41,7 +44,8 @@ class FakeStream:
 
     def _run(self) -> None:
         status = SimpleNamespace(input_overflow=False, output_underflow=False)
-        out = np.zeros((FRAME, 1), np.float32)
+        n = self.block
+        out = np.zeros((n, 1), np.float32)
         for i in range(10**6):
             if self._stop.is_set() or i == self.vanish_after:
                 self.active = self.active and i != self.vanish_after
@@ -50,8 +54,8 @@ class FakeStream:
                 return  # the device stays "active" but delivers nothing more
             if i == self.interrupt_after:
                 _thread.interrupt_main()
-            block = self.mic[(i * FRAME) % (self.mic.shape[0] - FRAME):][:FRAME].reshape(FRAME, 1)
-            self.callback(block, out, FRAME, None, status)
+            block = self.mic[(i * n) % (self.mic.shape[0] - n):][:n].reshape(n, 1)
+            self.callback(block, out, n, None, status)
             self.played.append(out[:, 0].copy())
             time.sleep(self.period_s)
 
@@ -65,13 +69,24 @@ class FakeStream:
         pass
 
 
-def opener(streams: list[FakeStream], mic: np.ndarray, **faults: Any):
-    def open_stream(rate: int, block: int, devices: tuple, latency: object, callback: DuplexCallback) -> FakeStream:
-        assert (rate, block) == (16000, FRAME)
-        streams.append(FakeStream(callback, mic, **faults))
+def opener(streams: list[FakeStream], mic: np.ndarray, rate: int = 16000, fail_after: int | None = None,
+           **faults: Any):
+    """A stream opener for a card at `rate` Hz; opens after the first `fail_after` fail as a vanished device's."""
+    def open_stream(rate_: int, block: int, devices: tuple, latency: object, callback: DuplexCallback) -> FakeStream:
+        assert (rate_, block) == (rate, rate // 50)  # 20 ms blocks at the device's rate
+        if fail_after is not None and len(streams) >= fail_after:
+            raise AudioDeviceError("cannot open the audio devices (Device unavailable)")
+        streams.append(FakeStream(callback, mic, block, **faults if not streams else {}))
         return streams[-1]
 
     return open_stream
+
+
+def live_run(engine: StreamEngine, streams: list[FakeStream], mic: np.ndarray, rate: int = 16000,
+             fail_after: int | None = None, faults: dict | None = None, **options: Any) -> LiveResult:
+    """run_live on a fake card at `rate` Hz; `faults` apply to the first stream only (a reopened one is sound)."""
+    return run_live(engine, open_stream=opener(streams, mic, rate, fail_after, **(faults or {})),
+                    choose_rate=lambda devices, model_rate: rate, **options)
 
 
 @pytest.fixture
@@ -80,39 +95,68 @@ def mic() -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t)).astype(np.float32)
 
 
-@pytest.mark.parametrize("chunk_frames", [1, 2])
+@pytest.mark.parametrize(("chunk_frames", "rate"), [(1, 16000), (2, 16000), (1, 48000), (2, 44100)])
 def test_live_run_equals_file_mode_on_what_it_heard(tiny_model: Path, mic: np.ndarray,  # noqa: F811
-                                                    chunk_frames: int) -> None:
+                                                    chunk_frames: int, rate: int) -> None:
     engine = StreamEngine(tiny_model, codebooks=4, chunk_frames=chunk_frames)
     streams: list[FakeStream] = []
-    live = run_live(engine, duration_s=0.6, record=True, open_stream=opener(streams, mic))
+    card_mic = StreamResampler(16000, rate).process(mic, last=True)
+    live = live_run(engine, streams, card_mic, rate, duration_s=0.6, record=True)
     assert live.stop_reason == "duration" and live.error is None
     heard, decoded = live.input_audio, live.output_audio
     assert live.stats.frames * FRAME == decoded.shape[0] and 0 <= heard.shape[0] - decoded.shape[0] < 2 * FRAME
-    assert live.stats.frames >= 30 - chunk_frames and live.stats.bitrate_kbps == pytest.approx(2.0)
+    assert live.stats.frames >= 30 - chunk_frames - (rate != 16000) and live.stats.bitrate_kbps == pytest.approx(2.0)
     offline = stream_audio(StreamEngine(tiny_model, codebooks=4, chunk_frames=chunk_frames), heard)
     np.testing.assert_allclose(decoded, offline.audio[: decoded.shape[0]], atol=1e-6, rtol=0)
-    # What reached the speaker is the decoded stream, `chunk_frames` frames late (the priming silence).
+    if rate != 16000:  # what the engine heard is the card's signal at the model's rate
+        start = round(live.stats.live.resampler_delay_ms * 16)  # generous: the input side owes less than all of it
+        np.testing.assert_allclose(heard[: heard.shape[0] - start], mic[: heard.shape[0] - start], atol=0.02)
+    # What reached the speaker is the decoded stream at the card's rate, after a chunk of priming silence
+    # and what the resamplers owe.
+    d = live.stats.live
+    assert d.device_rate_hz == rate and d.reopens == 0
+    assert (d.resampler_delay_ms == 0) == (rate == 16000)
+    assert d.expected_latency_ms == pytest.approx(chunk_frames * 20 + d.resampler_delay_ms)
     played = np.concatenate(streams[0].played)
-    lag = chunk_frames * FRAME
+    lag = round((chunk_frames * 20 + d.resampler_delay_ms) * rate / 1000)
+    expected = StreamResampler(16000, rate, LIVE_QUALITY).process(decoded)
     if live.stats.underflows == 0 and live.stats.overflows == 0:
-        n = min(played.shape[0] - lag, decoded.shape[0])
+        n = min(played.shape[0] - lag, expected.shape[0])
+        assert n > rate // 4
         np.testing.assert_array_equal(played[:lag], 0.0)
-        np.testing.assert_allclose(played[lag : lag + n], decoded[:n], atol=1e-6)
+        np.testing.assert_allclose(played[lag : lag + n], expected[:n], atol=1e-6)
 
 
-def test_vanishing_device_stops_with_a_message_and_keeps_stats(tiny_model: Path, mic: np.ndarray) -> None:  # noqa: F811
-    live = run_live(StreamEngine(tiny_model), duration_s=10, record=True,
-                    open_stream=opener([], mic, vanish_after=20))
-    assert live.stop_reason == "error" and "disconnected" in live.error
+def test_a_stream_that_stops_is_reopened(tiny_model: Path, mic: np.ndarray) -> None:  # noqa: F811
+    streams: list[FakeStream] = []
+    live = live_run(StreamEngine(tiny_model), streams, mic, faults={"vanish_after": 20}, duration_s=1.0)
+    assert live.stop_reason == "duration" and live.error is None
+    assert len(streams) == 2 and live.stats.live.reopens == 1 and 0 < live.stats.live.reopen_gap_ms < 1000
+    assert live.stats.frames >= 45
+
+
+@pytest.mark.parametrize("stall_after", [0, 10])
+def test_a_stalled_stream_is_reopened(tiny_model: Path, mic: np.ndarray, stall_after: int) -> None:  # noqa: F811
+    """A stream that stops delivering (after 10 blocks: `stall_s`), or never starts (`start_s`), is reopened."""
+    streams: list[FakeStream] = []
+    started = time.monotonic()
+    live = live_run(StreamEngine(tiny_model), streams, mic, faults={"stall_after": stall_after}, duration_s=1.0,
+                    stall_s=0.3, start_s=0.6)
+    assert live.stop_reason == "duration" and live.error is None
+    assert len(streams) == 2 and live.stats.live.reopens == 1
+    assert live.stats.live.reopen_gap_ms >= (300 if stall_after else 600)
+    assert time.monotonic() - started < 3
+
+
+def test_a_device_that_stays_gone_ends_the_run_with_a_message(tiny_model: Path, mic: np.ndarray) -> None:  # noqa: F811
+    streams: list[FakeStream] = []
+    started = time.monotonic()
+    live = live_run(StreamEngine(tiny_model), streams, mic, fail_after=1, faults={"vanish_after": 20},
+                    duration_s=10, record=True, stall_s=0.2, gone_s=1.0)
+    assert live.stop_reason == "error" and "reopening did not help: cannot open the audio devices" in live.error
+    assert "\n" not in live.error and time.monotonic() - started < 5
     assert 15 <= live.stats.frames <= 20 and live.input_audio.shape[0] >= 15 * FRAME
-
-
-def test_stalled_device_is_detected(tiny_model: Path, mic: np.ndarray) -> None:  # noqa: F811
-    live = run_live(StreamEngine(tiny_model), duration_s=10, open_stream=opener([], mic, stall_after=10),
-                    stall_s=0.3)
-    assert live.stop_reason == "error" and "no audio from the device" in live.error
-    assert live.stats.frames >= 5
+    assert live.stats.live.reopens >= 3  # retried every stall_s until gone_s had passed
 
 
 def test_ctrl_c_stops_cleanly_with_stats(tiny_model: Path, mic: np.ndarray) -> None:  # noqa: F811
@@ -120,7 +164,7 @@ def test_ctrl_c_stops_cleanly_with_stats(tiny_model: Path, mic: np.ndarray) -> N
     # interrupt_main() does nothing and this run would never end: give SIGINT Python's handler for the test.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        live = run_live(StreamEngine(tiny_model), duration_s=None, open_stream=opener([], mic, interrupt_after=15))
+        live = live_run(StreamEngine(tiny_model), [], mic, faults={"interrupt_after": 15}, duration_s=None)
     finally:
         signal.signal(signal.SIGINT, previous)
     assert live.stop_reason == "interrupted" and live.error is None
@@ -134,7 +178,7 @@ def test_engine_failure_ends_the_run_with_a_message(tiny_model: Path, mic: np.nd
         raise RuntimeError("boom")
 
     engine.encoder.encode = broken
-    live = run_live(engine, duration_s=10, open_stream=opener([], mic))
+    live = live_run(engine, [], mic, duration_s=10)
     assert live.stop_reason == "error" and live.error == "engine failed: boom"
 
 
@@ -147,6 +191,6 @@ def test_slow_worker_glitches_are_counted_not_fatal(tiny_model: Path, mic: np.nd
         return process(audio)
 
     engine.process_chunk = slow
-    live = run_live(engine, duration_s=2.0, open_stream=opener([], mic))
+    live = live_run(engine, [], mic, duration_s=2.0)
     assert live.stop_reason == "duration" and live.error is None
     assert live.stats.underflows > 0 and live.stats.overflows > 0

@@ -10,11 +10,8 @@ recorded, (2) that input is the clip, and (3) what reached the speaker sink is t
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +22,16 @@ import soundfile
 from test_stream_engine import offline_decode
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
+from sscodec.benchmarks.live import repeated_runs
+from sscodec.benchmarks.sound_servers import (
+    PULSE_HINT,
+    PULSE_TOOLS,
+    missing_tools,
+    pulse_null_sinks,
+    wait_for_capture,
+)
 from sscodec.common.audio import read_audio
 
-TOOLS = ("pulseaudio", "pactl", "paplay", "parecord")
 CORRELATION_THRESHOLD = 0.9  # median over 0.5 s windows after alignment; glitch-free windows give > 0.99
 FRAME = 320
 
@@ -68,42 +72,11 @@ def windowed_correlations(reference: np.ndarray, recording: np.ndarray, window: 
 @pytest.fixture(scope="module")
 def pulse() -> Iterator[dict[str, str]]:
     """A private PulseAudio server with sinks `codec_mic` (default source: its monitor) and `codec_speaker`."""
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    missing = missing_tools(PULSE_TOOLS)
     if missing:
-        pytest.skip(f"PulseAudio not installed ({', '.join(missing)} missing; Debian: apt-get install "
-                    "pulseaudio pulseaudio-utils libasound2-plugins libportaudio2)")
-    runtime = Path(tempfile.mkdtemp(prefix="codec-pulse-"))
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "PULSE_SERVER": f"unix:{runtime}/pulse/native"}
-    pactl = ["pactl"]
-    subprocess.run(["pulseaudio", "-D", "--exit-idle-time=-1", "-n", "--load=module-native-protocol-unix",
-                    f"--log-target=file:{runtime}/pulse.log"], env=env, check=True, timeout=30)
-    try:
-        for _ in range(100):
-            if subprocess.run([*pactl, "info"], env=env, capture_output=True, check=False).returncode == 0:
-                break
-            time.sleep(0.1)
-        for name in ("codec_mic", "codec_speaker"):
-            subprocess.run([*pactl, "load-module", "module-null-sink", f"sink_name={name}", "rate=16000",
-                            "channels=1"], env=env, check=True, capture_output=True, timeout=30)
-        subprocess.run([*pactl, "set-default-source", "codec_mic.monitor"], env=env, check=True, timeout=30)
-        subprocess.run([*pactl, "set-default-sink", "codec_speaker"], env=env, check=True, timeout=30)
+        pytest.skip(f"PulseAudio not installed ({', '.join(missing)} missing; {PULSE_HINT})")
+    with pulse_null_sinks() as env:
         yield env
-    finally:
-        subprocess.run(["pulseaudio", "--kill"], env=env, check=False, capture_output=True, timeout=30)
-        shutil.rmtree(runtime, ignore_errors=True)
-
-
-def wait_for_capture(env: dict[str, str], codec: subprocess.Popen, timeout_s: float = 30.0) -> None:
-    """Block until a client records from the server (the codec's input stream is open)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and codec.poll() is None:
-        listing = subprocess.run(["pactl", "list", "short", "source-outputs"], env=env, capture_output=True,
-                                 text=True, check=False, timeout=30).stdout
-        if listing.strip():
-            time.sleep(0.3)
-            return
-        time.sleep(0.1)
-    pytest.fail(f"codec-stream did not open its input within {timeout_s} s: {codec.communicate()[1]}")
 
 
 def speech_clip(folder: Path, seconds: tuple[float, float] = (3.0, 6.0)) -> Path:
@@ -145,6 +118,7 @@ def test_mic_round_trip_through_virtual_devices(pulse: dict[str, str], tiny_mode
     assert stats["codebooks"] == 12 and stats["bitrate_kbps"] == pytest.approx(6.0)
     assert 0 < stats["compute_ms"]["p50"] < 20 and 0 < stats["real_time_factor"] < 1
     assert stats["underflows"] + stats["overflows"] < 0.2 * stats["frames"], stats
+    assert stats["live"]["device_rate_hz"] == 16000 and stats["live"]["resampler_delay_ms"] == 0  # no resampling
 
     # (1) The live path is the file path: same samples as the offline graphs on the recorded input.
     np.testing.assert_allclose(decoded, offline_decode(tiny_model, heard, 12)[: decoded.shape[0]], atol=1e-4)
@@ -159,3 +133,16 @@ def test_mic_round_trip_through_virtual_devices(pulse: dict[str, str], tiny_mode
     speech = decoded[start : start + clip.shape[0]]
     speaker_scores = windowed_correlations(speech, played)
     assert len(speaker_scores) >= 4 and np.median(speaker_scores) > CORRELATION_THRESHOLD, speaker_scores
+
+
+SOAK_RUNS, SOAK_SECONDS = 3, 5.0  # CI-sized; `codec-bench live` runs 30 x 10 s per latency
+
+
+def test_repeated_live_runs_end_only_when_asked(tiny_model: Path) -> None:  # noqa: F811
+    if missing_tools(PULSE_TOOLS):
+        pytest.skip(f"PulseAudio not installed ({PULSE_HINT})")
+    result = repeated_runs(str(tiny_model), None, SOAK_RUNS, SOAK_SECONDS)
+    for row in result["rows"]:
+        assert row["exit_code"] == 0, row  # a stall is bridged by reopening, not fatal
+        assert row["frames"] >= 0.95 * SOAK_SECONDS * 50, row
+        assert row["reopens"] == 0 or row["reopen_gap_ms"] > 0, row  # a reopening is counted with its glitch
