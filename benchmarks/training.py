@@ -44,17 +44,17 @@ class TrainingSpeed:
 
 
 def resolve_device(device: str) -> str:
-    """`auto` → cuda where a GPU is visible, else cpu; a BenchError when the asked device cannot run."""
+    """`auto` → cuda where a GPU is visible, else cpu (codec-train's rule); a BenchError when the asked device
+    cannot run."""
     try:
-        import torch
+        from sscodec.train.trainer import TrainingError
+        from sscodec.train.trainer import resolve_device as training_device
     except ImportError:
         raise BenchError("codec-bench train needs torch (pip install -e '.[bench]')") from None
-    cuda = torch.cuda.is_available()
-    if device == "auto":
-        return "cuda" if cuda else "cpu"
-    if device == "cuda" and not cuda:
-        raise BenchError("codec-bench train --device cuda needs a CUDA GPU; none is available here")
-    return device
+    try:
+        return training_device(device).type
+    except TrainingError:
+        raise BenchError(f"codec-bench train --device {device} needs a CUDA GPU; none is available here") from None
 
 
 def run_training(

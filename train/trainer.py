@@ -72,6 +72,7 @@ class TrainResult:
 
 
 def resolve_device(name: str) -> torch.device:
+    """`auto` → CUDA where a GPU is visible, else the CPU; TrainingError when CUDA is asked for and absent."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
