@@ -12,7 +12,15 @@ import soundfile
 import torch
 
 import sscodec.train.manifest as manifest_module
-from sscodec.train.augment import Augmentation, add_noise, apply_gain, augment, lowpass, resample_band_limit
+from sscodec.train.augment import (
+    Augmentation,
+    add_noise,
+    apply_gain,
+    augment,
+    coloured_noise,
+    lowpass,
+    resample_band_limit,
+)
 from sscodec.train.data import Corpus, Crop, CropDataset, CropPlan, CropReader, NoisePool, batches
 from sscodec.train.manifest import load_manifest
 from tests.conftest import TELUGU_TRAIN
@@ -120,6 +128,36 @@ def test_augment_is_a_function_of_its_generator_and_off_by_default() -> None:
     assert np.array_equal(augment(speech, np.random.default_rng(7), Augmentation(), RATE), speech)
     with pytest.raises(ValueError, match="needs a noise source"):
         augment(speech, np.random.default_rng(7), Augmentation(noise_prob=0.5), RATE)
+
+
+@pytest.mark.parametrize(("slope", "low_over_high_db"), [(0.0, 0.0), (3.0, 3.0 * 4), (6.0, 6.0 * 4)])
+def test_coloured_noise_has_its_level_and_slope(slope: float, low_over_high_db: float) -> None:
+    noise = coloured_noise(np.random.default_rng(0), 10 * RATE, slope, -60.0)
+    assert noise.dtype == np.float32 and noise.shape == (10 * RATE,)
+    assert 10 * np.log10(np.mean(np.square(noise, dtype=np.float64))) == pytest.approx(-60.0, abs=0.01)
+    power = np.abs(np.fft.rfft(noise)) ** 2
+    freqs = np.fft.rfftfreq(len(noise), 1 / RATE)
+    band = lambda lo: power[(freqs >= lo) & (freqs < 2 * lo)].mean()  # one octave from `lo`
+    # From the 250-500 Hz octave to the 4-8 kHz one is four octaves.
+    assert 10 * np.log10(band(250) / band(4000)) == pytest.approx(low_over_high_db, abs=0.5)
+
+
+def test_quiet_crops_replace_speech_with_silence_or_faint_noise() -> None:
+    speech = (0.1 * np.random.default_rng(2).standard_normal(8000)).astype(np.float32)
+    quiet = Augmentation(quiet_prob=1.0, gain_prob=1.0)
+    levels, silent = [], 0
+    for seed in range(200):
+        out = augment(speech, np.random.default_rng(seed), quiet, RATE)
+        assert out.shape == speech.shape and out.dtype == np.float32
+        power = np.mean(np.square(out, dtype=np.float64))
+        if power == 0:
+            silent += 1
+        else:
+            levels.append(10 * np.log10(power))
+    assert 0.15 < silent / 200 < 0.35  # silence_share 0.25
+    assert -80.01 < min(levels) and max(levels) < -39.99 and max(levels) - min(levels) > 30
+    never = Augmentation(gain_prob=1.0)
+    assert all(np.mean(np.square(augment(speech, np.random.default_rng(s), never, RATE))) > 0 for s in range(20))
 
 
 def test_augmented_batches_are_a_function_of_the_step(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Training-crop augmentation: random gain, band-limiting (with or without codec-like resampling), additive noise.
+"""Training-crop augmentation: random gain, band-limiting (with or without codec-like resampling), additive noise,
+and quiet background crops (digital silence or faint coloured noise) in place of speech.
 
 Every function takes mono float32 audio [T] and returns a new array [T]; randomness comes only from the
 `numpy.random.Generator` passed in, so a caller that seeds it from (seed, rank, step) gets the same augmented
@@ -24,7 +25,10 @@ class Augmentation:
     gain_db: relative gain in dB, uniform over the range. lowpass_hz: cut-off, uniform over the range;
     `resample_share` of the band-limited crops go down to twice the cut-off and back up with soxr (a codec-like
     band limit with its anti-alias filter), the rest through a spectral low-pass. noise_snr_db: speech-to-noise
-    ratio of the added noise, uniform over the range.
+    ratio of the added noise, uniform over the range. quiet_prob: share of crops replaced by a pause as a
+    codec meets it between words: digital silence (`silence_share` of them) or white, pink or brown noise at an
+    RMS level uniform over `quiet_dbfs` (dB re full scale). The target is the quiet crop itself, so the loss sees
+    any tone or frame-rate pattern the decoder adds where there is nothing to code.
     """
 
     gain_prob: float = 0.0
@@ -34,10 +38,13 @@ class Augmentation:
     resample_share: float = 0.5
     noise_prob: float = 0.0
     noise_snr_db: tuple[float, float] = (10.0, 30.0)
+    quiet_prob: float = 0.0
+    quiet_dbfs: tuple[float, float] = (-80.0, -40.0)
+    silence_share: float = 0.25
 
     @property
     def active(self) -> bool:
-        return self.gain_prob > 0 or self.lowpass_prob > 0 or self.noise_prob > 0
+        return self.gain_prob > 0 or self.lowpass_prob > 0 or self.noise_prob > 0 or self.quiet_prob > 0
 
 
 def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
@@ -83,6 +90,20 @@ def add_noise(audio: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray
     return np.clip(audio + scale * noise, -1.0, 1.0).astype(np.float32)
 
 
+def coloured_noise(rng: np.random.Generator, length: int, slope: float, rms_dbfs: float) -> np.ndarray:
+    """Gaussian noise [length] whose power falls `slope` dB per octave (0 white, 3 pink, 6 brown), at `rms_dbfs`.
+
+    Shaped in the frequency domain (power ∝ f^(-slope / 3.01), the DC bin set to zero), then scaled to the RMS level.
+    """
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    freqs = np.fft.rfftfreq(length)
+    shape = np.zeros_like(freqs)
+    shape[1:] = freqs[1:] ** (-slope / (20 * np.log10(2)))
+    shaped = np.fft.irfft(spectrum * shape, n=length)
+    rms = np.sqrt(np.mean(np.square(shaped)))
+    return (shaped * (10 ** (rms_dbfs / 20) / max(rms, 1e-12))).astype(np.float32)
+
+
 def augment(
     audio: np.ndarray,
     rng: np.random.Generator,
@@ -90,7 +111,8 @@ def augment(
     sample_rate: int,
     noise: NoiseSource | None = None,
 ) -> np.ndarray:
-    """Band-limit, add noise, then change the gain of `audio` [T], each with its probability in `settings`.
+    """Band-limit, add noise, then change the gain of `audio` [T], each with its probability in `settings`; or,
+    with probability `settings.quiet_prob`, return a quiet background crop of the same length instead.
 
     The generator is drawn from the same number of times whichever effects fire, so one crop's augmentation
     never shifts the next one's. Raises ValueError when `settings.noise_prob` > 0 and there is no `noise`.
@@ -102,6 +124,13 @@ def augment(
     snr = rng.uniform(*settings.noise_snr_db)
     gain = rng.uniform(*settings.gain_db)
     noise_seed = rng.integers(2**63)
+    u_quiet, u_silence = rng.random(2)
+    quiet_level = rng.uniform(*settings.quiet_dbfs)
+    quiet_slope = rng.choice((0.0, 3.0, 6.0))
+    if u_quiet < settings.quiet_prob:
+        if u_silence < settings.silence_share:
+            return np.zeros(len(audio), dtype=np.float32)
+        return coloured_noise(np.random.default_rng(noise_seed), len(audio), quiet_slope, quiet_level)
     out = audio.astype(np.float32, copy=True)
     if u_lowpass < settings.lowpass_prob:
         band_limit = resample_band_limit if u_resample < settings.resample_share else lowpass

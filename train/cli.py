@@ -41,6 +41,9 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
               help="Augmentation: share of crops mixed with a random crop of --noise_dir at 10-30 dB SNR.")
 @click.option("--noise_dir", type=click.Path(exists=True, file_okay=False),
               help="Folder of noise recordings for --noise_prob.")
+@click.option("--quiet_prob", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Augmentation: share of crops replaced by a pause: digital silence or white/pink/brown noise "
+                   "at -80..-40 dBFS.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULTS.preset, show_default=True)
 @click.option("--init_from", help="Start from this checkpoint's weights (not its optimiser state); "
                                    "'default' is the bundled model.")

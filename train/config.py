@@ -21,6 +21,7 @@ class TrainConfig:
     lowpass_prob: float = 0.0
     noise_prob: float = 0.0
     noise_dir: str | None = None
+    quiet_prob: float = 0.0
     preset: str = "small"
     init_from: str | None = None
     batch_size: int = 16

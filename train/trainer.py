@@ -234,7 +234,7 @@ class Trainer:
         per_step = config.batch_size * segment / rate * dist.world_size
         self.steps_per_epoch = max(1, math.ceil(sum(c.seconds for c in corpora) / per_step))
         augmentation = Augmentation(gain_prob=config.gain_prob, lowpass_prob=config.lowpass_prob,
-                                    noise_prob=config.noise_prob)
+                                    noise_prob=config.noise_prob, quiet_prob=config.quiet_prob)
         noise = None
         if config.noise_dir:
             noise = NoisePool(self._manifests([Path(config.noise_dir)])[0], reader)
