@@ -35,6 +35,10 @@ class AudioInfo:
     def seconds(self) -> float:
         return self.frames / self.sample_rate
 
+    def frames_at(self, rate: int) -> int:
+        """Its length in samples once resampled to `rate`."""
+        return self.frames * rate // self.sample_rate
+
 
 def probe_audio(path: str | os.PathLike) -> AudioInfo:
     """Read only the header of `path`; AudioFileError if it is not usable audio (no frames, absurd rate)."""

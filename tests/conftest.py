@@ -1,4 +1,4 @@
-"""Shared fixtures: small models with random weights and paths to the shared speech data."""
+"""Shared fixtures and helpers: paths to the shared speech data and small corpora made of links into it."""
 
 from __future__ import annotations
 
@@ -16,3 +16,13 @@ def telugu_val() -> Path:
     if not TELUGU_VAL.is_dir():
         pytest.skip(f"shared speech data not found at {TELUGU_VAL}")
     return TELUGU_VAL
+
+
+def telugu_train_clips(folder: Path, count: int) -> Path:
+    """`folder` holding links to the first `count` telugu/train clips (sorted by name); skips without the data."""
+    if not TELUGU_TRAIN.is_dir():
+        pytest.skip(f"shared speech data not found at {TELUGU_TRAIN}")
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in sorted(TELUGU_TRAIN.glob("*.flac"))[:count]:
+        (folder / source.name).symlink_to(source)
+    return folder

@@ -14,18 +14,9 @@ import soundfile
 from sscodec.train.cli import main
 from sscodec.train.data import Crop, CropReader
 from sscodec.train.manifest import load_manifest
-from tests.conftest import TELUGU_TRAIN
+from tests.conftest import telugu_train_clips
 
 TINY = ["--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.2"]
-
-
-def _good_clips(folder: Path, count: int) -> Path:
-    if not TELUGU_TRAIN.is_dir():
-        pytest.skip(f"shared speech data not found at {TELUGU_TRAIN}")
-    folder.mkdir(parents=True, exist_ok=True)
-    for source in sorted(TELUGU_TRAIN.glob("*.flac"))[:count]:
-        (folder / source.name).symlink_to(source)
-    return folder
 
 
 def _fails(args: list[str], capsys: pytest.CaptureFixture[str], code: int, message: str) -> None:
@@ -126,7 +117,7 @@ def test_stereo_44k_file_is_mixed_to_mono_and_resampled(tmp_path: Path) -> None:
 def test_corrupt_file_among_good_ones_is_skipped_counted_and_training_runs(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    data = _good_clips(tmp_path / "data", 2)
+    data = telugu_train_clips(tmp_path / "data", 2)
     (data / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(64))
     rate = 44_100
     stereo = 0.1 * np.random.default_rng(0).standard_normal((rate, 2))

@@ -23,7 +23,7 @@ from sscodec.train.augment import (
 )
 from sscodec.train.data import Corpus, Crop, CropDataset, CropPlan, CropReader, NoisePool, batches
 from sscodec.train.manifest import load_manifest
-from tests.conftest import TELUGU_TRAIN
+from tests.conftest import telugu_train_clips
 
 RATE = 16_000
 
@@ -64,12 +64,7 @@ def test_the_manifest_is_cached_and_reprobes_only_changed_files(tmp_path: Path,
 
 
 def test_batches_are_the_same_from_disk_or_memory_and_with_any_number_of_workers(tmp_path: Path) -> None:
-    if not TELUGU_TRAIN.is_dir():
-        pytest.skip(f"shared speech data not found at {TELUGU_TRAIN}")
-    folder = tmp_path / "data"
-    folder.mkdir()
-    for source in sorted(TELUGU_TRAIN.glob("*.flac"))[:8]:
-        (folder / source.name).symlink_to(source)
+    folder = telugu_train_clips(tmp_path / "data", 8)
     streaming = _dataset(folder, tmp_path / "cache")
     reference = [_dataset(folder, tmp_path / "cache", in_memory=True)[step] for step in range(3, 9)]
     for workers in (0, 2):

@@ -10,22 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
-from tests.conftest import TELUGU_TRAIN
+from tests.conftest import telugu_train_clips
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 4
 
 
 def test_two_gloo_ranks_hold_identical_weights_and_buffers(tmp_path: Path) -> None:
-    if not TELUGU_TRAIN.is_dir():
-        pytest.skip(f"shared speech data not found at {TELUGU_TRAIN}")
-    data = tmp_path / "data"
-    data.mkdir()
-    for source in sorted(TELUGU_TRAIN.glob("*.flac"))[:6]:
-        (data / source.name).symlink_to(source)
+    data = telugu_train_clips(tmp_path / "data", 6)
     torchrun = Path(sys.executable).with_name("torchrun")
     command = [str(torchrun), "--standalone", "--nproc_per_node", "2", str(ROOT / "tests" / "train_ddp_worker.py"),
                str(data), str(tmp_path / "ckpt"), str(STEPS)]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sscodec.train.cli import main
-from tests.conftest import TELUGU_TRAIN, TELUGU_VAL
+from tests.conftest import TELUGU_VAL, telugu_train_clips
 
 TINY = ["--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.2",
         "--learning_rate", "1e-3", "--seed", "3", "--eval_every", "3", "--num_workers", "2"]
@@ -32,13 +32,11 @@ def _equal(a: object, b: object) -> bool:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six training clips in data/ and one short validation clip in val/."""
-    if not TELUGU_TRAIN.is_dir() or not TELUGU_VAL.is_dir():
+    if not TELUGU_VAL.is_dir():
         pytest.skip("shared speech data not found")
     root = tmp_path_factory.mktemp("clips")
-    (root / "data").mkdir()
+    telugu_train_clips(root / "data", 6)
     (root / "val").mkdir()
-    for source in sorted(TELUGU_TRAIN.glob("*.flac"))[:6]:
-        (root / "data" / source.name).symlink_to(source)
     (root / "val" / VAL_CLIP).symlink_to(TELUGU_VAL / VAL_CLIP)
     return root
 

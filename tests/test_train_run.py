@@ -18,16 +18,11 @@ from pathlib import Path
 import pytest
 
 from sscodec.train.cli import main
-from tests.conftest import TELUGU_TRAIN, TELUGU_VAL
+from tests.conftest import TELUGU_VAL, telugu_train_clips
 
 STEPS = 500
 ROW_KEYS = {"step", "epoch", "loss", "recon", "vq", "snr_db", "amplitude_ratio", "mel_distance", "si_sdr_db",
             "codebook_perplexity", "codebook_used_fraction", "train_audio_seconds_per_second"}
-
-
-def _first_clips(folder: Path, count: int) -> list[str]:
-    lines = (folder / "metadata.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["file"] for line in lines if line.strip()][:count]
 
 
 def _train_scalars(tensorboard: Path, tag: str) -> list[float]:
@@ -40,12 +35,10 @@ def _train_scalars(tensorboard: Path, tag: str) -> list[float]:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not (TELUGU_TRAIN / "metadata.jsonl").is_file() or not TELUGU_VAL.is_dir():
+    if not TELUGU_VAL.is_dir():
         pytest.skip("shared speech data not found")
     root = tmp_path_factory.mktemp("tiny_run")
-    (root / "train").mkdir()
-    for name in _first_clips(TELUGU_TRAIN, 40):
-        (root / "train" / name).symlink_to(TELUGU_TRAIN / name)
+    telugu_train_clips(root / "train", 40)
     main(["--data_dir", str(root / "train"), "--val_dir", str(TELUGU_VAL),
           "--checkpoint_dir", str(root / "ckpt"), "--preset", "tiny", "--device", "cpu", "--batch_size", "8",
           "--learning_rate", "2e-3", "--seed", "0", "--max_steps", str(STEPS),

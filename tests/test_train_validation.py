@@ -13,7 +13,7 @@ import pytest
 
 from sscodec.train.data import hold_out, rank_share
 from sscodec.train.manifest import load_manifest
-from tests.conftest import TELUGU_TRAIN, TELUGU_VAL
+from tests.conftest import TELUGU_VAL, telugu_train_clips
 
 CODEC_TRAIN = Path(sys.executable).with_name("codec-train")
 SEED_KEYS = {"step", "epoch", "loss", "recon", "vq", "snr_db", "amplitude_ratio", "mel_distance"}
@@ -22,12 +22,7 @@ SEED_KEYS = {"step", "epoch", "loss", "recon", "vq", "snr_db", "amplitude_ratio"
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Twelve Telugu clips: enough for a held-out file (folders of 10 files or more)."""
-    if not TELUGU_TRAIN.is_dir():
-        pytest.skip(f"shared speech data not found at {TELUGU_TRAIN}")
-    folder = tmp_path_factory.mktemp("corpus")
-    for source in sorted(TELUGU_TRAIN.glob("*.flac"))[:12]:
-        (folder / source.name).symlink_to(source)
-    return folder
+    return telugu_train_clips(tmp_path_factory.mktemp("corpus"), 12)
 
 
 def _codec_train(*args: str) -> subprocess.CompletedProcess:

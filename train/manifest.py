@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sscodec.common.audio import AudioFileError, probe_audio
+from sscodec.common.audio import AudioFileError, AudioInfo, probe_audio
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 CACHE_VERSION = 1
@@ -26,23 +26,13 @@ class DataError(ValueError):
 
 
 @dataclass(frozen=True)
-class ManifestEntry:
-    """One audio file: `frames` per channel at `sample_rate` Hz; `size` (bytes) and `mtime_ns` detect changes."""
+class ManifestEntry(AudioInfo):
+    """One audio file: its header's `AudioInfo`, its `path`, and the `size` (bytes) and `mtime_ns` that detect
+    changes."""
 
     path: Path
-    frames: int
-    sample_rate: int
-    channels: int
     size: int
     mtime_ns: int
-
-    @property
-    def seconds(self) -> float:
-        return self.frames / self.sample_rate
-
-    def frames_at(self, rate: int) -> int:
-        """Its length in samples once resampled to `rate`."""
-        return self.frames * rate // self.sample_rate
 
 
 @dataclass
@@ -120,7 +110,7 @@ def load_manifest(root: Path, cache_dir: Path, min_seconds: float, progress: boo
                 skipped += 1
                 continue
             assert stat is not None  # probe_audio raised for a file that cannot be stat'ed
-            entry = ManifestEntry(path, info.frames, info.sample_rate, info.channels, stat.st_size, stat.st_mtime_ns)
+            entry = ManifestEntry(**vars(info), path=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
         if entry.seconds >= min_seconds:
             entries.append(entry)
     if not entries:
@@ -140,7 +130,7 @@ def _read_cache(cache: Path, root: Path) -> dict[Path, ManifestEntry]:
         if data.get("version") != CACHE_VERSION:
             return {}
         # Names are stored relative to the folder, so a run from another working directory still finds them.
-        entries = (ManifestEntry(root / row[0], *row[1:]) for row in data["entries"])
+        entries = (ManifestEntry(*row[1:4], root / row[0], *row[4:]) for row in data["entries"])
         return {entry.path: entry for entry in entries}
     except (OSError, ValueError, TypeError, KeyError):
         return {}
