@@ -19,6 +19,7 @@ TIMED_RECIPES = ("l1+mel", "full")  # the default recipe, and the costliest (GAN
 WARMUP_STEPS = 10
 TIMED_STEPS = 30
 PIPELINES = ("streaming", "memory")  # crops read from disk by DataLoader workers, or sliced from decoded files
+ROUNDS = 5  # interleaved timing rounds per setting when several pipelines are compared
 
 
 @dataclass(frozen=True)
@@ -66,19 +67,21 @@ def run_training(
     timed_steps: int = TIMED_STEPS,
     pipelines: tuple[str, ...] = ("streaming",),
 ) -> list[TrainingSpeed]:
-    """Time every preset × recipe × precision × compile × data pipeline setting, one after another."""
+    """Time every preset × recipe × precision × compile setting, one after another, and each data pipeline
+    within a setting side by side (`_time_pipelines`)."""
     precisions = (True, False) if device == "cuda" else (False,)
     return [
-        _time_setting(audio_dir, batch_size, device, name, losses, amp, compile_, timed_steps, pipeline)
+        speed
         for name in presets
         for losses in TIMED_RECIPES
         for amp in precisions
         for compile_ in compiled
-        for pipeline in pipelines
+        for speed in _time_pipelines(audio_dir, batch_size, device, name, losses, amp, compile_, timed_steps,
+                                     pipelines)
     ]
 
 
-def _time_setting(
+def _time_pipelines(
     audio_dir: Path,
     batch_size: int,
     device: str,
@@ -87,8 +90,14 @@ def _time_setting(
     amp: bool,
     compiled: bool,
     timed_steps: int,
-    pipeline: str,
-) -> TrainingSpeed:
+    pipelines: tuple[str, ...],
+) -> list[TrainingSpeed]:
+    """One trainer per data pipeline, all alive at once, their timed steps interleaved over `ROUNDS` rounds.
+
+    Interleaving makes a load change on a shared machine hit every pipeline alike, so their ratio holds even
+    when the absolute numbers drift. With several pipelines the GPU holds several models, so no peak memory is
+    reported then (time one pipeline for it).
+    """
     import torch
 
     from sscodec.train.config import TrainConfig
@@ -97,54 +106,63 @@ def _time_setting(
 
     cuda = device == "cuda"
 
-    def sync() -> None:
+    def timed(trainer: Trainer, steps: int) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer.advance()
         if cuda:
             torch.cuda.synchronize()
+        return time.perf_counter() - start
 
     with tempfile.TemporaryDirectory(prefix="codec-bench-train-") as tmp:
-        config = TrainConfig(
-            data_dirs=(str(audio_dir),),
-            checkpoint_dir=tmp,
-            preset=name,
-            batch_size=batch_size,
-            device=device,
-            amp=amp,
-            compile=compiled,
-            losses=losses,
-            adversarial_start=0,
-            no_validation=True,
-            in_memory=pipeline == "memory",
-            # In memory, crops are cut on the main thread between steps, as codec-train did before streaming.
-            num_workers=0 if pipeline == "memory" else None,
-        )
+        configs = [
+            TrainConfig(
+                data_dirs=(str(audio_dir),),
+                checkpoint_dir=str(Path(tmp) / pipeline),
+                preset=name,
+                batch_size=batch_size,
+                device=device,
+                amp=amp,
+                compile=compiled,
+                losses=losses,
+                adversarial_start=0,
+                no_validation=True,
+                in_memory=pipeline == "memory",
+                # In memory, crops are cut on the main thread between steps, as codec-train did before streaming.
+                num_workers=0 if pipeline == "memory" else None,
+            )
+            for pipeline in pipelines
+        ]
         try:
-            trainer = Trainer(config)
+            trainers = [Trainer(config) for config in configs]
         except (DataError, TrainingError) as error:
             raise BenchError(str(error)) from None
-        start = time.perf_counter()
-        for _ in range(WARMUP_STEPS):
-            trainer.advance()
-        sync()
-        warmup = time.perf_counter() - start
+        warmups = [timed(trainer, WARMUP_STEPS) for trainer in trainers]
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
-        for _ in range(timed_steps):
-            trainer.advance()
-        sync()
-        steps_per_s = timed_steps / (time.perf_counter() - start)
-        return TrainingSpeed(
-            preset=name,
-            losses=losses,
-            device=device,
-            precision=("bf16 autocast" if amp else "fp32 (TF32 matmuls)") if cuda else "fp32",
-            compiled=compiled,
-            batch_size=batch_size,
-            segment_seconds=config.segment_seconds,
-            warmup_seconds=warmup,
-            steps_per_s=steps_per_s,
-            audio_seconds_per_s=steps_per_s * batch_size * config.segment_seconds,
-            peak_gpu_memory_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
-            pipeline=pipeline,
-            num_workers=trainer.num_workers,
-        )
+        rounds = min(ROUNDS, timed_steps)
+        elapsed = [0.0] * len(trainers)
+        for index in range(rounds):
+            steps = timed_steps // rounds + (index < timed_steps % rounds)
+            for which, trainer in enumerate(trainers):
+                elapsed[which] += timed(trainer, steps)
+        peak = torch.cuda.max_memory_allocated() / 2**20 if cuda and len(trainers) == 1 else None
+        return [
+            TrainingSpeed(
+                preset=name,
+                losses=losses,
+                device=device,
+                precision=("bf16 autocast" if amp else "fp32 (TF32 matmuls)") if cuda else "fp32",
+                compiled=compiled,
+                batch_size=batch_size,
+                segment_seconds=config.segment_seconds,
+                warmup_seconds=warmup,
+                steps_per_s=timed_steps / seconds,
+                audio_seconds_per_s=timed_steps / seconds * batch_size * config.segment_seconds,
+                peak_gpu_memory_mb=peak,
+                pipeline=pipeline,
+                num_workers=trainer.num_workers,
+            )
+            for pipeline, config, trainer, warmup, seconds in zip(pipelines, configs, trainers, warmups, elapsed,
+                                                                  strict=True)
+        ]

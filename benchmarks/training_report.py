@@ -34,7 +34,25 @@ def markdown(data: dict) -> str:
             f"{r['audio_seconds_per_s']:.1f} | {r['audio_seconds_per_s'] * 3600:,.0f} | {memory} "
             f"| {r['pipeline']} ({r['num_workers']}) |"
         )
+    lines += _pipeline_ratios(data["runs"])
     return "\n".join(lines) + "\n"
+
+
+def _pipeline_ratios(runs: list[dict]) -> list[str]:
+    """Streaming over in-memory audio-s/s for each setting timed both ways (their steps were interleaved)."""
+    def setting(r: dict) -> tuple:
+        return r["preset"], r["losses"], r["precision"], r["compiled"]
+
+    memory = {setting(r): r["audio_seconds_per_s"] for r in runs if r["pipeline"] == "memory"}
+    ratios = [
+        f"`{r['preset']}` `{r['losses']}` {r['audio_seconds_per_s'] / memory[setting(r)]:.2f}×"
+        for r in runs
+        if r["pipeline"] == "streaming" and setting(r) in memory
+    ]
+    if not ratios:
+        return []
+    return ["", "Streaming over in-memory throughput, timed in interleaved rounds in one run: " + ", ".join(ratios)
+            + "."]
 
 
 def figure(data: dict) -> Figure:

@@ -43,6 +43,24 @@ def test_train_on_cpu_times_each_recipe(tmp_path: Path) -> None:
     assert out.with_suffix(".png").stat().st_size > 1000
 
 
+def test_train_compares_the_data_pipelines_side_by_side(tmp_path: Path) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for i in range(2):
+        soundfile.write(audio / f"clip{i}.wav", probe_signal(16000, 1.5, seed=i), 16000)
+    out = tmp_path / "train.json"
+    main(["train", "--device", "cpu", "--preset", "tiny", "--steps", "3", "--batch-size", "2",
+          "--pipeline", "streaming", "--pipeline", "memory", "--audio", str(audio), "--json", str(out)])
+    runs = json.loads(out.read_text())["runs"]
+    assert [(r["losses"], r["pipeline"]) for r in runs] == [
+        ("l1+mel", "streaming"), ("l1+mel", "memory"), ("full", "streaming"), ("full", "memory")]
+    assert all(r["num_workers"] > 0 for r in runs[::2]) and all(r["num_workers"] == 0 for r in runs[1::2])
+    table = out.with_suffix(".md").read_text()
+    for recipe in ("l1+mel", "full"):
+        stream, memory = (r["audio_seconds_per_s"] for r in runs if r["losses"] == recipe)
+        assert f"`tiny` `{recipe}` {stream / memory:.2f}×" in table
+
+
 def test_train_on_a_folder_without_audio_is_one_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--device", "cpu", "--audio", str(tmp_path)])
