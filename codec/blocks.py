@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from sscodec.codec.config import CodecConfig
-from sscodec.codec.conv import CausalConv1d, CausalConvTranspose1d
+from sscodec.codec.conv import CausalConv1d, CausalConvTranspose1d, EqualBias, EqualPhaseSums
 from sscodec.codec.snake import Snake
 from sscodec.codec.streaming import StreamingSequential, StreamState
 
@@ -90,3 +91,19 @@ class Decoder(StreamingSequential):
             nn.Tanh(),
         ]
         super().__init__(*layers)
+        if config.checkerboard_free:
+            self.equalise_phase_sums()
+
+    def equalise_phase_sums(self) -> None:
+        """Make every upsampling layer checkerboard-free (see `EqualPhaseSums`): then a constant latent, which
+        is what a pause codes to, decodes to a constant waveform, with no line at the frame rate, sample_rate /
+        phases or their harmonics."""
+        for layer in self:
+            if isinstance(layer, CausalConvTranspose1d):
+                layer.equalise_phase_sums()
+        # The conv into the phases, followed by depth-to-space, is a stride-`phases` transposed conv whose output
+        # phase p comes from output channel p: phases on the weight's first axis, and one shared bias.
+        merge = next(i for i, layer in enumerate(self) if isinstance(layer, PhaseMerge))
+        to_phases = self[merge - 1].conv
+        parametrize.register_parametrization(to_phases, "weight", EqualPhaseSums(phase_axis=0, tap_axis=-1))
+        parametrize.register_parametrization(to_phases, "bias", EqualBias())

@@ -25,6 +25,9 @@ class CodecConfig:
     n_codebooks: int = 12
     codebook_size: int = 1024
     quantizer_dropout: float = 0.5  # fraction of a batch trained with a random number of codebooks
+    # Decoder upsampling constrained so a constant latent decodes to a constant waveform (codec/conv.py
+    # EqualPhaseSums): no frame-rate buzz or sample_rate / phases line in pauses.
+    checkerboard_free: bool = False
     preset: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:

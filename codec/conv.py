@@ -59,11 +59,46 @@ def variance_preserving_init_(conv: nn.Conv1d | nn.ConvTranspose1d, gain: float 
 
 
 def fold_weight_norm(model: nn.Module) -> nn.Module:
-    """Fold every weight-norm parametrization into a plain weight, in place; returns `model`."""
+    """Fold every parametrization (weight norm, and the phase-sum projections below) into plain tensors, in
+    place; returns `model`."""
     for module in model.modules():
-        if parametrize.is_parametrized(module, "weight"):
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
     return model
+
+
+class EqualPhaseSums(nn.Module):
+    """Projects an upsampling kernel onto those whose output phases have equal tap sums.
+
+    A layer that writes P output samples per input sample (a stride-P transposed conv, or a conv into P channels
+    followed by depth-to-space) answers a constant input with a pattern that repeats every P samples unless the
+    taps of every output phase sum to the same value: the checkerboard artifact (Odena et al. 2016,
+    "Deconvolution and Checkerboard Artifacts"; Sugawara et al. 2019, "Checkerboard artifacts free convolutional
+    neural networks", whose zero-order-hold kernels satisfy this). In a speech decoder that pattern is a line at
+    sample_rate / P and its harmonics in every pause. The projection is the least-squares one: every tap of phase
+    p moves by (sum of phase p - mean of the phase sums) / taps per phase. Idempotent; adds no parameters.
+
+    `phase_axis` and `tap_axis` index the weight, or, with `stride`, the weight's last axis split into
+    [taps per phase, stride] (a transposed conv's kernel, whose tap t feeds output phase t mod stride).
+    """
+
+    def __init__(self, phase_axis: int, tap_axis: int, stride: int | None = None) -> None:
+        super().__init__()
+        self.phase_axis, self.tap_axis, self.stride = phase_axis, tap_axis, stride
+
+    def forward(self, weight: Tensor) -> Tensor:
+        view = weight if self.stride is None else weight.unflatten(-1, (-1, self.stride))
+        sums = view.sum(self.tap_axis, keepdim=True)
+        view = view - (sums - sums.mean(self.phase_axis, keepdim=True)) / view.shape[self.tap_axis]
+        return view.reshape(weight.shape)
+
+
+class EqualBias(nn.Module):
+    """One bias for every output channel: the phases of a depth-to-space output must share their offset too."""
+
+    def forward(self, bias: Tensor) -> Tensor:
+        return bias.mean() * torch.ones_like(bias)
 
 
 class CausalConv1d(nn.Module):
@@ -116,6 +151,12 @@ class CausalConvTranspose1d(nn.Module):
 
     def state_size(self) -> int:
         return self.conv.out_channels * self.overlap
+
+    def equalise_phase_sums(self) -> None:
+        """Constrain the kernel with `EqualPhaseSums`, so a constant input gives a constant output."""
+        if self.conv.kernel_size[0] % self.stride:
+            raise ValueError(f"kernel {self.conv.kernel_size[0]} is not a multiple of the stride {self.stride}")
+        parametrize.register_parametrization(self.conv, "weight", EqualPhaseSums(-1, -2, self.stride))
 
     def step(self, x: Tensor, state: StreamState) -> Tensor:
         # Without bias, so the carried tail is added once and the bias once.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.nn.utils import parametrize
 
 from sscodec.codec.blocks import Decoder, Encoder
 from sscodec.codec.config import CodecConfig
@@ -109,6 +111,17 @@ class Codec(nn.Module):
         return torch.zeros(batch, size, device=next(self.parameters()).device)
 
     # -- helpers ---------------------------------------------------------------------------------
+    def make_checkerboard_free(self) -> Codec:
+        """Project the decoder's upsampling onto checkerboard-free kernels (`CodecConfig.checkerboard_free`), in
+        place, e.g. to continue training a model trained without; returns self. ValueError once folded."""
+        if self.config.checkerboard_free:
+            return self
+        if not any(parametrize.is_parametrized(m) for m in self.decoder.modules()):
+            raise ValueError("weights are folded for inference; make a training checkpoint checkerboard-free")
+        self.decoder.equalise_phase_sums()
+        self.config = dataclasses.replace(self.config, checkerboard_free=True)
+        return self
+
     def fold_weight_norm(self) -> Codec:
         """Fold weight norm into plain weights (for export and inference); returns self."""
         fold_weight_norm(self)

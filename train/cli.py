@@ -47,6 +47,9 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULTS.preset, show_default=True)
 @click.option("--init_from", help="Start from this checkpoint's weights (not its optimiser state); "
                                    "'default' is the bundled model.")
+@click.option("--checkerboard_free", is_flag=True,
+              help="Constrain the decoder's upsampling so pauses decode without a frame-rate buzz or a "
+                   "sample_rate/4 line (codec/conv.py EqualPhaseSums); with --init_from, projects its weights.")
 @click.option("--batch_size", type=click.IntRange(1), default=DEFAULTS.batch_size, show_default=True)
 @click.option("--segment_seconds", type=click.FloatRange(0.04), default=DEFAULTS.segment_seconds,
               show_default=True, help="Length of each random training crop.")

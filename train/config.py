@@ -24,6 +24,7 @@ class TrainConfig:
     quiet_prob: float = 0.0
     preset: str = "small"
     init_from: str | None = None
+    checkerboard_free: bool = False  # CodecConfig.checkerboard_free for a new model, or projected into init_from's
     batch_size: int = 16
     segment_seconds: float = 0.5
     num_epochs: int = 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -187,8 +188,13 @@ class Trainer:
                     f"{self.config.init_from}: weights are folded for inference; start from a training checkpoint"
                 )
             log.info("initialised from %s (preset %s)", self.config.init_from, model.config.preset)
+            if self.config.checkerboard_free and not model.config.checkerboard_free:
+                log.info("decoder upsampling projected onto checkerboard-free kernels")
+                model.make_checkerboard_free()
             return model
-        return Codec(preset(self.config.preset))
+        config = preset(self.config.preset)
+        return Codec(dataclasses.replace(config, checkerboard_free=config.checkerboard_free
+                                         or self.config.checkerboard_free))
 
     def _restore(self, payload: dict[str, Any]) -> None:
         self.model.load_state_dict(payload["model"])
