@@ -42,6 +42,9 @@ class StandIn:
             out += 1e-3 * np.sign(np.sin(2 * np.pi * 50 * t))
         elif self.fault == "tone":  # a different offset in each of four phases
             out += 3e-4 * np.tile([1.0, -0.5, 0.8, -1.2], -(-length // 4))[:length]
+        elif self.fault == "offset":  # a checkerboard-free decoder's answer to silence: no fault
+            # A constant, with the 4-sample float32 rounding pattern measured on such a decoder (5e-10 RMS).
+            out += 3e-4 + 5e-10 * np.tile([1.0, -0.5, 0.8, -1.2], -(-length // 4))[:length]
         elif self.fault == "quiet":  # a fixed noise floor that swamps soft input
             out += 1e-3 * np.random.default_rng(1).standard_normal(length)
         elif self.fault == "hiss":  # broadband noise proportional to the signal's level
@@ -69,6 +72,14 @@ def test_a_transparent_codec_meets_every_target(speech: np.ndarray) -> None:
 )
 def test_each_planted_fault_is_caught(speech: np.ndarray, fault: str, probes: set[str]) -> None:
     assert probes <= set(measure(StandIn(fault), speech, codebooks=12).failures())
+
+
+def test_a_constant_offset_is_not_a_line(speech: np.ndarray) -> None:
+    # Its rounding pattern repeats every 4 samples ~186 dB below full scale: the probes must judge lines against
+    # the noise floor of 16-bit PCM, not call that a tone.
+    # (It does cost quiet talkers SNR, which that probe rightly reports.)
+    failures = measure(StandIn("offset"), speech, codebooks=12).failures()
+    assert not {"tone_4k_db", "noise_peak_over_median_db", "silence_dbfs"} & set(failures)
 
 
 @pytest.fixture(scope="module")
