@@ -117,11 +117,13 @@ async function startLive() {
       numberOfInputs: 0,
       numberOfOutputs: 1,
       outputChannelCount: [1],
-      // Start playing with one frame and a render quantum queued; after a stall, come back to one frame more.
+      // Start playing with a frame and a render quantum queued; keep at least half a frame and a quantum spare
+      // (more is trimmed after a second), never more than five frames.
       processorOptions: {
         prebuffer: frameAtDevice + 128,
-        target: 2 * frameAtDevice + 128,
-        maxQueued: 5 * frameAtDevice + 128,
+        slack: Math.ceil(frameAtDevice / 2) + 128,
+        maxQueued: 5 * frameAtDevice,
+        window: Math.round(context.sampleRate / 128),
       },
     });
     const fromCapture = new MessageChannel();

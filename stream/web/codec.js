@@ -63,16 +63,24 @@ export class CodecModel {
   }
 }
 
-/** audio → codes, frame by frame, with its own encoder state (stream/encoder.py's encode_codes). */
-export class StreamEncoder {
-  constructor(model) {
+/** One graph's stream: the shared model and this stream's flat state, zero at the start. */
+class Stream {
+  constructor(model, stateSizeKey) {
     this.model = model;
+    this.stateSize = model.config[stateSizeKey];
     this.reset();
   }
 
+  /** Start a new stream from a zero state. */
   reset() {
-    const size = this.model.config.encoder_state_size;
-    this.state = new ort.Tensor('float32', new Float32Array(size), [1, size]);
+    this.state = new ort.Tensor('float32', new Float32Array(this.stateSize), [1, this.stateSize]);
+  }
+}
+
+/** audio → codes, frame by frame, with its own encoder state (stream/encoder.py's encode_codes). */
+export class StreamEncoder extends Stream {
+  constructor(model) {
+    super(model, 'encoder_state_size');
   }
 
   /** Codes (Int32Array [frames * n_codebooks], frame-major) of whole frames of audio (Float32Array). */
@@ -97,15 +105,9 @@ export class StreamEncoder {
 }
 
 /** codes → audio, with its own decoder state (stream/decoder.py's decode_codes). */
-export class StreamDecoder {
+export class StreamDecoder extends Stream {
   constructor(model) {
-    this.model = model;
-    this.reset();
-  }
-
-  reset() {
-    const size = this.model.config.decoder_state_size;
-    this.state = new ort.Tensor('float32', new Float32Array(size), [1, size]);
+    super(model, 'decoder_state_size');
   }
 
   /** Audio (Float32Array [frames * frame_size]) of the first `q` codebooks of codes [frames, stride], frame-major. */

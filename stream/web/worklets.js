@@ -25,21 +25,21 @@ class CaptureProcessor extends AudioWorkletProcessor {
 
 // Worker → speakers: decoded audio (at the context's rate) is queued and played. A quantum the queue cannot fill
 // once playback has started is an underflow (played partly as silence; playback then waits for `prebuffer`
-// again). When a stall has let more than `maxQueued` samples pile up, the oldest are dropped down to `target`
-// (overflows, counted per block), so that one stall does not leave the delay long for good.
+// again). The delay is kept short: when the queue never fell below `slack` samples for a whole `window` of
+// quanta (a stall's backlog that would otherwise stay for good), or holds more than `maxQueued`, the oldest
+// samples beyond `slack` are dropped; each drop counts as an overflow.
 class PlaybackProcessor extends AudioWorkletProcessor {
   constructor(options) {
     super();
-    const { prebuffer, target, maxQueued } = options.processorOptions;
-    this.prebuffer = prebuffer;
-    this.target = target;
-    this.maxQueued = maxQueued;
+    Object.assign(this, options.processorOptions); // prebuffer, slack, maxQueued, window
     this.queue = [];
     this.offset = 0; // read position in queue[0]
     this.queued = 0;
     this.playing = false;
     this.underflows = 0;
     this.overflows = 0;
+    this.lowest = Infinity; // the fewest samples queued in this window
+    this.quanta = 0;
     this.lastReport = 0;
     this.port.onmessage = (event) => {
       if (event.data.port) event.data.port.onmessage = (e) => this.enqueue(e.data);
@@ -49,11 +49,25 @@ class PlaybackProcessor extends AudioWorkletProcessor {
   enqueue(block) {
     this.queue.push(block);
     this.queued += block.length;
-    if (this.queued <= this.maxQueued) return;
-    while (this.queue.length > 1 && this.queued - (this.queue[0].length - this.offset) >= this.target) {
-      this.queued -= this.queue.shift().length - this.offset;
+    if (this.queued > this.maxQueued) this.drop(this.queued - this.slack);
+  }
+
+  drop(samples) {
+    this.overflows++;
+    let left = samples;
+    while (left > 0 && this.queue.length > 0) {
+      const n = Math.min(left, this.queue[0].length - this.offset);
+      this.take(n);
+      left -= n;
+    }
+  }
+
+  take(n) {
+    this.offset += n;
+    this.queued -= n;
+    if (this.offset === this.queue[0].length) {
+      this.queue.shift();
       this.offset = 0;
-      this.overflows++;
     }
   }
 
@@ -63,20 +77,23 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     let written = 0;
     if (this.playing) {
       while (written < out.length && this.queue.length > 0) {
-        const head = this.queue[0];
-        const n = Math.min(out.length - written, head.length - this.offset);
-        out.set(head.subarray(this.offset, this.offset + n), written);
+        const n = Math.min(out.length - written, this.queue[0].length - this.offset);
+        out.set(this.queue[0].subarray(this.offset, this.offset + n), written);
         written += n;
-        this.offset += n;
-        this.queued -= n;
-        if (this.offset === head.length) {
-          this.queue.shift();
-          this.offset = 0;
-        }
+        this.take(n);
       }
       if (written < out.length) {
         this.underflows++;
         this.playing = false; // wait for the prebuffer again rather than click on every quantum
+        this.lowest = Infinity;
+        this.quanta = 0;
+      } else {
+        this.lowest = Math.min(this.lowest, this.queued);
+        if (++this.quanta >= this.window) {
+          if (this.lowest > this.slack) this.drop(this.lowest - this.slack);
+          this.lowest = Infinity;
+          this.quanta = 0;
+        }
       }
     }
     for (let c = 1; c < outputs[0].length; c++) outputs[0][c].set(out);
