@@ -33,6 +33,7 @@ import pytest
 import soundfile
 import soxr
 
+from sscodec.benchmarks.machine import machine_info
 from sscodec.common.bundled import BUNDLED_MODEL_DIR, EXAMPLE_CLIP
 from sscodec.stream.decoder import StreamDecoder
 from sscodec.stream.encoder import StreamEncoder
@@ -228,7 +229,7 @@ def test_live_page_codes_and_decodes_the_microphone_as_python_does(
         "underflows": stats["underflows"],
         "overflows": stats["overflows"] + stats["playbackOverflows"],
         "user_agent": page.evaluate("navigator.userAgent"),
-        "load_average": os.getloadavg(),
+        "machine": machine_info(),
     }
     (artifacts / "web_timing.json").write_text(json.dumps(report, indent=1))
     print(
