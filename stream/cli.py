@@ -11,12 +11,14 @@ from sscodec.common.audio import AudioFileError, write_audio
 from sscodec.common.cli import run_cli
 from sscodec.common.errors import StreamError
 from sscodec.stream import devices
-from sscodec.stream.engine import StreamEngine
+from sscodec.stream.engine import StreamEngine, codebook_count
 from sscodec.stream.file_mode import stream_file
 from sscodec.stream.live import DEFAULT_LATENCY, run_live
+from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import DEFAULT_NAME, resolve_model_dir
 from sscodec.stream.runtime import PROVIDERS, RuntimeOptions
 from sscodec.stream.stats import StreamStats, write_stats_json
+from sscodec.stream.web_server import parse_address, serve
 
 
 def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | None) -> str | Path | None:
@@ -28,6 +30,9 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--mic", is_flag=True, help="Live: microphone → codec → speakers.")
+@click.option("--web", "web_address", metavar="HOST:PORT", callback=lambda ctx, param, value: _web_address(value),
+              help="Serve the in-browser codec page at http://HOST:PORT/ (HOST 127.0.0.1 if left out; port 0: any "
+                   "free one). The browser runs the codec; Ctrl-C stops.")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Stream this audio file (any format, rate, channels, length) from disk instead of the microphone.")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -63,6 +68,7 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
               help="ONNX Runtime threads across operators (0: ONNX Runtime's choice).")
 def command(
     mic: bool,
+    web_address: tuple[str, int] | None,
     input_path: Path | None,
     output_path: Path | None,
     model_dir: str | Path | None,
@@ -85,8 +91,17 @@ def command(
     if list_devices:
         click.echo(devices.list_devices())
         return
-    _check_usage(mic, input_path, output_path, codebooks, bitrate, duration, input_device, output_device,
-                 record_input, record_output)
+    _check_usage(mic, input_path, web_address is not None, output_path, codebooks, bitrate, duration,
+                 input_device, output_device, record_input, record_output)
+    if web_address is not None:
+        _check_web_usage(output_path, chunk_frames, stats_json, provider)
+        model = CodecModel(resolve_model_dir(model_dir))
+        try:
+            initial_codebooks = codebook_count(model.info, codebooks, bitrate)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        serve(model, initial_codebooks, *web_address)
+        return
     try:
         engine = StreamEngine(
             resolve_model_dir(model_dir),
@@ -117,12 +132,12 @@ def command(
         raise StreamError(live.error)
 
 
-def _check_usage(mic: bool, input_path: Path | None, output_path: Path | None, codebooks: int | None,
+def _check_usage(mic: bool, input_path: Path | None, web: bool, output_path: Path | None, codebooks: int | None,
                  bitrate: float | None, duration: float | None, input_device: int | str | None,
                  output_device: int | str | None, record_input: Path | None, record_output: Path | None) -> None:
     """Reject flag combinations that make no sense before anything is loaded."""
-    if mic == (input_path is not None):
-        raise click.UsageError("give exactly one of --mic or --input FILE (or --list-devices)")
+    if [mic, input_path is not None, web].count(True) != 1:
+        raise click.UsageError("give exactly one of --mic or --input FILE or --web HOST:PORT (or --list-devices)")
     if codebooks is not None and bitrate is not None:
         raise click.UsageError("give --codebooks or --bitrate, not both")
     if output_path is not None and mic:
@@ -132,6 +147,24 @@ def _check_usage(mic: bool, input_path: Path | None, output_path: Path | None, c
     used = [name for name, value in live_only.items() if value is not None]
     if used and not mic:
         raise click.UsageError(f"{', '.join(used)} only apply with --mic")
+
+
+def _check_web_usage(output_path: Path | None, chunk_frames: int, stats_json: Path | None, provider: str) -> None:
+    """The page streams one frame at a time with ONNX Runtime Web in the browser: these flags cannot apply."""
+    given = {"--output": output_path is not None, "--chunk-frames": chunk_frames != 1,
+             "--stats-json": stats_json is not None, "--provider": provider != "cpu"}
+    used = [name for name, flag in given.items() if flag]
+    if used:
+        raise click.UsageError(f"{', '.join(used)} do not apply with --web (the browser runs the codec)")
+
+
+def _web_address(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    try:
+        return parse_address(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def _device(text: str | None) -> int | str | None:

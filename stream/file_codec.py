@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -63,16 +65,34 @@ def decode_file(model: CodecModel, path: Path) -> np.ndarray:
     """
     source = str(path)
     with open(path, "rb") as stream:
-        header = read_header(stream, source)
-        _check_model(header, model, source)
+        header, packets = read_checked(model, stream, source)
         decoder = StreamDecoder(model)
         pieces = []
+        for index, codes in enumerate(packets):
+            try:
+                pieces.append(decoder.decode_codes(codes))
+            except ValueError as error:
+                raise BitstreamError(f"{source}: packet {index}: {error}") from None
+    return np.concatenate(pieces)[: header.samples]
+
+
+def read_checked(model: CodecModel, stream: BinaryIO, source: str) -> tuple[FileHeader, Iterator[np.ndarray]]:
+    """A file's header, checked against `model`, and its packets' codes [codebooks, frames] in order.
+
+    BitstreamError (one line, starting with `source`) as for `decode_file`, the packets' errors as they are read.
+    """
+    header = read_header(stream, source)
+    _check_model(header, model, source)
+    unpacker = StreamDecoder(model)
+
+    def codes() -> Iterator[np.ndarray]:
         for packet in read_packets(stream, header, source):
             try:
-                pieces.append(decoder.decode(packet))
+                yield unpacker.unpack(packet)
             except ValueError as error:
                 raise BitstreamError(f"{source}: packet {packet.sequence}: {error}") from None
-    return np.concatenate(pieces)[: header.samples]
+
+    return header, codes()
 
 
 def _check_model(header: FileHeader, model: CodecModel, source: str) -> None:

@@ -97,3 +97,7 @@ def test_the_wheel_is_one_package_with_the_stream_graphs_and_not_the_training_fi
     assert not [name for name in names if name.endswith((".pt", "/encoder.onnx", "/decoder.onnx"))]
     assert "sscodec/stream/examples/telugu_example.flac" in names
     assert "sscodec/stream/models/default/entropy_tables.npz" in names
+    # The in-browser page (codec-stream --web) is served from the install: every asset is in the wheel.
+    web = ROOT / "stream" / "web"
+    assets = {f"sscodec/stream/web/{p.relative_to(web)}" for p in web.rglob("*") if p.is_file()}
+    assert assets and assets <= names, sorted(assets - names)

@@ -150,7 +150,7 @@ def test_cuda_provider_without_a_gpu_is_one_line(tiny_model: Path, stereo_44k) -
 def test_help_lists_the_contract_flags(capsys: pytest.CaptureFixture) -> None:
     code, out, _ = run_main(["--help"], capsys)
     assert code == 0
-    for flag in ("--mic", "--input", "--output", "--model", "--codebooks", "--bitrate", "--chunk-frames",
+    for flag in ("--mic", "--web", "--input", "--output", "--model", "--codebooks", "--bitrate", "--chunk-frames",
                  "--duration", "--stats-json", "--list-devices", "--input-device", "--output-device",
                  "--record-input", "--record-output", "--provider"):
         assert flag in out

@@ -1,0 +1,541 @@
+"""`codec-stream --web`: the page in real Chromium (Playwright driving Debian's chromium, a fake microphone fed
+from the bundled speech clip) against the Python runtime, and the server's own guarantees.
+
+The browser tests fail, never skip, when Chromium or Playwright is missing: scripts/setup.sh installs both
+(requirements/system.txt, requirements/all.lock). Artifacts (a screenshot of the running page and the page's
+per-frame compute times) go to $SSCODEC_TEST_ARTIFACTS if set, else to a pytest temporary folder; the path is
+printed.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import re
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import soundfile
+import soxr
+
+from sscodec.benchmarks.machine import machine_info
+from sscodec.common.bundled import BUNDLED_MODEL_DIR, EXAMPLE_CLIP
+from sscodec.stream.decoder import StreamDecoder
+from sscodec.stream.encoder import StreamEncoder
+from sscodec.stream.file_codec import decode_file, encode_file
+from sscodec.stream.model import CodecModel
+from sscodec.stream.packet import CodingMode
+from sscodec.stream.web_server import ASSET_DIR, ORT_DIR, CodecPageServer, model_config, static_file
+
+SCRIPT = Path(sys.executable).parent / "codec-stream"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LIVE_FRAMES = 200  # 4 s of 20 ms frames
+AUDIO_TOLERANCE = 1e-3
+MIN_EQUAL_FRAMES = 0.98  # frames whose 12 codes all equal Python's; only exact quantizer ties may differ
+
+
+@contextmanager
+def page_server(*args: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`codec-stream --web 127.0.0.1:0 ARGS` as a user runs it; yields the URL it prints and the process."""
+    process = subprocess.Popen(
+        [str(SCRIPT), "--web", "127.0.0.1:0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield _announced_url(process), process
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        process.stdout.close()
+        process.stderr.close()
+
+
+def _announced_url(process: subprocess.Popen, timeout: float = 60.0) -> str:
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    line = process.stdout.readline() if ready else ""
+    match = re.search(r"http://\S+/", line)
+    if not match:
+        process.kill()
+        pytest.fail(
+            f"codec-stream --web printed no address within {timeout} s: {line!r} {process.stderr.read()!r}"
+        )
+    return match.group(0)
+
+
+def artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("SSCODEC_TEST_ARTIFACTS") or tmp_path_factory.mktemp("web_artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def b64_array(text: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype)
+
+
+# ---- the page in Chromium ----
+
+
+@pytest.fixture(scope="module")
+def model() -> CodecModel:
+    return CodecModel(BUNDLED_MODEL_DIR)
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    audio, rate = soundfile.read(EXAMPLE_CLIP, dtype="float32")
+    assert rate == 16000
+    return audio
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with page_server() as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(clip: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright is not installed: run scripts/setup.sh (it installs requirements/all.lock)")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} not found: install chromium (requirements/system.txt; scripts/setup.sh does)"
+        )
+    # Chromium's fake microphone plays this file in a loop: the bundled clip as 16-bit WAV at 48 kHz.
+    microphone = tmp_path_factory.mktemp("microphone") / "speech_48k.wav"
+    soundfile.write(microphone, soxr.resample(clip, 16000, 48000), 48000, subtype="PCM_16")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-audio-capture={microphone}",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server: str) -> Iterator[object]:
+    """A fresh tab on the page; it fails the test on any console error or uncaught exception (but the browser's
+    own line for a refused upload, HTTP 422, which the page reports in its status line)."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 900})
+    tab = context.new_page()
+    problems: list[str] = []
+
+    def console(message) -> None:
+        if message.type == "error" and "status of 422" not in message.text:
+            problems.append(f"console {message.type}: {message.text}")
+
+    tab.on("console", console)
+    tab.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+    yield tab
+    context.close()
+    assert not problems, problems
+
+
+def open_page(tab, url: str) -> None:
+    tab.goto(url)
+    tab.evaluate("window.sscodec.ready")  # the model is loaded and warmed up
+    assert tab.is_enabled("#start")
+
+
+def test_live_page_codes_and_decodes_the_microphone_as_python_does(
+    page, server: str, model: CodecModel, clip: np.ndarray, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    open_page(page, server + "?record")
+    page.click("#start")
+    page.wait_for_function(f"() => window.sscodec.stats?.frames >= {LIVE_FRAMES}", timeout=60_000)
+    artifacts = artifact_dir(tmp_path_factory)
+    page.screenshot(path=str(artifacts / "web_page.png"), full_page=True)
+    stats = page.evaluate("window.sscodec.stats")
+    data = page.evaluate("window.sscodec.collect()")
+    page.click("#start")  # stop
+    page.wait_for_function("() => !window.sscodec.stats.running")
+    # What the page shows is what it measured.
+    page.wait_for_function(
+        "() => document.getElementById('frames').textContent === "
+        "window.sscodec.stats.frames.toLocaleString('en')"
+    )
+
+    info = model.info
+    frame = info.frame_size
+    assert (data["sampleRate"], data["frameSize"], data["nCodebooks"]) == (
+        info.sample_rate,
+        frame,
+        info.n_codebooks,
+    )
+    fed = b64_array(data["input"], "<f4")
+    codes = b64_array(data["codes"], "<i4").reshape(-1, info.n_codebooks)
+    codebooks = b64_array(data["codebooks"], "u1")
+    decoded = b64_array(data["output"], "<f4")
+    compute_ms = b64_array(data["computeMs"], "<f8")
+    frames = codes.shape[0]
+    assert frames >= LIVE_FRAMES and fed.shape == decoded.shape == (frames * frame,)
+    assert (codebooks == info.n_codebooks).all()
+
+    # The microphone really carried the clip: some second of what the encoder was fed matches the clip
+    # (Chromium's capture rate, its resampling and ours in between; the fake device loops the file).
+    window = fed[frames * frame // 2 :][: info.sample_rate]
+    assert np.sqrt(np.mean(window**2)) > 0.01
+    assert _best_correlation(window, np.concatenate([clip, clip])) > 0.9
+
+    # Codes: Python's encoder_stream.onnx on the same 16 kHz samples, one frame per call as the page ran it.
+    encoder = StreamEncoder(model, info.n_codebooks)
+    expected = np.stack([encoder.encode_codes(chunk)[:, 0] for chunk in fed.reshape(frames, frame)])
+    equal_frames = (expected == codes).all(axis=1).mean()
+    equal_codes = (expected == codes).mean()
+    # Audio: Python's decoder_stream.onnx on the page's codes, each frame with the codebooks the page used.
+    decoder = StreamDecoder(model)
+    reference = np.concatenate(
+        [decoder.decode_codes(codes[i, : codebooks[i], None].astype(np.int64)) for i in range(frames)]
+    )
+    audio_error = float(np.abs(reference - decoded).max())
+    native_ms = _native_compute_ms(model, fed.reshape(frames, frame))
+    percentiles = (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))
+
+    report = {
+        "frames": int(frames),
+        "codes_equal_share": float(equal_codes),
+        "frames_with_all_codes_equal_share": float(equal_frames),
+        "max_abs_audio_difference": audio_error,
+        "compute_ms_per_frame": {key: float(np.percentile(compute_ms, p)) for key, p in percentiles},
+        # The same frames through onnxruntime in Python (one thread, encode + decode), right after, for the ratio.
+        "python_compute_ms_per_frame": {key: float(np.percentile(native_ms, p)) for key, p in percentiles},
+        "compute_ms_all": compute_ms.round(3).tolist(),
+        "underflows": stats["underflows"],
+        "overflows": stats["overflows"] + stats["playbackOverflows"],
+        "user_agent": page.evaluate("navigator.userAgent"),
+        "machine": machine_info(),
+    }
+    (artifacts / "web_timing.json").write_text(json.dumps(report, indent=1))
+    print(
+        f"\nweb page, {frames} live frames: codes equal {equal_codes:.2%} (frames {equal_frames:.2%}), max audio "
+        f"difference {audio_error:.2e}; compute per frame p50 {report['compute_ms_per_frame']['p50']:.2f} ms, "
+        f"p95 {report['compute_ms_per_frame']['p95']:.2f} ms (Python onnxruntime p50 "
+        f"{report['python_compute_ms_per_frame']['p50']:.2f} ms); underflows {report['underflows']}, overflows "
+        f"{report['overflows']}; load average {os.getloadavg()[0]:.1f}; artifacts in {artifacts}"
+    )
+    assert equal_frames >= MIN_EQUAL_FRAMES
+    assert audio_error <= AUDIO_TOLERANCE
+    assert (compute_ms > 0).all()
+    assert page.text_content("#bitrate") == f"{info.n_codebooks} codebooks · {info.bitrate_kbps(12):.1f} kbps"
+
+
+def _native_compute_ms(model: CodecModel, frames: np.ndarray) -> np.ndarray:
+    """Milliseconds per frame of encode + decode (all codebooks) through the Python runtime, one frame per call."""
+    encoder, decoder = StreamEncoder(model, model.info.n_codebooks), StreamDecoder(model)
+    times = []
+    for chunk in frames:
+        start = time.perf_counter()
+        decoder.decode_codes(encoder.encode_codes(chunk))
+        times.append((time.perf_counter() - start) * 1000)
+    return np.asarray(times)
+
+
+def _best_correlation(window: np.ndarray, reference: np.ndarray) -> float:
+    """The highest normalised correlation of `window` with any stretch of `reference` of its length."""
+    n = len(window)
+    size = 1 << int(np.ceil(np.log2(len(reference) + n)))
+    product = np.fft.irfft(np.fft.rfft(reference, size) * np.conj(np.fft.rfft(window, size)), size)
+    dots = product[: len(reference) - n + 1]
+    energy = np.convolve(reference**2, np.ones(n), "valid")
+    return float(np.max(dots / np.sqrt(np.maximum(energy, 1e-12) * np.sum(window**2))))
+
+
+@pytest.mark.parametrize(
+    ("rate_in", "rate_out"), [(44100, 16000), (48000, 16000), (16000, 48000), (16000, 44100)]
+)
+def test_the_page_resampler_is_accurate_and_suppresses_aliases(
+    page, server: str, rate_in: int, rate_out: int
+) -> None:
+    """resampler.js between device and model rates, in blocks of a render quantum: a 1 kHz tone comes out as the
+    same tone at the output's sampling instants, and a tone above the output's band is gone."""
+    page.goto(server)
+    tone, alias = page.evaluate(
+        """async ([rateIn, rateOut]) => {
+             const { Resampler } = await import('./resampler.js');
+             const run = (hz) => {
+               const resampler = new Resampler(rateIn, rateOut);
+               const input = Float32Array.from({ length: rateIn }, (_, i) => 0.5 * Math.sin(2 * Math.PI * hz * i / rateIn));
+               const out = [];
+               for (let i = 0; i < input.length; i += 128) out.push(...resampler.process(input.subarray(i, i + 128)));
+               return out;
+             };
+             const aliasHz = 0.5 * Math.min(rateIn, rateOut) + 2000;
+             return [run(1000), aliasHz < 0.5 * rateIn ? run(aliasHz) : []];
+           }""",
+        [rate_in, rate_out],
+    )
+    tone = np.asarray(tone)
+    assert abs(len(tone) - rate_out) < 0.01 * rate_out  # all but the filter's look-ahead, about 1 ms
+    expected = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(len(tone)) / rate_out)
+    middle = slice(rate_out // 10, len(tone) - rate_out // 10)
+    assert np.abs(tone[middle] - expected[middle]).max() < 1e-4
+    if alias:  # downsampling: 2 kHz above the new Nyquist frequency, at least 70 dB down
+        assert np.sqrt(np.mean(np.square(alias[len(alias) // 10 :]))) < 0.5 / np.sqrt(2) * 10 ** (-70 / 20)
+
+
+def drop_file(tab, path: Path) -> None:
+    """Drop a file on the page's drop zone as a user's drag and drop does."""
+    transfer = tab.evaluate_handle(
+        """([name, data]) => {
+             const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+             const transfer = new DataTransfer();
+             transfer.items.add(new File([bytes], name));
+             return transfer;
+           }""",
+        [path.name, base64.b64encode(path.read_bytes()).decode("ascii")],
+    )
+    tab.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+
+
+def wait_for_file(tab) -> dict:
+    """The page's result for the dropped file; fails with the page's message if it could not decode it."""
+    tab.wait_for_function(
+        "() => window.sscodec.lastFile !== null || "
+        "document.getElementById('file-status').classList.contains('error')",
+        timeout=60_000,
+    )
+    result = tab.evaluate("window.sscodec.lastFile")
+    assert result is not None, tab.text_content("#file-status")
+    return result
+
+
+def test_dropped_wav_is_coded_as_python_codes_it_and_saved(
+    page, server: str, model: CodecModel, clip: np.ndarray, tmp_path: Path
+) -> None:
+    wav = tmp_path / "talk.wav"
+    soundfile.write(wav, clip, 16000, subtype="PCM_16")
+    samples = soundfile.read(wav, dtype="float32")[0]
+    open_page(page, server)
+    page.eval_on_selector("#codebooks", "e => { e.value = 6; e.dispatchEvent(new Event('input')); }")
+    assert page.text_content("#bitrate") == "6 codebooks · 3.0 kbps"
+    drop_file(page, wav)
+    result = wait_for_file(page)
+    decoded = b64_array(result["decoded"], "<f4")
+    codes = b64_array(result["codes"], "<i4").reshape(-1, model.info.n_codebooks)
+    assert result["codebooks"] == 6 and decoded.shape == samples.shape
+
+    frames = codes.shape[0]
+    padded = np.zeros(frames * model.info.frame_size, np.float32)
+    padded[: len(samples)] = samples
+    expected = StreamEncoder(model, model.info.n_codebooks).encode_codes(padded).T
+    assert (expected == codes).all(axis=1).mean() >= MIN_EQUAL_FRAMES
+    reference = StreamDecoder(model).decode_codes(codes[:, :6].T.astype(np.int64))[: len(samples)]
+    assert np.abs(reference - decoded).max() <= AUDIO_TOLERANCE
+    assert "talk.wav: 6.72 s, encoded and decoded at 6 codebooks · 3.0 kbps" in page.text_content(
+        "#file-status"
+    )
+
+    with page.expect_download() as download:
+        page.click("#save")
+    assert download.value.suggested_filename == "talk_decoded.wav"
+    saved = tmp_path / "saved.wav"
+    download.value.save_as(saved)
+    audio, rate = soundfile.read(saved, dtype="float32")
+    assert rate == model.info.sample_rate and np.array_equal(audio, decoded)
+
+
+def test_dropped_sscb_decodes_as_codec_decode_does(
+    page, server: str, model: CodecModel, clip: np.ndarray, tmp_path: Path
+) -> None:
+    sscb = tmp_path / "talk.sscb"
+    encode_file(model, clip, sscb, 4, CodingMode.ENTROPY, packet_frames=50)
+    open_page(page, server)
+    drop_file(page, sscb)
+    decoded = b64_array(wait_for_file(page)["decoded"], "<f4")
+    reference = decode_file(model, sscb)
+    assert decoded.shape == reference.shape == clip.shape
+    assert np.abs(reference - decoded).max() <= AUDIO_TOLERANCE
+    assert "entropy file, 4 codebooks" in page.text_content("#file-status")
+
+    # A damaged file is one line on the page, and nothing to save.
+    damaged = tmp_path / "damaged.sscb"
+    data = bytearray(sscb.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    drop_file(page, damaged)
+    page.wait_for_selector("#file-status.error")
+    assert page.text_content("#file-status").startswith("damaged.sscb: packet ")
+    assert "checksum mismatch" in page.text_content("#file-status")
+    assert page.is_disabled("#save")
+
+
+# ---- the server ----
+
+
+def test_binds_loopback_by_default_and_serves_the_model_config(model: CodecModel) -> None:
+    process = subprocess.Popen(
+        [str(SCRIPT), "--web", "0", "--codebooks", "6"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = _announced_url(process)
+        assert url.startswith("http://127.0.0.1:")
+        listening = {c.laddr for c in psutil.Process(process.pid).net_connections() if c.status == "LISTEN"}
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert listening == {("127.0.0.1", port)}
+        served = json.loads(_get(url, "/api/model")[2])
+        assert served == json.loads(json.dumps(model_config(model, 6)))
+        assert served["sample_rate"] == model.info.sample_rate and served["codebooks"] == 6
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def in_process_server(model: CodecModel) -> Iterator[str]:
+    server = CodecPageServer(("127.0.0.1", 0), model, model.info.n_codebooks)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.url
+    server.shutdown()
+    server.server_close()
+
+
+def _get(
+    url: str, path: str, headers: dict | None = None, method: str = "GET", body: bytes | None = None
+) -> tuple[int, dict, bytes]:
+    """A request with the path sent exactly as given (no client-side normalisation of '..')."""
+    host, port = url.split("//")[1].rstrip("/").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../pyproject.toml",
+        "/..%2fweb_server.py",
+        "/%2e%2e/web_server.py",
+        "/vendor/../../web_server.py",
+        "/vendor/%2E%2E/%2E%2E/cli.py",
+        "/model/../model.py",
+        "/model/entropy_tables.npz",
+        "/model/MODEL_CARD.md",
+        "//etc/passwd",
+        "/..\\web_server.py",
+        "/%00index.html",
+        "/.hidden",
+        "/vendor/",
+        "/api/nothing",
+    ],
+)
+def test_nothing_outside_the_assets_and_the_two_graphs_is_served(in_process_server: str, path: str) -> None:
+    status, _, body = _get(in_process_server, path)
+    assert status == 404, (path, body[:200])
+
+
+def test_static_paths_cannot_leave_the_asset_folder(tmp_path: Path) -> None:
+    root = tmp_path / "assets"
+    (root / "sub").mkdir(parents=True)
+    (root / "index.html").write_text("page")
+    (root / "sub" / "a.js").write_text("js")
+    (tmp_path / "secret.txt").write_text("secret")
+    (root / "link.txt").symlink_to(tmp_path / "secret.txt")
+    assert static_file("/", root) == (root / "index.html").resolve()
+    assert static_file("/sub/a.js", root) == (root / "sub" / "a.js").resolve()
+    for path in ("/../secret.txt", "/sub/../../secret.txt", "/%2e%2e/secret.txt", "/link.txt", "/sub/../.x"):
+        assert static_file(path, root) is None, path
+
+
+def test_the_page_and_onnx_runtime_web_come_from_this_server(in_process_server: str) -> None:
+    status, headers, body = _get(in_process_server, "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and b"app.js" in body
+    assert "default-src 'self'" in headers["Content-Security-Policy"]  # the browser refuses any other origin
+    for name in (
+        "app.js",
+        "codec.js",
+        "codec-worker.js",
+        "worklets.js",
+        "resampler.js",
+        "wav.js",
+        "style.css",
+    ):
+        assert _get(in_process_server, f"/{name}")[0] == 200, name
+    assert not re.search(rb"https?://", b"".join(p.read_bytes() for p in ASSET_DIR.glob("*.*")))
+    sums = dict(
+        line.split()[::-1]
+        for line in (ORT_DIR / "SHA256SUMS").read_text().splitlines()
+        if not line.startswith("#")
+    )
+    assert set(sums) == {"ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"}
+    for name, digest in sums.items():
+        status, headers, body = _get(
+            in_process_server, f"/vendor/onnxruntime-web/{name}", {"Accept-Encoding": "gzip, deflate"}
+        )
+        assert status == 200, name
+        if headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        assert hashlib.sha256(body).hexdigest() == digest, name
+    # A client that takes no gzip gets the wasm decompressed.
+    status, headers, body = _get(in_process_server, "/vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm")
+    assert "Content-Encoding" not in headers and headers["Content-Type"] == "application/wasm"
+    assert hashlib.sha256(body).hexdigest() == sums["ort-wasm-simd-threaded.wasm"]
+    for graph in ("encoder_stream.onnx", "decoder_stream.onnx"):
+        status, _, body = _get(in_process_server, f"/model/{graph}")
+        assert status == 200 and body == (BUNDLED_MODEL_DIR / graph).read_bytes()
+
+
+def test_a_bad_sscb_upload_is_a_one_line_error(in_process_server: str) -> None:
+    status, _, body = _get(
+        in_process_server, "/api/sscb?name=x%0Ay.sscb", method="POST", body=b"SSCB garbage"
+    )
+    assert status == 422
+    assert json.loads(body)["error"] == "x?y.sscb: truncated header"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--web", "127.0.0.1:0", "--model", "{tmp}/missing"], 2, "does not exist"),
+        (["--web", "127.0.0.1:0", "--model", "{tmp}"], 1, "encoder_stream.onnx: missing"),
+        (["--web", "localhost:http"], 2, "expected HOST:PORT"),
+        (["--web", "127.0.0.1:70000"], 2, "expected HOST:PORT"),
+        (["--web", "127.0.0.1:{busy}"], 1, "cannot listen on 127.0.0.1:{busy}"),
+        (["--web", "127.0.0.1:0", "--mic"], 2, "exactly one of --mic or --input FILE or --web"),
+        (["--web", "127.0.0.1:0", "--chunk-frames", "4"], 2, "--chunk-frames do not apply with --web"),
+        (["--web", "127.0.0.1:0", "--codebooks", "13"], 2, "codebooks must be in 1..12"),
+    ],
+)
+def test_web_mistakes_are_one_line_errors(args: list[str], code: int, message: str, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        names = {"tmp": tmp_path, "busy": busy.getsockname()[1]}
+        args = [a.format(**names) for a in args]
+        done = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == code, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("codec-stream: error: ")
+    assert message.format(**names) in done.stderr and "Traceback" not in done.stderr
