@@ -3,6 +3,7 @@ metrics.jsonl; --val_dir wins; --no_validation turns it off."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -86,7 +87,7 @@ def test_no_validation_with_val_dir_is_a_usage_error(corpus: Path, tmp_path: Pat
 
 def test_held_out_files_are_seeded_whole_files_and_ranks_split_the_rest(corpus: Path, tmp_path: Path) -> None:
     entries = load_manifest(corpus, tmp_path, min_seconds=0.1, progress=False).entries * 10  # 120 "files"
-    entries = [e.__class__(Path(f"{e.path}.{i}"), *list(vars(e).values())[1:]) for i, e in enumerate(entries)]
+    entries = [dataclasses.replace(e, path=Path(f"{e.path}.{i}")) for i, e in enumerate(entries)]
     train, held = hold_out(entries, seed=0, folder_index=0)
     assert len(held) == 2 and len(train) == 118  # 2% of 120
     assert not {e.path for e in train} & {e.path for e in held}
