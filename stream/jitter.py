@@ -181,6 +181,11 @@ class JitterBuffer:
         return self._anchor + self._next * self.settings.packet_ms
 
     @property
+    def last_sequence(self) -> int | None:
+        """The stream's last packet (relative sequence, as in Slot), once `end` has said; else None."""
+        return self._last
+
+    @property
     def finished(self) -> bool:
         """The stream has ended (`end`) and every slot up to its last packet has been handed out."""
         return self._last is not None and self._next > self._last
@@ -211,7 +216,7 @@ class JitterBuffer:
                 self._excess_slots = 0
                 self.counters.compressed += 1
                 pair = tuple(self._take(k, now_ms) if k in self._items else None for k in (n, n + 1))
-                self.counters.missing += pair.count(None)
+                self.counters.missing += sum(item is None for item in pair)  # items may be arrays
                 slots.append(Slot(SlotKind.COMPRESS, n, due, pair))
                 self._next += 2
                 continue
