@@ -1,11 +1,11 @@
 """Packet loss concealment (PLC): the audio a receiver plays for packets that did not come (README, "Calls").
 
 `repeat` (the default) feeds the last received frame's codes to the decoder again for each missing frame, so
-the decoder's state keeps running through the gap and the first packet after it continues from there; the
-concealed audio holds its level for `hold_frames`, then fades linearly to silence over `fade_frames`, and the
-first frame after the gap fades back up from wherever the fade had reached, so neither edge steps. `silence` is
-the baseline it is measured against: zeros for missing frames, the decoder's state left where the last packet put
-it, and no fade either way.
+the decoder's state keeps running through the gap and the first packet after it continues from there. The
+concealed audio holds its level for `hold_frames` (40 ms), then fades linearly to silence over `fade_frames`
+(200 ms; both measured, see HOLD_FRAMES); the first frame after the gap fades back up from wherever the fade had
+reached, so neither edge steps. `silence` is the baseline it is measured against: zeros for missing frames, the
+decoder's state left where the last packet put it, and no fade either way.
 """
 
 from __future__ import annotations
@@ -15,6 +15,12 @@ import enum
 import numpy as np
 
 from sscodec.stream.decoder import StreamDecoder
+
+# Measured (README, "Calls"): on 8 telugu/val clips at 20 % bursty loss, PESQ-WB 1.37 with hold 1 + fade 3 frames,
+# 1.435 with hold 2 + fade 10, 1.437 with no fade at all (equal at 10 % random loss). A fade still ends a long
+# outage in silence instead of an endless buzz: after 2 + 10 frames (240 ms) here.
+HOLD_FRAMES = 2
+FADE_FRAMES = 10
 
 
 class ConcealMethod(enum.Enum):

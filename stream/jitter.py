@@ -180,6 +180,10 @@ class JitterBuffer:
             return None
         return self._anchor + self._next * self.settings.packet_ms
 
+    def wire_sequence(self, sequence: int) -> int:
+        """The wire's u32 sequence number of a Slot's (relative) `sequence`."""
+        return (self._first_raw + sequence) % SEQUENCE_MODULUS
+
     @property
     def last_sequence(self) -> int | None:
         """The stream's last packet (relative sequence, as in Slot), once `end` has said; else None."""

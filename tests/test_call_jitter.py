@@ -165,3 +165,16 @@ def test_a_compress_merges_two_packets_or_skips_a_missing_one_for_free() -> None
     played = [item for s in slots for item in s.items if item is not None]
     assert [int(item[0]) for item in played] == [n for n in range(40) if n != 5]  # in order, none twice
     assert buffer.counters.missing == 1  # packet 5, skipped inside a compress or concealed on its own
+
+
+def test_slots_map_back_to_wire_sequence_numbers() -> None:
+    buffer = JitterBuffer(JitterSettings(P))
+    start = SEQUENCE_MODULUS - 2
+    for k in range(5):
+        if k != 1:
+            buffer.push((start + k) % SEQUENCE_MODULUS, k * P, k)
+    slots = buffer.pop_due(4 * P + 40)
+    assert [buffer.wire_sequence(s.sequence) for s in slots] == [
+        (start + k) % SEQUENCE_MODULUS for k in range(5)
+    ]
+    assert kinds(slots) == ["play", "missing", "play", "play", "play"]
