@@ -102,7 +102,8 @@ def figure(data: dict) -> Figure:
                 alpha=0.4 + 0.6 * (1 - loss / 0.2) if loss <= 0.2 else 0.4,
                 label=f"{METHOD_NAMES[method]}" if loss == 0 else None,
             )
-    ax.set_xlabel("jitter (ms; uniform 0..2× per packet), random loss 0/5/10/20 % (fainter = more loss)")
+    ax.set_xlabel("jitter (ms; each packet held 0..2× it)")
+    ax.set_title("random loss 0, 5, 10, 20 % (fainter = more loss)", fontsize=9)
     ax.set_ylabel("PESQ-WB")
     ax.legend(fontsize=7)
     fig.suptitle("codec-bench call: received against sent, through simulated loss and jitter")

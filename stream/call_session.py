@@ -113,29 +113,21 @@ class CallSession:
 
     def on_media(self, data: object) -> None:
         """A message from the media channel: a packet, or a probe. Never raises."""
-        if self._loop is None:
-            return
-        self._last_heard = self._loop.time()
+        message = self._parse(data)
         try:
-            message = parse_message(data, self._fingerprint)  # type: ignore[arg-type]
             if isinstance(message, Packet):
                 self._receive_packet(message)
             elif isinstance(message, Probe):
                 self._receive_probe(message)
-            else:
+            elif message is not None:
                 raise WireError("malformed", "END belongs on the control channel")
         except WireError as error:
             self.dropped[error.reason] += 1
 
     def on_control(self, data: object) -> None:
-        """A message from the control channel: the peer's END. Never raises."""
-        if self._loop is None:
-            return
-        self._last_heard = self._loop.time()
-        try:
-            message = parse_message(data, self._fingerprint)  # type: ignore[arg-type]
-        except WireError as error:
-            self.dropped[error.reason] += 1
+        """A message from the control channel: the peer's END, or its acknowledgement of ours. Never raises."""
+        message = self._parse(data)
+        if message is None:
             return
         if isinstance(message, EndAck) and self._own_done:
             self._end_acked = True
@@ -164,6 +156,17 @@ class CallSession:
         if not self._finished.is_set():
             self._ended_by, self._error = reason, error
             self._finished.set()
+
+    def _parse(self, data: object) -> Packet | Probe | End | EndAck | None:
+        """A received message, or None (counted) when it is refused or the call has not started."""
+        if self._loop is None:
+            return None
+        self._last_heard = self._loop.time()
+        try:
+            return parse_message(data, self._fingerprint)  # type: ignore[arg-type]
+        except WireError as error:
+            self.dropped[error.reason] += 1
+            return None
 
     # ---- running ----
 

@@ -85,3 +85,31 @@ def answer(args: list[str], timeout_s: float = 60.0) -> tuple[StreamProcess, str
     process = StreamProcess(["--answer", "127.0.0.1:0", *args])
     found = process.wait_for(URL, timeout_s)
     return process, found.group(1), found.group(2)
+
+
+def call_pair(
+    folder: Path,
+    model: Path,
+    answer_clip: Path,
+    call_clip: Path,
+    answer_args: tuple[str, ...] = (),
+    call_args: tuple[str, ...] = (),
+) -> tuple[StreamProcess, StreamProcess]:
+    """An answering and a calling codec-stream, file in and file out: FOLDER/a.wav and a.json for the answering
+    side, b.wav and b.json for the caller."""
+
+    def files(side: str, clip: Path) -> list[str]:
+        return [
+            "--input",
+            str(clip),
+            "--output",
+            str(folder / f"{side}.wav"),
+            "--model",
+            str(model),
+            "--stats-json",
+            str(folder / f"{side}.json"),
+        ]
+
+    answering, url, token = answer([*files("a", answer_clip), *answer_args])
+    calling = StreamProcess(["--call", url, "--token", token, *files("b", call_clip), *call_args])
+    return answering, calling

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from call_helpers import SCRIPT, StreamProcess, answer
-from test_stream_model import tiny_model  # noqa: F401 -- the fixture
+from call_helpers import SCRIPT, StreamProcess, answer, call_pair
+from test_stream_model import export_tiny_model
 
 from sscodec.common.audio import read_audio
 from sscodec.common.bundled import EXAMPLE_CLIP
@@ -22,6 +22,12 @@ from sscodec.stream.cli import main
 CALL_KEYS = ["loss", "late", "concealed", "jitter_ms", "playout_delay_ms", "rtt_ms"]
 
 pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason=f"{SCRIPT} not installed (pip install -e .)")
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> Path:
+    """The exported tiny model (random weights), shared with the other stream tests in one process."""
+    return export_tiny_model()
 
 
 @pytest.fixture(scope="module")
@@ -58,40 +64,13 @@ def received(output: Path, stats: dict) -> np.ndarray:
 def test_a_loopback_call_delivers_what_codec_stream_input_gives(
     tiny_model: Path,
     clips,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     first, second = clips
     # Each direction at its own settings: the answering side sends 6 codebooks in 2-frame packets, the caller 3 kbps.
     answer_settings, call_settings = ["--codebooks", "6", "--chunk-frames", "2"], ["--bitrate", "3"]
-    answering, url, token = answer(
-        [
-            "--input",
-            str(first),
-            "--output",
-            str(tmp_path / "a.wav"),
-            "--model",
-            str(tiny_model),
-            "--stats-json",
-            str(tmp_path / "a.json"),
-            *answer_settings,
-        ]
-    )
-    calling = StreamProcess(
-        [
-            "--call",
-            url,
-            "--token",
-            token,
-            "--input",
-            str(second),
-            "--output",
-            str(tmp_path / "b.wav"),
-            "--model",
-            str(tiny_model),
-            "--stats-json",
-            str(tmp_path / "b.json"),
-            *call_settings,
-        ]
+    answering, calling = call_pair(
+        tmp_path, tiny_model, first, second, tuple(answer_settings), tuple(call_settings)
     )
     for process in (calling, answering):
         code, err = process.finish(120)
@@ -123,7 +102,7 @@ def test_a_loopback_call_delivers_what_codec_stream_input_gives(
 def test_a_wrong_or_missing_token_is_refused_with_no_media(
     tiny_model: Path,
     clips,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     answering, url, token = answer(
         ["--input", str(clips[0]), "--output", str(tmp_path / "a.wav"), "--model", str(tiny_model)]
@@ -155,39 +134,12 @@ def test_a_wrong_or_missing_token_is_refused_with_no_media(
     assert not (tmp_path / "a.wav").exists()
 
 
-def test_ctrl_c_hangs_up_both_sides_cleanly(tiny_model: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_ctrl_c_hangs_up_both_sides_cleanly(tiny_model: Path, tmp_path: Path) -> None:
     long_clip = tmp_path / "long.wav"
     soundfile.write(
         long_clip, np.tile(read_audio(EXAMPLE_CLIP, 16000), 3), 16000
     )  # 20 s: the call is cut short
-    answering, url, token = answer(
-        [
-            "--input",
-            str(long_clip),
-            "--output",
-            str(tmp_path / "a.wav"),
-            "--model",
-            str(tiny_model),
-            "--stats-json",
-            str(tmp_path / "a.json"),
-        ]
-    )
-    calling = StreamProcess(
-        [
-            "--call",
-            url,
-            "--token",
-            token,
-            "--input",
-            str(long_clip),
-            "--output",
-            str(tmp_path / "b.wav"),
-            "--model",
-            str(tiny_model),
-            "--stats-json",
-            str(tmp_path / "b.json"),
-        ]
-    )
+    answering, calling = call_pair(tmp_path, tiny_model, long_clip, long_clip)
     calling.wait_for(re.compile("connected to"))
     time.sleep(2.0)
     calling.interrupt()
@@ -221,7 +173,7 @@ def test_call_mistakes_are_one_line_errors(
     args: list[str],
     code: int,
     message: str,
-    tiny_model: Path,  # noqa: F811
+    tiny_model: Path,
     clips,
     tmp_path: Path,
     capsys: pytest.CaptureFixture,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 from call_helpers import SCRIPT, answer
-from test_stream_model import tiny_model  # noqa: F401 -- the fixture
+from test_stream_model import export_tiny_model
 
 from sscodec.common.audio import read_audio
 from sscodec.common.bundled import EXAMPLE_CLIP
@@ -26,6 +26,14 @@ from sscodec.stream.packet import Packet
 from sscodec.stream.signalling import Hello, send_offer
 
 pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason=f"{SCRIPT} not installed (pip install -e .)")
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> Path:
+    """The exported tiny model (random weights), shared with the other stream tests in one process."""
+    return export_tiny_model()
+
+
 SIGNALLING_SECONDS = 4.0
 CHANNEL_SECONDS = 4.0
 REFUSALS = {400, 403, 404, 405, 409, 413}
@@ -184,7 +192,7 @@ async def call_and_fuzz(url: str, token: str, model: CodecModel, answering, seco
     return state
 
 
-def test_fuzzing_the_endpoint_and_the_channel_breaks_nothing(tiny_model: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_fuzzing_the_endpoint_and_the_channel_breaks_nothing(tiny_model: Path, tmp_path: Path) -> None:
     clip = tmp_path / "clip.wav"
     soundfile.write(clip, read_audio(EXAMPLE_CLIP, 16000)[: 16000 * 6], 16000)
     answering, url, token = answer(
