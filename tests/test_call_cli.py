@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -196,3 +197,20 @@ def test_help_lists_the_call_flags() -> None:
     help_text = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, check=False).stdout
     for flag in ("--answer", "--call", "--token", "--simulate", "--concealment"):
         assert flag in help_text
+
+
+def test_without_the_call_extra_a_call_is_a_one_line_error(
+    clips, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # As on a base install: aiortc cannot be imported, nor anything of ours that needs it.
+    import sscodec.stream
+
+    monkeypatch.setitem(sys.modules, "aiortc", None)
+    for name in ("call", "call_peer"):
+        monkeypatch.delitem(sys.modules, f"sscodec.stream.{name}", raising=False)
+        monkeypatch.delattr(sscodec.stream, name, raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--call", "http://127.0.0.1:1", "--input", str(clips[0])])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and len(err.strip().splitlines()) == 1
+    assert "calls need the call extra" in err and "pip install 'streaming-speech-codec[call]'" in err
