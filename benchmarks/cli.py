@@ -1,4 +1,4 @@
-"""`codec-bench`: latency, quality, soak and training benchmarks, each written as JSON, Markdown and PNG."""
+"""`codec-bench`: latency, quality, soak, training and call benchmarks, each written as JSON, Markdown and PNG."""
 
 from __future__ import annotations
 
@@ -298,6 +298,66 @@ def live(model: str, json_path: Path | None, latencies: str, chunk_frames: str, 
     _finish("live", json_path, data, live_report.markdown(data), live_report.figure(data))
 
 
+@cli.command("call")
+@model_option
+@json_option
+@audio_option("Speech clips to send through the simulated network.")
+@click.option("--codebooks", type=click.IntRange(min=1), default=None, help="Codebooks the codec sends [default: all].")
+@click.option("--opus-kbps", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True,
+              help="Opus bitrate (VBR), kbps.")
+@click.option("--losses", default="0,5,10,20", show_default=True, help="Packet loss rates, percent.")
+@click.option("--jitters", default="0,20,40,60", show_default=True, help="Jitter values, ms.")
+@click.option("--clips", "max_clips", type=click.IntRange(min=1), default=None, help="Use only the first N clips.")
+def call_bench(model: str, json_path: Path | None, audio_dir: Path, codebooks: int | None, opus_kbps: float,
+               losses: str, jitters: str, max_clips: int | None) -> None:
+    """Received against sent through simulated loss (random and bursty) and jitter: our concealment, silence
+    insertion and Opus with its own PLC, PESQ-WB and mel distance."""
+    import time
+
+    from sscodec.benchmarks import call_report
+    from sscodec.benchmarks.call import BURST, networks, run_call_bench, verdict
+    from sscodec.benchmarks.call import __doc__ as network_method
+    from sscodec.benchmarks.metrics import MEL_DEFINITION, ClipScorer
+    from sscodec.benchmarks.opus import COMPLEXITY, opus_version
+    from sscodec.stream.model import CodecModel
+
+    model_dir = resolve_model(model)
+    codec = CodecModel(model_dir)
+    info = codec.info
+    codebooks = codebooks or info.n_codebooks
+    if codebooks > info.n_codebooks:
+        raise click.BadParameter(f"at most {info.n_codebooks} for this model", param_hint="--codebooks")
+    loss_rates = tuple(v / 100 for v in _float_list(losses, "--losses", allow_zero=True))
+    if any(v >= 1 for v in loss_rates):
+        raise click.BadParameter("loss rates must be below 100", param_hint="--losses")
+    nets = networks(loss_rates, tuple(_float_list(jitters, "--jitters", allow_zero=True)))
+    clips = read_clips(audio_dir, info.sample_rate)
+    clips = dict(list(clips.items())[:max_clips]) if max_clips else clips
+    start = time.monotonic()
+    results = run_call_bench(codec, clips, codebooks, opus_kbps, nets, ClipScorer(info.sample_rate),
+                             progress=lambda text: click.echo(text, err=True))
+    data = {
+        "benchmark": "call",
+        "machine": machine_info(),
+        "model": model_summary(model_dir, info, None),
+        "codebooks": codebooks,
+        "codec_kbps": info.bitrate_kbps(codebooks),
+        "opus": (f"{opus_version()} packet by packet through ctypes, {opus_kbps:g} kbps VBR, complexity "
+                 f"{COMPLEXITY}, VOIP, 20 ms packets, no FEC; lost packets concealed by libopus's classic PLC"),
+        "audio_dir": str(audio_dir),
+        "clips": list(clips),
+        "audio_seconds": sum(a.size for a in clips.values()) / info.sample_rate,
+        "bursty_mean_run": BURST,
+        "network_method": " ".join(network_method.split("\n\n", 1)[1].split()),
+        "score_method": ("PESQ-WB (pesq package) and mel distance (" + MEL_DEFINITION + ") of the aligned received "
+                         "audio against the clip that was sent; means over clips."),
+        "wall_seconds": time.monotonic() - start,
+        "results": results,
+        "verdict": verdict(results),
+    }
+    _finish("call", json_path, data, call_report.markdown(data), call_report.figure(data))
+
+
 @cli.command()
 @json_option
 @audio_option("Speech clips to train on.")
@@ -382,12 +442,14 @@ def _int_list(text: str, hint: str) -> tuple[int, ...]:
         ) from None
 
 
-def _float_list(text: str, hint: str) -> list[float]:
+def _float_list(text: str, hint: str, allow_zero: bool = False) -> list[float]:
     try:
         values = [float(x) for x in text.split(",")]
     except ValueError:
         raise click.BadParameter(f"{text!r}: expected comma-separated numbers", param_hint=hint) from None
-    if any(v <= 0 for v in values):
+    if allow_zero and any(not 0 <= v < float("inf") for v in values):
+        raise click.BadParameter("values must be finite and >= 0", param_hint=hint)
+    if not allow_zero and any(v <= 0 for v in values):
         raise click.BadParameter("bitrates must be positive", param_hint=hint)
     return values
 

@@ -36,13 +36,14 @@ class ClipScorer:
             "snr_db": float(snr_db(est, ref)[0]),
             "si_sdr_db": float(si_sdr_db(est, ref)[0]),
             "mel_distance": mel,
-            "pesq_wb": self._pesq(decoded, reference),
+            "pesq_wb": self.pesq_wb(decoded, reference),
             "stoi": float(stoi(reference, decoded, self.sample_rate, extended=False)),
             "amplitude_ratio": float(amplitude_ratio(est, ref)[0]),
             **(self.dnsmos.score(decoded) if self.dnsmos else dict.fromkeys(DNSMOS_METRICS, float("nan"))),
         }
 
-    def _pesq(self, decoded: np.ndarray, reference: np.ndarray) -> float:
+    def pesq_wb(self, decoded: np.ndarray, reference: np.ndarray) -> float:
+        """PESQ-WB of one clip, NaN where PESQ finds no utterance or the clip is too short."""
         try:
             return float(pesq(self.sample_rate, reference, decoded, "wb"))
         except (NoUtterancesError, PesqError):

@@ -62,6 +62,17 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
               help="With --mic: save the decoded audio the codec produced for playback.")
 @click.option("--provider", type=click.Choice(sorted(PROVIDERS)), default="cpu", show_default=True,
               help="ONNX Runtime execution provider.")
+@click.option("--answer", "answer", metavar="HOST:PORT",
+              help="Wait for a call: signalling on HOST:PORT (a bare PORT listens on 127.0.0.1 only; 0 picks a free "
+                   "port), then send --mic or --input and play or write what arrives. Exits when the call ends.")
+@click.option("--call", "call_url", metavar="http://HOST:PORT", help="Place a call to a codec-stream --answer.")
+@click.option("--token", help="With --answer: the token callers must present (default: a new random one, printed); "
+                              "with --call: the token the answering side printed.")
+@click.option("--simulate", metavar="SPEC",
+              help="Test aid for calls: simulate a network on received packets, e.g. loss=0.1,burst=3,jitter=40ms,"
+                   "delay=20ms,reorder=0.01,duplicate=0.01,seed=1 (README, \"Calls\").")
+@click.option("--concealment", type=click.Choice(["repeat", "silence"]), default="repeat", show_default=True,
+              help="In calls: how lost packets are filled (repeat: the last codes, fading; silence: the baseline).")
 @click.option("--intra-op-threads", type=click.IntRange(0, None), default=1, show_default=True,
               help="ONNX Runtime threads inside one operator (0: ONNX Runtime's choice).")
 @click.option("--inter-op-threads", type=click.IntRange(0, None), default=1, show_default=True,
@@ -84,15 +95,22 @@ def command(
     record_input: Path | None,
     record_output: Path | None,
     provider: str,
+    answer: str | None,
+    call_url: str | None,
+    token: str | None,
+    simulate: str | None,
+    concealment: str,
     intra_op_threads: int,
     inter_op_threads: int,
 ) -> None:
-    """Run the streaming codec live on a microphone or over an audio file and report what it costs."""
+    """Run the streaming codec live on a microphone or over an audio file and report what it costs; serve it as
+    a browser page (--web); or talk through it: --answer waits for a call, --call places one."""
     if list_devices:
         click.echo(devices.list_devices())
         return
+    calling = answer is not None or call_url is not None
     _check_usage(mic, input_path, web_address is not None, output_path, codebooks, bitrate, duration,
-                 input_device, output_device, record_input, record_output)
+                 input_device, output_device, record_input, record_output, calling)
     if web_address is not None:
         _check_web_usage(output_path, chunk_frames, stats_json, provider)
         model = CodecModel(resolve_model_dir(model_dir))
@@ -102,6 +120,17 @@ def command(
             raise click.UsageError(str(error)) from None
         serve(model, initial_codebooks, *web_address)
         return
+    if calling:
+        _call(answer, call_url, token, simulate, concealment, mic, input_path, output_path, model_dir, codebooks,
+              bitrate, chunk_frames, duration, (input_device, output_device), latency, stats_json,
+              RuntimeOptions(provider, intra_op_threads, inter_op_threads))
+        return
+    call_only = {"--token": token, "--simulate": simulate}
+    if concealment != "repeat":
+        call_only["--concealment"] = concealment
+    used = [name for name, value in call_only.items() if value is not None]
+    if used:
+        raise click.UsageError(f"{', '.join(used)} only apply with --answer or --call")
     try:
         engine = StreamEngine(
             resolve_model_dir(model_dir),
@@ -134,10 +163,16 @@ def command(
 
 def _check_usage(mic: bool, input_path: Path | None, web: bool, output_path: Path | None, codebooks: int | None,
                  bitrate: float | None, duration: float | None, input_device: int | str | None,
-                 output_device: int | str | None, record_input: Path | None, record_output: Path | None) -> None:
+                 output_device: int | str | None, record_input: Path | None, record_output: Path | None,
+                 calling: bool = False) -> None:
     """Reject flag combinations that make no sense before anything is loaded."""
     if [mic, input_path is not None, web].count(True) != 1:
         raise click.UsageError("give exactly one of --mic or --input FILE or --web HOST:PORT (or --list-devices)")
+    if web and calling:
+        raise click.UsageError("--web serves the codec page; it does not take --answer or --call")
+    if calling and (record_input is not None or record_output is not None):
+        raise click.UsageError("--record-input and --record-output are for the local loopback, not calls; "
+                               "use --input/--output files in calls")
     if codebooks is not None and bitrate is not None:
         raise click.UsageError("give --codebooks or --bitrate, not both")
     if output_path is not None and mic:
@@ -165,6 +200,59 @@ def _web_address(text: str | None) -> tuple[str, int] | None:
         return parse_address(text)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
+
+
+def _call(answer: str | None, call_url: str | None, token: str | None, simulate: str | None, concealment: str,
+          mic: bool, input_path: Path | None, output_path: Path | None, model_dir: str | Path | None,
+          codebooks: int | None, bitrate: float | None, chunk_frames: int, duration: float | None,
+          device_pair: tuple, latency: float | str, stats_json: Path | None, runtime: RuntimeOptions) -> None:
+    """--answer / --call: check the call's flags, run the call, report it."""
+    if answer is not None and call_url is not None:
+        raise click.UsageError("give --answer or --call, not both")
+    try:
+        from sscodec.stream import call
+    except ImportError as error:
+        raise StreamError(f"calls need the call extra ({error}): pip install 'streaming-speech-codec[call]'") \
+            from None
+    from sscodec.stream.concealment import ConcealMethod
+    from sscodec.stream.netsim import parse_conditions
+    from sscodec.stream.signalling import MAX_CALL_CHUNK_FRAMES
+
+    if chunk_frames > MAX_CALL_CHUNK_FRAMES:
+        raise click.UsageError(f"--chunk-frames: at most {MAX_CALL_CHUNK_FRAMES} in a call")
+    try:
+        if answer is not None:
+            call.parse_listen_address(answer)
+        else:
+            call.check_call_url(call_url)
+        conditions = parse_conditions(simulate) if simulate is not None else None
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    setup = call.CallSetup(
+        role="answer" if answer is not None else "call",
+        address=answer if answer is not None else call_url,
+        token=token,
+        model_dir=resolve_model_dir(model_dir),
+        runtime=runtime,
+        codebooks=codebooks,
+        bitrate_kbps=bitrate,
+        chunk_frames=chunk_frames,
+        input_path=input_path,
+        output_path=output_path,
+        devices=device_pair,
+        latency=latency,
+        duration_s=duration,
+        concealment=ConcealMethod(concealment),
+        simulate=conditions,
+    )
+    try:
+        outcome = call.run_call(setup, click.echo)
+    except call.CodebookChoiceError as error:
+        raise click.UsageError(str(error)) from None
+    if outcome.stats is not None:
+        _report(outcome.stats, stats_json)
+    if outcome.error:
+        raise StreamError(outcome.error)
 
 
 def _device(text: str | None) -> int | str | None:

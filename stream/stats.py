@@ -41,8 +41,55 @@ class LiveStats:
 
 
 @dataclass(frozen=True)
+class CallStats:
+    """What a call adds (README, "Calls"): the six contract keys go to the top level of the JSON, the rest under
+    `call`. Packet counts are the peer's packets (one per `chunk_frames` frames); times in ms."""
+
+    loss: float  # fraction of the peer's packets that never arrived at all
+    late: int  # packets that arrived after their slot had passed (concealed, then dropped)
+    concealed: int  # frames played from concealment: missing packets and stretches
+    jitter_ms: float  # RFC 3550 interarrival jitter at the end of the call
+    playout_delay_ms: float  # mean time a played packet waited in the jitter buffer (arrival → playout)
+    rtt_ms: float | None  # median round-trip time of the probes (1 per second), None if none came back
+    role: str  # "answer" or "call"
+    ended_by: str  # "end of both streams", "peer hung up", "interrupted", "duration", "peer silent", ...
+    seconds: float  # from the connection to the hang-up
+    start_offset_samples: int | None  # where the first received frame starts in the output (None: none played)
+    peer_samples: int | None  # the peer's stream length in samples, as its END said (None without an END)
+    packets_sent: int
+    packets_received: int  # accepted into the jitter buffer
+    packets_lost: int  # never arrived (the numerator of `loss`)
+    duplicates: int
+    out_of_window: int  # sequence numbers too far ahead of the playout
+    dropped: dict[str, int]  # messages refused before the jitter buffer: malformed, oversized, wrong_model
+    stretched: int  # packets' worth of concealment inserted to grow the delay
+    compressed: int  # slots that played two packets to shrink it
+    target_delay_ms: float  # the jitter buffer's target at the end
+    playout_delay_max_ms: float
+    concealment: str  # "repeat" or "silence"
+    simulated: str | None  # --simulate's conditions, all fields
+    simulated_dropped: int  # packets the simulator dropped
+    refused_offers: dict[str, int]  # answering side: offers refused, by reason (token, malformed, busy, model)
+    peer: dict  # the peer's model name and fingerprint, codebooks and chunk_frames, from signalling
+
+    CONTRACT_KEYS = ("loss", "late", "concealed", "jitter_ms", "playout_delay_ms", "rtt_ms")
+
+    def summary(self) -> list[str]:
+        """Lines for the terminal."""
+        rtt = "unknown" if self.rtt_ms is None else f"{self.rtt_ms:.1f} ms"
+        return [
+            f"call ({self.role}): {self.seconds:.1f} s, ended by {self.ended_by}",
+            (f"received {self.packets_received} packets, lost {self.packets_lost} ({100 * self.loss:.1f} %), "
+             f"late {self.late}, concealed {self.concealed} frames ({self.concealment})"),
+            (f"jitter {self.jitter_ms:.1f} ms, playout delay {self.playout_delay_ms:.1f} ms (max "
+             f"{self.playout_delay_max_ms:.1f}, target {self.target_delay_ms:.1f}), round trip {rtt}"),
+            f"dropped messages: {', '.join(f'{k} {v}' for k, v in self.dropped.items())}",
+        ]
+
+
+@dataclass(frozen=True)
 class StreamStats:
-    """What `--stats-json` writes (exactly these keys; `live` only in live mode)."""
+    """What `--stats-json` writes (exactly these keys; `live` only in live mode, the call's keys in a call)."""
 
     frames: int
     frame_ms: float
@@ -54,11 +101,16 @@ class StreamStats:
     underflows: int  # output frames played as silence because no decoded audio was ready
     overflows: int  # frames of audio lost because a queue was full
     live: LiveStats | None = None
+    call: CallStats | None = None
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
         if self.live is None:
             del data["live"]
+        call = data.pop("call")
+        if call is not None:
+            data.update({key: call.pop(key) for key in CallStats.CONTRACT_KEYS})
+            data["call"] = call
         return data
 
     def summary(self) -> str:
@@ -81,6 +133,8 @@ class StreamStats:
                 f"expected mouth-to-ear latency: {_ms(d.expected_latency_ms)}",
                 f"stream reopened: {d.reopens} times ({d.reopen_gap_ms:.0f} ms without audio)",
             ]
+        if self.call is not None:
+            lines += self.call.summary()
         return "\n".join(lines)
 
 

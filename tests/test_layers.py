@@ -19,8 +19,9 @@ ALLOWED = {
               "wandb", "torch.utils.tensorboard"},
     "export": {"torch", "numpy", "onnx", "onnxscript", "onnxruntime", "librosa", "click", "soundfile", "common",
                "codec", "export"},
-    "stream": {"numpy", "onnxruntime", "soundfile", "soxr", "sounddevice", "click", "constriction", "common",
-               "stream"},
+    # aiortc and aiohttp: the optional `call` extra, imported only by the call modules.
+    "stream": {"numpy", "onnxruntime", "soundfile", "soxr", "sounddevice", "click", "constriction", "aiortc",
+               "aiohttp", "common", "stream"},
 }
 
 

@@ -1,0 +1,146 @@
+"""Where a call's audio comes from and goes to: a file pair (tests, experiments) or the sound card (README, "Calls").
+
+A source hands out chunks of whole frames at the model's rate; a sink takes the decoded audio. A file source has
+no clock of its own (the call paces it in real time); the sound card's source is live and paced by the device.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from typing import Any, Protocol
+
+import numpy as np
+
+from sscodec.common.audio import AudioWriter, read_audio_blocks
+from sscodec.common.resample import LIVE_QUALITY, StreamResampler
+from sscodec.stream.chunker import Chunker
+from sscodec.stream.devices import supported_rate
+from sscodec.stream.duplex import DuplexCallback
+from sscodec.stream.live import open_sounddevice_stream
+from sscodec.stream.model_dir import ModelInfo
+
+
+class CallSource(Protocol):
+    """Audio to send. `live` sources produce chunks on their own clock; others are read as fast as asked."""
+
+    live: bool
+    samples: int  # samples handed out so far, before padding (a file's exact length once exhausted)
+
+    def next_chunk(self) -> np.ndarray | None:
+        """The next chunk [chunk_frames · frame_size] float32, or None: nothing yet (live) or the end (file)."""
+        ...
+
+
+class CallSink(Protocol):
+    """Audio received. A `timeline` sink also gets the silence before the first frame (a file of the call)."""
+
+    timeline: bool
+
+    def write(self, audio: np.ndarray) -> None:
+        """Take decoded audio [n] float32 at the model's rate."""
+        ...
+
+
+class FileSource:
+    """An audio file (any format soundfile reads), mixed to mono at the model's rate, in chunks; the last is
+    zero-padded to whole frames. AudioFileError for a file that cannot be decoded."""
+
+    live = False
+
+    def __init__(self, path: str | os.PathLike, info: ModelInfo, chunk_frames: int) -> None:
+        self._blocks = read_audio_blocks(path, info.sample_rate)
+        self._chunker = Chunker(chunk_frames * info.frame_size, info.frame_size)
+        self._ready: deque[np.ndarray] = deque()
+        self._ended = False
+        self.samples = 0
+
+    def next_chunk(self) -> np.ndarray | None:
+        while not self._ready and not self._ended:
+            block = next(self._blocks, None)
+            if block is None:
+                self._ended = True
+                tail = self._chunker.drain()
+                if tail is not None:
+                    self._ready.append(tail)
+            else:
+                self.samples += block.shape[0]
+                self._ready.extend(self._chunker.push(block))
+        return self._ready.popleft() if self._ready else None
+
+
+class FileSink:
+    """Writes what is played to an audio file (mono, model rate, format from the extension) as it comes."""
+
+    timeline = True
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int) -> None:
+        self._writer = AudioWriter(path, sample_rate)
+        self._writer.__enter__()
+
+    def write(self, audio: np.ndarray) -> None:
+        self._writer.write(audio)
+
+    def close(self) -> None:
+        self._writer.__exit__(None, None, None)
+
+
+class DeviceAudio:
+    """The sound card as both source and sink: one full-duplex PortAudio stream (live mode's callback and rings),
+    resampled to and from the model's rate here, outside the callback.
+
+    Decoded audio that finds `backlog_frames` or more frames still queued for the speaker is dropped and counted,
+    as in live mode, so the delay cannot grow. AudioDeviceError when the devices cannot be opened.
+    """
+
+    live = True
+    timeline = False
+
+    def __init__(
+        self,
+        info: ModelInfo,
+        chunk_frames: int,
+        devices: tuple[Any, Any] = (None, None),
+        latency: float | str = "low",
+        backlog_frames: int = 4,
+    ) -> None:
+        rate = supported_rate(devices, info.sample_rate)
+        block = round(rate * info.frame_ms / 1000)
+        self._to_model = StreamResampler(rate, info.sample_rate, LIVE_QUALITY)
+        self._to_device = StreamResampler(info.sample_rate, rate, LIVE_QUALITY)
+        owed = -(
+            -self._to_model.delay_samples(block) * rate // info.sample_rate
+        ) + self._to_device.delay_samples(chunk_frames * info.frame_size)
+        self.callback = DuplexCallback(block, chunk_frames, extra_prime=owed)
+        self._block = np.zeros(block, dtype=np.float32)
+        self._backlog = (chunk_frames + backlog_frames) * block + owed
+        self._chunker = Chunker(chunk_frames * info.frame_size, info.frame_size)
+        self._ready: deque[np.ndarray] = deque()
+        self.device_rate = rate
+        self.dropped_frames = 0
+        self.samples = 0
+        self._frame_size = info.frame_size
+        self._stream = open_sounddevice_stream(rate, block, devices, latency, self.callback)
+
+    def start(self) -> None:
+        self._stream.start()
+
+    def close(self) -> None:
+        for action in (self._stream.abort, self._stream.close):
+            try:
+                action()
+            except Exception:  # noqa: BLE001, S110 -- a device that vanished cannot be closed, and need not be
+                pass
+
+    def next_chunk(self) -> np.ndarray | None:
+        while self.callback.input_ring.read_into(self._block):
+            audio = self._to_model.process(self._block)
+            self.samples += audio.shape[0]
+            self._ready.extend(self._chunker.push(audio))
+        return self._ready.popleft() if self._ready else None
+
+    def write(self, audio: np.ndarray) -> None:
+        played = self._to_device.process(audio)
+        ring = self.callback.output_ring
+        if ring.available() >= self._backlog or not ring.write(played):
+            self.dropped_frames += max(1, audio.shape[0] // self._frame_size)

@@ -1,0 +1,202 @@
+"""Signalling for a call (README, "Calls"): the answering side's small HTTP endpoint takes the caller's WebRTC offer
+and returns its answer. Only a caller that presents the token gets an answer; everything else is refused and
+counted, and nothing it sends reaches WebRTC.
+
+`POST /offer` with `Authorization: Bearer TOKEN` and a JSON body {"type": "offer", "sdp": ..., "codec": HELLO}
+→ 200 {"type": "answer", "sdp": ..., "codec": HELLO}. Refusals, each with a JSON {"error": ...}: 403 wrong or
+missing token (checked before the body is read), 413 a body over 64 KiB, 400 a body that is not such an offer, 409
+another model or a call already under way. HELLO describes a side's stream: {"model": name, "fingerprint": 16 hex
+digits, "sample_rate": Hz, "frame_size": samples, "codebooks": Q, "chunk_frames": K}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+from sscodec.common.errors import StreamError, first_line
+
+MAX_OFFER_BYTES = 64 * 1024
+MAX_CALL_CHUNK_FRAMES = 10  # 200 ms per packet: more is no call, and keeps every packet in one small message
+OFFER_PATH = "/offer"
+
+
+@dataclass(frozen=True)
+class Hello:
+    """One side's stream, as declared in signalling."""
+
+    model: str
+    fingerprint: str  # 16 hex digits: CodecModel.fingerprint
+    sample_rate: int
+    frame_size: int
+    codebooks: int
+    chunk_frames: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Hello:
+        """Parse and range-check a HELLO; TypeError or ValueError (one line) for anything else."""
+        if not isinstance(data, dict):
+            raise TypeError("codec: expected an object")
+        values = {}
+        for name, kind in (
+            ("model", str),
+            ("fingerprint", str),
+            ("sample_rate", int),
+            ("frame_size", int),
+            ("codebooks", int),
+            ("chunk_frames", int),
+        ):
+            value = data.get(name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise TypeError(f"codec.{name}: expected {kind.__name__}")
+            values[name] = value
+        hello = cls(**values)
+        if len(hello.model) > 255:
+            raise ValueError("codec.model: longer than 255 characters")
+        try:
+            if len(bytes.fromhex(hello.fingerprint)) != 8:
+                raise ValueError
+        except ValueError:
+            raise ValueError("codec.fingerprint: expected 16 hex digits") from None
+        if not (
+            1 <= hello.codebooks <= 255
+            and 1 <= hello.chunk_frames <= MAX_CALL_CHUNK_FRAMES
+            and 0 < hello.sample_rate <= 768_000
+            and 0 < hello.frame_size <= 65_536
+        ):
+            raise ValueError("codec: codebooks, chunk_frames, sample_rate or frame_size out of range")
+        return hello
+
+
+class OfferRefused(Exception):
+    """What the answering side's offer handler raises to refuse an offer: an HTTP status and a one-line reason."""
+
+    def __init__(self, status: int, reason: str, counter: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.counter = counter  # the refused_offers key it is counted under
+
+
+# Takes the caller's SDP and HELLO, returns this side's answer SDP and HELLO; raises OfferRefused.
+OfferHandler = Callable[[str, Hello], Awaitable[tuple[str, Hello]]]
+
+
+def new_token() -> str:
+    """A fresh call token: 128 random bits, URL-safe (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
+class SignallingServer:
+    """The HTTP endpoint on (host, port); `refused` counts refusals by reason. Port 0 picks a free port."""
+
+    def __init__(self, host: str, port: int, token: str, on_offer: OfferHandler) -> None:
+        self.host, self.port = host, port
+        self._token = token.encode("utf-8")
+        self._on_offer = on_offer
+        self.refused: Counter[str] = Counter()
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> str:
+        """Listen; returns the URL callers use (with the port actually bound). StreamError if it cannot bind."""
+        app = web.Application(client_max_size=MAX_OFFER_BYTES)
+        app.router.add_post(OFFER_PATH, self._handle)
+        # No access log: a refused caller's requests are counted, not printed.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as error:
+            await self._runner.cleanup()
+            raise StreamError(
+                f"cannot listen on {self.host}:{self.port} ({error.strerror or error})"
+            ) from None
+        host, port = self._runner.addresses[0][:2]
+        self.port = port
+        return f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        presented = request.headers.get("Authorization", "")
+        scheme, _, token = presented.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(
+            token.strip().encode("utf-8"), self._token
+        ):
+            return self._refuse(403, "wrong or missing token", "token")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._refuse(413, f"offer larger than {MAX_OFFER_BYTES} bytes", "malformed")
+        try:
+            offer = json.loads(body)
+            if (
+                not isinstance(offer, dict)
+                or offer.get("type") != "offer"
+                or not isinstance(offer.get("sdp"), str)
+            ):
+                raise ValueError('expected {"type": "offer", "sdp": ..., "codec": ...}')
+            hello = Hello.from_dict(offer.get("codec"))
+        except (ValueError, TypeError, RecursionError) as error:
+            return self._refuse(400, f"malformed offer: {first_line(error)}", "malformed")
+        try:
+            sdp, answer_hello = await self._on_offer(offer["sdp"], hello)
+        except OfferRefused as refusal:
+            return self._refuse(refusal.status, str(refusal), refusal.counter)
+        return web.json_response({"type": "answer", "sdp": sdp, "codec": answer_hello.to_dict()})
+
+    def _refuse(self, status: int, reason: str, counter: str) -> web.Response:
+        self.refused[counter] += 1
+        return web.json_response({"error": reason}, status=status)
+
+
+async def send_offer(
+    url: str, token: str | None, sdp: str, hello: Hello, timeout_s: float = 20.0
+) -> tuple[str, Hello]:
+    """POST the offer to the answering side at `url`; its answer SDP and HELLO. StreamError (one line) when it
+    cannot be reached, refuses, or answers with something that is not an answer."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    target = url.rstrip("/") + OFFER_PATH
+    body = {"type": "offer", "sdp": sdp, "codec": hello.to_dict()}
+    try:
+        async with (
+            ClientSession(timeout=ClientTimeout(total=timeout_s)) as session,
+            session.post(target, json=body, headers=headers) as response,
+        ):
+            text = await response.text()
+            status = response.status
+    except (ClientError, asyncio.TimeoutError, ValueError) as error:
+        raise StreamError(
+            f"cannot reach {url} ({first_line(error)}); is codec-stream --answer running there?"
+        ) from None
+    try:
+        reply = json.loads(text)
+    except ValueError:
+        reply = None
+    if status != 200:
+        reason = (
+            reply.get("error") if isinstance(reply, dict) and isinstance(reply.get("error"), str) else text
+        )
+        raise StreamError(f"{url} refused the call (HTTP {status}): {first_line(Exception(reason))}")
+    try:
+        if (
+            not isinstance(reply, dict)
+            or reply.get("type") != "answer"
+            or not isinstance(reply.get("sdp"), str)
+        ):
+            raise ValueError("not a WebRTC answer")
+        return reply["sdp"], Hello.from_dict(reply.get("codec"))
+    except (ValueError, TypeError) as error:
+        raise StreamError(f"{url} answered with {first_line(error)}") from None

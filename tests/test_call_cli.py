@@ -1,0 +1,216 @@
+"""Two `codec-stream` processes calling each other on 127.0.0.1: what arrives is what `codec-stream --input` gives,
+within 1e-4, with a small playout delay; a wrong token is refused; Ctrl-C hangs up; flags are checked."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from call_helpers import SCRIPT, StreamProcess, answer, call_pair
+from test_stream_model import export_tiny_model
+
+from sscodec.common.audio import read_audio
+from sscodec.common.bundled import EXAMPLE_CLIP
+from sscodec.stream.cli import main
+
+CALL_KEYS = ["loss", "late", "concealed", "jitter_ms", "playout_delay_ms", "rtt_ms"]
+
+pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason=f"{SCRIPT} not installed (pip install -e .)")
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> Path:
+    """The exported tiny model (random weights), shared with the other stream tests in one process."""
+    return export_tiny_model()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two different stretches of the bundled speech, 2.5 s and 2.13 s (not whole frames), as float WAVs."""
+    speech = read_audio(EXAMPLE_CLIP, 16000)
+    folder = tmp_path_factory.mktemp("call-clips")
+    first, second = folder / "first.wav", folder / "second.wav"
+    soundfile.write(first, speech[:40000], 16000, subtype="FLOAT")
+    soundfile.write(second, speech[48000 : 48000 + 34090], 16000, subtype="FLOAT")
+    return first, second
+
+
+def streamed(clip: Path, model: Path, tmp_path: Path, *settings: str) -> np.ndarray:
+    """`codec-stream --input CLIP` at these settings: the loopback reference."""
+    out = tmp_path / f"reference-{clip.stem}-{'-'.join(settings)}.wav"
+    done = subprocess.run(
+        [str(SCRIPT), "--input", str(clip), "--output", str(out), "--model", str(model), *settings],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return soundfile.read(out, dtype="float32")[0]
+
+
+def received(output: Path, stats: dict) -> np.ndarray:
+    """The call's output file with the reported start offset removed."""
+    audio = soundfile.read(output, dtype="float32")[0]
+    return audio[stats["call"]["start_offset_samples"] :]
+
+
+def test_a_loopback_call_delivers_what_codec_stream_input_gives(
+    tiny_model: Path,
+    clips,
+    tmp_path: Path,
+) -> None:
+    first, second = clips
+    # Each direction at its own settings: the answering side sends 6 codebooks in 2-frame packets, the caller 3 kbps.
+    answer_settings, call_settings = ["--codebooks", "6", "--chunk-frames", "2"], ["--bitrate", "3"]
+    answering, calling = call_pair(
+        tmp_path, tiny_model, first, second, tuple(answer_settings), tuple(call_settings)
+    )
+    for process in (calling, answering):
+        code, err = process.finish(120)
+        assert code == 0 and err == "", err
+    a, b = (json.loads((tmp_path / f"{side}.json").read_text()) for side in "ab")
+    # What each side received is the other's clip through the codec at the sender's settings, exactly.
+    for stats, output, clip, settings in (
+        (a, "a.wav", second, call_settings),
+        (b, "b.wav", first, answer_settings),
+    ):
+        expected = streamed(clip, tiny_model, tmp_path, *settings)
+        got = received(tmp_path / output, stats)
+        assert stats["call"]["peer_samples"] == expected.size and got.size == expected.size
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+        assert list(stats)[-7:] == [*CALL_KEYS, "call"]
+        assert stats["loss"] == 0 and stats["late"] == 0 and stats["concealed"] == 0
+        assert stats["playout_delay_ms"] < 80, stats
+        assert stats["rtt_ms"] is not None and 0 < stats["rtt_ms"] < 80
+        assert stats["call"]["ended_by"] == "end of both streams"
+        assert stats["call"]["dropped"] == {"malformed": 0, "oversized": 0, "wrong_model": 0}
+    assert a["call"]["role"] == "answer" and b["call"]["role"] == "call"
+    assert a["codebooks"] == 6 and a["algorithmic_latency_ms"] == 40
+    assert b["codebooks"] == 6 and b["bitrate_kbps"] == pytest.approx(
+        3.2
+    )  # 60 bits padded to 8 bytes per frame
+    assert b["call"]["peer"]["codebooks"] == 6 and a["call"]["peer"]["chunk_frames"] == 1
+
+
+def test_a_wrong_or_missing_token_is_refused_with_no_media(
+    tiny_model: Path,
+    clips,
+    tmp_path: Path,
+) -> None:
+    answering, url, token = answer(
+        ["--input", str(clips[0]), "--output", str(tmp_path / "a.wav"), "--model", str(tiny_model)]
+    )
+    for presented in (["--token", token + "x"], ["--token", ""], []):
+        calling = StreamProcess(
+            [
+                "--call",
+                url,
+                *presented,
+                "--input",
+                str(clips[1]),
+                "--output",
+                str(tmp_path / "b.wav"),
+                "--model",
+                str(tiny_model),
+            ]
+        )
+        code, err = calling.finish(60)
+        assert code == 1 and err.strip().splitlines() == [
+            f"codec-stream: error: {url} refused the call (HTTP 403): wrong or missing token"
+        ], err
+        assert not (tmp_path / "b.wav").exists()
+    assert answering.process.poll() is None  # still waiting
+    answering.interrupt()
+    code, err = answering.finish(30)
+    assert code == 0 and err == ""
+    assert "no call (offers refused: token 3)" in "".join(answering.stdout)
+    assert not (tmp_path / "a.wav").exists()
+
+
+def test_ctrl_c_hangs_up_both_sides_cleanly(tiny_model: Path, tmp_path: Path) -> None:
+    long_clip = tmp_path / "long.wav"
+    soundfile.write(
+        long_clip, np.tile(read_audio(EXAMPLE_CLIP, 16000), 3), 16000
+    )  # 20 s: the call is cut short
+    answering, calling = call_pair(tmp_path, tiny_model, long_clip, long_clip)
+    calling.wait_for(re.compile("connected to"))
+    time.sleep(2.0)
+    calling.interrupt()
+    for process in (calling, answering):
+        code, err = process.finish(30)
+        assert code == 0 and err == "", err
+    a, b = (json.loads((tmp_path / f"{side}.json").read_text()) for side in "ab")
+    assert b["call"]["ended_by"] == "interrupted" and a["call"]["ended_by"] == "peer hung up"
+    assert 1.5 < b["call"]["seconds"] < 10 and 1.5 < a["call"]["seconds"] < 10
+    for side, stats in (("a", a), ("b", b)):
+        assert stats["call"]["packets_received"] > 50
+        assert soundfile.info(tmp_path / f"{side}.wav").frames > 50 * 320
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--answer", "127.0.0.1:0", "--call", "http://127.0.0.1:1"], 2, "--answer or --call, not both"),
+        (["--answer", "127.0.0.1:99999"], 2, "expected HOST:PORT"),
+        (["--call", "ftp://host:1"], 2, "expected http://HOST:PORT"),
+        (["--call", "http://127.0.0.1:1", "--simulate", "loss=2"], 2, "loss must be in [0, 1)"),
+        (["--call", "http://127.0.0.1:1", "--chunk-frames", "11"], 2, "at most 10 in a call"),
+        (["--call", "http://127.0.0.1:1", "--record-output", "{tmp}/r.wav"], 2, "not calls"),
+        (["--token", "x"], 2, "--token only apply with --answer or --call"),
+        (["--simulate", "loss=0.1"], 2, "--simulate only apply with --answer or --call"),
+        (["--call", "http://127.0.0.1:1"], 1, "cannot reach http://127.0.0.1:1"),
+        (["--answer", "203.0.113.1:0"], 1, "cannot listen on 203.0.113.1:0"),
+    ],
+)
+def test_call_mistakes_are_one_line_errors(
+    args: list[str],
+    code: int,
+    message: str,
+    tiny_model: Path,
+    clips,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    args = [a.format(tmp=tmp_path) for a in args]
+    if "--mic" not in args:
+        args += ["--input", str(clips[0])]
+    try:
+        main([*args, "--model", str(tiny_model)])
+        exit_code = 0
+    except SystemExit as exit_:
+        exit_code = exit_.code
+    err = capsys.readouterr().err
+    assert exit_code == code, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("codec-stream: error: "), err
+    assert message in err and "Traceback" not in err
+
+
+def test_help_lists_the_call_flags() -> None:
+    help_text = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, check=False).stdout
+    for flag in ("--answer", "--call", "--token", "--simulate", "--concealment"):
+        assert flag in help_text
+
+
+def test_without_the_call_extra_a_call_is_a_one_line_error(
+    clips, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # As on a base install: aiortc cannot be imported, nor anything of ours that needs it.
+    import sscodec.stream
+
+    monkeypatch.setitem(sys.modules, "aiortc", None)
+    for name in ("call", "call_peer"):
+        monkeypatch.delitem(sys.modules, f"sscodec.stream.{name}", raising=False)
+        monkeypatch.delattr(sscodec.stream, name, raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--call", "http://127.0.0.1:1", "--input", str(clips[0])])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and len(err.strip().splitlines()) == 1
+    assert "calls need the call extra" in err and "pip install 'streaming-speech-codec[call]'" in err
