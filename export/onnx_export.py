@@ -19,6 +19,7 @@ from sscodec.codec.config import CodecConfig
 from sscodec.codec.model import Codec
 from sscodec.common.entropy_tables import TABLES_FILE
 from sscodec.common.errors import first_line
+from sscodec.export.conv2d import convs_as_2d
 from sscodec.export.errors import ExportError, UnsupportedConfigError
 from sscodec.export.graphs import GraphSpec, Shape, graph_specs
 from sscodec.export.metadata import metadata_props, set_metadata
@@ -160,6 +161,8 @@ def export_graph(spec: GraphSpec, path: Path, opset: int, config: CodecConfig) -
     # Per-node debug metadata holds stack traces with this machine's paths: not for shipping.
     for node in model.graph.node:
         del node.metadata_props[:]
+    if spec.state_size is not None:
+        convs_as_2d(model)
     _name_axes(model.graph.input, spec.inputs)
     _name_axes(model.graph.output, spec.outputs)
     model.doc_string = f"streaming-speech-codec {spec.name}: {_signature(spec)}"
