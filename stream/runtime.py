@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from sscodec.common.errors import ModelError, ProviderError, first_line
@@ -43,8 +44,11 @@ def session_options(options: RuntimeOptions) -> ort.SessionOptions:
     return so
 
 
-def open_session(path: Path, options: RuntimeOptions) -> ort.InferenceSession:
-    """An InferenceSession for one ONNX file on the requested provider."""
+def open_session(
+    path: Path, options: RuntimeOptions, so: ort.SessionOptions | None = None
+) -> ort.InferenceSession:
+    """An InferenceSession for one ONNX file on the requested provider (`so`: session options of `options`,
+    refined)."""
     provider = PROVIDERS[options.provider]
     if provider not in ort.get_available_providers():
         raise ProviderError(
@@ -61,7 +65,7 @@ def open_session(path: Path, options: RuntimeOptions) -> ort.InferenceSession:
     except OSError as error:
         raise ModelError(f"{path}: cannot read ({error.strerror or error})") from None
     try:
-        session = ort.InferenceSession(str(path), session_options(options), providers=providers)
+        session = ort.InferenceSession(str(path), so or session_options(options), providers=providers)
     # ONNX Runtime raises its own pybind exception types (InvalidProtobuf, Fail, NoSuchFile, ...) that share
     # no public base class besides Exception.
     except Exception as error:  # noqa: BLE001
@@ -71,3 +75,93 @@ def open_session(path: Path, options: RuntimeOptions) -> ort.InferenceSession:
             f"{provider} could not start (no usable GPU or CUDA libraries); use --provider cpu"
         )
     return session
+
+
+class StreamGraph:
+    """A stream graph file: a session for chunks of any shape, and fixed-shape sessions for the shapes asked for.
+
+    A fixed-shape session is the same file with every named axis of its inputs pinned (ONNX Runtime's free
+    dimension overrides), so the optimiser folds the shape arithmetic away: measured about 5 % faster per
+    1-frame chunk, with identical outputs (README, "Speed"). Sessions hold no stream state; any number of
+    `StreamRunner`s may share them.
+    """
+
+    def __init__(self, path: Path, options: RuntimeOptions) -> None:
+        self.path = path
+        self.options = options
+        self.session = open_session(path, options)
+        self._fixed: dict[tuple[int, ...], ort.InferenceSession] = {}
+
+    def fix_shape(self, shape: tuple[int, ...]) -> None:
+        """Open (once) the session that chunks whose first input has exactly `shape` will run on."""
+        if shape in self._fixed:
+            return
+        so = session_options(self.options)
+        for name, size in _axis_sizes(self.session.get_inputs()[0].shape, shape).items():
+            so.add_free_dimension_override_by_name(name, size)
+        self._fixed[shape] = open_session(self.path, self.options, so)
+
+    def session_for(self, shape: tuple[int, ...]) -> ort.InferenceSession:
+        """The fixed-shape session for `shape` if one was opened, else the session for any shape."""
+        return self._fixed.get(shape, self.session)
+
+
+class StreamRunner:
+    """One stream through a StreamGraph: each chunk's output, its state carried from call to call.
+
+    The state lives in two preallocated buffers bound to the sessions once (IOBinding): each call reads one and
+    writes the other, then they swap roles, so no call allocates, converts or copies the state.
+    """
+
+    def __init__(self, graph: StreamGraph) -> None:
+        self.graph = graph
+        first, state = graph.session.get_inputs()
+        self._input = first.name
+        self._output = graph.session.get_outputs()[0].name
+        self._states = [np.zeros((1, state.shape[1]), dtype=np.float32) for _ in range(2)]
+        self._values = [ort.OrtValue.ortvalue_from_numpy(buffer) for buffer in self._states]
+        self._bindings: dict[int, tuple[ort.IOBinding, ort.IOBinding]] = {}
+        self._current = 0
+
+    def reset(self) -> None:
+        """Start a new stream from a zero state."""
+        self._states[0].fill(0.0)
+        self._current = 0
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """The graph's output for chunk `x` (batch 1, the first input's type) as a new array; advances the state."""
+        session = self.graph.session_for(x.shape)
+        binding = self._binding(session)[self._current]
+        x = np.ascontiguousarray(x)  # bound by address: it must live until the run is done
+        binding.bind_cpu_input(self._input, x)
+        session.run_with_iobinding(binding)
+        self._current ^= 1
+        # numpy() is a view of ONNX Runtime's buffer, which the next run reuses.
+        return binding.get_outputs()[0].numpy().copy()
+
+    def _binding(self, session: ort.InferenceSession) -> tuple[ort.IOBinding, ort.IOBinding]:
+        """Two bindings of `session`: state from buffer 0 into buffer 1, and the reverse."""
+        pair = self._bindings.get(id(session))
+        if pair is None:
+            pair = tuple(self._bind(session, read, 1 - read) for read in (0, 1))
+            self._bindings[id(session)] = pair
+        return pair
+
+    def _bind(self, session: ort.InferenceSession, read: int, write: int) -> ort.IOBinding:
+        binding = session.io_binding()
+        binding.bind_output(self._output)  # first, so that it is get_outputs()[0]
+        binding.bind_ortvalue_input("state", self._values[read])
+        binding.bind_ortvalue_output("next_state", self._values[write])
+        return binding
+
+
+def _axis_sizes(axes: list[int | str | None], shape: tuple[int, ...]) -> dict[str, int]:
+    """Sizes of the named axes of an input declared `axes` that `shape` fixes; a name "N*name" also fixes name."""
+    sizes: dict[str, int] = {}
+    for axis, size in zip(axes, shape, strict=True):
+        if isinstance(axis, str):
+            sizes[axis] = size
+            factor, _, symbol = axis.rpartition("*")
+            if factor.isdigit() and size % int(factor) == 0:
+                sizes[symbol] = size // int(factor)
+    return sizes
