@@ -94,12 +94,9 @@ class StreamGraph:
 
     def fix_shape(self, shape: tuple[int, ...]) -> None:
         """Open (once) the session that chunks whose first input has exactly `shape` will run on."""
-        if shape in self._fixed:
-            return
-        so = session_options(self.options)
-        for name, size in _axis_sizes(self.session.get_inputs()[0].shape, shape).items():
-            so.add_free_dimension_override_by_name(name, size)
-        self._fixed[shape] = open_session(self.path, self.options, so)
+        if shape not in self._fixed:
+            so = fixed_shape_options(self.options, self.session, shape)
+            self._fixed[shape] = open_session(self.path, self.options, so)
 
     def session_for(self, shape: tuple[int, ...]) -> ort.InferenceSession:
         """The fixed-shape session for `shape` if one was opened, else the session for any shape."""
@@ -153,6 +150,16 @@ class StreamRunner:
         binding.bind_ortvalue_input("state", self._values[read])
         binding.bind_ortvalue_output("next_state", self._values[write])
         return binding
+
+
+def fixed_shape_options(
+    options: RuntimeOptions, session: ort.InferenceSession, shape: tuple[int, ...]
+) -> ort.SessionOptions:
+    """Session options that pin every named axis of `session`'s first input (and of the state) to `shape`."""
+    so = session_options(options)
+    for name, size in _axis_sizes(session.get_inputs()[0].shape, shape).items():
+        so.add_free_dimension_override_by_name(name, size)
+    return so
 
 
 def _axis_sizes(axes: list[int | str | None], shape: tuple[int, ...]) -> dict[str, int]:
