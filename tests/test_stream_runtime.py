@@ -1,5 +1,5 @@
-"""The runtime's fast path: IOBinding with ping-ponged state buffers and fixed-shape sessions give the plain
-`session.run` outputs; the fixed-shape session serves exactly the chunks it was opened for."""
+"""The runtime's fixed-shape sessions give the outputs of the sessions for any shape, stream after stream, and
+serve exactly the chunks they were opened for."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _plain(path: Path, x: np.ndarray, size: int) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("fixed", [False, True])
-def test_runner_equals_plain_runs_chunk_by_chunk(tiny_model: Path, fixed: bool) -> None:  # noqa: F811
+def test_runner_equals_plain_runs_of_the_any_shape_session(tiny_model: Path, fixed: bool) -> None:  # noqa: F811
     audio = _audio(9)
     codes = np.concatenate(_plain(tiny_model / ENCODER_STREAM, audio, FRAME), axis=-1)[:, :5]
     for name, x, size, shape in (
@@ -43,7 +43,7 @@ def test_runner_equals_plain_runs_chunk_by_chunk(tiny_model: Path, fixed: bool) 
             got = [runner.run(x[..., i * size : (i + 1) * size]) for i in range(len(expected))]
             runner.reset()
             for one, other in zip(got, expected, strict=True):
-                # Outputs are fresh arrays (ONNX Runtime reuses its buffers): compared after the whole stream.
+                # Compared after the whole stream: no output may be a view that a later call overwrites.
                 np.testing.assert_allclose(one, other, atol=1e-6, rtol=0)
 
 
