@@ -17,6 +17,7 @@ from sscodec.benchmarks.model_source import (
     find_checkpoint,
     load_model,
     model_summary,
+    offline_graphs_dir,
     precision_variants,
     resolve_model,
 )
@@ -106,7 +107,9 @@ def latency(
     calibration_dir: Path | None,
     chunks: int,
 ) -> None:
-    """Per-chunk compute time and real-time factor, encode and decode, per backend, precision and threads."""
+    """Per-chunk compute time and real-time factor, encode and decode, per backend, precision and threads; and one
+    clip streamed, through the offline graphs and through libopus side by side."""
+    from sscodec.benchmarks.comparison import compare
     from sscodec.benchmarks.profiling import profile_stream_graphs
 
     model_dir = resolve_model(model)
@@ -127,6 +130,7 @@ def latency(
         variants = precision_variants(model_dir, checkpoint, calibration, Path(work))
         cases = onnx_cases(variants, audio, chunks)
     cases += _pytorch_cases(checkpoint, audio, chunks)
+    comparison = compare(model_dir, offline_graphs_dir(model_dir), audio)
     data = {
         "benchmark": "latency",
         "machine": machine_info(),
@@ -142,6 +146,7 @@ def latency(
         "cases": cases,
         "target": latency_report.target_verdict(cases),
         "profile": profile_stream_graphs(model_dir, audio, info.frame_size),
+        "comparison": comparison,
     }
     _finish("latency", json_path, data, latency_report.markdown(data), latency_report.figure(data))
 

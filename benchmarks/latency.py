@@ -10,6 +10,7 @@ import numpy as np
 
 from sscodec.benchmarks.model_source import Variant
 from sscodec.benchmarks.timing import summarize_ms
+from sscodec.common.chunks import chunks as chunks_of
 from sscodec.common.errors import ProviderError
 from sscodec.stream.engine import StreamEngine
 from sscodec.stream.runtime import RuntimeOptions
@@ -29,11 +30,10 @@ def thread_counts() -> list[int]:
 def time_steps(
     encode: Step, decode: Step, audio: np.ndarray, chunk_samples: int, chunk_ms: float, chunks: int
 ) -> dict:
-    """Time `WARMUP_CHUNKS` then `chunks` chunks; warm-up and steady state are reported apart."""
+    """Time `WARMUP_CHUNKS` then `chunks` chunks of `audio` (repeated as needed); warm-up and steady state are
+    reported apart."""
     encode_ms, decode_ms = [], []
-    for i in range(WARMUP_CHUNKS + chunks):
-        start = (i * chunk_samples) % (audio.size - chunk_samples + 1)
-        x = audio[start : start + chunk_samples]
+    for x in chunks_of(np.resize(audio, (WARMUP_CHUNKS + chunks) * chunk_samples), chunk_samples):
         t0 = time.perf_counter()
         codes = encode(x)
         t1 = time.perf_counter()

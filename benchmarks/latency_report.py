@@ -88,8 +88,58 @@ def markdown(data: dict) -> str:
         ),
         "",
     ]
+    lines += _comparison_lines(data.get("comparison"))
     lines += _profile_lines(data.get("profile"))
     return "\n".join(lines) + "\n"
+
+
+def _comparison_lines(comparison: dict | None) -> list[str]:
+    if not comparison:
+        return []
+    lines = [
+        "## Side by side: one clip streamed, through the offline graphs and through libopus",
+        "",
+        (
+            f"The first {comparison['clip_seconds']:g} s of the audio, {comparison['rounds']} interleaved rounds on "
+            f"one thread (medians); streamed = codec-stream's compute (encode, pack, unpack, decode) one frame per "
+            f"call; libopus ({comparison['libopus'] or 'not installed'}) = encode at complexity 10 + decode of "
+            "the same clip (Ogg Opus via opuscodec, decoded at 48 kHz)."
+        ),
+        "",
+        "| way | ms per 20 ms frame (wall) | CPU ms per frame | RTF |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, row in comparison["ways"].items():
+        if "skipped" in row:
+            lines.append(f"| {name} | skipped: {row['skipped']} | | |")
+        else:
+            lines.append(
+                f"| {name} | {row['ms_per_frame']:.3f} | {row['cpu_ms_per_frame']:.3f} | {row['rtf']:.4f} |"
+            )
+    lines.append("")
+    ratios, targets = comparison["ratios"], comparison["targets"]
+    for key, label_text, limit in (
+        (
+            "stream_over_offline",
+            "streamed 1-frame chunks / offline graphs, per second of audio",
+            targets["stream_over_offline_max"],
+        ),
+        (
+            "stream_over_opus_12kbps",
+            "streamed 1-frame chunks / libopus 12 kbps, per frame",
+            targets["stream_over_opus_12kbps_max"],
+        ),
+    ):
+        ratio = ratios[key]
+        if ratio is None:
+            lines.append(f"- {label_text}: not measured here.")
+            continue
+        verdict = "met" if ratio["wall"] <= limit else "not met"
+        lines.append(
+            f"- {label_text}: **{ratio['wall']:.2f}×** (CPU time {ratio['cpu']:.2f}×); target ≤ {limit:g}×: "
+            f"**{verdict}**."
+        )
+    return [*lines, ""]
 
 
 def _pcts(s: dict) -> str:
@@ -117,11 +167,13 @@ def _profile_lines(profile: dict | None) -> list[str]:
 
 
 def figure(data: dict) -> Figure:
-    """Encode + decode RTF per case and chunk size, with the 0.1 target line."""
+    """Encode + decode RTF per case and chunk size, with the 0.1 target line; beside it, the side-by-side clip."""
     measured = [c for c in data["cases"] if "total" in c]
     labels = list(dict.fromkeys(label(c) for c in measured))
-    fig = Figure(figsize=(9, 0.45 * len(labels) + 1.6))
-    ax = fig.add_subplot()
+    ways = {n: r for n, r in (data.get("comparison") or {}).get("ways", {}).items() if "ms_per_frame" in r}
+    fig = Figure(figsize=(9, 0.45 * len(labels) + 1.6 + (0.4 * len(ways) + 1.2 if ways else 0)))
+    axes = fig.subplots(2, 1, height_ratios=[len(labels) + 2, len(ways) + 2]) if ways else [fig.add_subplot()]
+    ax = axes[0]
     height = 0.8 / len(data["chunk_frames"])
     for i, k in enumerate(data["chunk_frames"]):
         rtf = {label(c): c["total"]["rtf"] for c in measured if c["chunk_frames"] == k}
@@ -133,4 +185,10 @@ def figure(data: dict) -> Figure:
     ax.set_xlabel("real-time factor, encode + decode (lower is faster)")
     ax.set_title(f"codec-bench latency: {data['model']['preset']} on {data['machine']['cpu']}")
     ax.legend(loc="lower right", fontsize=8)
+    if ways:
+        side = axes[1]
+        side.barh(list(ways), [r["ms_per_frame"] for r in ways.values()], color="gray")
+        side.invert_yaxis()
+        side.set_xlabel("ms per 20 ms frame, encode + decode, one clip side by side (lower is faster)")
+    fig.tight_layout()
     return fig

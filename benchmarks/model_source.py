@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from sscodec.benchmarks.errors import BenchError
-from sscodec.common.bundled import BUNDLED_CHECKPOINT, BUNDLED_MODEL_DIR
+from sscodec.common.bundled import BUNDLED_CHECKPOINT, BUNDLED_CHECKPOINT_DIR, BUNDLED_MODEL_DIR
 from sscodec.stream.model_dir import resolve_model_dir, stream_graph_paths
 
 CHECKPOINT_NAME = "codec.pt"  # the model-only checkpoint a bundled model folder may carry
@@ -76,24 +76,36 @@ def _export_missing(
             for p in missing
         }
     try:
+        from sscodec.export.errors import ExportError
         from sscodec.export.onnx_export import export_codec
     except ImportError:
         return {
             p: Variant(p, None, "not in the model folder and torch/onnx are not installed") for p in missing
         }
     want_int8 = "int8" in missing and bool(calibration)
-    export_codec(
-        load_model(checkpoint),
-        work_dir,
-        fp16="fp16" in missing,
-        int8=want_int8,
-        calibration=calibration or None,
-    )
+    model = load_model(checkpoint)
+    refused = None
+    try:
+        export_codec(model, work_dir, fp16="fp16" in missing, int8=want_int8, calibration=calibration or None)
+    except ExportError as error:  # int8 refused for this model: the others still run
+        if not want_int8:
+            raise
+        refused, want_int8 = str(error), False
+        export_codec(model, work_dir, fp16="fp16" in missing, calibration=calibration or None)
     made = f"exported now from {checkpoint} with export.onnx_export.export_codec"
     result = {p: Variant(p, work_dir / p, made) for p in missing if p != "int8" or want_int8}
     if "int8" in missing and not want_int8:
-        result["int8"] = Variant("int8", None, "int8 export needs calibration clips (--calibration-dir)")
+        result["int8"] = Variant(
+            "int8", None, refused or "int8 export needs calibration clips (--calibration-dir)"
+        )
     return result
+
+
+def offline_graphs_dir(model_dir: Path) -> Path | None:
+    """Where the model's encoder.onnx and decoder.onnx are: its folder, or for the bundled model the source
+    checkout's codec/pretrained/default; None if neither has them (a runtime-only install)."""
+    candidates = [model_dir, BUNDLED_CHECKPOINT_DIR] if model_dir == BUNDLED_MODEL_DIR else [model_dir]
+    return next((d for d in candidates if all((d / name).is_file() for name in GRAPHS[:2])), None)
 
 
 def _has_stream_graphs(directory: Path) -> bool:

@@ -48,6 +48,16 @@ def opus_missing() -> str | None:
 
 def opus_roundtrip(audio: np.ndarray, sample_rate: int, kbps: float) -> OpusResult:
     """Encode mono float audio [T] at `sample_rate` to Opus at `kbps` and decode it back to [T] float32."""
+    stream = opus_encode(audio, sample_rate, kbps)
+    decoded = opus_decode(stream)
+    if decoded.size * sample_rate != audio.size * DECODE_RATE:
+        raise BenchError(f"libopus returned {decoded.size} samples at {DECODE_RATE} Hz for {audio.size} at {sample_rate} Hz")
+    back = soxr.resample(decoded, DECODE_RATE, sample_rate, quality="VHQ")[: audio.size]
+    return OpusResult(np.pad(back, (0, audio.size - back.size)).astype(np.float32), len(stream))
+
+
+def opus_encode(audio: np.ndarray, sample_rate: int, kbps: float) -> bytes:
+    """Mono float audio [T] at `sample_rate` as an Ogg Opus stream at `kbps` (libopus; see METHOD)."""
     if opus_missing():
         raise BenchError(opus_missing())
     import opuscodec
@@ -56,9 +66,11 @@ def opus_roundtrip(audio: np.ndarray, sample_rate: int, kbps: float) -> OpusResu
     encoder = opuscodec.OpusBufferedEncoder(
         sample_rate=sample_rate, channels=1, bitrate=round(kbps * 1000), encoder_complexity=COMPLEXITY
     )
-    stream = encoder.write(pcm) + encoder.flush()
-    decoded = opuscodec.OpusBufferedDecoder().decode(stream)[:, 0].astype(np.float32) / 32768
-    if decoded.size * sample_rate != audio.size * DECODE_RATE:
-        raise BenchError(f"libopus returned {decoded.size} samples at {DECODE_RATE} Hz for {audio.size} at {sample_rate} Hz")
-    back = soxr.resample(decoded, DECODE_RATE, sample_rate, quality="VHQ")[: audio.size]
-    return OpusResult(np.pad(back, (0, audio.size - back.size)).astype(np.float32), len(stream))
+    return encoder.write(pcm) + encoder.flush()
+
+
+def opus_decode(stream: bytes) -> np.ndarray:
+    """An Ogg Opus stream decoded by libopus: mono float32 at DECODE_RATE, pre-skip and end trimmed."""
+    import opuscodec
+
+    return opuscodec.OpusBufferedDecoder().decode(stream)[:, 0].astype(np.float32) / 32768

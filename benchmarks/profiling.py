@@ -10,25 +10,25 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from sscodec.common.chunks import session_steps
 from sscodec.stream.model_dir import stream_graph_paths
-from sscodec.stream.runtime import RuntimeOptions, session_options
+from sscodec.stream.runtime import RuntimeOptions, fixed_shape_options, open_session
 
 PROFILE_CHUNKS = 300
 
 
 def profile_stream_graphs(model_dir: Path, audio: np.ndarray, frame_size: int, chunk_frames: int = 1) -> dict:
-    """Per graph: the share of kernel time per op type, and kernel time against the whole session.run."""
+    """Per graph: the share of kernel time per op type, and kernel time against the whole session.run, on the
+    fixed-shape sessions codec-stream runs (one thread, all codebooks)."""
     encoder_path, decoder_path = stream_graph_paths(model_dir)
+    samples = chunk_frames * frame_size
+    x = audio[None, : PROFILE_CHUNKS * samples]
     with tempfile.TemporaryDirectory() as tmp:
-        encoder = _profiled_session(encoder_path, Path(tmp) / "encoder")
-        decoder = _profiled_session(decoder_path, Path(tmp) / "decoder")
-        enc_state = np.zeros((1, encoder.get_inputs()[1].shape[1]), np.float32)
-        dec_state = np.zeros((1, decoder.get_inputs()[1].shape[1]), np.float32)
-        step = chunk_frames * frame_size
-        for i in range(PROFILE_CHUNKS):
-            x = audio[None, i * step : (i + 1) * step]
-            codes, enc_state = encoder.run(None, {"audio": x, "state": enc_state})
-            _, dec_state = decoder.run(None, {"codes": codes, "state": dec_state})
+        encoder = _profiled_session(encoder_path, (1, samples), Path(tmp) / "encoder")
+        codes = np.concatenate([c for _, c in session_steps(encoder, x, samples)], axis=-1)
+        decoder = _profiled_session(decoder_path, (1, codes.shape[1], chunk_frames), Path(tmp) / "decoder")
+        for _ in session_steps(decoder, codes, chunk_frames):
+            pass
         return {
             "chunks": PROFILE_CHUNKS,
             "chunk_frames": chunk_frames,
@@ -37,12 +37,13 @@ def profile_stream_graphs(model_dir: Path, audio: np.ndarray, frame_size: int, c
         }
 
 
-def _profiled_session(path: Path, prefix: Path) -> ort.InferenceSession:
-    """The same session settings codec-stream uses (1 thread), with profiling on."""
-    options = session_options(RuntimeOptions())
+def _profiled_session(path: Path, shape: tuple[int, ...], prefix: Path) -> ort.InferenceSession:
+    """The session codec-stream runs for chunks of `shape` (fixed shape, 1 thread), with profiling on."""
+    runtime = RuntimeOptions()
+    options = fixed_shape_options(runtime, open_session(path, runtime), shape)
     options.enable_profiling = True
     options.profile_file_prefix = str(prefix)
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return open_session(path, runtime, options)
 
 
 def _summarize(trace: Path) -> dict:

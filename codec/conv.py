@@ -1,4 +1,4 @@
-"""Causal convolutions that stream: all padding on the left, transposed convs trim right and carry overlap.
+"""Causal convolutions that stream: all padding on the left; transposed convs trim right and stream as convs.
 
 Padding arithmetic for a conv with kernel k, dilation d and stride s (effective kernel e = (k-1)·d + 1):
 
@@ -7,10 +7,13 @@ Padding arithmetic for a conv with kernel k, dilation d and stride s (effective 
     streaming: [ state  | chunk of n samples ]      state = last P inputs seen, output n / s frames
 
 Both see exactly the same window for every output, so chunked equals whole. A transposed conv
-(kernel k, stride s) writes k samples per input frame, overlapping the next frame by k - s:
+(kernel k, stride s) writes k samples per input frame, overlapping the next frames by k - s:
 
-    frame f writes  [f·s ........ f·s + k)
-    emitted now     [f·s, (f+1)·s)           the tail k - s waits in the state for the next frame
+    input frame f writes    [f·s ........ f·s + k)
+    output frame f sums     input frames f - taps + 1 .. f      (taps = ceil(k / s))
+
+so streaming runs it as a causal conv over input frames, with taps - 1 past input frames as its state and
+each frame's s output samples as s conv channels per output channel (`CausalConvTranspose1d.step`).
 """
 
 from __future__ import annotations
@@ -135,7 +138,7 @@ class CausalConv1d(nn.Module):
 
 
 class CausalConvTranspose1d(nn.Module):
-    """ConvTranspose1d trimmed on the right; `step` carries the overlapping tail to the next chunk."""
+    """ConvTranspose1d trimmed on the right; `step` runs it as a causal conv over input frames (see `step`)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int) -> None:
         super().__init__()
@@ -144,13 +147,14 @@ class CausalConvTranspose1d(nn.Module):
         variance_preserving_init_(conv)
         self.conv = weight_normed(conv)
         self.stride = stride
+        self.taps = -(-kernel_size // stride)  # input frames that write into one output frame
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.conv(x)
         return y[..., : y.shape[-1] - self.overlap]
 
     def state_size(self) -> int:
-        return self.conv.out_channels * self.overlap
+        return self.conv.in_channels * (self.taps - 1)
 
     def equalise_phase_sums(self) -> None:
         """Constrain the kernel with `EqualPhaseSums`, so a constant input gives a constant output."""
@@ -159,12 +163,19 @@ class CausalConvTranspose1d(nn.Module):
         parametrize.register_parametrization(self.conv, "weight", EqualPhaseSums(-1, -2, self.stride))
 
     def step(self, x: Tensor, state: StreamState) -> Tensor:
-        # Without bias, so the carried tail is added once and the bias once.
-        y = F.conv_transpose1d(x, self.conv.weight, None, stride=self.stride)
-        if self.overlap == 0:
-            return y + self.conv.bias[:, None]
-        tail = state.take(self.conv.out_channels, self.overlap)
-        y = torch.cat([y[..., : self.overlap] + tail, y[..., self.overlap :]], dim=-1)
-        emitted = y.shape[-1] - self.overlap
-        state.put(y[..., emitted:])
-        return y[..., :emitted] + self.conv.bias[:, None]
+        """The same sums as `forward`, as a causal conv over input frames: output frame f (its `stride` samples of
+        each channel, as out_channels · stride conv channels) is a conv of input frames f - taps + 1 .. f, so the
+        state carries the last taps - 1 input frames, and nothing is computed twice."""
+        window = x
+        if self.taps > 1:
+            window = torch.cat([state.take(self.conv.in_channels, self.taps - 1), x], dim=-1)
+            state.put(window[..., -(self.taps - 1) :])
+        y = F.conv1d(window, *self._frame_conv())  # [B, out_channels · stride, K]
+        return y.unflatten(1, (self.conv.out_channels, self.stride)).transpose(2, 3).flatten(2)
+
+    def _frame_conv(self) -> tuple[Tensor, Tensor]:
+        """Weight [out · stride, in, taps] and bias [out · stride] of the frame conv that `step` runs:
+        weight[o · stride + r, i, m] = transposed weight[i, o, (taps - 1 - m) · stride + r] (zero past the kernel)."""
+        weight = F.pad(self.conv.weight, (0, self.taps * self.stride - self.conv.kernel_size[0]))
+        weight = weight.unflatten(2, (self.taps, self.stride)).flip(2).permute(1, 3, 0, 2)
+        return weight.flatten(0, 1), self.conv.bias.repeat_interleave(self.stride)

@@ -10,6 +10,7 @@ the codebook needs no loss or optimiser of its own. Unused entries are re-seeded
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,11 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from sscodec.codec.config import CodecConfig
+
+# One codebook's step of the residual VQ: (codebook index, residual) → (codes, what they stand for).
+Step = Callable[[int, Tensor], tuple[Tensor, Tensor]]
+# Picks codebook i's codes from its similarities [..., K].
+Choose = Callable[[int, Tensor], Tensor]
 
 
 @dataclass
@@ -42,14 +48,22 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("embed_sum", torch.zeros(codebook_size, latent_dim))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
 
-    def similarities(self, latents: Tensor) -> Tensor:
-        """Negative squared distance (up to a per-frame constant) of each frame to each entry: [B, F, K]."""
-        frames = latents.transpose(1, 2)
-        return 2 * frames @ self.codebook.t() - self.codebook.pow(2).sum(dim=-1)
+    def search_table(self) -> Tensor:
+        """[D + 1, K]: column k holds (2·entry_k, −‖entry_k‖²), so that a frame x extended by a 1 (`extend`) gives
+        each entry's similarity 2·x·entry − ‖entry‖² (the negative squared distance up to ‖x‖²) in one MatMul."""
+        return torch.cat([2 * self.codebook, -self.codebook.pow(2).sum(dim=-1, keepdim=True)], dim=1).t()
+
+    def extended_entries(self) -> Tensor:
+        """[K, D + 1]: the entries extended by a 0, so that subtracting one from an extended frame keeps its 1."""
+        return F.pad(self.codebook, (0, 1))
+
+    def similarities(self, frames: Tensor) -> Tensor:
+        """Similarity of each extended frame [..., D + 1] to each entry: [..., K]; the nearest entry is the largest."""
+        return frames @ self.search_table()
 
     def encode(self, latents: Tensor) -> Tensor:
         """Codes [B, F] of latents [B, D, F]: the nearest entry of each frame."""
-        return self.similarities(latents).argmax(dim=-1)
+        return self.similarities(extend(latents)).argmax(dim=-1)
 
     def decode(self, codes: Tensor) -> Tensor:
         """Latents [B, D, F] of codes [B, F]."""
@@ -73,7 +87,7 @@ class VectorQuantizer(nn.Module):
             self.embed_sum.copy_(self.codebook)
             self.cluster_size.fill_(1.0)
             self.initialized.fill_(True)
-        codes = (2 * vectors @ self.codebook.t() - self.codebook.pow(2).sum(dim=-1)).argmax(dim=-1)
+        codes = self.encode(latents).reshape(-1)
         onehot = F.one_hot(codes, size).to(vectors.dtype)
         self.cluster_size.mul_(self.decay).add_(onehot.sum(dim=0), alpha=1 - self.decay)
         self.embed_sum.mul_(self.decay).add_(onehot.t() @ vectors, alpha=1 - self.decay)
@@ -86,6 +100,11 @@ class VectorQuantizer(nn.Module):
         self.codebook.copy_(torch.where(dead[:, None], fresh, self.codebook))
         self.embed_sum.copy_(torch.where(dead[:, None], fresh, self.embed_sum))
         self.cluster_size.copy_(torch.where(dead, torch.ones_like(self.cluster_size), self.cluster_size))
+
+
+def extend(latents: Tensor) -> Tensor:
+    """Frames [B, F, D + 1] of latents [B, D, F], each extended by a trailing 1 (see `VectorQuantizer.search_table`)."""
+    return F.pad(latents.transpose(1, 2), (0, 1), value=1.0)
 
 
 def _sample(vectors: Tensor, count: int) -> Tensor:
@@ -124,39 +143,54 @@ class ResidualVectorQuantizer(nn.Module):
             counts = self.sample_codebook_counts(batch, latents.device)
         else:
             counts = torch.full((batch,), self.n_codebooks, device=latents.device)
-        used = int(counts.max())
-        residual = latents
         quantized = torch.zeros_like(latents)
         commitment = latents.new_zeros(())
-        all_codes = []
-        for index, quantizer in enumerate(self.quantizers[:used]):
-            q, codes, commit_i = quantizer(residual)
+
+        def step(index: int, residual: Tensor) -> tuple[Tensor, Tensor]:
+            nonlocal quantized, commitment
+            q, codes, commit_i = self.quantizers[index](residual)
             mask = (counts > index).to(latents.dtype)
             quantized = quantized + q * mask[:, None, None]
-            residual = residual - q
             commitment = commitment + (commit_i * mask).mean()
-            all_codes.append(codes)
-        return QuantizerOutput(quantized, torch.stack(all_codes, dim=1), commitment)
+            return codes, q
 
-    def encode(self, latents: Tensor) -> Tensor:
-        """Codes [B, n_codebooks, F] of latents [B, D, F]."""
-        residual = latents
+        codes = self.quantize_residuals(latents, step, int(counts.max()))
+        return QuantizerOutput(quantized, torch.stack(codes, dim=1), commitment)
+
+    def quantize_residuals(self, residual: Tensor, step: Step, count: int | None = None) -> list[Tensor]:
+        """The residual VQ over the first `count` codebooks (default all): codebook i codes what 0..i-1 left.
+
+        `step(i, residual)` returns codebook i's codes and what they stand for (subtracted from the residual);
+        returns each codebook's codes, in order.
+        """
         all_codes = []
-        for quantizer in self.quantizers:
-            codes = quantizer.encode(residual)
-            residual = residual - quantizer.decode(codes)
+        for index in range(self.n_codebooks if count is None else count):
+            codes, quantized = step(index, residual)
+            residual = residual - quantized
             all_codes.append(codes)
-        return torch.stack(all_codes, dim=1)
+        return all_codes
+
+    def encode(self, latents: Tensor, choose: Choose | None = None) -> Tensor:
+        """Codes [B, n_codebooks, F] of latents [B, D, F]: each codebook's nearest entry to what the previous left.
+
+        Runs on extended frames [B, F, D + 1] (`extend`): in the exported graphs one MatMul, ArgMax, Gather and Sub
+        per codebook. `choose(i, similarities)`, if given, picks codebook i's codes instead of the argmax.
+        """
+
+        def step(index: int, residual: Tensor) -> tuple[Tensor, Tensor]:
+            quantizer = self.quantizers[index]
+            similarities = quantizer.similarities(residual)
+            codes = similarities.argmax(dim=-1) if choose is None else choose(index, similarities)
+            return codes, F.embedding(codes, quantizer.extended_entries())
+
+        return torch.stack(self.quantize_residuals(extend(latents), step), dim=1)
 
     def decode(self, codes: Tensor) -> Tensor:
         """Latents [B, D, F] from codes [B, Q, F], using the first Q codebooks.
 
-        Pads to all codebooks and masks the unused ones, so one traced graph serves every Q.
+        One lookup in all codebooks at once (codebook i's entries sit i · codebook_size rows down), summed over
+        the codebooks: one traced graph serves every Q.
         """
-        n_given = codes.shape[1]
-        padded = F.pad(codes, (0, 0, 0, self.n_codebooks - n_given))
-        used = (torch.arange(self.n_codebooks, device=codes.device) < n_given).to(torch.float32)
-        latents = self.quantizers[0].decode(padded[:, 0])
-        for index in range(1, self.n_codebooks):
-            latents = latents + self.quantizers[index].decode(padded[:, index]) * used[index]
-        return latents
+        offsets = torch.arange(codes.shape[1], device=codes.device)[:, None] * self.codebook_size
+        table = torch.cat([quantizer.codebook for quantizer in self.quantizers])
+        return F.embedding(codes + offsets, table).sum(dim=1).transpose(1, 2)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +16,13 @@ import click
 
 from sscodec.codec.checkpoint import CheckpointError, load_codec, save_compact_codec
 from sscodec.common.audio import AudioFileError
-from sscodec.common.bundled import EXAMPLE_CLIP
+from sscodec.common.bundled import (
+    BUNDLED_CHECKPOINT,
+    BUNDLED_CHECKPOINT_DIR,
+    BUNDLED_MODEL_DIR,
+    DEFAULT_NAME,
+    EXAMPLE_CLIP,
+)
 from sscodec.common.bundled import resolve_checkpoint as resolve_bundled
 from sscodec.common.cli import run_cli
 from sscodec.common.errors import ModelError, first_line
@@ -20,6 +30,8 @@ from sscodec.export.calibration import audio_files, load_clips
 from sscodec.export.errors import ExportError
 from sscodec.export.onnx_export import ExportResult, export_codec
 from sscodec.export.tables import MAX_TABLE_CLIPS, write_tables
+
+VALIDATION_CLIPS = 20  # every clip of telugu/val; each is cut to its first 8 s
 
 
 def resolve_checkpoint(value: str) -> Path:
@@ -48,7 +60,13 @@ class OneLineErrors(click.Command):
 @click.option("--onnx", "to_onnx", is_flag=True, help="Export to ONNX (the only format so far).")
 @click.option("--checkpoint", metavar="FILE", help="Checkpoint written by codec-train (not with --tables-only).")
 @click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder; `default` (re)writes the bundled model in the source checkout (stream graphs and tables "
+    "in stream/models/default, offline graphs in codec/pretrained/default; with another --checkpoint, its "
+    "codec.pt too).",
 )
 @click.option("--fp16", is_flag=True, help="Also write OUT/fp16: half-precision weights and activations.")
 @click.option("--int8", is_flag=True, help="Also write OUT/int8: static int8 QDQ, calibrated on speech.")
@@ -56,6 +74,12 @@ class OneLineErrors(click.Command):
     "--calibration-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Speech clips for int8 calibration and for measuring the fp16/int8 quality cost.",
+)
+@click.option(
+    "--validation-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Speech clips the fp16/int8 quality cost (and int8's acceptance test) is measured on; default: "
+    "--calibration-dir.",
 )
 @click.option(
     "--tables-dir",
@@ -75,6 +99,7 @@ def main(
     fp16: bool,
     int8: bool,
     calibration_dir: Path | None,
+    validation_dir: Path | None,
     tables_dir: Path | None,
     tables_only: bool,
     opset: int | None,
@@ -82,8 +107,9 @@ def main(
 ) -> None:
     """Export a codec checkpoint to encoder.onnx, decoder.onnx, encoder_stream.onnx, decoder_stream.onnx."""
     table_files = _table_files(tables_dir or calibration_dir, "--tables-dir" if tables_dir else "--calibration-dir")
+    bundled = str(out_dir) == DEFAULT_NAME
     if tables_only:
-        _tables_only(out_dir, table_files)
+        _tables_only(BUNDLED_MODEL_DIR if bundled else out_dir, table_files)
         return
     if not to_onnx:
         raise click.UsageError("nothing to export: pass --onnx (or --tables-only)")
@@ -91,9 +117,11 @@ def main(
         raise click.UsageError("Missing option '--checkpoint'.")
     if int8 and calibration_dir is None:
         raise click.UsageError("--int8 needs --calibration-dir (a folder of speech clips)")
-    files = audio_files(calibration_dir) if calibration_dir is not None else []
-    if calibration_dir is not None and not files:
-        raise click.BadParameter(f"{calibration_dir}: no audio files", param_hint="--calibration-dir")
+    if bundled and (fp16 or int8 or tables_dir is None):
+        raise click.UsageError("--out default (re)writes the bundled model's fp32 graphs and tables: it takes "
+                               "--tables-dir and no --fp16/--int8")
+    files = _clip_files(calibration_dir, "--calibration-dir")
+    validation_files = _clip_files(validation_dir, "--validation-dir")
     # The exporter and the quantizer log advice meant for their developers; errors still come through.
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("torch").setLevel(logging.ERROR)
@@ -101,25 +129,61 @@ def main(
         model = load_codec(resolve_checkpoint(checkpoint))
         config = model.config
         clips = load_clips(files, config.sample_rate, config.frame_size) if files else None
+        validation = (
+            load_clips(validation_files, config.sample_rate, config.frame_size, max_clips=VALIDATION_CLIPS)
+            if validation_files
+            else None
+        )
         click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} codebooks) to {out_dir}")
-        result = export_codec(model, out_dir, opset=opset, fp16=fp16, int8=int8, calibration=clips,
-                              table_files=table_files)
-        if with_checkpoint:
-            save_compact_codec(model, out_dir / "codec.pt", exported_from=str(checkpoint))
+        target = Path(tempfile.mkdtemp(prefix=".export-", dir=BUNDLED_MODEL_DIR.parent)) if bundled else out_dir
+        try:
+            result = export_codec(model, target, opset=opset, fp16=fp16, int8=int8, calibration=clips,
+                                  table_files=table_files, validation=validation)
+            if bundled:
+                result = _into_bundled_layout(result)
+        finally:
+            if bundled:
+                shutil.rmtree(target, ignore_errors=True)
+        if with_checkpoint or (bundled and str(checkpoint) != DEFAULT_NAME):
+            checkpoint_path = BUNDLED_CHECKPOINT if bundled else out_dir / "codec.pt"
+            save_compact_codec(model, checkpoint_path, exported_from=str(checkpoint))
     except (CheckpointError, ExportError, AudioFileError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)
-    report(result, "calibration clips" if clips else "a synthetic probe signal")
+    measured_on = "validation clips" if validation else "calibration clips" if clips else "a synthetic probe signal"
+    report(result, measured_on)
+
+
+def _into_bundled_layout(result: ExportResult) -> ExportResult:
+    """Move an export into the bundled model's places: stream graphs and tables to stream/models/default (what
+    the runtime loads), offline graphs to codec/pretrained/default (training and export only)."""
+    paths = {}
+    for name, path in result.paths.items():
+        folder = BUNDLED_MODEL_DIR if name.endswith("_stream") else BUNDLED_CHECKPOINT_DIR
+        paths[name] = folder / path.name
+        os.replace(path, paths[name])
+    tables = None
+    if result.tables is not None:
+        tables = BUNDLED_MODEL_DIR / result.tables.name
+        os.replace(result.tables, tables)
+    return dataclasses.replace(result, out_dir=BUNDLED_MODEL_DIR, paths=paths, tables=tables)
+
+
+def _clip_files(folder: Path | None, option: str) -> list[Path]:
+    """The audio files of an optional clip folder; a usage error if it holds none."""
+    if folder is None:
+        return []
+    files = audio_files(folder)
+    if not files:
+        raise click.BadParameter(f"{folder}: no audio files", param_hint=option)
+    return files
 
 
 def _table_files(folder: Path | None, option: str) -> list[Path]:
     """The clips the entropy tables are counted on: `folder`'s, or the bundled example."""
     if folder is None:
         return [EXAMPLE_CLIP]
-    files = audio_files(folder)[:MAX_TABLE_CLIPS]
-    if not files:
-        raise click.BadParameter(f"{folder}: no audio files", param_hint=option)
-    return files
+    return _clip_files(folder, option)[:MAX_TABLE_CLIPS]
 
 
 def _tables_only(out_dir: Path, files: list[Path]) -> None:

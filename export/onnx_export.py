@@ -19,6 +19,7 @@ from sscodec.codec.config import CodecConfig
 from sscodec.codec.model import Codec
 from sscodec.common.entropy_tables import TABLES_FILE
 from sscodec.common.errors import first_line
+from sscodec.export.conv2d import convs_as_2d
 from sscodec.export.errors import ExportError, UnsupportedConfigError
 from sscodec.export.graphs import GraphSpec, Shape, graph_specs
 from sscodec.export.metadata import metadata_props, set_metadata
@@ -60,15 +61,18 @@ def export_codec(
     int8: bool = False,
     calibration: Sequence[np.ndarray] | None = None,
     table_files: Sequence[Path] | None = None,
+    validation: Sequence[np.ndarray] | None = None,
 ) -> ExportResult:
     """Write encoder.onnx, decoder.onnx, encoder_stream.onnx and decoder_stream.onnx into `out_dir`.
 
     `model` is left untouched (weight norm is folded on a copy). Every file is checked with onnx.checker
     and run against PyTorch on a probe signal before anything lands in `out_dir`; ParityError if not equal.
     `fp16` / `int8` also write `out_dir`/fp16 and `out_dir`/int8 with the same four file names, and measure
-    their cost on `calibration` (mono clips at the model's sample rate, whole frames; required for int8,
-    which calibrates on them; fp16 falls back to the probe signal). `table_files` (speech clips) also
-    writes `out_dir`/entropy_tables.npz: the bitstream's per-codebook code counts, from the verified stream encoder.
+    their cost on `validation`, else on `calibration` (mono clips at the model's sample rate, whole frames;
+    required for int8, which calibrates on them; fp16 falls back to the probe signal). An int8 export that fails
+    its acceptance test there (int8.check_int8) is refused with ExportError, and nothing is written. `table_files`
+    (speech clips) also writes `out_dir`/entropy_tables.npz: the bitstream's per-codebook code counts, from the
+    verified stream encoder.
     """
     opset = DEFAULT_OPSET if opset is None else opset
     check_exportable(model.config, opset)
@@ -84,7 +88,7 @@ def export_codec(
         tables, table_frames = write_tables(staging, table_files) if table_files else (None, 0)
         clips = list(calibration) if calibration else [_probe(config, QUALITY_PROBE_SECONDS)[0]]
         variants = {
-            precision: build_variant(precision, specs, paths, staging / precision, clips, config)
+            precision: build_variant(precision, specs, paths, staging / precision, clips, config, validation)
             for precision, wanted in zip(PRECISIONS, (fp16, int8))
             if wanted
         }
@@ -160,6 +164,8 @@ def export_graph(spec: GraphSpec, path: Path, opset: int, config: CodecConfig) -
     # Per-node debug metadata holds stack traces with this machine's paths: not for shipping.
     for node in model.graph.node:
         del node.metadata_props[:]
+    if spec.state_size is not None:
+        convs_as_2d(model)
     _name_axes(model.graph.input, spec.inputs)
     _name_axes(model.graph.output, spec.outputs)
     model.doc_string = f"streaming-speech-codec {spec.name}: {_signature(spec)}"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from torch import Tensor
 
 from sscodec.codec.model import Codec
 from sscodec.common.errors import first_line
@@ -39,25 +40,28 @@ def compare_codes(codec: Codec, audio: np.ndarray, codes: np.ndarray, name: str)
     In a frame, the first codebook that differs must pick an entry within TIE_TOLERANCE of PyTorch's
     best; the later codebooks of that frame quantize a different residual, so they may differ freely.
     """
+    got = torch.from_numpy(codes)
+    diverged = torch.zeros(got.shape[0], got.shape[2], dtype=torch.bool)
+
+    def choose(index: int, similarities: Tensor) -> Tensor:
+        """PyTorch's choice for codebook `index`, after checking that `codes` differ from it only at ties."""
+        nonlocal diverged
+        best = similarities.argmax(dim=-1)
+        differs = (got[:, index] != best) & ~diverged
+        margin = similarities.gather(-1, best[..., None]) - similarities.gather(-1, got[:, index, :, None])
+        broken = differs & (margin[..., 0] > TIE_TOLERANCE)
+        if broken.any():
+            batch, frame = (int(i) for i in broken.nonzero()[0])
+            raise ParityError(
+                f"{name}: codebook {index} frame {frame} (item {batch}) picks {int(got[batch, index, frame])}"
+                f" instead of {int(best[batch, frame])}, similarity margin {float(margin[batch, frame]):.2e}"
+                f" is not a tie (<= {TIE_TOLERANCE:g})"
+            )
+        diverged |= differs
+        return best
+
     with torch.no_grad():
-        residual = codec.encoder(torch.from_numpy(audio))
-        got = torch.from_numpy(codes)
-        diverged = torch.zeros(got.shape[0], got.shape[2], dtype=torch.bool)
-        for index, quantizer in enumerate(codec.quantizer.quantizers):
-            similarities = quantizer.similarities(residual)
-            best = similarities.argmax(dim=-1)
-            differs = (got[:, index] != best) & ~diverged
-            margin = similarities.gather(-1, best[..., None]) - similarities.gather(-1, got[:, index, :, None])
-            broken = differs & (margin[..., 0] > TIE_TOLERANCE)
-            if broken.any():
-                batch, frame = (int(i) for i in broken.nonzero()[0])
-                raise ParityError(
-                    f"{name}: codebook {index} frame {frame} (item {batch}) picks {int(got[batch, index, frame])}"
-                    f" instead of {int(best[batch, frame])}, similarity margin {float(margin[batch, frame]):.2e}"
-                    f" is not a tie (<= {TIE_TOLERANCE:g})"
-                )
-            diverged |= differs
-            residual = residual - quantizer.decode(best)
+        codec.quantizer.encode(codec.encoder(torch.from_numpy(audio)), choose)
     return int(diverged.sum())
 
 

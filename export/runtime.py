@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import onnxruntime as ort
 
+from sscodec.common.chunks import session_steps
+
 CPU = ("CPUExecutionProvider",)
 # A provider name, or (name, options) as ONNX Runtime takes them.
 Provider = str | tuple[str, dict[str, str]]
@@ -32,14 +34,9 @@ def stream_steps(
 
     `x` is audio [B, T] (T a multiple of frame_size) for encoder_stream or codes [B, Q, F] for decoder_stream.
     """
-    first, state_input = session.get_inputs()
-    per_frame = int(session.get_modelmeta().custom_metadata_map["frame_size"]) if first.name == "audio" else 1
-    state = np.zeros((x.shape[0], state_input.shape[1]), dtype=np.float32)
-    step = chunk_frames * per_frame
-    for start in range(0, x.shape[-1], step):
-        feeds = {first.name: x[..., start : start + step], state_input.name: state}
-        output, state = session.run(None, feeds)
-        yield feeds, output
+    per_frame = session.get_inputs()[0].name == "audio"
+    frame_size = int(session.get_modelmeta().custom_metadata_map["frame_size"]) if per_frame else 1
+    return session_steps(session, x, chunk_frames * frame_size)
 
 
 def run_stream(session: ort.InferenceSession, x: np.ndarray, chunk_frames: int) -> np.ndarray:

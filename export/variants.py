@@ -12,7 +12,7 @@ import onnx
 from sscodec.codec.config import CodecConfig
 from sscodec.export.fp16 import convert_fp16
 from sscodec.export.graphs import GraphSpec
-from sscodec.export.int8 import quantize_int8
+from sscodec.export.int8 import check_int8, quantize_int8
 from sscodec.export.metadata import metadata_props, set_metadata
 from sscodec.export.quality import QualityCost, mel80_distance, snr_db
 from sscodec.export.runtime import open_session, run_graph, run_offline, stream_steps
@@ -40,8 +40,10 @@ def build_variant(
     out_dir: Path,
     clips: Sequence[np.ndarray],
     config: CodecConfig,
+    validation: Sequence[np.ndarray] | None = None,
 ) -> VariantResult:
-    """Write `out_dir`/{encoder,decoder,…}.onnx at `precision` and measure them on `clips`."""
+    """Write `out_dir`/{encoder,decoder,…}.onnx at `precision`, calibrated (int8) on `clips`, and measure them
+    on `validation` (default: `clips`). ExportError if int8 fails its acceptance test (int8.check_int8)."""
     out_dir.mkdir(exist_ok=True)
     paths = {}
     for spec in specs:
@@ -56,12 +58,12 @@ def build_variant(
         onnx.save_model(model, target)
         onnx.checker.check_model(target)
         paths[spec.name] = target
-    return VariantResult(
-        precision,
-        paths,
-        offline=quality_cost(fp32_paths, paths, clips, config.sample_rate, stream=False),
-        stream=quality_cost(fp32_paths, paths, clips, config.sample_rate, stream=True),
-    )
+    measured = list(validation or clips)
+    offline = quality_cost(fp32_paths, paths, measured, config.sample_rate, stream=False)
+    stream = quality_cost(fp32_paths, paths, measured, config.sample_rate, stream=True)
+    if precision == "int8":
+        check_int8(offline, stream, len(measured))
+    return VariantResult(precision, paths, offline, stream)
 
 
 def _calibration_feeds(

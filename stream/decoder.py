@@ -8,6 +8,7 @@ from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import ModelInfo
 from sscodec.stream.packet import CodingMode, Packet
 from sscodec.stream.packing import unpack_codes
+from sscodec.stream.runtime import StreamRunner
 
 
 class StreamDecoder:
@@ -15,6 +16,7 @@ class StreamDecoder:
 
     def __init__(self, model: CodecModel) -> None:
         self.model = model
+        self._stream = StreamRunner(model.decoder_graph)
         self.reset()
 
     @property
@@ -23,7 +25,7 @@ class StreamDecoder:
 
     def reset(self) -> None:
         """Start a new stream from a zero state."""
-        self._state = np.zeros((1, self.info.decoder_state_size), dtype=np.float32)
+        self._stream.reset()
 
     def unpack(self, packet: Packet) -> np.ndarray:
         """A packet's codes [codebooks, frames] (int64); ValueError for a payload that does not hold them,
@@ -48,7 +50,4 @@ class StreamDecoder:
             raise ValueError(f"codes must be integers, got {codes.dtype}")
         if codes.min() < 0 or codes.max() >= self.info.codebook_size:
             raise ValueError(f"codes must be in 0..{self.info.codebook_size - 1}")
-        audio, self._state = self.model.decoder.run(
-            None, {"codes": codes[None].astype(np.int64, copy=False), "state": self._state}
-        )
-        return audio[0]
+        return self._stream.run(codes[None].astype(np.int64, copy=False))[0]

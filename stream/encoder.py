@@ -8,6 +8,7 @@ from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import ModelInfo
 from sscodec.stream.packet import MAX_SEQUENCE, CodingMode, Packet
 from sscodec.stream.packing import pack_codes
+from sscodec.stream.runtime import StreamRunner
 
 
 class StreamEncoder:
@@ -24,6 +25,7 @@ class StreamEncoder:
         self.mode = CodingMode(mode)
         # Loaded now, so missing tables fail at construction and not on the first chunk.
         self._coder = model.entropy_coder if self.mode is CodingMode.ENTROPY else None
+        self._stream = StreamRunner(model.encoder_graph)
         self.reset()
 
     @property
@@ -32,16 +34,14 @@ class StreamEncoder:
 
     def reset(self) -> None:
         """Start a new stream: zero state, sequence numbers from 0."""
-        self._state = np.zeros((1, self.info.encoder_state_size), dtype=np.float32)
+        self._stream.reset()
         self._sequence = 0
 
     def encode_codes(self, audio: np.ndarray) -> np.ndarray:
         """Codes [codebooks, K] (int64) of whole frames of mono float32 audio [K * frame_size]; advances the state."""
         if audio.ndim != 1 or audio.shape[0] == 0 or audio.shape[0] % self.info.frame_size:
             raise ValueError(f"a chunk must be whole {self.info.frame_size}-sample frames, got {audio.shape}")
-        codes, self._state = self.model.encoder.run(
-            None, {"audio": audio[None].astype(np.float32, copy=False), "state": self._state}
-        )
+        codes = self._stream.run(audio[None].astype(np.float32, copy=False))
         return codes[0, : self.codebooks]
 
     def encode(self, audio: np.ndarray) -> Packet:

@@ -46,6 +46,7 @@ class StreamEngine:
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
         self.chunk_frames = chunk_frames
+        self.model.prepare(chunk_frames, self.codebooks)
         self.encoder = StreamEncoder(self.model, self.codebooks)
         self.decoder = StreamDecoder(self.model)
         self._chunker = Chunker(chunk_frames * self.info.frame_size, self.info.frame_size)

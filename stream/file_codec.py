@@ -9,6 +9,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from sscodec.common.chunks import chunks
 from sscodec.common.errors import BitstreamError
 from sscodec.stream.bitstream import NO_TABLES, FileHeader, read_header, read_packets, write_packet
 from sscodec.stream.decoder import StreamDecoder
@@ -45,12 +46,11 @@ def encode_file(model: CodecModel, audio: np.ndarray, path: Path, codebooks: int
     )
     padded = np.zeros(header.frames * info.frame_size, dtype=np.float32)
     padded[: audio.shape[0]] = audio
-    step = packet_frames * info.frame_size
     payloads, frames = [], []
     with open(path, "wb") as stream:
         size = stream.write(header.to_bytes())
-        for start in range(0, padded.shape[0], step):
-            packet = encoder.encode(padded[start : start + step])
+        for chunk in chunks(padded, packet_frames * info.frame_size):
+            packet = encoder.encode(chunk)
             size += write_packet(stream, packet)
             payloads.append(len(packet.payload))
             frames.append(packet.frames)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from sscodec.common.audio import AudioWriter, read_audio_blocks
+from sscodec.common.chunks import chunks
 from sscodec.stream.engine import StreamEngine
 from sscodec.stream.stats import StreamStats
 
@@ -29,11 +30,8 @@ def stream_audio(engine: StreamEngine, audio: np.ndarray, block_size: int | None
     zero-padded (as offline encoding pads) and the output trimmed back to the input's length.
     """
     block_size = block_size or engine.info.frame_size
-    if block_size < 1:
-        raise ValueError(f"block_size must be >= 1, got {block_size}")
     pieces: list[np.ndarray] = []
-    blocks = (audio[start : start + block_size] for start in range(0, audio.shape[0], block_size))
-    stats = stream_blocks(engine, blocks, pieces.append)
+    stats = stream_blocks(engine, chunks(audio, block_size), pieces.append)
     decoded = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
     return FileResult(decoded, stats)
 

@@ -12,7 +12,7 @@ from sscodec.common.entropy_tables import TABLES_FILE, load_tables, tables_finge
 from sscodec.common.errors import ModelError
 from sscodec.stream.entropy import EntropyCoder
 from sscodec.stream.model_dir import ModelInfo, read_model_info, stream_graph_paths
-from sscodec.stream.runtime import RuntimeOptions, open_session
+from sscodec.stream.runtime import RuntimeOptions, StreamGraph
 
 FINGERPRINT_SIZE = 8
 
@@ -28,9 +28,25 @@ class CodecModel:
         runtime = runtime or RuntimeOptions()
         self.directory = Path(directory)
         self._graph_paths = stream_graph_paths(self.directory)
-        self.encoder: ort.InferenceSession = open_session(self._graph_paths[0], runtime)
-        self.decoder: ort.InferenceSession = open_session(self._graph_paths[1], runtime)
+        self.encoder_graph = StreamGraph(self._graph_paths[0], runtime)
+        self.decoder_graph = StreamGraph(self._graph_paths[1], runtime)
         self.info: ModelInfo = read_model_info(self.encoder, self.decoder, self.directory)
+
+    @property
+    def encoder(self) -> ort.InferenceSession:
+        """encoder_stream.onnx's session for chunks of any size."""
+        return self.encoder_graph.session
+
+    @property
+    def decoder(self) -> ort.InferenceSession:
+        """decoder_stream.onnx's session for chunks of any size."""
+        return self.decoder_graph.session
+
+    def prepare(self, chunk_frames: int, codebooks: int) -> None:
+        """Open fixed-shape sessions for streams of `chunk_frames` frames per chunk and `codebooks` codebooks
+        (StreamEngine does; chunks of other shapes still run, on the sessions for any shape)."""
+        self.encoder_graph.fix_shape((1, chunk_frames * self.info.frame_size))
+        self.decoder_graph.fix_shape((1, codebooks, chunk_frames))
 
     @property
     def name(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from sscodec.common.errors import ModelError, ProviderError, first_line
@@ -43,8 +44,11 @@ def session_options(options: RuntimeOptions) -> ort.SessionOptions:
     return so
 
 
-def open_session(path: Path, options: RuntimeOptions) -> ort.InferenceSession:
-    """An InferenceSession for one ONNX file on the requested provider."""
+def open_session(
+    path: Path, options: RuntimeOptions, so: ort.SessionOptions | None = None
+) -> ort.InferenceSession:
+    """An InferenceSession for one ONNX file on the requested provider (`so`: session options of `options`,
+    refined)."""
     provider = PROVIDERS[options.provider]
     if provider not in ort.get_available_providers():
         raise ProviderError(
@@ -61,7 +65,7 @@ def open_session(path: Path, options: RuntimeOptions) -> ort.InferenceSession:
     except OSError as error:
         raise ModelError(f"{path}: cannot read ({error.strerror or error})") from None
     try:
-        session = ort.InferenceSession(str(path), session_options(options), providers=providers)
+        session = ort.InferenceSession(str(path), so or session_options(options), providers=providers)
     # ONNX Runtime raises its own pybind exception types (InvalidProtobuf, Fail, NoSuchFile, ...) that share
     # no public base class besides Exception.
     except Exception as error:  # noqa: BLE001
@@ -71,3 +75,76 @@ def open_session(path: Path, options: RuntimeOptions) -> ort.InferenceSession:
             f"{provider} could not start (no usable GPU or CUDA libraries); use --provider cpu"
         )
     return session
+
+
+class StreamGraph:
+    """A stream graph file: a session for chunks of any shape, and fixed-shape sessions for the shapes asked for.
+
+    A fixed-shape session is the same file with every named axis of its inputs pinned (ONNX Runtime's free
+    dimension overrides), so the optimiser folds the shape arithmetic away: measured about 5 % faster per
+    1-frame chunk, with identical outputs (README, "Speed"). Sessions hold no stream state; any number of
+    `StreamRunner`s may share them.
+    """
+
+    def __init__(self, path: Path, options: RuntimeOptions) -> None:
+        self.path = path
+        self.options = options
+        self.session = open_session(path, options)
+        self._fixed: dict[tuple[int, ...], ort.InferenceSession] = {}
+
+    def fix_shape(self, shape: tuple[int, ...]) -> None:
+        """Open (once) the session that chunks whose first input has exactly `shape` will run on."""
+        if shape not in self._fixed:
+            so = fixed_shape_options(self.options, self.session, shape)
+            self._fixed[shape] = open_session(self.path, self.options, so)
+
+    def session_for(self, shape: tuple[int, ...]) -> ort.InferenceSession:
+        """The fixed-shape session for `shape` if one was opened, else the session for any shape."""
+        return self._fixed.get(shape, self.session)
+
+
+class StreamRunner:
+    """One stream through a StreamGraph: each chunk's output, the state carried from call to call.
+
+    Plain `session.run` calls: binding preallocated, ping-ponged state buffers (IOBinding) measured no faster
+    (0.798 against 0.794 ms per 1-frame chunk, encode + decode; README, "Speed"), so the simpler path stays.
+    """
+
+    def __init__(self, graph: StreamGraph) -> None:
+        self.graph = graph
+        first, state = graph.session.get_inputs()
+        self._input = first.name
+        self._state_size = state.shape[1]
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream from a zero state."""
+        self._state = np.zeros((1, self._state_size), dtype=np.float32)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """The graph's output for chunk `x` (batch 1, the first input's type); advances the state."""
+        session = self.graph.session_for(x.shape)
+        output, self._state = session.run(None, {self._input: x, "state": self._state})
+        return output
+
+
+def fixed_shape_options(
+    options: RuntimeOptions, session: ort.InferenceSession, shape: tuple[int, ...]
+) -> ort.SessionOptions:
+    """Session options that pin every named axis of `session`'s first input (and of the state) to `shape`."""
+    so = session_options(options)
+    for name, size in _axis_sizes(session.get_inputs()[0].shape, shape).items():
+        so.add_free_dimension_override_by_name(name, size)
+    return so
+
+
+def _axis_sizes(axes: list[int | str | None], shape: tuple[int, ...]) -> dict[str, int]:
+    """Sizes of the named axes of an input declared `axes` that `shape` fixes; a name "N*name" also fixes name."""
+    sizes: dict[str, int] = {}
+    for axis, size in zip(axes, shape, strict=True):
+        if isinstance(axis, str):
+            sizes[axis] = size
+            factor, _, symbol = axis.rpartition("*")
+            if factor.isdigit() and size % int(factor) == 0:
+                sizes[symbol] = size // int(factor)
+    return sizes

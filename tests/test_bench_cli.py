@@ -72,6 +72,13 @@ def test_latency_writes_every_case(tiny: Path, clips: Path, tmp_path: Path) -> N
     assert ("onnxruntime", "int8", "cpu") in skipped and ("pytorch", "fp32", "cpu") in skipped
     assert data["target"]["rtf"] is not None
     assert data["profile"]["encoder_stream"]["ops"]
+    # The same clip streamed, through the offline graphs and through libopus, with both ratios.
+    comparison = data["comparison"]
+    assert comparison["libopus"].startswith("libopus ") and comparison["clip_seconds"] == 10.0
+    assert set(comparison["ways"]) == {"stream, 1-frame chunks", "offline graphs", "libopus 8 kbps", "libopus 12 kbps"}
+    assert all(way["ms_per_frame"] > 0 for way in comparison["ways"].values())
+    assert all(ratio["wall"] > 0 for ratio in comparison["ratios"].values())
+    assert "streamed 1-frame chunks / libopus 12 kbps, per frame" in (tmp_path / "lat.md").read_text()
 
 
 def test_pytorch_eager_cases(tiny: Path) -> None:

@@ -97,11 +97,10 @@ def test_invalid_codes_are_refused_before_onnx_runtime(tiny_model: Path, codes: 
                                                        message: str) -> None:
     engine = StreamEngine(tiny_model)
 
-    class Tripwire:
-        def run(self, *args: object) -> None:
-            raise AssertionError("ONNX Runtime saw invalid codes")
+    def tripwire(*args: object) -> None:
+        raise AssertionError("ONNX Runtime saw invalid codes")
 
-    engine.model.decoder = Tripwire()
+    engine.model.decoder_graph.session_for = tripwire  # where every decoder call gets its session
     with pytest.raises(ValueError, match=message):
         engine.decoder.decode_codes(codes)
 
