@@ -72,7 +72,8 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
               help="Decode this many seconds (to the end at most); default: to the end.")
 def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | None, start: float,
                    duration: float | None) -> None:
-    """Decode INPUT, a file from codec-encode, to OUTPUT audio (the model's rate, the original length)."""
+    """Decode INPUT, a file from codec-encode, to OUTPUT audio (the model's rate; the original length, or the part
+    that --start and --duration ask for)."""
     model = CodecModel(resolve_model_dir(model_dir))
     with FileReader(model, input_path) as reader:
         rate, samples = reader.header.sample_rate, reader.header.samples

@@ -190,7 +190,7 @@ def decoder_memory_frames(model: CodecModel) -> int | None:
 
     Measured on the model itself, once per model: random codes decoded whole and from frame MAX_DECODER_MEMORY
     on, and the last frame where the two differ. The decoder is convolutional, so past its receptive field the
-    zero start leaves no trace (README, "Bitstream": 9 frames for the bundled model and `tiny`, 20 for `base`).
+    zero start leaves no trace (README, "Bitstream": 9 frames for the bundled model and `tiny`, 18 for `base`).
     """
     key = model.fingerprint
     if key not in _MEMORY:
