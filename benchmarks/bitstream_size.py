@@ -21,9 +21,10 @@ from sscodec.stream.packing import packed_size
 
 
 def measure(model: CodecModel, folder: Path, max_clips: int, packet_frames: int) -> dict:
-    """Coded-codes and whole-file sizes of every clip in both modes; the worst packet's coded/raw ratio."""
+    """Coded-codes and whole-file sizes of every clip in both modes; the worst packet's coded/raw ratio and the
+    share of packets that the entropy-coded files sent raw (range coding would have made them larger)."""
     info = model.info
-    code_ratio, file_ratio, worst = [], [], 0.0
+    code_ratio, file_ratio, worst, modes = [], [], 0.0, []
     with tempfile.TemporaryDirectory() as scratch:
         for path in audio_files(folder)[:max_clips]:
             audio = read_audio(path, info.sample_rate)
@@ -36,8 +37,9 @@ def measure(model: CodecModel, folder: Path, max_clips: int, packet_frames: int)
             code_ratio.append(sum(coded) / sum(raw))
             file_ratio.append(sizes[CodingMode.ENTROPY].file_bytes / sizes[CodingMode.RAW].file_bytes)
             worst = max(worst, max(c / r for c, r in zip(coded, raw)))
+            modes += sizes[CodingMode.ENTROPY].modes
     return {"clips": len(code_ratio), "codes": float(np.mean(code_ratio)), "files": float(np.mean(file_ratio)),
-            "worst_packet": worst}
+            "worst_packet": worst, "raw_packets": modes.count(CodingMode.RAW) / len(modes)}
 
 
 def main() -> None:
@@ -48,11 +50,13 @@ def main() -> None:
     parser.add_argument("--packet-frames", type=int, default=DEFAULT_PACKET_FRAMES)
     args = parser.parse_args()
     model = CodecModel(resolve_model_dir(args.model))
-    print("| speech | clips | coded codes / raw codes (mean) | entropy file / raw file (mean) | worst packet |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| speech | clips | coded codes / raw codes (mean) | entropy file / raw file (mean) | worst packet | "
+          "packets sent raw |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for folder in args.folders:
         row = measure(model, folder, args.max_clips, args.packet_frames)
-        print(f"| {folder} | {row['clips']} | {row['codes']:.1%} | {row['files']:.1%} | {row['worst_packet']:.1%} |")
+        print(f"| {folder} | {row['clips']} | {row['codes']:.1%} | {row['files']:.1%} | {row['worst_packet']:.1%} | "
+              f"{row['raw_packets']:.1%} |")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,11 @@ import numpy as np
 from sscodec.benchmarks.metrics import METRICS, ClipScorer, spread
 from sscodec.benchmarks.opus import opus_missing, opus_roundtrip
 from sscodec.export.runtime import open_session, run_stream
+from sscodec.stream.encoder import StreamEncoder
+from sscodec.stream.file_codec import DEFAULT_PACKET_FRAMES, file_header, write_file
+from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import read_model_info, stream_graph_paths
+from sscodec.stream.packet import CodingMode
 
 
 class WholeClipCodec:
@@ -18,6 +23,7 @@ class WholeClipCodec:
     every installed model has."""
 
     def __init__(self, model_dir: Path) -> None:
+        self.directory = Path(model_dir)
         self.encoder, self.decoder = (open_session(p) for p in stream_graph_paths(model_dir))
         self.info = read_model_info(self.encoder, self.decoder, model_dir)
 
@@ -37,15 +43,39 @@ def _whole(session, x: np.ndarray) -> np.ndarray:
 def codec_conditions(
     codec: WholeClipCodec, clips: dict[str, np.ndarray], codebooks: tuple[int, ...], scorer: ClipScorer
 ) -> list[dict]:
-    """Encode each clip once and decode its first Q codebooks, for each Q; score every decode."""
+    """Encode each clip once and decode its first Q codebooks, for each Q; score every decode and measure the
+    bits the clips' codec-encode files spend (`file_kbps`, raw and entropy-coded; see `file_kbps`)."""
     codes = {name: codec.encode(audio) for name, audio in clips.items()}
+    model = CodecModel(codec.directory)
+    seconds = sum(a.size for a in clips.values()) / codec.info.sample_rate
     conditions = []
     for q in codebooks:
         scores = {
             name: scorer.score(codec.decode(codes[name], q, audio.size), audio) for name, audio in clips.items()
         }
-        conditions.append(_condition("codec", codec.info.bitrate_kbps(q), scores, {"codebooks": q}))
+        spent = file_kbps(model, {name: (codes[name][0, :q], audio.size) for name, audio in clips.items()}, seconds)
+        conditions.append(_condition("codec", codec.info.bitrate_kbps(q), scores, {"codebooks": q, **spent}))
     return conditions
+
+
+def file_kbps(model: CodecModel, clips: dict[str, tuple[np.ndarray, int]], seconds: float,
+              packet_frames: int = DEFAULT_PACKET_FRAMES) -> dict:
+    """The bitrate of the files codec-encode writes for each clip's codes [Q, frames] (and its sample count),
+    header and packet framing included, summed over the clips: `file_kbps` {"raw", "entropy"}. Without the
+    model's entropy tables, "entropy" is None and `entropy_skipped` says why."""
+    modes = [CodingMode.RAW] + ([CodingMode.ENTROPY] if model.has_tables else [])
+    spent: dict = {"file_kbps": {"raw": None, "entropy": None}}
+    for mode in modes:
+        total = 0
+        for clip_codes, samples in clips.values():
+            encoder = StreamEncoder(model, clip_codes.shape[0], mode)
+            packets = (encoder.packet(clip_codes[:, start : start + packet_frames])
+                       for start in range(0, clip_codes.shape[1], packet_frames))
+            total += write_file(io.BytesIO(), file_header(encoder, samples, packet_frames), packets).file_bytes
+        spent["file_kbps"][mode.name.lower()] = 8 * total / seconds / 1000
+    if not model.has_tables:
+        spent["entropy_skipped"] = f"{model.tables_path.name} not in the model folder"
+    return spent
 
 
 def opus_conditions(

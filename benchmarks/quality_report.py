@@ -64,9 +64,10 @@ def markdown(data: dict, plot_name: str) -> str:
             f"DNSMOS: P.835 and P.808 (Microsoft, CC-BY-4.0; models from `{data['dnsmos']}`)."
         ),
         (
-            f"Codec: the stream graphs over each whole clip, decoded on the first Q codebooks. Opus "
-            f"({data['opus_version']}): {data['opus_method']}; its real bitrate (Ogg container included) is "
-            "given per set."
+            f"Codec: the stream graphs over each whole clip, decoded on the first Q codebooks; the bits it spends "
+            "are those of the clip's codec-encode files (header and packet framing included, 50-frame packets), "
+            f"raw and entropy-coded. Opus ({data['opus_version']}): {data['opus_method']}; its real bitrate (Ogg "
+            "container included) is given per set. Plotted against the bits actually spent."
         ),
         "",
         f"![rate against quality]({plot_name})",
@@ -78,16 +79,17 @@ def markdown(data: dict, plot_name: str) -> str:
         (
             "| set | clips | "
             + " | ".join(f"codec {c:g} beats Opus {o:g} (PESQ-WB and STOI)" for c, o in TARGETS)
-            + " | PESQ-WB codec 6 / Opus 8 | STOI codec 6 / Opus 8 |"
+            + " | PESQ-WB codec 6 / Opus 8 | STOI codec 6 / Opus 8 | kbps spent: codec 6 raw, entropy / Opus 8 |"
         ),
-        "| --- | --- |" + " --- |" * (len(TARGETS) + 2),
+        "| --- | --- |" + " --- |" * (len(TARGETS) + 3),
     ]
     for s in data["sets"]:
         c6, o8 = find(s["conditions"], "codec", 6.0), find(s["conditions"], "opus", 8.0)
         lines.append(
             f"| {s['name']} | {s['clips']} | "
             + " | ".join(verdict(s["conditions"], c, o) for c, o in TARGETS)
-            + f" | {_mean(c6, 'pesq_wb')} / {_mean(o8, 'pesq_wb')} | {_mean(c6, 'stoi')} / {_mean(o8, 'stoi')} |"
+            + f" | {_mean(c6, 'pesq_wb')} / {_mean(o8, 'pesq_wb')} | {_mean(c6, 'stoi')} / {_mean(o8, 'stoi')} | "
+            + f"{_spent(c6, 'raw')}, {_spent(c6, 'entropy')} / {_spent(o8, 'ogg')} |"
         )
     for s in data["sets"]:
         lines += [
@@ -101,6 +103,8 @@ def markdown(data: dict, plot_name: str) -> str:
             name = condition_name(c)
             if "ogg_kbps" in c:
                 name += f" (real {c['ogg_kbps']:.2f} kbps)"
+            if "file_kbps" in c:
+                name += f" (files: raw {_spent(c, 'raw')}, entropy {_spent(c, 'entropy')} kbps)"
             if "skipped" in c:
                 lines.append(f"| {name} | skipped: {c['skipped']} |" + " |" * (len(METRICS) - 1))
                 continue
@@ -109,24 +113,42 @@ def markdown(data: dict, plot_name: str) -> str:
     return "\n".join(lines)
 
 
+def spent_kbps(condition: dict, kind: str) -> float | None:
+    """The bits a condition really spent (kbps): a codec file's ("raw" or "entropy") or Opus' Ogg stream ("ogg")."""
+    if kind == "ogg":
+        return condition.get("ogg_kbps")
+    return condition.get("file_kbps", {}).get(kind)
+
+
+def _spent(condition: dict | None, kind: str) -> str:
+    value = None if condition is None else spent_kbps(condition, kind)
+    return "—" if value is None else f"{value:.2f}"
+
+
+# What the plot draws per set: the codec at its entropy-coded and its raw files' bitrates, Opus at its real one.
+_CURVES = (("codec", "entropy", "o-", "codec, entropy-coded"), ("codec", "raw", "x:", "codec, raw"),
+           ("opus", "ogg", "s--", "Opus"))
+
+
 def figure(data: dict) -> Figure:
-    """Metric against bitrate for codec and Opus, one line per set."""
+    """Each metric against the bits actually spent: codec files entropy-coded and raw, and Opus; per set."""
     fig = Figure(figsize=(12, 8))
     axes = fig.subplots(2, 2)
     for ax, (metric, title) in zip(axes.flat, PLOTTED):
         for index, s in enumerate(data["sets"]):
             colour = f"C{index % 10}"
-            for codec, style in (("codec", "o-"), ("opus", "s--")):
-                points = [c for c in s["conditions"] if c["codec"] == codec and "summary" in c]
+            for codec, kind, style, label in _CURVES:
+                points = [c for c in s["conditions"]
+                          if c["codec"] == codec and "summary" in c and spent_kbps(c, kind) is not None]
                 if points:
-                    label = f"{s['name']} ({codec})"
-                    ax.plot([c["kbps"] for c in points], [c["summary"][metric]["mean"] for c in points],
-                            style, color=colour, label=label, markersize=4)
-        ax.set_xlabel("bitrate (kbps; Opus at its target)")
+                    ax.plot([spent_kbps(c, kind) for c in points], [c["summary"][metric]["mean"] for c in points],
+                            style, color=colour, label=f"{s['name']} ({label})", markersize=4)
+        ax.set_xlabel("kbps actually spent (files with their headers; Opus in Ogg)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=6, ncol=2)
-    fig.suptitle(f"codec-bench quality: {data['model']['preset']} (solid) vs Opus (dashed), per set")
+    fig.suptitle(f"codec-bench quality: {data['model']['preset']} entropy-coded (solid) and raw (dotted) vs Opus "
+                 "(dashed), per set")
     fig.tight_layout()
     return fig
 

@@ -25,25 +25,33 @@ def _clips(files: Sequence[Path], sample_rate: int, frame_size: int) -> Iterator
             yield audio[:whole]
 
 
+def clip_codes(model_dir: Path, files: Sequence[Path]) -> tuple[Iterator[np.ndarray], dict[str, int]]:
+    """Codes [n_codebooks, frames] of each clip in `files` (whole frames; clips shorter than one frame are left
+    out), computed lazily by `model_dir`/encoder_stream.onnx, and the graph's metadata (`n_codebooks`,
+    `codebook_size`). AudioFileError for an unreadable clip, when it is reached."""
+    session = open_session(model_dir / "encoder_stream.onnx")
+    meta = session.get_modelmeta().custom_metadata_map
+    sizes = {"n_codebooks": int(meta["n_codebooks"]), "codebook_size": int(meta["codebook_size"])}
+    clips = _clips(files, int(meta["sample_rate"]), int(meta["frame_size"]))
+    return (run_stream(session, clip[None], _CHUNK_FRAMES)[0] for clip in clips), sizes
+
+
 def write_tables(model_dir: Path, files: Sequence[Path]) -> tuple[Path, int]:
     """Code the speech in `files` with `model_dir`/encoder_stream.onnx; write the per-codebook counts to `model_dir`.
 
     Returns the tables file and the number of frames counted. The codes are the stream graph's own, so the
     tables describe exactly what the runtime will code. AudioFileError for an unreadable clip.
     """
-    session = open_session(model_dir / "encoder_stream.onnx")
-    meta = session.get_modelmeta().custom_metadata_map
-    n_codebooks, codebook_size = int(meta["n_codebooks"]), int(meta["codebook_size"])
+    clips, sizes = clip_codes(model_dir, files)
     frames = 0
 
-    def codes() -> Iterator[np.ndarray]:
+    def counted() -> Iterator[np.ndarray]:
         nonlocal frames
-        for clip in _clips(files, int(meta["sample_rate"]), int(meta["frame_size"])):
-            clip_codes = run_stream(session, clip[None], _CHUNK_FRAMES)[0]
-            frames += clip_codes.shape[1]
-            yield clip_codes
+        for codes in clips:
+            frames += codes.shape[1]
+            yield codes
 
-    counts = estimate_counts(codes(), n_codebooks, codebook_size)
+    counts = estimate_counts(counted(), sizes["n_codebooks"], sizes["codebook_size"])
     path = model_dir / TABLES_FILE
     save_tables(path, counts)
     return path, frames

@@ -1,12 +1,18 @@
 """The compressed file format: a checksummed header, then length-prefixed, checksummed packets (README, "Bitstream").
 
-Written and read front to back, so a file decodes as it arrives; a reader can skip to packet n by reading n
-length prefixes. Nothing read from a file sizes an allocation: every length is checked against the header's
-limits first, and reads take only the bytes that are there.
+Written and read front to back, so a file decodes as it arrives; every packet but the last holds the header's
+frames per packet, so a reader finds the packet of any time and skips to it by reading the length prefixes before
+it. Nothing read from a file sizes an allocation: every length is checked against the header's limits first, and
+reads take only the bytes that are there.
+
+Version 2 lets an entropy-coded file carry raw packets (each packet says its mode): the encoder sends a packet raw
+when range coding would make it larger, so no packet exceeds its raw packing. Version 1 files (every packet in the
+header's mode) are still read.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from collections.abc import Iterator
@@ -18,13 +24,15 @@ from sscodec.stream.packet import MAX_SEQUENCE, PACKET_HEADER_SIZE, CodingMode, 
 from sscodec.stream.packing import packed_size
 
 MAGIC = b"SSCB"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 MAX_PACKET_FRAMES = 3000  # 60 s of 20 ms frames: bounds one packet's memory whatever a header claims
 # magic, version, mode, codebooks, name length, sample rate, frame size, packet frames, samples, two fingerprints.
 _FIXED = struct.Struct("<4sBBBBIIIQ8s8s")
 _CRC = struct.Struct("<I")
 _RECORD = struct.Struct("<II")  # packet length, CRC-32 of the packet
-# No coder spends more than 32 bits on one code (constriction's probabilities have 24-bit precision).
+# No coder spends more than 32 bits on one code (constriction's probabilities have 24-bit precision): the bound
+# on a version 1 packet, whose range-coded payload could exceed raw packing.
 _MAX_BITS_PER_CODE = 32
 NO_TABLES = bytes(8)  # the tables fingerprint of a raw-mode file
 
@@ -42,16 +50,23 @@ class FileHeader:
     model_fingerprint: bytes
     tables_fingerprint: bytes
     model_name: str  # for messages only: the directory name of the model that encoded the file
+    version: int = FORMAT_VERSION
 
     @property
     def frames(self) -> int:
         """Frames the packets hold in all: the samples rounded up to whole frames."""
         return -(-self.samples // self.frame_size)
 
+    def max_packet_bytes(self, bits_per_code: int) -> int:
+        """The most bytes a valid packet (header included) takes: its raw packing at `bits_per_code` bits per code
+        (version 1: at the 32 bits no coder exceeds)."""
+        bits = bits_per_code if self.version >= 2 else _MAX_BITS_PER_CODE
+        return PACKET_HEADER_SIZE + packed_size(self.codebooks, self.packet_frames, bits)
+
     def to_bytes(self) -> bytes:
         """The header as written: the fixed fields, the UTF-8 model name (≤ 255 bytes), a CRC-32 of both."""
         name = self.model_name.encode("utf-8")[:255].decode("utf-8", "ignore").encode("utf-8")
-        fixed = _FIXED.pack(MAGIC, FORMAT_VERSION, self.mode, self.codebooks, len(name), self.sample_rate,
+        fixed = _FIXED.pack(MAGIC, self.version, self.mode, self.codebooks, len(name), self.sample_rate,
                             self.frame_size, self.packet_frames, self.samples, self.model_fingerprint,
                             self.tables_fingerprint)
         return fixed + name + _CRC.pack(zlib.crc32(fixed + name))
@@ -66,8 +81,9 @@ def read_header(stream: BinaryIO, source: str) -> FileHeader:
         raise BitstreamError(f"{source}: truncated header")
     (_, version, mode, codebooks, name_length, sample_rate, frame_size, packet_frames, samples, model_fp,
      tables_fp) = _FIXED.unpack(fixed)
-    if version != FORMAT_VERSION:
-        raise BitstreamError(f"{source}: format version {version}; this decoder reads version {FORMAT_VERSION}")
+    if version not in READ_VERSIONS:
+        raise BitstreamError(f"{source}: format version {version}; this decoder reads versions "
+                             f"{', '.join(map(str, READ_VERSIONS))}")
     name = stream.read(name_length)
     checksum = stream.read(_CRC.size)
     if len(name) < name_length or len(checksum) < _CRC.size:
@@ -83,7 +99,7 @@ def read_header(stream: BinaryIO, source: str) -> FileHeader:
     # The name only ever appears in messages: a hostile one must not break them across lines.
     printable = "".join(c if c.isprintable() else "?" for c in name.decode("utf-8", "replace"))
     return FileHeader(CodingMode(mode), codebooks, sample_rate, frame_size, packet_frames, samples, model_fp,
-                      tables_fp, printable)
+                      tables_fp, printable, version)
 
 
 def write_packet(stream: BinaryIO, packet: Packet) -> int:
@@ -93,15 +109,35 @@ def write_packet(stream: BinaryIO, packet: Packet) -> int:
     return _RECORD.size + len(data)
 
 
-def read_packets(stream: BinaryIO, header: FileHeader, source: str) -> Iterator[Packet]:
-    """The file's packets in order, each checked against the header; BitstreamError at the first bad one.
+def skip_packets(stream: BinaryIO, header: FileHeader, count: int, bits_per_code: int, source: str) -> None:
+    """Move past the next `count` packet records without reading their packets (their checksums are not checked:
+    a seek reads only what it decodes); BitstreamError for a length out of bounds or a file that ends first."""
+    limit = header.max_packet_bytes(bits_per_code)
+    for index in range(count):
+        record = stream.read(_RECORD.size)
+        if len(record) < _RECORD.size:
+            raise BitstreamError(f"{source}: truncated before packet {index}")
+        length = _RECORD.unpack(record)[0]
+        if not PACKET_HEADER_SIZE <= length <= limit:
+            raise BitstreamError(f"{source}: packet {index} claims {length} bytes, outside "
+                                 f"{PACKET_HEADER_SIZE}..{limit} (damaged file)")
+        if stream.seekable():
+            stream.seek(length, io.SEEK_CUR)
+        elif len(stream.read(length)) < length:
+            raise BitstreamError(f"{source}: truncated in packet {index}")
+
+
+def read_packets(stream: BinaryIO, header: FileHeader, bits_per_code: int, source: str,
+                 first: int = 0) -> Iterator[Packet]:
+    """The file's packets in order from packet `first` (the stream positioned at its record, e.g. by
+    `skip_packets`), each checked against the header; BitstreamError at the first bad one.
 
     Stops after the last packet; a file that ends early, holds more frames than the header's sample count,
     or has bytes after its last packet is an error.
     """
-    limit = PACKET_HEADER_SIZE + packed_size(header.codebooks, header.packet_frames, _MAX_BITS_PER_CODE)
-    frames = 0
-    index = 0
+    limit = header.max_packet_bytes(bits_per_code)
+    frames = first * header.packet_frames
+    index = first
     while frames < header.frames:
         record = stream.read(_RECORD.size)
         if len(record) < _RECORD.size:
@@ -128,12 +164,14 @@ def read_packets(stream: BinaryIO, header: FileHeader, source: str) -> Iterator[
 
 
 def _check_packet(packet: Packet, index: int, header: FileHeader, frames_before: int, source: str) -> None:
-    """A packet must continue the file: next sequence number, the header's codebooks and mode, frames in bounds."""
+    """A packet must continue the file: next sequence number, the header's codebooks, its mode (or raw, from
+    version 2), and the header's frames per packet (fewer only in the last)."""
     if packet.sequence != index & MAX_SEQUENCE:
         raise BitstreamError(f"{source}: packet {index} has sequence number {packet.sequence} (spliced file?)")
-    if (packet.codebooks, packet.mode) != (header.codebooks, header.mode):
+    fallback = header.version >= 2 and packet.mode is CodingMode.RAW
+    if packet.codebooks != header.codebooks or (packet.mode != header.mode and not fallback):
         raise BitstreamError(f"{source}: packet {index} holds {packet.codebooks} codebooks in {packet.mode.name} "
                              f"mode; the header says {header.codebooks} in {header.mode.name}")
-    if packet.frames > header.packet_frames or frames_before + packet.frames > header.frames:
-        raise BitstreamError(f"{source}: packet {index} holds {packet.frames} frames, more than the header allows")
-
+    expected = min(header.packet_frames, header.frames - frames_before)
+    if packet.frames != expected:
+        raise BitstreamError(f"{source}: packet {index} holds {packet.frames} frames; the header implies {expected}")

@@ -45,12 +45,17 @@ class StreamEncoder:
         return codes[0, : self.codebooks]
 
     def encode(self, audio: np.ndarray) -> Packet:
-        """The next packet: the codes of audio [K * frame_size] (whole frames), coded in this encoder's mode."""
-        codes = self.encode_codes(audio)
-        if self._coder is not None:
-            payload = self._coder.encode(codes)
-        else:
-            payload = pack_codes(codes, self.info.bits_per_code)
-        packet = Packet(self._sequence, self.codebooks, codes.shape[1], self.mode, payload)
+        """The next packet: the codes of audio [K * frame_size] (whole frames), coded in this encoder's mode
+        (entropy-coded packets fall back to raw where that is smaller)."""
+        return self.packet(self.encode_codes(audio))
+
+    def packet(self, codes: np.ndarray) -> Packet:
+        """The next packet holding codes [codebooks, K] (this encoder's, or computed elsewhere), as `encode`."""
+        if codes.ndim != 2 or codes.shape[0] != self.codebooks:
+            raise ValueError(f"codes must be [{self.codebooks}, frames], got {codes.shape}")
+        mode, payload = CodingMode.RAW, pack_codes(codes, self.info.bits_per_code)
+        if self._coder is not None:  # entropy mode: a packet that would cost more than raw goes raw
+            mode, payload = self._coder.encode_or_raw(codes, payload)
+        packet = Packet(self._sequence, self.codebooks, codes.shape[1], mode, payload)
         self._sequence = (self._sequence + 1) & MAX_SEQUENCE
         return packet

@@ -5,6 +5,8 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
+from sscodec.stream.packet import CodingMode
+
 # A valid range-coded payload can undercut the tables' most optimistic cost only by the coder's rounding; this
 # slack (bits) plus a 1 % margin on the probabilities keeps every real packet above the bound checked in `decode`.
 _SLACK_BITS = 64
@@ -33,6 +35,12 @@ class EntropyCoder:
         for index, row in enumerate(np.asarray(codes)):
             encoder.encode(row.astype(np.int32), self._models[index])
         return encoder.get_compressed().astype("<u4").tobytes()
+
+    def encode_or_raw(self, codes: np.ndarray, raw_payload: bytes) -> tuple[CodingMode, bytes]:
+        """The packet's mode and payload: range-coded when that is smaller than `raw_payload` (the same codes'
+        raw packing), else the raw payload itself, so no packet ever costs more than raw (README, "Bitstream")."""
+        payload = self.encode(codes)
+        return (CodingMode.ENTROPY, payload) if len(payload) < len(raw_payload) else (CodingMode.RAW, raw_payload)
 
     def decode(self, payload: bytes, codebooks: int, frames: int) -> np.ndarray:
         """Codes [codebooks, frames] (int64) of an `encode` payload.

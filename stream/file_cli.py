@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
-from sscodec.common.audio import AudioFileError, read_audio, write_audio
+from sscodec.common.audio import AudioFileError, AudioWriter, read_audio
 from sscodec.common.cli import run_cli
 from sscodec.common.errors import StreamError
+from sscodec.common.files import atomic_output
 from sscodec.stream.bitstream import MAX_PACKET_FRAMES
 from sscodec.stream.cli import model_dir_callback
 from sscodec.stream.engine import codebook_count
-from sscodec.stream.file_codec import DEFAULT_PACKET_FRAMES, decode_file, encode_file
+from sscodec.stream.file_codec import DEFAULT_PACKET_FRAMES, FileReader, encode_file
 from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import resolve_model_dir
 from sscodec.stream.packet import CodingMode
@@ -54,7 +55,9 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     summary = encode_file(model, audio, output_path, count, mode, packet_frames)
     seconds = audio.shape[0] / model.info.sample_rate
     raw_bytes = sum(packed_size(count, frames, model.info.bits_per_code) for frames in summary.frames)
-    click.echo(f"{output_path}: {seconds:.2f} s, {count} codebooks, {mode.name.lower()}, {summary.packets} packets, "
+    fallback = f" ({summary.modes.count(CodingMode.RAW)} sent raw)" if mode is CodingMode.ENTROPY else ""
+    click.echo(f"{output_path}: {seconds:.2f} s, {count} codebooks, {mode.name.lower()}, {summary.packets} packets"
+               f"{fallback}, "
                f"{summary.file_bytes} bytes ({summary.file_bytes * 8 / seconds / 1000:.2f} kbps); codes "
                f"{sum(summary.payload_bytes) / raw_bytes:.1%} of raw {model.info.bits_per_code}-bit packing")
 
@@ -63,11 +66,30 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
 @click.argument("input_path", metavar="INPUT", type=_INPUT)
 @click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
-def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | None) -> None:
-    """Decode INPUT, a file from codec-encode, to OUTPUT audio (the model's rate, the original length)."""
+@click.option("--start", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Decode from this time (seconds): packets before it are skipped, not decoded.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True),
+              help="Decode this many seconds (to the end at most); default: to the end.")
+def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | None, start: float,
+                   duration: float | None) -> None:
+    """Decode INPUT, a file from codec-encode, to OUTPUT audio (the model's rate; the original length, or the part
+    that --start and --duration ask for)."""
     model = CodecModel(resolve_model_dir(model_dir))
-    audio = decode_file(model, input_path)
-    write_audio(output_path, audio, model.info.sample_rate)
+    with FileReader(model, input_path) as reader:
+        rate, samples = reader.header.sample_rate, reader.header.samples
+        if not start * rate < samples:  # also refuses inf and nan
+            raise click.BadParameter(f"{start:g} s is not before the end of {input_path} ({reader.seconds:.3f} s)",
+                                     param_hint="'--start'")
+        first = min(samples - 1, round(start * rate))
+        length = None
+        if duration is not None:
+            if not duration > 0:
+                raise click.BadParameter(f"{duration:g} is not a positive number of seconds", param_hint="'--duration'")
+            length = None if duration * rate >= samples else max(1, round(duration * rate))
+        # Written beside OUTPUT and renamed when complete: an error or Ctrl-C leaves OUTPUT as it was.
+        with atomic_output(output_path) as temp, AudioWriter(temp, rate) as writer:
+            for piece in reader.audio(first, length):
+                writer.write(piece)
 
 
 def encode_main(args: Sequence[str] | None = None) -> None:

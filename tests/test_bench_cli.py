@@ -18,6 +18,7 @@ from sscodec.codec.config import preset
 from sscodec.codec.model import Codec
 from sscodec.export.onnx_export import export_codec
 from sscodec.export.probe import probe_signal
+from sscodec.export.tables import write_tables
 
 MACHINE_KEYS = {"cpu", "logical_cores", "gpu", "libraries", "onnxruntime_providers"}
 
@@ -89,6 +90,7 @@ def test_pytorch_eager_cases(tiny: Path) -> None:
 
 
 def test_quality_codec_opus_and_dnsmos_per_set(tiny: Path, clips: Path, tmp_path: Path) -> None:
+    write_tables(tiny, sorted(clips.iterdir()))  # so the codec's entropy-coded files can be measured too
     args = ["quality", "--model", str(tiny), "--audio", str(clips), "--codebooks", "6,12", "--opus-kbps", "8"]
     run([*args, "--json", str(tmp_path / "q.json")])
     data = read_results(tmp_path / "q.json")
@@ -101,7 +103,16 @@ def test_quality_codec_opus_and_dnsmos_per_set(tiny: Path, clips: Path, tmp_path
     assert 1.0 <= reference["summary"]["dnsmos_ovrl"]["mean"] <= 5.0
     codec = [c for c in clip_set["conditions"] if c["codec"] == "codec"]
     assert [c["kbps"] for c in codec] == [3.0, 6.0]
+    samples = [soundfile.info(clips / name).frames for name in ("clip0.wav", "clip1.wav")]
     for condition in codec:
+        # The raw files' real size, from the format: header (44 bytes, the model's name, a CRC) and, per packet of
+        # at most 50 frames, a record (length, CRC), an 8-byte packet header and the 10-bit codes.
+        q, frames = condition["codebooks"], [-(-n // 320) for n in samples]
+        raw_bytes = sum(48 + len(tiny.name) + sum(16 + -(-q * min(50, f - s) * 10 // 8) for s in range(0, f, 50))
+                        for f in frames)
+        spent = condition["file_kbps"]
+        assert spent["raw"] == pytest.approx(8 * raw_bytes / (sum(samples) / 16000) / 1000)
+        assert spent["raw"] > condition["kbps"] and spent["entropy"] <= spent["raw"]
         assert set(condition["per_clip"]) == {"clip0.wav", "clip1.wav"}
         assert {"snr_db", "si_sdr_db", "mel_distance", "pesq_wb", "stoi", "amplitude_ratio", "dnsmos_ovrl",
                 "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"} <= set(condition["summary"])
@@ -109,7 +120,8 @@ def test_quality_codec_opus_and_dnsmos_per_set(tiny: Path, clips: Path, tmp_path
     # The real rate counts the Ogg headers too, which on these 1 s clips add several kbps to the 8 asked.
     assert opus["ogg_kbps"] > 8 * 0.9 and np.isfinite(opus["summary"]["mel_distance"]["mean"])
     assert (tmp_path / "q_spectrograms.png").stat().st_size > 10_000
-    assert "codec 6 beats Opus 8" in (tmp_path / "q.md").read_text()
+    report = (tmp_path / "q.md").read_text()
+    assert "codec 6 beats Opus 8" in report and f"raw {codec[1]['file_kbps']['raw']:.2f}, entropy " in report
 
 
 def test_soak_short(tiny: Path, clips: Path, tmp_path: Path) -> None:

@@ -22,14 +22,16 @@ from test_stream_model import copy_model, export_tiny_model
 
 from sscodec.common.audio import read_audio
 from sscodec.common.bundled import EXAMPLE_CLIP
+from sscodec.common.entropy_tables import load_tables
 from sscodec.common.errors import StreamError
 from sscodec.export.tables import write_tables
 from sscodec.stream.bitstream import MAGIC, FileHeader, read_header, read_packets
 from sscodec.stream.decoder import StreamDecoder
 from sscodec.stream.encoder import StreamEncoder
-from sscodec.stream.file_codec import decode_file, encode_file
+from sscodec.stream.file_codec import FileReader, decode_file, encode_file
 from sscodec.stream.model import CodecModel
-from sscodec.stream.packet import CodingMode
+from sscodec.stream.packet import CodingMode, Packet
+from sscodec.stream.packing import pack_codes, packed_size
 
 BIN = Path(sys.executable).parent
 FRAME = 320
@@ -96,7 +98,7 @@ def test_decoded_codes_are_the_encoders_codes(model_dir: Path, tmp_path: Path, m
         header = read_header(stream, "f")
         assert (header.mode, header.samples, header.codebooks, header.packet_frames) == (mode, audio.size, 12, 10)
         decoder = StreamDecoder(model)
-        codes = np.concatenate([decoder.unpack(p) for p in read_packets(stream, header, "f")], axis=1)
+        codes = np.concatenate([decoder.unpack(p) for p in read_packets(stream, header, 10, "f")], axis=1)
     np.testing.assert_array_equal(codes, expected)
     assert decode_file(model, tmp_path / "f.sscb").shape == audio.shape
 
@@ -163,17 +165,26 @@ def test_user_mistakes_are_one_line_errors(command: str, args: list[str], code: 
 
 @functools.lru_cache(maxsize=1)
 def valid_files() -> tuple[bytes, ...]:
-    """Short valid files of the tiny model: entropy-coded and raw, 12 and 3 codebooks, 2- and 3-frame packets."""
+    """Short valid files of the tiny model: entropy-coded and raw, 12 and 3 codebooks, 2- and 3-frame packets, and
+    an entropy-coded file of speech then noise, whose noise packets went raw."""
     model = CodecModel(tiny_with_tables())
-    audio = soundfile.read(EXAMPLE_CLIP, dtype="float32")[0][16000 : 16000 + 9 * FRAME + 100]
+    audio = soundfile.read(EXAMPLE_CLIP, dtype="float32")[0][16000 : 16000 + 13 * FRAME + 100]
+    mixed = np.concatenate([audio[: 8 * FRAME], _noise(7 * FRAME)])
     files = []
     with tempfile.TemporaryDirectory() as folder:
-        for index, (mode, codebooks, packet_frames) in enumerate(
-                [(CodingMode.ENTROPY, 12, 3), (CodingMode.RAW, 12, 2), (CodingMode.ENTROPY, 3, 2)]):
+        for index, (signal, mode, codebooks, packet_frames) in enumerate(
+                [(audio, CodingMode.ENTROPY, 12, 3), (audio, CodingMode.RAW, 12, 2),
+                 (audio, CodingMode.ENTROPY, 3, 2), (mixed, CodingMode.ENTROPY, 12, 3)]):
             path = Path(folder) / f"{index}.sscb"
-            encode_file(model, audio, path, codebooks, mode, packet_frames)
+            summary = encode_file(model, signal, path, codebooks, mode, packet_frames)
             files.append(path.read_bytes())
+    assert set(summary.modes) == {CodingMode.ENTROPY, CodingMode.RAW}, summary.modes
     return tuple(files)
+
+
+def _noise(samples: int, seed: int = 0) -> np.ndarray:
+    """Loud white noise: codes that tables counted on speech find unlikely."""
+    return np.random.default_rng(seed).uniform(-0.9, 0.9, samples).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=1)
@@ -182,15 +193,20 @@ def fuzz_model() -> CodecModel:
 
 
 def _outcome(data: bytes, tmp: Path) -> None:
-    """Decoding must give finite audio or raise one StreamError line; any other exception fails the test."""
+    """Decoding, whole and from frame 13 (a seek that skips the first packets), must give finite audio or raise
+    one StreamError line; any other exception fails the test."""
     path = tmp / "case.sscb"
     path.write_bytes(data)
-    try:
-        audio = decode_file(fuzz_model(), path)
-    except StreamError as error:
-        assert "\n" not in str(error) and str(error).startswith(str(path))
-        return
-    assert audio.dtype == np.float32 and audio.ndim == 1 and audio.size >= 1 and np.isfinite(audio).all()
+    for start in (0, 13 * FRAME + 3):
+        try:
+            with FileReader(fuzz_model(), path) as reader:
+                if start >= reader.header.samples:
+                    continue
+                audio = np.concatenate(list(reader.audio(start)))
+        except StreamError as error:
+            assert "\n" not in str(error) and str(error).startswith(str(path))
+            continue
+        assert audio.dtype == np.float32 and audio.ndim == 1 and audio.size >= 1 and np.isfinite(audio).all()
 
 
 _mutation = st.tuples(st.integers(0, 10**6), st.integers(0, 255))
@@ -198,7 +214,7 @@ _mutation = st.tuples(st.integers(0, 10**6), st.integers(0, 255))
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    first=st.integers(0, 2), second=st.integers(0, 2), operation=st.sampled_from(["mutate", "truncate", "splice"]),
+    first=st.integers(0, 3), second=st.integers(0, 3), operation=st.sampled_from(["mutate", "truncate", "splice"]),
     cut=st.integers(0, 10**6), other_cut=st.integers(0, 10**6), patches=st.lists(_mutation, min_size=1, max_size=4),
     fix_header=st.booleans(),
 )
@@ -221,6 +237,89 @@ def test_hostile_files_give_audio_or_one_line(first: int, second: int, operation
             data[end : end + 4] = struct.pack("<I", zlib.crc32(bytes(data[:end])))
     with tempfile.TemporaryDirectory() as folder:
         _outcome(bytes(data), Path(folder))
+
+
+def test_packets_that_would_code_larger_go_raw(model_dir: Path, clip: Path, tmp_path: Path) -> None:
+    """Speech, noise, speech in one entropy-coded file: the noise packets go raw, the speech ones stay coded,
+    no packet exceeds raw packing, and decoding matches codec-stream and the encoder's codes."""
+    speech = read_audio(clip, 16000)
+    audio = np.concatenate([speech[: 25 * FRAME], _noise(25 * FRAME), speech[25 * FRAME : 50 * FRAME - 100]])
+    soundfile.write(tmp_path / "mixed.wav", audio, 16000, subtype="FLOAT")
+    done = run("codec-encode", tmp_path / "mixed.wav", tmp_path / "m.sscb", "--model", model_dir,
+               "--packet-frames", 25)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    model = CodecModel(model_dir)
+    with open(tmp_path / "m.sscb", "rb") as stream:
+        header = read_header(stream, "m")
+        packets = list(read_packets(stream, header, 10, "m"))
+    assert header.mode is CodingMode.ENTROPY and header.version == 2
+    assert [p.mode for p in packets] == [CodingMode.ENTROPY, CodingMode.RAW, CodingMode.ENTROPY]
+    assert "entropy, 3 packets (1 sent raw)," in done.stdout
+    assert all(len(p.payload) <= packed_size(12, p.frames, 10) for p in packets)
+    assert len(packets[1].payload) == packed_size(12, 25, 10)
+    assert len(model.entropy_coder.encode(StreamDecoder(model).unpack(packets[1]))) > packed_size(12, 25, 10)
+    padded = np.concatenate([audio, np.zeros(-audio.size % FRAME, np.float32)])
+    expected = StreamEncoder(model, 12).encode_codes(padded)
+    decoded_codes = np.concatenate([StreamDecoder(model).unpack(p) for p in packets], axis=1)
+    np.testing.assert_array_equal(decoded_codes, expected)
+    assert run("codec-decode", tmp_path / "m.sscb", tmp_path / "d.wav", "--model", model_dir).returncode == 0
+    assert run("codec-stream", "--input", tmp_path / "mixed.wav", "--output", tmp_path / "s.wav", "--model",
+               model_dir).returncode == 0
+    decoded, streamed = (soundfile.read(tmp_path / name, dtype="float32")[0] for name in ("d.wav", "s.wav"))
+    assert decoded.shape == audio.shape
+    np.testing.assert_allclose(decoded, streamed, atol=1e-4, rtol=0)
+
+
+def test_the_least_likely_codes_go_raw_and_round_trip(model_dir: Path) -> None:
+    model = CodecModel(model_dir)
+    coder, decoder = model.entropy_coder, StreamDecoder(model)
+    counts = load_tables(model.tables_path, 12, 1024)
+    adversarial = np.repeat(counts.argmin(axis=1)[:, None], 50, axis=1)  # each codebook's least likely code
+    raw = pack_codes(adversarial, 10)
+    mode, payload = coder.encode_or_raw(adversarial, raw)
+    assert mode is CodingMode.RAW and payload == raw and len(coder.encode(adversarial)) > len(raw)
+    np.testing.assert_array_equal(decoder.unpack(Packet(0, 12, 50, mode, payload)), adversarial)
+    likely = np.repeat(counts.argmax(axis=1)[:, None], 50, axis=1)
+    mode, payload = coder.encode_or_raw(likely, pack_codes(likely, 10))
+    assert mode is CodingMode.ENTROPY and len(payload) < len(raw)
+    np.testing.assert_array_equal(decoder.unpack(Packet(0, 12, 50, mode, payload)), likely)
+
+
+def _relabel(data: bytes, version: int) -> bytes:
+    """The same file with another format version in its header, the header checksum re-sealed."""
+    data = bytearray(data)
+    data[4] = version
+    end = 44 + data[7]
+    data[end : end + 4] = struct.pack("<I", zlib.crc32(bytes(data[:end])))
+    return bytes(data)
+
+
+def test_version_1_files_are_read_with_one_mode_throughout(model_dir: Path, tmp_path: Path) -> None:
+    model = CodecModel(model_dir)
+    speech = soundfile.read(EXAMPLE_CLIP, dtype="float32")[0][16000 : 16000 + 12 * FRAME]
+    for name, audio in (("speech", speech), ("mixed", np.concatenate([speech, _noise(6 * FRAME)]))):
+        summary = encode_file(model, audio, tmp_path / f"{name}.sscb", 12, CodingMode.ENTROPY, packet_frames=6)
+        (tmp_path / f"{name}_v1.sscb").write_bytes(_relabel((tmp_path / f"{name}.sscb").read_bytes(), 1))
+    assert summary.modes == [CodingMode.ENTROPY, CodingMode.ENTROPY, CodingMode.RAW]
+    np.testing.assert_array_equal(decode_file(model, tmp_path / "speech_v1.sscb"),
+                                  decode_file(model, tmp_path / "speech.sscb"))
+    # A version 1 reader knows no raw packets in an entropy-coded file: refused, as that reader would.
+    with pytest.raises(StreamError, match="packet 2 holds 12 codebooks in RAW mode; the header says 12 in ENTROPY"):
+        decode_file(model, tmp_path / "mixed_v1.sscb")
+    assert decode_file(model, tmp_path / "mixed.sscb").shape == (18 * FRAME,)
+
+
+def test_no_packet_may_exceed_raw_packing_from_version_2(tmp_path: Path) -> None:
+    """Version 2 bounds a record by raw packing (8 + 750 bytes at 12 x 50); version 1 by 32 bits per code."""
+    model = fuzz_model()
+    header = FileHeader(CodingMode.ENTROPY, 12, 16000, FRAME, 50, 50 * FRAME, model.fingerprint,
+                        model.tables_fingerprint, "tiny")
+    oversized = _record(struct.pack("<IBBH", 0, 1, 12, 50) + bytes(752))
+    (tmp_path / "v2.sscb").write_bytes(header.to_bytes() + oversized)
+    with pytest.raises(StreamError, match=r"packet 0 claims 760 bytes, outside 8\.\.758"):
+        decode_file(model, tmp_path / "v2.sscb")
+    (tmp_path / "v1.sscb").write_bytes(_relabel(header.to_bytes(), 1) + oversized)
+    assert decode_file(model, tmp_path / "v1.sscb").shape == (50 * FRAME,)  # within version 1's bound: decoded
 
 
 def test_a_header_that_lies_about_lengths_allocates_nothing_large(tmp_path: Path) -> None:

@@ -1,0 +1,48 @@
+"""Output files written whole or not at all: a temp file beside the output, renamed over it on success."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path beside `path` to write; on success it is synced and renamed over `path`.
+
+    On any exception (Ctrl-C included) the temp file is deleted and `path` is left as it was: absent, or the
+    previous file untouched. The temp file keeps `path`'s suffix (audio writers pick the format from it) and is
+    hidden: `.NAME.XXXXXXXX.tmp.SUFFIX`; only a killed process (SIGKILL, power loss) can leave one behind. An
+    error message that names the temp file is rewritten to name `path`.
+    """
+    path = Path(path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
+    os.close(fd)
+    temp = Path(name)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp's 0600 would make the output unreadable to others
+        yield temp
+        with open(temp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temp, path)
+    except BaseException as error:
+        temp.unlink(missing_ok=True)
+        _rename_in_message(error, str(temp), str(path))
+        raise
+
+
+def _rename_in_message(error: BaseException, temp: str, path: str) -> None:
+    """Make `error` name `path` where it names `temp` (one-string messages and OSError file names)."""
+    if isinstance(error, OSError):
+        if error.filename == temp:
+            error.filename = path
+    elif len(error.args) == 1 and isinstance(error.args[0], str) and temp in error.args[0]:
+        error.args = (error.args[0].replace(temp, path),)
