@@ -28,7 +28,7 @@ from sscodec.benchmarks.training import (
     PIPELINES,
     TIMED_STEPS,
     WARMUP_STEPS,
-    resolve_device,
+    bench_device,
     run_training,
 )
 from sscodec.codec.config import PRESETS
@@ -401,7 +401,7 @@ def train(
     pipelines: tuple[str, ...],
 ) -> None:
     """Training steps/s and audio-s/s per preset and recipe, eager vs torch.compile (and bf16 vs fp32 on CUDA)."""
-    device = resolve_device(device)
+    device = bench_device(device)
     presets = presets or DEFAULT_PRESETS[device]
     batch_size = batch_size or BATCH_SIZES[device]
     compiled = (False, True) if with_compile else (False,)

@@ -30,7 +30,7 @@ from sscodec.benchmarks.clips import SHARED_VAL
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # Each recipe spells out its weights so the comparison does not move when a recipe's defaults do.
-RECIPES: dict[str, list[str]] = {
+ABLATION_RECIPES: dict[str, list[str]] = {
     "l1": ["--losses", "l1"],
     "l1mel": ["--losses", "l1+mel", "--l1_weight", "1", "--mel_weight", "1"],
     "l1x10mel": ["--losses", "l1+mel", "--l1_weight", "10", "--mel_weight", "1"],
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> None:
             str(args.eval_every),
             "--device",
             args.device,
-            *RECIPES[name],
+            *ABLATION_RECIPES[name],
         ]
         if name == "full":
             command += ["--adversarial_start", str(args.adversarial_start)]
@@ -195,9 +195,9 @@ def load_runs(folder: Path) -> dict[str, list[dict[str, Any]]]:
         name: [
             json.loads(line) for line in (folder / f"{name}.metrics.jsonl").read_text().splitlines() if line
         ]
-        for name in sorted(names, key=lambda n: (list(RECIPES).index(n) if n in RECIPES else len(RECIPES), n))
+        for name in sorted(names, key=lambda n: (list(ABLATION_RECIPES).index(n) if n in ABLATION_RECIPES else len(ABLATION_RECIPES), n))
     }
-    if not any(name in RECIPES for name in runs):
+    if not any(name in ABLATION_RECIPES for name in runs):
         raise SystemExit(f"loss_ablation: no <recipe>.metrics.jsonl in {folder}")
     return runs
 
@@ -217,7 +217,7 @@ def _row_summary(row: dict[str, Any], audio_seconds_per_step: float | None) -> d
 def summarize_set(label: str, folder: Path) -> dict[str, Any]:
     """One ablation: every run at the largest step all of them validated at, and at its own last row."""
     loaded = load_runs(folder)
-    runs = {name: rows for name, rows in loaded.items() if name in RECIPES}
+    runs = {name: rows for name, rows in loaded.items() if name in ABLATION_RECIPES}
     setup_path = folder / "setup.json"
     setup = json.loads(setup_path.read_text()) if setup_path.is_file() else {}
     step = max(set.intersection(*({r["step"] for r in rows} for rows in runs.values())))
@@ -236,7 +236,7 @@ def summarize_set(label: str, folder: Path) -> dict[str, Any]:
         },
         "last": {n: _row_summary(rows[-1], per_step) for n, rows in runs.items()},
         # Runs that are not one of the recipes (e.g. one continued for longer) are shown, not compared.
-        "other_runs": {n: _row_summary(rows[-1], per_step) for n, rows in loaded.items() if n not in RECIPES},
+        "other_runs": {n: _row_summary(rows[-1], per_step) for n, rows in loaded.items() if n not in ABLATION_RECIPES},
         "scores": {
             n: json.loads((folder / f"{n}.scores.json").read_text())
             for n in loaded
@@ -295,7 +295,7 @@ def _scores_table(scores: dict[str, dict[str, Any]]) -> list[str]:
     """Each run's checkpoint scored by `score`: mean ± std over clips, best mean in bold."""
     first = next(iter(scores.values()))
     means = {n: {key: s["summary"][key]["mean"] for key, *_ in SCORE_COLUMNS} for n, s in scores.items()}
-    compared = [m for n, m in means.items() if n in RECIPES] or list(means.values())
+    compared = [m for n, m in means.items() if n in ABLATION_RECIPES] or list(means.values())
     best = {key: (max if higher else min)(m[key] for m in compared) for key, _, higher, _ in SCORE_COLUMNS}
     head = ["run", "step", *(title for _, title, _, _ in SCORE_COLUMNS)]
     lines = [
@@ -312,7 +312,7 @@ def _scores_table(scores: dict[str, dict[str, Any]]) -> list[str]:
         cells = [DESCRIPTIONS.get(name, name), str(s["step"])]
         for key, _, _, digits in SCORE_COLUMNS:
             text = f"{means[name][key]:.{digits}f} ± {s['summary'][key]['std']:.{digits}f}"
-            cells.append(f"**{text}**" if name in RECIPES and means[name][key] == best[key] else text)
+            cells.append(f"**{text}**" if name in ABLATION_RECIPES and means[name][key] == best[key] else text)
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -415,7 +415,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     train.add_argument("--val-dir", required=True)
     train.add_argument("--out", required=True, help="folder for the runs, their metrics and setup.json")
     train.add_argument(
-        "--recipes", nargs="+", choices=list(RECIPES), default=["l1", "l1mel", "l1x10mel", "full"]
+        "--recipes", nargs="+", choices=list(ABLATION_RECIPES), default=["l1", "l1mel", "l1x10mel", "full"]
     )
     train.add_argument("--preset", default="tiny")
     train.add_argument("--max-steps", type=int, default=300)

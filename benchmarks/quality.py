@@ -9,7 +9,7 @@ import numpy as np
 
 from sscodec.benchmarks.metrics import METRICS, ClipScorer, spread
 from sscodec.benchmarks.opus import opus_missing, opus_roundtrip
-from sscodec.export.runtime import open_session, run_stream
+from sscodec.export.runtime import quiet_session, run_stream
 from sscodec.stream.encoder import StreamEncoder
 from sscodec.stream.file_codec import DEFAULT_PACKET_FRAMES, file_header, write_file
 from sscodec.stream.model import CodecModel
@@ -24,7 +24,7 @@ class WholeClipCodec:
 
     def __init__(self, model_dir: Path) -> None:
         self.directory = Path(model_dir)
-        self.encoder, self.decoder = (open_session(p) for p in stream_graph_paths(model_dir))
+        self.encoder, self.decoder = (quiet_session(p) for p in stream_graph_paths(model_dir))
         self.info = read_model_info(self.encoder, self.decoder, model_dir)
 
     def encode(self, audio: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ class TrainingSpeed:
         return asdict(self)
 
 
-def resolve_device(device: str) -> str:
+def bench_device(device: str) -> str:
     """`auto` → cuda where a GPU is visible, else cpu (codec-train's rule); a BenchError when the asked device
     cannot run."""
     try:

@@ -19,6 +19,9 @@ MIN_RATE, MAX_RATE = 1000, 768_000  # Hz: beyond any real recording, so outside 
 MAX_VALUES = 2**29
 
 
+# The audio files the tools pick up from a folder (what libsndfile decodes).
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3"})
+
 class AudioFileError(ValueError):
     """An audio file that cannot be used: missing, unreadable, empty or not finite."""
 

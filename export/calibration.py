@@ -6,9 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sscodec.common.audio import read_audio
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+from sscodec.common.audio import AUDIO_SUFFIXES, read_audio
 
 
 def audio_files(directory: Path) -> list[Path]:

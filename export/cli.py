@@ -22,8 +22,8 @@ from sscodec.common.bundled import (
     BUNDLED_MODEL_DIR,
     DEFAULT_NAME,
     EXAMPLE_CLIP,
+    resolve_checkpoint,
 )
-from sscodec.common.bundled import resolve_checkpoint as resolve_bundled
 from sscodec.common.cli import run_cli
 from sscodec.common.errors import ModelError, first_line
 from sscodec.export.calibration import audio_files, load_clips
@@ -34,10 +34,10 @@ from sscodec.export.tables import MAX_TABLE_CLIPS, write_tables
 VALIDATION_CLIPS = 20  # every clip of telugu/val; each is cut to its first 8 s
 
 
-def resolve_checkpoint(value: str) -> Path:
+def checkpoint_option(value: str) -> Path:
     """The checkpoint file that `--checkpoint` names; "default" is the bundled model's."""
     try:
-        path = resolve_bundled(value)
+        path = resolve_checkpoint(value)
     except ModelError as error:
         raise click.BadParameter(str(error), param_hint="--checkpoint") from None
     if not path.exists():
@@ -126,7 +126,7 @@ def main(
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("torch").setLevel(logging.ERROR)
     try:
-        model = load_codec(resolve_checkpoint(checkpoint))
+        model = load_codec(checkpoint_option(checkpoint))
         config = model.config
         clips = load_clips(files, config.sample_rate, config.frame_size) if files else None
         validation = (

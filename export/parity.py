@@ -13,7 +13,7 @@ from torch import Tensor
 from sscodec.codec.model import Codec
 from sscodec.common.errors import first_line
 from sscodec.export.errors import ParityError
-from sscodec.export.runtime import CPU, Provider, open_session, run_graph
+from sscodec.export.runtime import CPU, Provider, quiet_session, run_graph
 
 TOLERANCE = 1e-4  # docs/CONTRACTS.md: max abs difference of decoded audio
 # A code may differ only where two codebook entries are this close in the quantizer's similarity (negative
@@ -96,7 +96,7 @@ def verify_export(
     mismatches: dict[str, int] = {}
     errors: dict[str, float] = {}
     for name, path in paths.items():
-        session = open_session(path, providers)
+        session = quiet_session(path, providers)
         chunkings = chunk_frames if name.endswith("_stream") else (1,)
         if name.startswith("encoder"):
             mismatches[name] = max(

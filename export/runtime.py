@@ -15,7 +15,7 @@ CPU = ("CPUExecutionProvider",)
 Provider = str | tuple[str, dict[str, str]]
 
 
-def open_session(path: str | os.PathLike, providers: Sequence[Provider] = CPU) -> ort.InferenceSession:
+def quiet_session(path: str | os.PathLike, providers: Sequence[Provider] = CPU) -> ort.InferenceSession:
     """An inference session on `providers`; quiet, since the exporter reports what matters itself."""
     options = ort.SessionOptions()
     options.log_severity_level = 3

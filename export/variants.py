@@ -15,7 +15,7 @@ from sscodec.export.graphs import GraphSpec
 from sscodec.export.int8 import check_int8, quantize_int8
 from sscodec.export.metadata import metadata_props, set_metadata
 from sscodec.export.quality import QualityCost, mel80_distance, snr_db
-from sscodec.export.runtime import open_session, run_graph, run_offline, stream_steps
+from sscodec.export.runtime import quiet_session, run_graph, run_offline, stream_steps
 
 PRECISIONS = ("fp16", "int8")
 # Frames per stream call when calibrating and measuring: scales and costs do not depend on it, and
@@ -70,8 +70,8 @@ def _calibration_feeds(
     name: str, fp32_paths: dict[str, Path], clips: Sequence[np.ndarray]
 ) -> Iterator[dict[str, np.ndarray]]:
     """Inputs that graph `name` sees in use: clips, their fp32 codes, or stream chunks with real states."""
-    encoder = open_session(fp32_paths["encoder"])
-    stream = open_session(fp32_paths[name]) if name.endswith("_stream") else None
+    encoder = quiet_session(fp32_paths["encoder"])
+    stream = quiet_session(fp32_paths[name]) if name.endswith("_stream") else None
     for clip in clips:
         is_encoder = name.startswith("encoder")
         x = clip[None] if is_encoder else run_offline(encoder, clip[None])
@@ -90,8 +90,8 @@ def quality_cost(
 ) -> QualityCost:
     """Encode and decode each clip with both exports (offline or stream graphs) and compare the audio."""
     names = ("encoder_stream", "decoder_stream") if stream else ("encoder", "decoder")
-    reference = [open_session(fp32_paths[name]) for name in names]
-    variant = [open_session(variant_paths[name]) for name in names]
+    reference = [quiet_session(fp32_paths[name]) for name in names]
+    variant = [quiet_session(variant_paths[name]) for name in names]
     expected, actual, distances, agreement = [], [], [], []
     for clip in clips:
         codes = [run_graph(encoder, clip[None], CHUNK_FRAMES) for encoder in (reference[0], variant[0])]

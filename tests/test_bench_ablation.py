@@ -13,7 +13,7 @@ from sscodec.benchmarks.loss_ablation import main
 from sscodec.export.probe import probe_signal
 
 STEPS = 4
-RECIPES = ["l1", "l1x10mel"]
+ABLATION_RECIPES = ["l1", "l1x10mel"]
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +25,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for i, length in enumerate(seconds):
             soundfile.write(root / folder / f"{folder}{i}.wav", probe_signal(16000, length, seed=i), 16000)
     main(["run", "--data-dir", str(root / "train"), "--val-dir", str(root / "val"), "--out", str(root / "runs"),
-          "--recipes", *RECIPES, "--max-steps", str(STEPS), "--eval-every", "2", "--batch-size", "2",
+          "--recipes", *ABLATION_RECIPES, "--max-steps", str(STEPS), "--eval-every", "2", "--batch-size", "2",
           "--segment-seconds", "0.2"])
     return root / "runs"
 
 
 def test_run_scores_each_last_checkpoint_with_pesq_and_stoi(runs: Path) -> None:
     setup = json.loads((runs / "setup.json").read_text())
-    assert setup["settings"]["max_steps"] == STEPS and set(setup["wall_seconds"]) == set(RECIPES)
-    for name in RECIPES:
+    assert setup["settings"]["max_steps"] == STEPS and set(setup["wall_seconds"]) == set(ABLATION_RECIPES)
+    for name in ABLATION_RECIPES:
         rows = [json.loads(line) for line in (runs / f"{name}.metrics.jsonl").read_text().splitlines()]
         scores = json.loads((runs / f"{name}.scores.json").read_text())
         assert scores["checkpoint"] == str(runs / name / "latest.pt") and scores["kind"] == "latest"
@@ -55,7 +55,7 @@ def test_summarize_puts_the_scores_in_the_table(runs: Path, tmp_path: Path) -> N
     assert "| run | step | PESQ-WB | STOI |" in table
     assert "L1 + VQ (the plain recipe)" in table and "L1 ×10 + mel (weights 10, 1)" in table
     (entry,) = json.loads((tmp_path / "ablation.json").read_text())
-    assert set(entry["scores"]) == set(RECIPES)
+    assert set(entry["scores"]) == set(ABLATION_RECIPES)
     assert (tmp_path / "ablation.png").stat().st_size > 1000
 
 
@@ -80,7 +80,7 @@ def test_score_reports_user_mistakes_in_one_line(runs: Path, tmp_path: Path, arg
 def test_score_best_reads_each_runs_best_checkpoint(runs: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(runs, tmp_path / "runs")  # the other tests read the module's scores
     main(["score", "--runs", str(copy), "--kind", "best", "--val-dir", str(runs.parent / "val")])
-    for name in RECIPES:
+    for name in ABLATION_RECIPES:
         rows = [json.loads(line) for line in (copy / f"{name}.metrics.jsonl").read_text().splitlines()]
         scores = json.loads((copy / f"{name}.scores.json").read_text())
         best = min((r for r in rows if r["step"] > 0), key=lambda r: r["mel_distance"])

@@ -20,7 +20,7 @@ from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.export import int8
 from sscodec.export.calibration import audio_files
 from sscodec.export.cli import main
-from sscodec.export.runtime import open_session, run_graph
+from sscodec.export.runtime import quiet_session, run_graph
 
 GRAPHS = ("encoder", "decoder", "encoder_stream", "decoder_stream")
 
@@ -123,7 +123,7 @@ def test_every_precision_writes_four_working_files(full_run, precision: str) -> 
     folder = out if precision == "fp32" else out / precision
     assert sorted(p.name for p in folder.glob("*.onnx")) == sorted(f"{name}.onnx" for name in GRAPHS)
     audio = 0.1 * np.random.default_rng(0).standard_normal((1, 320 * 6)).astype(np.float32)
-    sessions = {name: open_session(folder / f"{name}.onnx") for name in GRAPHS}
+    sessions = {name: quiet_session(folder / f"{name}.onnx") for name in GRAPHS}
     for session in sessions.values():
         assert session.get_modelmeta().custom_metadata_map["precision"] == precision
     codes = run_graph(sessions["encoder_stream"], audio, 2)

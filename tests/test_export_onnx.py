@@ -24,7 +24,7 @@ from sscodec.export.parity import (
     reference_codes,
     verify_export,
 )
-from sscodec.export.runtime import open_session, run_graph
+from sscodec.export.runtime import quiet_session, run_graph
 
 GRAPHS = ("encoder", "decoder", "encoder_stream", "decoder_stream")
 SIGNATURES = {  # docs/CONTRACTS.md's ONNX table: (name, element type, shape) of inputs, then of outputs
@@ -60,7 +60,7 @@ def exported(tmp_path_factory) -> tuple[Codec, ExportResult]:
 
 @pytest.fixture(scope="module")
 def sessions(exported) -> dict[str, ort.InferenceSession]:
-    return {name: open_session(exported[1].paths[name]) for name in GRAPHS}
+    return {name: quiet_session(exported[1].paths[name]) for name in GRAPHS}
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +183,7 @@ def test_every_codebook_count_decodes(exported, sessions, speech) -> None:
 def test_small_preset_decoder_matches_pytorch(tmp_path: Path, speech) -> None:
     model = _model("small").fold_weight_norm()
     spec = next(spec for spec in graph_specs(model) if spec.name == "decoder")
-    session = open_session(export_graph(spec, tmp_path / spec.file_name, DEFAULT_OPSET, model.config))
+    session = quiet_session(export_graph(spec, tmp_path / spec.file_name, DEFAULT_OPSET, model.config))
     for audio in (speech[1][None], _random_signals()[1]):
         codes = reference_codes(model, audio)
         for q in (1, 7, 12):
@@ -206,7 +206,7 @@ def _cuda_provider(path: Path) -> tuple[str, dict[str, str]]:
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         pytest.skip("this onnxruntime build has no CUDAExecutionProvider")
     # Without a device or its libraries, ONNX Runtime falls back to the CPU instead of failing.
-    if "CUDAExecutionProvider" not in open_session(path, [cuda, "CPUExecutionProvider"]).get_providers():
+    if "CUDAExecutionProvider" not in quiet_session(path, [cuda, "CPUExecutionProvider"]).get_providers():
         pytest.skip("CUDAExecutionProvider is built in but cannot start here (no CUDA device or libraries)")
     return cuda
 

@@ -14,9 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sscodec.common.audio import AudioFileError, AudioInfo, probe_audio
+from sscodec.common.audio import AUDIO_SUFFIXES, AudioFileError, AudioInfo, probe_audio
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 CACHE_VERSION = 1
 log = logging.getLogger(__name__)
 
