@@ -17,7 +17,7 @@ from sscodec.codec.checkpoint import save_codec
 from sscodec.codec.config import CodecConfig, preset
 from sscodec.codec.model import Codec
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables
-from sscodec.export import int8
+from sscodec.export import cli, int8
 from sscodec.export.calibration import audio_files
 from sscodec.export.cli import main
 from sscodec.export.runtime import quiet_session, run_graph
@@ -112,9 +112,42 @@ def test_int8_that_misses_the_acceptance_test_is_refused_with_its_numbers(
     monkeypatch.setattr(int8, "MIN_SNR_DB", 60.0)  # beyond any int8 decoder
     args = ["--onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out"), "--int8"]
     result = _run(*args, "--calibration-dir", str(calibration_dir), "--validation-dir", str(calibration_dir))
-    _assert_one_line_error(result, 1, "int8 refused", "on 2 speech clips", "codes are 100.0% equal", "needs >= 60 dB")
+    _assert_one_line_error(
+        result, 1, "int8 refused", "on 2 speech clips", "codes are 100.0% equal", "needs >= 60 dB"
+    )
     assert re.search(r"SNR is \d+\.\d dB", result.stderr)
     assert not list((tmp_path / "out").rglob("*.onnx"))  # nothing half-exported
+
+
+def test_out_default_rewrites_the_bundled_model_in_place(
+    checkpoint: Path, calibration_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, pretrained = (
+        tmp_path / "stream" / "models" / "default",
+        tmp_path / "codec" / "pretrained" / "default",
+    )
+    runtime.mkdir(parents=True)
+    pretrained.mkdir(parents=True)
+    monkeypatch.setattr(cli, "BUNDLED_MODEL_DIR", runtime)
+    monkeypatch.setattr(cli, "BUNDLED_CHECKPOINT_DIR", pretrained)
+    monkeypatch.setattr(cli, "BUNDLED_CHECKPOINT", pretrained / "codec.pt")
+    _assert_one_line_error(
+        _run("--onnx", "--checkpoint", str(checkpoint), "--out", "default"), 2, "--tables-dir"
+    )
+    result = _run(
+        "--onnx", "--checkpoint", str(checkpoint), "--out", "default", "--tables-dir", str(calibration_dir)
+    )
+    assert result.exit_code == 0, result.output
+    # What the runtime loads beside the model card; what training and export use in the source checkout, with
+    # the checkpoint the graphs came from (another than the bundled one, so it is replaced too).
+    assert sorted(p.name for p in runtime.iterdir()) == [
+        "decoder_stream.onnx",
+        "encoder_stream.onnx",
+        "entropy_tables.npz",
+    ]
+    assert sorted(p.name for p in pretrained.iterdir()) == ["codec.pt", "decoder.onnx", "encoder.onnx"]
+    assert f"{runtime / 'encoder_stream.onnx'} " in result.stdout
+    assert not list(tmp_path.rglob(".export-*"))
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
