@@ -19,8 +19,8 @@ from torch.nn import functional as F
 
 from sscodec.codec.config import CodecConfig
 
-# One codebook's step of the residual VQ: (codebook index, residual) → (codes, what they stand for).
-Step = Callable[[int, Tensor], tuple[Tensor, Tensor]]
+# One codebook's step of the residual VQ: (codebook index, residual) → (codes, what they stand for, ...).
+Step = Callable[[int, Tensor], tuple[Tensor, ...]]
 # Picks codebook i's codes from its similarities [..., K].
 Choose = Callable[[int, Tensor], Tensor]
 
@@ -82,11 +82,14 @@ class VectorQuantizer(nn.Module):
     def _update(self, latents: Tensor) -> None:
         vectors = latents.transpose(1, 2).reshape(-1, latents.shape[1])
         size = self.codebook.shape[0]
-        if not bool(self.initialized):
-            self.codebook.copy_(_sample(vectors, size))
-            self.embed_sum.copy_(self.codebook)
-            self.cluster_size.fill_(1.0)
-            self.initialized.fill_(True)
+        # Seeds from the batch: every entry at the first update (the codebook starts on the data), later the
+        # unused ones. Without a Python branch on the flag, torch.compile keeps the residual VQ in one graph.
+        fresh = _sample(vectors, size)
+        first = ~self.initialized
+        self.codebook.copy_(torch.where(first, fresh, self.codebook))
+        self.embed_sum.copy_(torch.where(first, fresh, self.embed_sum))
+        self.cluster_size.copy_(torch.where(first, torch.ones_like(self.cluster_size), self.cluster_size))
+        self.initialized.fill_(True)
         codes = self.encode(latents).reshape(-1)
         onehot = F.one_hot(codes, size).to(vectors.dtype)
         self.cluster_size.mul_(self.decay).add_(onehot.sum(dim=0), alpha=1 - self.decay)
@@ -96,7 +99,6 @@ class VectorQuantizer(nn.Module):
         smoothed = (self.cluster_size + self.epsilon) / (total + size * self.epsilon) * total
         self.codebook.copy_(self.embed_sum / smoothed[:, None])
         dead = self.cluster_size < self.dead_threshold
-        fresh = _sample(vectors, size)
         self.codebook.copy_(torch.where(dead[:, None], fresh, self.codebook))
         self.embed_sum.copy_(torch.where(dead[:, None], fresh, self.embed_sum))
         self.cluster_size.copy_(torch.where(dead, torch.ones_like(self.cluster_size), self.cluster_size))
@@ -143,32 +145,34 @@ class ResidualVectorQuantizer(nn.Module):
             counts = self.sample_codebook_counts(batch, latents.device)
         else:
             counts = torch.full((batch,), self.n_codebooks, device=latents.device)
+
+        def step(index: int, residual: Tensor) -> tuple[Tensor, ...]:
+            quantized, codes, commitment = self.quantizers[index](residual)  # quantized: straight-through
+            return codes, quantized, commitment
+
+        steps = self.quantize_residuals(latents, step, int(counts.max()))
         quantized = torch.zeros_like(latents)
         commitment = latents.new_zeros(())
-
-        def step(index: int, residual: Tensor) -> tuple[Tensor, Tensor]:
-            nonlocal quantized, commitment
-            q, codes, commit_i = self.quantizers[index](residual)
+        for index, (_, q, commit_i) in enumerate(steps):
             mask = (counts > index).to(latents.dtype)
             quantized = quantized + q * mask[:, None, None]
             commitment = commitment + (commit_i * mask).mean()
-            return codes, q
+        return QuantizerOutput(quantized, torch.stack([codes for codes, *_ in steps], dim=1), commitment)
 
-        codes = self.quantize_residuals(latents, step, int(counts.max()))
-        return QuantizerOutput(quantized, torch.stack(codes, dim=1), commitment)
-
-    def quantize_residuals(self, residual: Tensor, step: Step, count: int | None = None) -> list[Tensor]:
+    def quantize_residuals(
+        self, residual: Tensor, step: Step, count: int | None = None
+    ) -> list[tuple[Tensor, ...]]:
         """The residual VQ over the first `count` codebooks (default all): codebook i codes what 0..i-1 left.
 
-        `step(i, residual)` returns codebook i's codes and what they stand for (subtracted from the residual);
-        returns each codebook's codes, in order.
+        `step(i, residual)` returns codebook i's codes, what they stand for (subtracted from the residual) and
+        anything else; returns what each codebook's step returned, in order.
         """
-        all_codes = []
+        steps = []
         for index in range(self.n_codebooks if count is None else count):
-            codes, quantized = step(index, residual)
-            residual = residual - quantized
-            all_codes.append(codes)
-        return all_codes
+            result = step(index, residual)
+            residual = residual - result[1]
+            steps.append(result)
+        return steps
 
     def encode(self, latents: Tensor, choose: Choose | None = None) -> Tensor:
         """Codes [B, n_codebooks, F] of latents [B, D, F]: each codebook's nearest entry to what the previous left.
@@ -177,13 +181,14 @@ class ResidualVectorQuantizer(nn.Module):
         per codebook. `choose(i, similarities)`, if given, picks codebook i's codes instead of the argmax.
         """
 
-        def step(index: int, residual: Tensor) -> tuple[Tensor, Tensor]:
+        def step(index: int, residual: Tensor) -> tuple[Tensor, ...]:
             quantizer = self.quantizers[index]
             similarities = quantizer.similarities(residual)
             codes = similarities.argmax(dim=-1) if choose is None else choose(index, similarities)
             return codes, F.embedding(codes, quantizer.extended_entries())
 
-        return torch.stack(self.quantize_residuals(extend(latents), step), dim=1)
+        steps = self.quantize_residuals(extend(latents), step)
+        return torch.stack([codes for codes, _ in steps], dim=1)
 
     def decode(self, codes: Tensor) -> Tensor:
         """Latents [B, D, F] from codes [B, Q, F], using the first Q codebooks.

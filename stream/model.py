@@ -43,9 +43,12 @@ class CodecModel:
         return self.decoder_graph.session
 
     def prepare(self, chunk_frames: int, codebooks: int) -> None:
-        """Open fixed-shape sessions for streams of `chunk_frames` frames per chunk and `codebooks` codebooks
-        (StreamEngine does; chunks of other shapes still run, on the sessions for any shape)."""
-        self.encoder_graph.fix_shape((1, chunk_frames * self.info.frame_size))
+        """Open the fixed-shape decoder session for chunks of `chunk_frames` frames of `codebooks` codebooks
+        (StreamEngine does; chunks of other shapes still run, on the session for any shape).
+
+        The decoder only: measured per 1-frame chunk, a fixed-shape decoder session is 5 % faster, a fixed-shape
+        encoder session 2 % slower (README, "Speed").
+        """
         self.decoder_graph.fix_shape((1, codebooks, chunk_frames))
 
     @property
