@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from sscodec.benchmarks import latency_report, quality_report, soak_report, training_report
+from sscodec.benchmarks import (
+    latency_report,
+    quality_report,
+    soak_report,
+    training_curve_report,
+    training_report,
+)
 from sscodec.benchmarks.clips import SHARED_VAL, read_clip_files, read_clips, tile_to
 from sscodec.benchmarks.dnsmos import DEFAULT_DIR as DNSMOS_DIR
 from sscodec.benchmarks.errors import BenchError
@@ -31,6 +37,7 @@ from sscodec.benchmarks.training import (
     bench_device,
     run_training,
 )
+from sscodec.benchmarks.training_curve import SLOPE_POINTS, run_curve
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import DEFAULT_NAME
@@ -415,6 +422,25 @@ def train(
         "runs": [run.to_dict() for run in runs],
     }
     _finish("train", json_path, data, training_report.markdown(data), training_report.figure(data))
+
+
+@cli.command()
+@json_option
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--label", "labels", multiple=True, help="A name per run, in order [default: the run folder's name].")
+def curve(json_path: Path | None, runs: tuple[Path, ...], labels: tuple[str, ...]) -> None:
+    """Validation quality against training compute for codec-train RUNS, each after the runs it was
+    initialised from (--init_from): audio-hours and wall-hours, and what each run's last hour bought."""
+    if labels and len(labels) != len(runs):
+        raise click.BadParameter(f"{len(labels)} labels for {len(runs)} runs", param_hint="--label")
+    curves = [run_curve(run, label) for run, label in zip(runs, labels or [None] * len(runs))]
+    data = {
+        "benchmark": "curve",
+        "machine": machine_info(),
+        "slope_points": SLOPE_POINTS,
+        "runs": [c.to_dict() for c in curves],
+    }
+    _finish("curve", json_path, data, training_curve_report.markdown(data), training_curve_report.figure(data))
 
 
 def _pytorch_cases(checkpoint: Path | None, audio, chunks: int) -> list[dict]:

@@ -29,6 +29,7 @@ class Validation:
     codebook_perplexity: list[float] = field(default_factory=list)
     codebook_used_fraction: list[float] = field(default_factory=list)
     train_audio_seconds_per_second: float = 0.0
+    audio_seconds_trained: float = 0.0  # steps × batch × crop seconds × processes, since the run's step 0
     elapsed_seconds: float = 0.0
     nan_skipped_steps: int = 0
     peak_gpu_memory_gb: float | None = None

@@ -237,8 +237,8 @@ class Trainer:
                                   len(held_here), seconds))
         if config.in_memory:
             reader.preload(corpora)
-        per_step = config.batch_size * segment / rate * dist.world_size
-        self.steps_per_epoch = max(1, math.ceil(sum(c.seconds for c in corpora) / per_step))
+        self.audio_seconds_per_step = config.batch_size * segment / rate * dist.world_size
+        self.steps_per_epoch = max(1, math.ceil(sum(c.seconds for c in corpora) / self.audio_seconds_per_step))
         augmentation = Augmentation(gain_prob=config.gain_prob, lowpass_prob=config.lowpass_prob,
                                     noise_prob=config.noise_prob, quiet_prob=config.quiet_prob)
         noise = None
@@ -255,7 +255,7 @@ class Trainer:
         if dist.is_main:
             log.info("training data:\n%s", data_summary(corpora))
             log.info("%d steps per epoch of %.1f audio-s each; %d data workers per process", self.steps_per_epoch,
-                     per_step, self.num_workers)
+                     self.audio_seconds_per_step, self.num_workers)
 
     def _manifests(self, roots: list[Path]) -> list[Manifest]:
         """Rank 0 builds (or refreshes) each folder's manifest; the other ranks then read the cache it wrote."""
@@ -447,6 +447,7 @@ class Trainer:
             codebook_perplexity=list(usage.perplexity),
             codebook_used_fraction=list(usage.used_fraction),
             train_audio_seconds_per_second=self._throughput(),
+            audio_seconds_trained=self.step * self.audio_seconds_per_step,
             elapsed_seconds=self.train_seconds,
             nan_skipped_steps=self.nan_skipped,
             peak_gpu_memory_gb=(
@@ -456,9 +457,8 @@ class Trainer:
         return result, examples
 
     def _throughput(self) -> float:
-        seconds_per_step = self.config.batch_size * self.config.segment_seconds * self.dist.world_size
         steps = self.step - self._start_step
-        return steps * seconds_per_step / self._loop_seconds if self._loop_seconds > 0 else 0.0
+        return steps * self.audio_seconds_per_step / self._loop_seconds if self._loop_seconds > 0 else 0.0
 
     # -- checkpoints ------------------------------------------------------------------------------------
     def save(self, best: bool) -> None:

@@ -1,0 +1,112 @@
+"""`codec-bench curve`: a run continued with --init_from is drawn after its parent, at the parent's compute.
+
+Two real `tiny` runs through `codec-train` (a parent of 20 steps validated every 10, and a child initialised from
+the parent's step-10 checkpoint), then the benchmark through its CLI; bad run folders give one-line errors.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sscodec.benchmarks.cli import main as bench
+from sscodec.codec.checkpoint import atomic_save, read_checkpoint
+from sscodec.train.cli import main as train
+from tests.conftest import TELUGU_VAL, telugu_train_clips
+
+BATCH, SEGMENT = 4, 0.5
+
+
+def _train(data: Path, out: Path, steps: int, *extra: str) -> None:
+    train(["--data_dir", str(data), "--val_dir", str(TELUGU_VAL), "--val_clips", "2", "--checkpoint_dir", str(out),
+           "--preset", "tiny", "--device", "cpu", "--batch_size", str(BATCH), "--segment_seconds", str(SEGMENT),
+           "--num_workers", "0", "--max_steps", str(steps), "--eval_every", "10", *extra])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not TELUGU_VAL.is_dir():
+        pytest.skip("shared speech data not found")
+    root = tmp_path_factory.mktemp("curve")
+    telugu_train_clips(root / "train", 8)
+    _train(root / "train", root / "parent", 20)
+    # The child starts from the parent's weights as a checkpoint saved at step 10 would hold them.
+    start = root / "parent" / "at_step_10.pt"
+    payload = read_checkpoint(root / "parent" / "latest.pt")
+    atomic_save({**payload, "step": 10}, start)
+    _train(root / "train", root / "child", 20, "--init_from", str(start), "--learning_rate", "1e-4")
+    return root
+
+
+def _curve(tmp: Path, *args: str) -> dict:
+    bench(["curve", *args, "--json", str(tmp / "curve.json")])
+    return json.loads((tmp / "curve.json").read_text())
+
+
+def _rows(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_child_starts_where_its_parent_was_at_the_checkpoint(runs: Path, tmp_path: Path) -> None:
+    data = _curve(tmp_path, str(runs / "parent"), str(runs / "child"), "--label", "first", "--label", "continued")
+    parent, child = data["runs"]
+    assert (parent["label"], child["label"]) == ("first", "continued")
+    parent_rows = _rows(runs / "parent")
+    at_10 = next(r for r in parent_rows if r["step"] == 10)
+    # Audio trained by step 10: 10 steps of BATCH crops of SEGMENT seconds, one process.
+    assert at_10["audio_seconds_trained"] == pytest.approx(10 * BATCH * SEGMENT)
+    assert child["start_audio_hours"] == pytest.approx(10 * BATCH * SEGMENT / 3600)
+    assert child["start_wall_hours"] == pytest.approx(at_10["elapsed_seconds"] / 3600)
+    assert parent["start_audio_hours"] == 0 and parent["root"] == "random weights"
+    assert child["root"] == "random weights"  # the chain's root, not the parent's checkpoint
+    child_rows = _rows(runs / "child")
+    assert [p["step"] for p in child["points"]] == [r["step"] for r in child_rows] == [0, 10, 20]
+    for point, row in zip(child["points"], child_rows):
+        assert point["audio_hours"] == pytest.approx((10 + row["step"]) * BATCH * SEGMENT / 3600)
+        assert point["mel_distance"] == row["mel_distance"]
+    assert child["best"]["mel_distance"] == min(r["mel_distance"] for r in child_rows)
+    assert child["recipe"]["learning_rate"] == 1e-4 and child["device"] == "cpu"
+    assert parent["slope_mel_per_audio_hour"] is None  # 3 validations: fewer than the slope needs
+    assert (tmp_path / "curve.md").read_text().count("| first |") == 1
+    assert (tmp_path / "curve.png").stat().st_size > 0
+
+
+def test_slope_is_the_least_squares_line_through_the_last_validations(runs: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(runs / "parent", run)
+    rows = _rows(run)
+    extra = [{**rows[-1], "step": 20 + 10 * i, "audio_seconds_trained": (20 + 10 * i) * BATCH * SEGMENT,
+              "mel_distance": 0.5 - 0.01 * i} for i in range(1, 4)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows + extra))
+    data = _curve(tmp_path, str(run))
+    hours = [p["audio_hours"] for p in data["runs"][0]["points"][-4:]]
+    mel = [p["mel_distance"] for p in data["runs"][0]["points"][-4:]]
+    expected = np.polyfit(hours, mel, 1)[0]
+    assert data["runs"][0]["slope_mel_per_audio_hour"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("fault", ["not a run", "no metrics", "garbage row", "cycle"])
+def test_a_bad_run_folder_is_one_line(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture, fault: str) -> None:
+    run = tmp_path / "run"
+    if fault == "not a run":
+        run.mkdir()
+    else:
+        shutil.copytree(runs / "parent", run)
+    if fault == "no metrics":
+        (run / "metrics.jsonl").unlink()
+    elif fault == "garbage row":
+        (run / "metrics.jsonl").write_text('{"step": 0}\nnot json\n')
+    elif fault == "cycle":
+        payload = read_checkpoint(run / "latest.pt")
+        atomic_save({**payload, "train_config": {**payload["train_config"], "init_from": str(run / "latest.pt")}},
+                    run / "latest.pt")
+    with pytest.raises(SystemExit) as exit_info:
+        bench(["curve", str(run), "--json", str(tmp_path / "out.json")])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("codec-bench: error:") and "\n" not in err and "Traceback" not in err
+    assert str(run) in err
