@@ -37,7 +37,7 @@ from sscodec.benchmarks.training import (
     bench_device,
     run_training,
 )
-from sscodec.benchmarks.training_curve import SLOPE_POINTS, run_curve
+from sscodec.benchmarks.training_curve import SLOPE_POINTS, run_curve, score_chains
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import DEFAULT_NAME
@@ -428,7 +428,9 @@ def train(
 @json_option
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--label", "labels", multiple=True, help="A name per run, in order [default: the run folder's name].")
-def curve(json_path: Path | None, runs: tuple[Path, ...], labels: tuple[str, ...]) -> None:
+@click.option("--score-audio", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also score each run's best.pt and each chain's root on these clips (PESQ-WB, STOI, mel, SNR).")
+def curve(json_path: Path | None, runs: tuple[Path, ...], labels: tuple[str, ...], score_audio: Path | None) -> None:
     """Validation quality against training compute for codec-train RUNS, each after the runs it was
     initialised from (--init_from): audio-hours and wall-hours, and what each run's last hour bought."""
     if labels and len(labels) != len(runs):
@@ -439,6 +441,8 @@ def curve(json_path: Path | None, runs: tuple[Path, ...], labels: tuple[str, ...
         "machine": machine_info(),
         "slope_points": SLOPE_POINTS,
         "runs": [c.to_dict() for c in curves],
+        "score_audio": None if score_audio is None else str(score_audio),
+        "scores": {} if score_audio is None else score_chains(curves, score_audio),
     }
     _finish("curve", json_path, data, training_curve_report.markdown(data), training_curve_report.figure(data))
 

@@ -18,8 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sscodec.benchmarks.checkpoint_scores import score_checkpoint
+from sscodec.benchmarks.clips import read_clips
 from sscodec.benchmarks.errors import BenchError
 from sscodec.codec.checkpoint import CheckpointError, read_checkpoint
+from sscodec.common.bundled import resolve_checkpoint
 
 METRICS_FILE = "metrics.jsonl"
 # The recipe fields a reader needs to tell runs apart (TrainConfig names).
@@ -28,6 +31,7 @@ RECIPE_FIELDS = (
     "gain_prob", "lowpass_prob", "noise_prob", "quiet_prob", "checkerboard_free", "init_from",
 )
 VALIDATION_KEYS = ("step", "mel_distance", "snr_db", "si_sdr_db")  # what a curve reads from each row
+SCORED = ("pesq_wb", "stoi", "mel_distance", "snr_db")  # the whole-clip scores `score_chains` reports
 SLOPE_POINTS = 4  # a run's slope is fitted over its last validations: at 250-step intervals, 1,000 steps
 
 
@@ -162,3 +166,25 @@ def run_curve(run_dir: Path, label: str | None = None, _seen: frozenset[Path] = 
     ]
     recipe = {key: config.get(key) for key in RECIPE_FIELDS}
     return RunCurve(str(run_dir), label or run_dir.name, device, recipe, root, start_audio, start_wall, points)
+
+
+def score_chains(curves: list[RunCurve], audio_dir: Path) -> dict[str, dict[str, float]]:
+    """Mean whole-clip scores (SCORED, all codebooks) of each run's best.pt and of each chain's root checkpoint.
+
+    Keys are the runs' labels and the roots as given ("default" is the bundled model); a root of random weights
+    is not scored. Raises BenchError for an unreadable audio folder or checkpoint.
+    """
+    checkpoints = {root: resolve_checkpoint(root) for root in {c.root for c in curves} if root != "random weights"}
+    checkpoints |= {c.label: Path(c.run_dir) / "best.pt" for c in curves}
+    clips: dict[int, list[np.ndarray]] = {}
+    scores = {}
+    for name, path in checkpoints.items():
+        try:
+            rate = int(read_checkpoint(path)["config"]["sample_rate"])
+        except (CheckpointError, KeyError, TypeError) as error:
+            raise BenchError(f"{path}: cannot score it ({error})") from None
+        if rate not in clips:
+            clips[rate] = list(read_clips(audio_dir, rate).values())
+        summary = score_checkpoint(path, clips[rate]).summary
+        scores[name] = {metric: summary[metric]["mean"] for metric in SCORED}
+    return scores

@@ -52,6 +52,17 @@ def markdown(data: dict) -> str:
         )
     roots = sorted({run["root"] for run in data["runs"]})
     lines += ["", "Chain roots: " + ", ".join(f"`{root}`" for root in roots) + "."]
+    if data["scores"]:
+        lines += [
+            "",
+            (f"Whole clips of `{data['score_audio']}` through each run's `best.pt` and each chain's root, all "
+             "codebooks (means over clips):"),
+            "",
+            "| model | PESQ-WB | STOI | mel distance | SNR dB |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [f"| {name} | {s['pesq_wb']:.2f} | {s['stoi']:.3f} | {s['mel_distance']:.3f} | {s['snr_db']:+.2f} |"
+                  for name, s in data["scores"].items()]
     return "\n".join(lines) + "\n"
 
 

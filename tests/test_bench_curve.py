@@ -13,8 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sscodec.benchmarks.checkpoint_scores import score_checkpoint
 from sscodec.benchmarks.cli import main as bench
+from sscodec.benchmarks.training_curve import SCORED
 from sscodec.codec.checkpoint import atomic_save, read_checkpoint
+from sscodec.common.audio import read_audio
 from sscodec.train.cli import main as train
 from tests.conftest import TELUGU_VAL, telugu_train_clips
 
@@ -87,6 +90,20 @@ def test_slope_is_the_least_squares_line_through_the_last_validations(runs: Path
     mel = [p["mel_distance"] for p in data["runs"][0]["points"][-4:]]
     expected = np.polyfit(hours, mel, 1)[0]
     assert data["runs"][0]["slope_mel_per_audio_hour"] == pytest.approx(expected)
+
+
+def test_score_audio_scores_each_runs_best_checkpoint(runs: Path, tmp_path: Path) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for path in sorted(TELUGU_VAL.glob("*.flac"))[:2]:
+        shutil.copy(path, clips / path.name)
+    data = _curve(tmp_path, str(runs / "parent"), str(runs / "child"), "--score-audio", str(clips))
+    assert set(data["scores"]) == {"parent", "child"}  # a root of random weights is not scored
+    audio = [read_audio(path, 16000) for path in sorted(clips.iterdir())]
+    direct = score_checkpoint(runs / "child" / "best.pt", audio).summary
+    assert data["scores"]["child"] == {metric: direct[metric]["mean"] for metric in SCORED}
+    assert 1.0 <= data["scores"]["child"]["pesq_wb"] <= 4.65 and 0 <= data["scores"]["child"]["stoi"] <= 1
+    assert "| child |" in (tmp_path / "curve.md").read_text().split("Whole clips")[1]
 
 
 @pytest.mark.parametrize("fault", ["not a run", "no metrics", "garbage row", "cycle"])
