@@ -118,6 +118,7 @@ def latency(
     clip streamed, through the offline graphs and through libopus side by side."""
     from sscodec.benchmarks.comparison import compare
     from sscodec.benchmarks.profiling import profile_stream_graphs
+    from sscodec.benchmarks.stream_cost import stream_cost
 
     model_dir = resolve_model(model)
     checkpoint = find_checkpoint(model_dir, checkpoint)
@@ -138,6 +139,7 @@ def latency(
         cases = onnx_cases(variants, audio, chunks)
     cases += _pytorch_cases(checkpoint, audio, chunks)
     comparison = compare(model_dir, offline_graphs_dir(model_dir), audio)
+    cost = stream_cost(model_dir, offline_graphs_dir(model_dir), audio)
     data = {
         "benchmark": "latency",
         "machine": machine_info(),
@@ -154,6 +156,7 @@ def latency(
         "target": latency_report.target_verdict(cases),
         "profile": profile_stream_graphs(model_dir, audio, info.frame_size),
         "comparison": comparison,
+        "stream_cost": cost,
     }
     _finish("latency", json_path, data, latency_report.markdown(data), latency_report.figure(data))
 

@@ -89,6 +89,7 @@ def markdown(data: dict) -> str:
         "",
     ]
     lines += _comparison_lines(data.get("comparison"))
+    lines += _cost_lines(data.get("stream_cost"))
     lines += _profile_lines(data.get("profile"))
     return "\n".join(lines) + "\n"
 
@@ -140,6 +141,58 @@ def _comparison_lines(comparison: dict | None) -> list[str]:
             f"**{verdict}**."
         )
     return [*lines, ""]
+
+
+_COST_PARTS = {
+    "offline_per_frame": "offline graphs, per frame",
+    "per_frame_work_beyond_offline": "streamed work per frame beyond offline (fit over chunks of 1–8 frames)",
+    "run_floor": "two `session.run` calls that do nothing",
+    "node_dispatch": "node dispatch (nodes after ONNX Runtime's optimisation × µs per node)",
+    "weight_streaming": "reading every conv and search-table weight once per call",
+    "rest_of_the_fixed_cost": "the rest of each graph's fixed cost per call",
+    "taking_turns": "encoder and decoder taking turns (each evicts the other's weights and pages)",
+    "engine": "the engine: packing, unpacking, checks, statistics",
+}
+
+
+def _cost_lines(cost: dict | None) -> list[str]:
+    if not cost or "summary" not in cost:
+        return []
+    summary, graphs = cost["summary"], cost["graphs"]
+    lines = [
+        "## Where a streamed 1-frame chunk's time goes, against the offline graphs",
+        "",
+        (
+            f"Thread CPU µs per frame, {cost['frames']} frames, {cost['rounds']} interleaved rounds (medians), one "
+            f"thread; node dispatch measured at {cost['dispatch_us_per_node']:.2f} µs per node. Per graph: "
+            + "; ".join(
+                f"{name} {g['nodes_after_optimisation']} nodes, {g['weight_bytes_per_call'] / 1e6:.2f} MB of "
+                f"weights per call, {g['fit_fixed_us_per_call']:.0f} µs per call + {g['fit_us_per_frame']:.0f} µs "
+                f"per frame (offline {g.get('offline_us_per_frame', 0):.0f} µs per frame)"
+                for name, g in graphs.items()
+            )
+            + "."
+        ),
+        "",
+        "| part | µs per frame | in units of offline |",
+        "| --- | --- | --- |",
+    ]
+    offline = summary["us"]["offline_per_frame"]
+    for key, us in summary["us"].items():
+        lines.append(f"| {_COST_PARTS[key]} | {us:.1f} | {us / offline:.2f}× |")
+    lines += [
+        (
+            f"| **streamed (codec-stream's path)** | **{summary['streamed_us_per_frame']:.1f}** | "
+            f"**{summary['stream_over_offline']:.2f}×** |"
+        ),
+        "",
+        (
+            f"Floor with fp32 weights read every call and nothing else per call (offline + weights + the two empty "
+            f"calls): **{summary['floor_ratio']:.2f}×** offline."
+        ),
+        "",
+    ]
+    return lines
 
 
 def _pcts(s: dict) -> str:

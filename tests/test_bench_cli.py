@@ -80,6 +80,20 @@ def test_latency_writes_every_case(tiny: Path, clips: Path, tmp_path: Path) -> N
     assert all(way["ms_per_frame"] > 0 for way in comparison["ways"].values())
     assert all(ratio["wall"] > 0 for ratio in comparison["ratios"].values())
     assert "streamed 1-frame chunks / libopus 12 kbps, per frame" in (tmp_path / "lat.md").read_text()
+    # Where a streamed frame's time goes: per graph the fit, its node count and the weights it reads per call.
+    cost = data["stream_cost"]
+    assert cost["dispatch_us_per_node"] > 0
+    for graph in cost["graphs"].values():
+        assert graph["nodes_after_optimisation"] > 10 and graph["weight_bytes_per_call"] > 0
+        per_call = graph["per_call_us_by_chunk"]
+        assert per_call["8"] > per_call["1"] > 0 and graph["offline_us_per_frame"] > 0
+    summary = cost["summary"]
+    assert summary["floor_ratio"] > 1
+    assert sum(summary["us"].values()) == pytest.approx(summary["streamed_us_per_frame"])
+    assert summary["stream_over_offline"] == pytest.approx(
+        summary["streamed_us_per_frame"] / summary["us"]["offline_per_frame"]
+    )
+    assert "Where a streamed 1-frame chunk's time goes" in (tmp_path / "lat.md").read_text()
 
 
 def test_pytorch_eager_cases(tiny: Path) -> None:
