@@ -94,16 +94,36 @@ class Decoder(StreamingSequential):
         if config.checkerboard_free:
             self.equalise_phase_sums()
 
+    def upsampling(self) -> list[tuple[nn.Conv1d | nn.ConvTranspose1d, EqualPhaseSums, bool]]:
+        """Each layer that writes several output samples per input sample, with the projection of its kernel onto
+        checkerboard-free ones (`EqualPhaseSums`) and whether its bias must be one value for all its channels."""
+        layers = [(layer.conv, layer.phase_projection(), False)
+                  for layer in self if isinstance(layer, CausalConvTranspose1d)]
+        # The conv into the phases, followed by depth-to-space, is a stride-`phases` transposed conv whose output
+        # phase p comes from output channel p: phases on the weight's first axis, and one shared bias.
+        merge = next(i for i, layer in enumerate(self) if isinstance(layer, PhaseMerge))
+        return [*layers, (self[merge - 1].conv, EqualPhaseSums(phase_axis=0, tap_axis=-1), True)]
+
     def equalise_phase_sums(self) -> None:
         """Make every upsampling layer checkerboard-free (see `EqualPhaseSums`): then a constant latent, which
         is what a pause codes to, decodes to a constant waveform, with no line at the frame rate, sample_rate /
         phases or their harmonics."""
-        for layer in self:
-            if isinstance(layer, CausalConvTranspose1d):
-                layer.equalise_phase_sums()
-        # The conv into the phases, followed by depth-to-space, is a stride-`phases` transposed conv whose output
-        # phase p comes from output channel p: phases on the weight's first axis, and one shared bias.
-        merge = next(i for i, layer in enumerate(self) if isinstance(layer, PhaseMerge))
-        to_phases = self[merge - 1].conv
-        parametrize.register_parametrization(to_phases, "weight", EqualPhaseSums(phase_axis=0, tap_axis=-1))
-        parametrize.register_parametrization(to_phases, "bias", EqualBias())
+        for conv, projection, shared_bias in self.upsampling():
+            parametrize.register_parametrization(conv, "weight", projection)
+            if shared_bias:
+                parametrize.register_parametrization(conv, "bias", EqualBias())
+
+    def phase_sum_deviation(self) -> Tensor:
+        """How far the upsampling is from checkerboard-free: Σ ‖W − P(W)‖² / Σ ‖W‖² over `upsampling()`'s kernels
+        (P the projection; shared biases count as their spread about their mean). 0 exactly when a constant latent
+        decodes to a constant; differentiable, so training can pull a model towards the constraint before a
+        projection (`Codec.make_checkerboard_free`) that then moves it little."""
+        moved, total = [], []
+        for conv, projection, shared_bias in self.upsampling():
+            weight = conv.weight
+            moved.append((weight - projection(weight)).square().sum())
+            total.append(weight.square().sum())
+            if shared_bias:
+                moved.append((conv.bias - conv.bias.mean()).square().sum())
+                total.append(conv.bias.square().sum())
+        return sum(moved) / sum(total)

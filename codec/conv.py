@@ -156,11 +156,11 @@ class CausalConvTranspose1d(nn.Module):
     def state_size(self) -> int:
         return self.conv.in_channels * (self.taps - 1)
 
-    def equalise_phase_sums(self) -> None:
-        """Constrain the kernel with `EqualPhaseSums`, so a constant input gives a constant output."""
+    def phase_projection(self) -> EqualPhaseSums:
+        """The projection of this layer's kernel onto those that answer a constant input with a constant."""
         if self.conv.kernel_size[0] % self.stride:
             raise ValueError(f"kernel {self.conv.kernel_size[0]} is not a multiple of the stride {self.stride}")
-        parametrize.register_parametrization(self.conv, "weight", EqualPhaseSums(-1, -2, self.stride))
+        return EqualPhaseSums(-1, -2, self.stride)
 
     def step(self, x: Tensor, state: StreamState) -> Tensor:
         """The same sums as `forward`, as a causal conv over input frames: output frame f (its `stride` samples of

@@ -63,3 +63,46 @@ def test_making_a_trained_model_checkerboard_free_projects_it_and_keeps_its_stre
     assert model.fold_weight_norm().config.checkerboard_free
     with pytest.raises(ValueError, match="folded"):
         Codec(preset("tiny")).fold_weight_norm().make_checkerboard_free()
+
+
+def _upsampling_tensors(model: Codec) -> list[torch.Tensor]:
+    """Every upsampling kernel and, where shared, bias, as the decoder computes them now (copies)."""
+    tensors = []
+    for conv, _, shared_bias in model.decoder.upsampling():
+        tensors.append(conv.weight.detach().clone())
+        if shared_bias:
+            tensors.append(conv.bias.detach().clone())
+    return tensors
+
+
+def test_phase_sum_deviation_is_the_share_the_projection_moves() -> None:
+    torch.manual_seed(0)
+    model = Codec(preset("tiny"))
+    before = _upsampling_tensors(model)
+    deviation = float(model.decoder.phase_sum_deviation())
+    model.make_checkerboard_free()
+    after = _upsampling_tensors(model)
+    moved = sum(float((b - a).square().sum()) for b, a in zip(before, after, strict=True))
+    assert deviation > 1e-3
+    assert deviation == pytest.approx(moved / sum(float(b.square().sum()) for b in before), rel=1e-5)
+    assert float(model.decoder.phase_sum_deviation()) < 1e-12  # projected: nothing left to move
+
+
+def test_checkerboard_weight_pulls_training_towards_checkerboard_free_kernels(tmp_path) -> None:
+    from sscodec.codec.checkpoint import load_codec
+    from sscodec.train.cli import main as train
+    from tests.conftest import TELUGU_VAL, telugu_train_clips
+
+    if not TELUGU_VAL.is_dir():
+        pytest.skip("shared speech data not found")
+    telugu_train_clips(tmp_path / "train", 4)
+    deviation = {}
+    for weight in ("0", "100"):
+        out = tmp_path / f"weight{weight}"
+        train(["--data_dir", str(tmp_path / "train"), "--no_validation", "--checkpoint_dir", str(out),
+               "--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.5",
+               "--num_workers", "0", "--max_steps", "20", "--learning_rate", "1e-2", "--seed", "0",
+               "--checkerboard_weight", weight])
+        deviation[weight] = float(load_codec(out / "latest.pt").decoder.phase_sum_deviation())
+    # Same seed, same batches: only the pull differs.
+    assert deviation["100"] < 0.2 * deviation["0"]

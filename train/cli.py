@@ -68,6 +68,10 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 @click.option("--mel_weight", type=click.FloatRange(0), help="Override the recipe's multi-scale mel weight.")
 @click.option("--adversarial_weight", type=click.FloatRange(0), help="Override the adversarial weight.")
 @click.option("--feature_weight", type=click.FloatRange(0), help="Override the feature-matching weight.")
+@click.option("--checkerboard_weight", type=click.FloatRange(0),
+              help="Pull the decoder's upsampling towards checkerboard-free kernels with this weight on their "
+                   "relative distance from them (codec/blocks.py phase_sum_deviation), so that a later "
+                   "--checkerboard_free projection moves the model little [default: 0, no pull].")
 @click.option("--eval_every", type=click.IntRange(1), default=DEFAULTS.eval_every, show_default=True,
               help="Validate and save checkpoints every N steps.")
 @click.option("--val_clips", type=click.IntRange(1), help="Use only the first N validation clips.")

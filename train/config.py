@@ -38,6 +38,7 @@ class TrainConfig:
     mel_weight: float | None = None
     adversarial_weight: float | None = None
     feature_weight: float | None = None
+    checkerboard_weight: float | None = None
     grad_clip: float = 100.0
     eval_every: int = 500
     val_clips: int | None = None

@@ -9,7 +9,9 @@ from typing import TypeVar
 Value = TypeVar("Value")  # a loss term: a tensor in training, a float in validation
 
 # The weights codec-train's flags override; each flag's name is the field's (--l1_weight → l1_weight).
-OVERRIDABLE = ("l1_weight", "mel_weight", "adversarial_weight", "feature_weight", "adversarial_start")
+OVERRIDABLE = (
+    "l1_weight", "mel_weight", "adversarial_weight", "feature_weight", "adversarial_start", "checkerboard_weight",
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class LossWeights:
     adversarial_weight: float = 0.0
     feature_weight: float = 0.0
     adversarial_start: int = 0
+    checkerboard_weight: float = 0.0  # on Decoder.phase_sum_deviation: a pull towards checkerboard-free kernels
 
     @property
     def uses_gan(self) -> bool:
@@ -29,9 +32,9 @@ class LossWeights:
 
     def total(self, terms: Mapping[str, Value]) -> Value:
         """The generator loss from its terms: `recon` (waveform L1), `vq` (already weighted by `commitment`),
-        and where present `mel`, `adv` and `feat`, each times its weight."""
+        and where present `mel`, `checkerboard`, `adv` and `feat`, each times its weight."""
         loss = self.l1_weight * terms["recon"] + terms["vq"]
-        loss = loss + self.mel_weight * terms.get("mel", 0.0)
+        loss = loss + self.mel_weight * terms.get("mel", 0.0) + self.checkerboard_weight * terms.get("checkerboard", 0.0)
         if "adv" in terms:
             loss = loss + self.adversarial_weight * terms["adv"] + self.feature_weight * terms["feat"]
         return loss

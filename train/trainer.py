@@ -350,6 +350,8 @@ class Trainer:
         if w.mel_weight:
             terms["mel"] = self.mel(fake, audio)
         terms["vq"] = w.commitment * out.commitment_loss.float()
+        if w.checkerboard_weight:
+            terms["checkerboard"] = self.model.decoder.phase_sum_deviation()
         adversarial = self.critic is not None and self.step >= w.adversarial_start
         if adversarial:
             terms["disc"] = self._discriminator_step(audio, fake.detach())
