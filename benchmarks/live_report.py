@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from sscodec.benchmarks.live import LOOPBACK_HOLDS_TARGET, LOOPBACK_TOLERANCE_MS
+from sscodec.benchmarks.live import LOOPBACK_HOLDS_TARGET, LOOPBACK_TOLERANCE_MS, PULSE_RATE
 from sscodec.benchmarks.machine import describe
 
 
@@ -29,11 +29,11 @@ def markdown(data: dict) -> str:
         "",
         f"Model: `{data['model']}`. Clicks: 20 ms 1 kHz bursts every 0.5 s through `codec-stream --mic`, recorded",
         "in one stream with the codec's output, so the delay is exact to the sample. PulseAudio and PipeWire (its",
-        "PulseAudio layer): one stereo null sink at 16 kHz; `paplay` plays the clicks into a mono sink on its left",
-        "channel, the codec records a mono source made of the monitor's left channel and plays into a mono sink on",
-        "its right channel, `parec` records the monitor. JACK: dummy backend at 48 kHz, 960-sample periods;",
+        f"PulseAudio layer): one stereo null sink at {PULSE_RATE} Hz; `paplay` plays the clicks into a mono sink on its",
+        "left channel, the codec records a mono source made of the monitor's left channel and plays into a mono sink",
+        "on its right channel, `parec` records the monitor. JACK: dummy backend at 48 kHz, 960-sample periods;",
         "`jack_metro` is the microphone, `jack_rec` records it and the codec's output port together (the codec",
-        "resamples 48 <-> 16 kHz).",
+        "resamples to and from the model's rate).",
         "",
         ("| server | --latency | chunk | measured p50 ms | p95 ms | min ms | p50 per start ms | clicks found | "
          "algorithmic ms | expected ms (stats) | PortAudio in / out ms | resampler ms | reopens |"),
