@@ -122,9 +122,11 @@ def record_clicks(env: dict[str, str], signal_path: Path, out: Path) -> np.ndarr
     (samples, 2) float32 at PULSE_RATE: left the signal as it entered the microphone, right what reached
     SPEAKER_SINK, sample-synchronous."""
     with open(out, "wb") as raw:
+        # Short fragments, so that parec holds little when it is stopped: with its default fragment size a test
+        # run once lost a click. The offset between the channels does not depend on it.
         recorder = subprocess.Popen(["parec", f"--device={PAIR_SINK}.monitor", "--format=float32le",
-                                     f"--rate={PULSE_RATE}", "--channels=2", "--raw"], env=env, stdout=raw,
-                                    stderr=subprocess.DEVNULL)
+                                     f"--rate={PULSE_RATE}", "--channels=2", "--raw", "--latency-msec=20"],
+                                    env=env, stdout=raw, stderr=subprocess.DEVNULL)
         try:
             # paplay returns once the server has played the whole file; the trailing LEAD_S of silence covers
             # the last click's echo.
