@@ -287,29 +287,52 @@ def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chun
 @click.option("--chunk-frames", "chunk_frames", default="1,4", show_default=True, help="Chunk sizes to compare.")
 @click.option("--clicks", type=click.IntRange(min=2), default=20, show_default=True,
               help="Clicks per mouth-to-ear run (0.5 s apart).")
+@click.option("--starts", type=click.IntRange(min=1), default=3, show_default=True,
+              help="codec-stream starts per mouth-to-ear case (device buffering can differ per start).")
 @click.option("--runs", type=click.IntRange(min=0), default=30, show_default=True,
               help="Repeated --mic runs per latency on PulseAudio.")
+@click.option("--pipewire-runs", "pipewire_runs", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Repeated --mic runs on PipeWire, at codec-stream's default latency (skipped without PipeWire).")
 @click.option("--seconds", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Length of each repeated run.")
-def live(model: str, json_path: Path | None, latencies: str, chunk_frames: str, clicks: int, runs: int,
-         seconds: float) -> None:
-    """Live mode from outside: mouth-to-ear latency of a click train (PulseAudio null sinks, JACK at 48 kHz)
-    and repeated runs that must end only when asked."""
+def live(model: str, json_path: Path | None, latencies: str, chunk_frames: str, clicks: int, starts: int,
+         runs: int, pipewire_runs: int, seconds: float) -> None:
+    """Live mode from outside: mouth-to-ear latency of a click train, recorded sample-synchronously with the
+    codec's output (PulseAudio null sinks, PipeWire's PulseAudio layer when installed, JACK at 48 kHz), and
+    repeated runs that must end only when asked. Failed sanity checks are reported, on stderr and in the results."""
     from sscodec.benchmarks import live_report
     from sscodec.benchmarks.live import mouth_to_ear_jack, mouth_to_ear_pulse, repeated_runs
-    from sscodec.benchmarks.sound_servers import SoundServerError
+    from sscodec.benchmarks.sound_servers import (
+        PIPEWIRE_HINT,
+        PIPEWIRE_TOOLS,
+        SoundServerError,
+        missing_tools,
+    )
 
     chosen = [text.strip() for text in latencies.split(",") if text.strip()]
     cases = [(latency, k) for latency in chosen for k in _int_list(chunk_frames, "--chunk-frames")]
+    skipped, pipewire_soak = [], []
+    if missing_tools(PIPEWIRE_TOOLS):
+        reason = f"PipeWire not installed ({', '.join(missing_tools(PIPEWIRE_TOOLS))} missing; {PIPEWIRE_HINT})"
+        skipped.append({"server": "pipewire", "reason": reason})
+        click.echo(f"skipping PipeWire: {reason}", err=True)
     try:
         with tempfile.TemporaryDirectory() as folder:
-            measured = mouth_to_ear_pulse(model, cases, clicks, Path(folder))
-            measured += mouth_to_ear_jack(model, cases, clicks, Path(folder))
-        soak = [repeated_runs(model, latency, runs, seconds) for latency in chosen] if runs else []
+            measured, loopbacks = mouth_to_ear_pulse(model, cases, clicks, starts, Path(folder))
+            if not skipped:
+                pipewire, pipewire_loopbacks = mouth_to_ear_pulse(model, cases, clicks, starts, Path(folder),
+                                                                  "pipewire")
+                measured, loopbacks = measured + pipewire, loopbacks + pipewire_loopbacks
+                if pipewire_runs:
+                    pipewire_soak = [repeated_runs(model, None, pipewire_runs, seconds, "pipewire")]
+            measured += mouth_to_ear_jack(model, cases, clicks, starts, Path(folder))
+        pulse_soak = [repeated_runs(model, latency, runs, seconds) for latency in chosen] if runs else []
     except SoundServerError as error:
         raise BenchError(str(error)) from None
     data = {"benchmark": "live", "machine": machine_info(), "model": model, "mouth_to_ear": measured,
-            "repeated_runs": soak}
+            "loopback_checks": loopbacks, "skipped": skipped, "repeated_runs": pulse_soak + pipewire_soak}
+    for failure in live_report.failed_checks(data):
+        click.echo(f"sanity check failed: {failure}", err=True)
     _finish("live", json_path, data, live_report.markdown(data), live_report.figure(data))
 
 

@@ -1,11 +1,14 @@
 """Live mode measured from outside: repeated `codec-stream --mic` runs, and mouth-to-ear latency of a click train.
 
-Mouth-to-ear is measured on two virtual sound cards:
-- PulseAudio null sinks: a separate full-duplex PortAudio client plays clicks into the codec's microphone sink and
-  records the codec's speaker sink; the same client looped straight back (microphone sink's monitor) gives the
-  set-up's own delay, which is subtracted.
+Mouth-to-ear is measured sample-synchronously: the click as it enters the codec's microphone and the codec's output
+are recorded in one stream, so their offset is exact and nothing needs subtracting.
+- PulseAudio, and PipeWire's PulseAudio layer: one stereo null sink; `paplay` plays the clicks into a mono sink on
+  its left channel, `codec-stream --mic` records a mono source made of the monitor's left channel and plays into
+  a mono sink on the right channel, and `parec` records the stereo monitor (`split_stereo_sink`). A plain
+  `module-loopback` of known target latency in the codec's place checks the method.
 - A JACK server at 48 kHz (dummy backend): `jack_metro` clicks are the codec's microphone and `jack_rec` records
-  them and the codec's output ports in one client, sample-synchronously; nothing needs subtracting.
+  them and the codec's output ports in one client.
+Every case checks that the delay it measured is at least the algorithmic latency; failed checks are reported.
 """
 
 from __future__ import annotations
@@ -21,17 +24,35 @@ import numpy as np
 import soundfile
 
 from sscodec.benchmarks.errors import BenchError
-from sscodec.benchmarks.sound_servers import jack_dummy, jack_ports, pulse_null_sinks, wait_for_capture
+from sscodec.benchmarks.sound_servers import (
+    MIC_SINK,
+    PAIR_SINK,
+    PULSE_SERVERS,
+    jack_dummy,
+    jack_ports,
+    pulse_loopback,
+    pulse_null_sinks,
+    split_stereo_sink,
+    wait_for_capture,
+)
+from sscodec.stream.live import DEFAULT_LATENCY
 
 CODEC_STREAM = [sys.executable, "-c", "from sscodec.stream.cli import main; main()"]
 CLICK_PERIOD_S = 0.5  # longer than any delay measured, so each click pairs with its own echo
 # Silence before the first click and after the last: PortAudio's PulseAudio (ALSA plugin) streams took 1.8 s to
 # start on the loaded 2-core VM, and the clicks must all fall inside what both sides record.
 LEAD_S = 3.0
+# The virtual card's rate; the codec opens it at the model's rate when the server accepts that (PulseAudio and
+# PipeWire accept any), so with the bundled 16 kHz model nothing is resampled on the codec's side.
 PULSE_RATE = 16000
-# A full-duplex PortAudio client playing argv[1] and recording as long into argv[2] (the PulseAudio side).
-PLAYREC = ("import sys, sounddevice as sd, soundfile as sf; x, r = sf.read(sys.argv[1], dtype='float32'); "
-           "y = sd.playrec(x, r, channels=1, blocking=True); sf.write(sys.argv[2], y[:, 0], r, subtype='FLOAT')")
+# Target latencies of the plain `module-loopback` runs that check the PulseAudio measurement: each must come out
+# within LOOPBACK_TOLERANCE_MS of what the loopback was asked for.
+LOOPBACK_TARGETS_MS = (40, 200)
+LOOPBACK_TOLERANCE_MS = 20.0  # one 20 ms block
+# PulseAudio's module-loopback adapts its rate to hold the delay at its target (measured here: exact to the ms),
+# so the check bounds it on both sides; pipewire-pulse's module-loopback takes the target as a buffer size and
+# came out 11 to 43 ms above it, so there the target is only a floor.
+LOOPBACK_HOLDS_TARGET = ("pulseaudio",)
 
 
 def click_train(rate: int, clicks: int) -> np.ndarray:
@@ -77,6 +98,7 @@ def _summary(delays: list[float], clicks: int) -> dict:
         "clicks_found": int(values.size),
         "p50_ms": float(np.percentile(values, 50)) if values.size else None,
         "p95_ms": float(np.percentile(values, 95)) if values.size else None,
+        "min_ms": float(values.min()) if values.size else None,
         "max_ms": float(values.max()) if values.size else None,
     }
 
@@ -95,76 +117,137 @@ def _finish_codec(codec: subprocess.Popen, seconds: float, stats: Path) -> dict:
     return json.loads(stats.read_text())
 
 
-def _playrec(env: dict[str, str], sink: str, source: str, signal_path: Path, out: Path) -> np.ndarray:
-    subprocess.run([sys.executable, "-c", PLAYREC, str(signal_path), str(out)], check=True, timeout=120,
-                   env={**env, "PULSE_SINK": sink, "PULSE_SOURCE": source}, capture_output=True)
-    return soundfile.read(out, dtype="float32")[0]
+def record_clicks(env: dict[str, str], signal_path: Path, out: Path) -> np.ndarray:
+    """Play `signal_path` into MIC_SINK while `parec` records PAIR_SINK's monitor (`split_stereo_sink`'s devices);
+    (samples, 2) float32 at PULSE_RATE: left the signal as it entered the microphone, right what reached
+    SPEAKER_SINK, sample-synchronous."""
+    with open(out, "wb") as raw:
+        # Short fragments, so that parec holds little when it is stopped: with its default fragment size a test
+        # run once lost a click. The offset between the channels does not depend on it.
+        recorder = subprocess.Popen(["parec", f"--device={PAIR_SINK}.monitor", "--format=float32le",
+                                     f"--rate={PULSE_RATE}", "--channels=2", "--raw", "--latency-msec=20"],
+                                    env=env, stdout=raw, stderr=subprocess.DEVNULL)
+        try:
+            # paplay returns once the server has played the whole file; the trailing LEAD_S of silence covers
+            # the last click's echo.
+            subprocess.run(["paplay", f"--device={MIC_SINK}", str(signal_path)], env=env, check=True, timeout=120,
+                           capture_output=True)
+        finally:
+            recorder.terminate()
+            recorder.wait(timeout=10)
+    samples = np.fromfile(out, dtype="<f4")
+    return samples[: samples.size // 2 * 2].reshape(-1, 2)
 
 
-def mouth_to_ear_pulse(model: str, cases: list[tuple[str, int]], clicks: int, folder: Path) -> list[dict]:
-    """Click-train delay through `codec-stream --mic` on PulseAudio null sinks, per (latency, chunk_frames)."""
+def delay_check_failures(summary: dict, floor_ms: float, ceiling_ms: float | None = None) -> list[str]:
+    """The sanity checks a measured delay fails: something came back, no faster than `floor_ms`, and no slower
+    than `ceiling_ms` at the median where one is given."""
+    if summary["min_ms"] is None:
+        return ["no click came back"]
+    failed = []
+    if summary["min_ms"] < floor_ms:
+        failed.append(f"fastest click {summary['min_ms']:.1f} ms < {floor_ms:.0f} ms")
+    if ceiling_ms is not None and summary["p50_ms"] > ceiling_ms:
+        failed.append(f"p50 {summary['p50_ms']:.1f} ms > {ceiling_ms:.0f} ms")
+    return failed
+
+
+def _case(server: str, latency: str, chunk_frames: int, starts: list[dict]) -> dict:
+    """One case's result from its codec starts, each {"delays_ms", "clicks", "stats"}: the delays pooled over the
+    starts (buffering can differ from one start to the next), each start's median and stats, and the checks."""
+    summary = _summary([d for start in starts for d in start["delays_ms"]], sum(start["clicks"] for start in starts))
+    return {"server": server, "latency": latency, "chunk_frames": chunk_frames, **summary,
+            "starts": [{"p50_ms": float(np.median(start["delays_ms"])) if start["delays_ms"] else None,
+                        "clicks_found": len(start["delays_ms"]), "stats": start["stats"]} for start in starts],
+            "failed_checks": delay_check_failures(summary, starts[0]["stats"]["algorithmic_latency_ms"])}
+
+
+def mouth_to_ear_pulse(model: str, cases: list[tuple[str, int]], clicks: int, starts: int, folder: Path,
+                       server: str = "pulseaudio") -> tuple[list[dict], list[dict]]:
+    """Click-train delay through `codec-stream --mic` on a private `server` (a key of PULSE_SERVERS) with
+    `split_stereo_sink`'s devices, per (latency, chunk_frames), `starts` codec starts each; first the same
+    through a plain `module-loopback` at each of LOOPBACK_TARGETS_MS. Returns (codec cases, loopback checks)."""
     signal = click_train(PULSE_RATE, clicks)
     signal_path = folder / "clicks.wav"
     soundfile.write(signal_path, signal, PULSE_RATE, subtype="FLOAT")
-    played = onsets(signal, PULSE_RATE)
-    seconds = signal.size / PULSE_RATE + 1.0
-    results = []
-    with pulse_null_sinks(PULSE_RATE) as env:
-        loop = _playrec(env, "codec_mic", "codec_mic.monitor", signal_path, folder / "loop.wav")
-        baseline = _summary(paired_delays_ms(played, onsets(loop, PULSE_RATE)), clicks)
-        if baseline["p50_ms"] is None:
-            raise BenchError("the PulseAudio loopback heard no clicks")
+    seconds = signal.size / PULSE_RATE + 3.0  # the codec runs on while paplay drains and parec stops
+
+    def delays(name: str) -> list[float]:
+        both = record_clicks(env, signal_path, folder / f"{server}-{name}.raw")
+        return paired_delays_ms(onsets(both[:, 0], PULSE_RATE), onsets(both[:, 1], PULSE_RATE))
+
+    results, loopbacks = [], []
+    with PULSE_SERVERS[server]() as env:
+        split_stereo_sink(env, PULSE_RATE)
+        for target in LOOPBACK_TARGETS_MS:
+            with pulse_loopback(env, target):
+                summary = _summary(delays(f"loopback-{target}"), clicks)
+            ceiling = target + LOOPBACK_TOLERANCE_MS if server in LOOPBACK_HOLDS_TARGET else None
+            loopbacks.append({"server": server, "target_ms": target, **summary,
+                              "failed_checks": delay_check_failures(summary, target - LOOPBACK_TOLERANCE_MS, ceiling)})
         for latency, chunk_frames in cases:
-            stats_path = folder / f"pulse-{latency}-{chunk_frames}.json"
-            codec = subprocess.Popen(_codec(model, latency, chunk_frames, seconds + 3.0, stats_path, []), env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            wait_for_capture(env, codec)
-            heard = _playrec(env, "codec_mic", "codec_speaker.monitor", signal_path, folder / "through.wav")
-            stats = _finish_codec(codec, seconds + 3.0, stats_path)
-            delays = [d - baseline["p50_ms"] for d in paired_delays_ms(played, onsets(heard, PULSE_RATE))]
-            results.append({"server": "pulseaudio", "latency": latency, "chunk_frames": chunk_frames,
-                            **_summary(delays, clicks), "loopback_p50_ms": baseline["p50_ms"],
-                            "stats": stats})
-    return results
+            runs = []
+            for start in range(starts):
+                name = f"{latency}-{chunk_frames}-{start}"
+                stats_path = folder / f"{server}-{name}.json"
+                codec = subprocess.Popen(_codec(model, latency, chunk_frames, seconds, stats_path, []), env=env,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                wait_for_capture(env, codec)
+                heard = delays(name)
+                runs.append({"delays_ms": heard, "clicks": clicks, "stats": _finish_codec(codec, seconds, stats_path)})
+            results.append(_case(server, latency, chunk_frames, runs))
+    return results, loopbacks
 
 
-def mouth_to_ear_jack(model: str, cases: list[tuple[str, int]], clicks: int, folder: Path) -> list[dict]:
-    """Click delay from `jack_metro` through `codec-stream --mic` on a 48 kHz JACK server, per case."""
+def mouth_to_ear_jack(model: str, cases: list[tuple[str, int]], clicks: int, starts: int, folder: Path
+                      ) -> list[dict]:
+    """Click delay from `jack_metro` through `codec-stream --mic` on a 48 kHz JACK server, per case, `starts`
+    codec starts each."""
     seconds = 2 * LEAD_S + clicks * CLICK_PERIOD_S
     results = []
     with jack_dummy(48000, 960, metro_bpm=int(60 / CLICK_PERIOD_S)) as env:
         for latency, chunk_frames in cases:
-            before = set(jack_ports(env).split())
-            stats_path = folder / f"jack-{latency}-{chunk_frames}.json"
-            codec = subprocess.Popen(
-                _codec(model, latency, chunk_frames, seconds + 4.0, stats_path,
-                       ["--input-device", "codec_ticks", "--output-device", "system"]),
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            deadline = time.monotonic() + 30
-            outputs: list[str] = []
-            while not outputs and time.monotonic() < deadline and codec.poll() is None:
-                time.sleep(0.1)
-                outputs = sorted(p for p in set(jack_ports(env).split()) - before if ":out" in p)
-            if not outputs:
-                codec.kill()
-                raise BenchError(f"codec-stream's JACK ports did not appear: {codec.communicate()[1][-300:]}")
-            recording = folder / f"jack-{latency}-{chunk_frames}.wav"
-            metro_port = next(p for p in jack_ports(env).split() if p.startswith("codec_ticks:"))
-            subprocess.run(["jack_rec", "-f", str(recording), "-d", f"{seconds:.1f}", metro_port, outputs[0]],
-                           env=env, check=True, timeout=seconds + 60, capture_output=True)
-            stats = _finish_codec(codec, seconds + 4.0, stats_path)
-            both, rate = soundfile.read(recording, dtype="float32")
-            delays = paired_delays_ms(onsets(both[:, 0], rate), onsets(both[:, 1], rate))
-            results.append({"server": "jack", "latency": latency, "chunk_frames": chunk_frames,
-                            **_summary(delays, len(onsets(both[:, 0], rate))), "stats": stats})
+            stem = f"jack-{latency}-{chunk_frames}"
+            runs = [_jack_start(env, model, latency, chunk_frames, seconds, folder / f"{stem}-{i}")
+                    for i in range(starts)]
+            results.append(_case("jack", latency, chunk_frames, runs))
     return results
 
 
-def repeated_runs(model: str, latency: str | None, runs: int, seconds: float) -> dict:
-    """`runs` runs of `codec-stream --mic --duration seconds` on PulseAudio null sinks (nothing playing): how
-    each ended, and the glitches and reopenings its stats counted. `latency` None: codec-stream's default."""
+def _jack_start(env: dict[str, str], model: str, latency: str, chunk_frames: int, seconds: float, stem: Path
+                ) -> dict:
+    """One codec start on the JACK server, `seconds` of `jack_metro` clicks recorded with the codec's output:
+    {"delays_ms", "clicks", "stats"}."""
+    before = set(jack_ports(env).split())
+    stats_path = stem.with_suffix(".json")
+    codec = subprocess.Popen(
+        _codec(model, latency, chunk_frames, seconds + 4.0, stats_path,
+               ["--input-device", "codec_ticks", "--output-device", "system"]),
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    outputs: list[str] = []
+    while not outputs and time.monotonic() < deadline and codec.poll() is None:
+        time.sleep(0.1)
+        outputs = sorted(p for p in set(jack_ports(env).split()) - before if ":out" in p)
+    if not outputs:
+        codec.kill()
+        raise BenchError(f"codec-stream's JACK ports did not appear: {codec.communicate()[1][-300:]}")
+    recording = stem.with_suffix(".wav")
+    metro_port = next(p for p in jack_ports(env).split() if p.startswith("codec_ticks:"))
+    subprocess.run(["jack_rec", "-f", str(recording), "-d", f"{seconds:.1f}", metro_port, outputs[0]],
+                   env=env, check=True, timeout=seconds + 60, capture_output=True)
+    stats = _finish_codec(codec, seconds + 4.0, stats_path)
+    both, rate = soundfile.read(recording, dtype="float32")
+    ticks = onsets(both[:, 0], rate)
+    return {"delays_ms": paired_delays_ms(ticks, onsets(both[:, 1], rate)), "clicks": len(ticks), "stats": stats}
+
+
+def repeated_runs(model: str, latency: str | None, runs: int, seconds: float, server: str = "pulseaudio") -> dict:
+    """`runs` runs of `codec-stream --mic --duration seconds` on null sinks of a private `server` (a key of
+    PULSE_SERVERS; nothing playing): how each ended, and the glitches and reopenings its stats counted.
+    `latency` None: codec-stream's default."""
     rows = []
-    with pulse_null_sinks() as env, tempfile.TemporaryDirectory() as folder:
+    with pulse_null_sinks(server=server) as env, tempfile.TemporaryDirectory() as folder:
         for i in range(runs):
             stats_path = Path(folder) / f"run{i}.json"
             done = subprocess.run(_codec(model, latency, 1, seconds, stats_path, []), env=env, capture_output=True,
@@ -179,5 +262,5 @@ def repeated_runs(model: str, latency: str | None, runs: int, seconds: float) ->
                 "reopens": stats["live"]["reopens"] if stats else None,
                 "reopen_gap_ms": stats["live"]["reopen_gap_ms"] if stats else None,
             })
-    return {"latency": latency or "default", "runs": runs, "seconds": seconds,
+    return {"server": server, "latency": latency or str(DEFAULT_LATENCY), "runs": runs, "seconds": seconds,
             "failed_runs": sum(row["exit_code"] != 0 for row in rows), "rows": rows}

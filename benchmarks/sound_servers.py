@@ -15,10 +15,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-PULSE_TOOLS = ("pulseaudio", "pactl", "paplay", "parecord")
+PULSE_TOOLS = ("pulseaudio", "pactl", "paplay", "parecord", "parec")
 PULSE_HINT = "Debian: apt-get install pulseaudio pulseaudio-utils libasound2-plugins libportaudio2"
+PIPEWIRE_TOOLS = ("pipewire", "pipewire-pulse", "wireplumber", "dbus-daemon", "pactl", "paplay", "parec")
+PIPEWIRE_HINT = ("Debian: apt-get install pipewire pipewire-pulse wireplumber dbus-daemon pulseaudio-utils "
+                 "(listed in requirements/system.txt)")
 JACK_TOOLS = ("jackd", "jack_lsp", "jack_metro", "jack_rec")
 JACK_HINT = "Debian: apt-get install jackd2 (listed in requirements/system.txt; scripts/setup.sh installs it)"
+
+
+# split_stereo_sink's devices.
+PAIR_SINK, MIC_SINK, SPEAKER_SINK, MIC_SOURCE = "codec_pair", "codec_mic", "codec_speaker", "codec_mic_in"
 
 
 class SoundServerError(RuntimeError):
@@ -30,9 +37,8 @@ def missing_tools(tools: tuple[str, ...]) -> list[str]:
 
 
 @contextmanager
-def pulse_null_sinks(rate: int = 16000) -> Iterator[dict[str, str]]:
-    """A private PulseAudio server with null sinks `codec_mic` (default source: its monitor) and
-    `codec_speaker` (the default sink); yields the environment that points clients at it."""
+def pulseaudio_server() -> Iterator[dict[str, str]]:
+    """A private PulseAudio server (no devices of its own); yields the environment that points clients at it."""
     missing = missing_tools(PULSE_TOOLS)
     if missing:
         raise SoundServerError(f"PulseAudio not installed ({', '.join(missing)} missing; {PULSE_HINT})")
@@ -41,17 +47,109 @@ def pulse_null_sinks(rate: int = 16000) -> Iterator[dict[str, str]]:
     subprocess.run(["pulseaudio", "-D", "--exit-idle-time=-1", "-n", "--load=module-native-protocol-unix",
                     f"--log-target=file:{runtime}/pulse.log"], env=env, check=True, timeout=30)
     try:
-        _wait_for(lambda: subprocess.run(["pactl", "info"], env=env, capture_output=True, check=False).returncode == 0,
-                  None, "the PulseAudio server")
-        for name in ("codec_mic", "codec_speaker"):
-            subprocess.run(["pactl", "load-module", "module-null-sink", f"sink_name={name}", f"rate={rate}",
-                            "channels=1"], env=env, check=True, capture_output=True, timeout=30)
-        subprocess.run(["pactl", "set-default-source", "codec_mic.monitor"], env=env, check=True, timeout=30)
-        subprocess.run(["pactl", "set-default-sink", "codec_speaker"], env=env, check=True, timeout=30)
+        _wait_for(lambda: _pulse_answers(env), None, "the PulseAudio server")
         yield env
     finally:
         subprocess.run(["pulseaudio", "--kill"], env=env, check=False, capture_output=True, timeout=30)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+@contextmanager
+def pipewire_server() -> Iterator[dict[str, str]]:
+    """A private PipeWire server with its PulseAudio layer, no systemd: a session D-Bus of its own (WirePlumber
+    exits without one), `pipewire`, `wireplumber` (the session manager that links streams to devices) and
+    `pipewire-pulse`, all under a private XDG_RUNTIME_DIR; yields the environment that points PulseAudio clients
+    (pactl, paplay, PortAudio through ALSA's pulse plugin) at it."""
+    missing = missing_tools(PIPEWIRE_TOOLS)
+    if missing:
+        raise SoundServerError(f"PipeWire not installed ({', '.join(missing)} missing; {PIPEWIRE_HINT})")
+    runtime = Path(tempfile.mkdtemp(prefix="codec-pipewire-"))
+    runtime.chmod(0o700)
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "PULSE_SERVER": f"unix:{runtime}/pulse/native",
+           "DBUS_SESSION_BUS_ADDRESS": f"unix:path={runtime}/bus", "PIPEWIRE_RUNTIME_DIR": str(runtime)}
+    commands = [["dbus-daemon", "--session", f"--address={env['DBUS_SESSION_BUS_ADDRESS']}", "--nofork"],
+                ["pipewire"], ["wireplumber"], ["pipewire-pulse"]]
+    # Each needs the one before it: the bus, then the graph that the session manager and the Pulse layer join.
+    ready_when = {"dbus-daemon": runtime / "bus", "pipewire": runtime / "pipewire-0"}
+    processes: list[tuple[str, subprocess.Popen]] = []
+    try:
+        for command in commands:
+            # Logs go to files: WirePlumber writes on stderr as it runs, and a pipe nobody reads would block it.
+            with open(runtime / f"{command[0]}.log", "w") as log:
+                processes.append((command[0], subprocess.Popen(command, env=env, stdout=log, stderr=log)))
+            if command[0] in ready_when:
+                _wait_for(ready_when[command[0]].exists, processes[-1][1], command[0])
+        _wait_for(lambda: _pulse_answers(env), processes[-1][1], "pipewire-pulse")
+        exited = [name for name, process in processes if process.poll() is not None]
+        if exited:
+            raise SoundServerError(f"PipeWire: {exited[0]} exited")
+        yield env
+    except SoundServerError as error:
+        logs = "; ".join(f"{name}: {(runtime / f'{name}.log').read_text().strip()[-200:]}"
+                         for name, process in processes if process.poll() is not None)
+        raise SoundServerError(f"{error} ({logs})" if logs else str(error)) from None
+    finally:
+        for _, process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=10)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+PULSE_SERVERS = {"pulseaudio": pulseaudio_server, "pipewire": pipewire_server}
+
+
+def _pulse_answers(env: dict[str, str]) -> bool:
+    return subprocess.run(["pactl", "info"], env=env, capture_output=True, check=False, timeout=30).returncode == 0
+
+
+def _pactl(env: dict[str, str], *args: str) -> None:
+    subprocess.run(["pactl", *args], env=env, check=True, capture_output=True, timeout=30)
+
+
+@contextmanager
+def pulse_null_sinks(rate: int = 16000, server: str = "pulseaudio") -> Iterator[dict[str, str]]:
+    """A private `server` (a key of PULSE_SERVERS) with null sinks `codec_mic` (default source: its monitor) and
+    `codec_speaker` (the default sink), each mono at `rate` Hz; yields the environment that points clients at it."""
+    with PULSE_SERVERS[server]() as env:
+        for name in ("codec_mic", "codec_speaker"):
+            _pactl(env, "load-module", "module-null-sink", f"sink_name={name}", f"rate={rate}", "channels=1")
+        _pactl(env, "set-default-source", "codec_mic.monitor")
+        _pactl(env, "set-default-sink", "codec_speaker")
+        yield env
+
+
+def split_stereo_sink(env: dict[str, str], rate: int) -> None:
+    """Virtual devices for a sample-synchronous delay measurement, on a PulseAudio (or pipewire-pulse) server.
+
+    One stereo null sink PAIR_SINK at `rate` Hz; a mono sink MIC_SINK that plays into its left channel and a mono
+    sink SPEAKER_SINK into its right (`module-remap-sink`); a mono source MIC_SOURCE, the left channel of its
+    monitor (`module-remap-source`), made the default source, and SPEAKER_SINK the default sink. What is played
+    into MIC_SINK is what a client recording MIC_SOURCE hears; recording PAIR_SINK's monitor gives that signal on
+    the left and whatever was played into SPEAKER_SINK on the right, rendered by one sink in one pass, so the
+    offset between the channels is exact to the sample.
+    """
+    _pactl(env, "load-module", "module-null-sink", f"sink_name={PAIR_SINK}", f"rate={rate}", "channels=2",
+           "channel_map=front-left,front-right")
+    for sink, channel in ((MIC_SINK, "front-left"), (SPEAKER_SINK, "front-right")):
+        _pactl(env, "load-module", "module-remap-sink", f"sink_name={sink}", f"master={PAIR_SINK}", "channels=1",
+               f"master_channel_map={channel}", "channel_map=mono", "remix=no")
+    _pactl(env, "load-module", "module-remap-source", f"source_name={MIC_SOURCE}", f"master={PAIR_SINK}.monitor",
+           "channels=1", "master_channel_map=front-left", "channel_map=mono", "remix=no")
+    _pactl(env, "set-default-source", MIC_SOURCE)
+    _pactl(env, "set-default-sink", SPEAKER_SINK)
+
+
+@contextmanager
+def pulse_loopback(env: dict[str, str], latency_ms: int) -> Iterator[None]:
+    """`module-loopback` from MIC_SOURCE to SPEAKER_SINK at its target latency `latency_ms` (a delay of known
+    size, to check a measurement against), unloaded on exit."""
+    done = subprocess.run(["pactl", "load-module", "module-loopback", f"source={MIC_SOURCE}",
+                           f"sink={SPEAKER_SINK}", f"latency_msec={latency_ms}"], env=env, check=True,
+                          capture_output=True, text=True, timeout=30)
+    try:
+        yield
+    finally:
+        _pactl(env, "unload-module", done.stdout.strip())
 
 
 def wait_for_capture(env: dict[str, str], codec: subprocess.Popen, timeout_s: float = 30.0) -> None:

@@ -1,0 +1,94 @@
+"""`codec-bench live` as a user runs it, and the sample-synchronous delay measurement it rests on.
+
+The PulseAudio (and PipeWire) measurement records the click and the codec's output in one stereo stream; a plain
+`module-loopback` of known target latency in the codec's place must come out at that target (PulseAudio) or no
+faster (PipeWire, whose loopback takes the target as a buffer size).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sscodec.benchmarks.cli import main
+from sscodec.benchmarks.live import (
+    LOOPBACK_HOLDS_TARGET,
+    LOOPBACK_TARGETS_MS,
+    LOOPBACK_TOLERANCE_MS,
+    delay_check_failures,
+    mouth_to_ear_pulse,
+)
+from sscodec.benchmarks.live_report import failed_checks, markdown
+from sscodec.benchmarks.sound_servers import (
+    JACK_HINT,
+    JACK_TOOLS,
+    PIPEWIRE_HINT,
+    PIPEWIRE_TOOLS,
+    PULSE_HINT,
+    PULSE_TOOLS,
+    missing_tools,
+)
+
+SERVERS = {"pulseaudio": (PULSE_TOOLS, PULSE_HINT), "pipewire": (PIPEWIRE_TOOLS, PIPEWIRE_HINT)}
+
+
+def _require(tools: tuple[str, ...], hint: str) -> None:
+    """Fail, not skip, without a server: requirements/system.txt lists them all and scripts/setup.sh installs them."""
+    if missing_tools(tools):
+        pytest.fail(f"{', '.join(missing_tools(tools))} not installed ({hint})")
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_a_loopback_of_known_latency_measures_as_its_target(server: str, tmp_path: Path) -> None:
+    _require(*SERVERS[server])
+    cases, loopbacks = mouth_to_ear_pulse("default", [], 4, 1, tmp_path, server)
+    assert cases == [] and [r["target_ms"] for r in loopbacks] == list(LOOPBACK_TARGETS_MS)
+    for r in loopbacks:
+        assert r["clicks_found"] == 4, r
+        assert r["min_ms"] >= r["target_ms"] - LOOPBACK_TOLERANCE_MS, r
+        if server in LOOPBACK_HOLDS_TARGET:
+            assert r["p50_ms"] <= r["target_ms"] + LOOPBACK_TOLERANCE_MS, r
+        assert r["max_ms"] - r["min_ms"] < 1.0, r  # one stream and a steady loopback: every click the same delay
+        assert r["failed_checks"] == [], r
+
+
+def test_codec_bench_live_writes_every_server_and_checks_its_cases(tmp_path: Path) -> None:
+    for tools, hint in [*SERVERS.values(), (JACK_TOOLS, JACK_HINT)]:
+        _require(tools, hint)
+    out = tmp_path / "live.json"
+    main(["live", "--model", "default", "--latencies", "low", "--chunk-frames", "1,4", "--clicks", "4",
+          "--starts", "2", "--runs", "1", "--pipewire-runs", "1", "--seconds", "2", "--json", str(out)])
+    data = json.loads(out.read_text())
+    assert sorted((r["server"], r["chunk_frames"]) for r in data["mouth_to_ear"]) == [
+        (server, k) for server in ("jack", "pipewire", "pulseaudio") for k in (1, 4)]
+    for r in data["mouth_to_ear"]:
+        assert len(r["starts"]) == 2, r
+        algorithmic = r["starts"][0]["stats"]["algorithmic_latency_ms"]
+        assert algorithmic == r["chunk_frames"] * r["starts"][0]["stats"]["frame_ms"]
+        # Most clicks come back (a glitch on the loaded machine can swallow one); none faster than the chunking.
+        assert r["clicks_found"] >= r["clicks"] / 2 and r["min_ms"] >= algorithmic, r
+    assert failed_checks(data) == [] and data["skipped"] == []
+    assert [(s["server"], s["runs"], s["failed_runs"]) for s in data["repeated_runs"]] == [
+        ("pulseaudio", 1, 0), ("pipewire", 1, 0)]
+    assert "Sanity checks" in (tmp_path / "live.md").read_text() and (tmp_path / "live.png").stat().st_size > 0
+
+
+def test_a_click_faster_than_the_algorithmic_latency_fails_the_check_and_is_reported() -> None:
+    summary = {"p50_ms": 28.0, "p95_ms": 28.0, "min_ms": 28.0, "max_ms": 28.0, "clicks_found": 19, "clicks": 20}
+    failures = delay_check_failures(summary, 80.0)
+    assert failures == ["fastest click 28.0 ms < 80 ms"]
+    assert delay_check_failures(summary, 20.0) == [] and delay_check_failures({**summary, "min_ms": None}, 20.0)
+    assert delay_check_failures(summary, 20.0, ceiling_ms=25.0) == ["p50 28.0 ms > 25 ms"]
+    stats = {"algorithmic_latency_ms": 80.0, "live": {"expected_latency_ms": 340.0, "input_latency_ms": 120.0,
+                                                      "output_latency_ms": 140.0, "resampler_delay_ms": 0.0,
+                                                      "reopens": 0}}
+    case = {"server": "pulseaudio", "latency": "0.1", "chunk_frames": 4, **summary, "failed_checks": failures,
+            "starts": [{"p50_ms": 28.0, "clicks_found": 19, "stats": stats}]}
+    machine = {"cpu": "test", "logical_cores": 1, "gpu": None, "load_average_1_5_15": [0, 0, 0], "libraries": {}}
+    data = {"machine": machine, "model": "default", "mouth_to_ear": [case], "loopback_checks": [], "skipped": [],
+            "repeated_runs": []}
+    assert failed_checks(data) == ["pulseaudio --latency 0.1 chunk 4: fastest click 28.0 ms < 80 ms"]
+    assert "1 FAILED" in markdown(data)
+    assert "- FAILED: pulseaudio --latency 0.1 chunk 4: fastest click 28.0 ms < 80 ms" in markdown(data)
