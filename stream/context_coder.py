@@ -1,0 +1,111 @@
+"""Entropy coding of one packet's codes with a learned context model, in integer arithmetic (README, "Bitstream").
+
+Each code's probabilities come from a small network (common/context_model_file.py) that sees the previous frame's
+codes and the codes of the codebooks already coded in this frame. An entropy decoder must compute exactly the
+encoder's probabilities, and float arithmetic differs between BLAS builds and CPUs, so the network runs on
+integers only: int16 weights, activations clipped to 15 bits, exact integer sums, right shifts for rescaling and
+a lookup table for the softmax. The two matrix products run as float64 BLAS calls on integer-valued arrays: every
+product is below 2^30 and every sum of at most 2^20 of them below 2^50, so each partial sum is an exact integer in
+float64 whatever the summation order or fused multiply-adds, and the result is the integer one (tested against
+pure Python integers).
+
+A packet is coded frame by frame, codebook after codebook, from a fresh coder and no previous frame, so it decodes
+alone; its first frame sees only its own coded codebooks.
+"""
+
+from __future__ import annotations
+
+import constriction
+import numpy as np
+
+from sscodec.stream.entropy import PacketCoder
+from sscodec.stream.packet import CodingMode
+
+_ACTIVATION_MAX = 2**15 - 1
+
+
+class ContextCoder(PacketCoder):
+    """Codes [Q, K] ↔ bytes with the context model `arrays` (common/context_model_file.py's, already checked)."""
+
+    mode = CodingMode.CONTEXT
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        self._a = arrays
+        self.n_codebooks, self.codebook_size, self.hidden_size = arrays["previous"].shape
+        self._activation_bits, self._weight_bits, step_bits = (int(s) for s in arrays["shifts"])
+        self._logit_shift = self._activation_bits + self._weight_bits - step_bits
+        self._hidden_t = arrays["hidden"].T.astype(np.float64)
+        self._output = arrays["output"].astype(np.float64)
+        self._family = constriction.stream.model.Categorical(perfect=False)
+        table = arrays["exp_table"]
+        # The most probable code gets at most table[0] of table[0] + (K - 1) * table[-1].
+        super().__init__(np.full(self.n_codebooks, table[0] / (table[0] + (self.codebook_size - 1) * float(table[-1]))))
+
+    def first_layer(self, previous: np.ndarray | None, codes: np.ndarray) -> np.ndarray:
+        """Integer first-layer activations [Q', H] for predicting each of a frame's codes [Q'] (Q' ≥ 1) given the
+        previous frame's codes [Q'] (None for a packet's first frame): codebook q sees codes[:q]."""
+        a = self._a
+        count = 0 if previous is None else previous.shape[0]
+        base = a["previous_count"][count].copy()
+        if previous is not None:
+            base += a["previous"][np.arange(count), previous].sum(axis=0)
+        seen = a["partial"][np.arange(codes.shape[0]), codes]
+        partial = np.cumsum(seen, axis=0) - seen
+        return np.clip(base + a["bias"][: codes.shape[0]] + partial, 0, _ACTIVATION_MAX)
+
+    def logits(self, first: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
+        """Integer logits [N, K] of the codes of `codebooks` [N] from first-layer activations [N, H]: the residual
+        layer, then the codebook's output layer."""
+        a = self._a
+        hidden = _exact(first @ self._hidden_t) + a["hidden_bias"]
+        hidden = np.clip(first + np.maximum(_shift(hidden, self._weight_bits), 0), 0, _ACTIVATION_MAX)
+        hidden = hidden.astype(np.float64)
+        logits = np.empty((first.shape[0], self.codebook_size), dtype=np.int64)
+        for q in np.unique(codebooks):  # one product per codebook, not a copy of its weights per row
+            rows = codebooks == q
+            logits[rows] = _exact(hidden[rows] @ self._output[q]) + a["output_bias"][q]
+        return logits
+
+    def frequencies(self, first: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
+        """Integer frequencies [N, K] (each ≥ 1) of the codes of `codebooks` [N] from first-layer activations
+        [N, H]: the logits through the softmax lookup."""
+        logits = self.logits(first, codebooks)
+        steps = (logits.max(axis=1, keepdims=True) - logits) >> self._logit_shift
+        table = self._a["exp_table"]
+        return table[np.minimum(steps, table.shape[0] - 1)]
+
+    def packet_frequencies(self, codes: np.ndarray) -> np.ndarray:
+        """Frequencies [K frames * Q, codebook_size] of every code of codes [Q, K] in coding order."""
+        firsts = [self.first_layer(codes[:, t - 1] if t else None, codes[:, t]) for t in range(codes.shape[1])]
+        books = np.tile(np.arange(codes.shape[0]), codes.shape[1])
+        return self.frequencies(np.concatenate(firsts), books)
+
+    def encode(self, codes: np.ndarray) -> bytes:
+        """The range-coded payload of codes [Q, K] (Q ≤ n_codebooks), frame after frame."""
+        codes = np.asarray(codes, dtype=np.int64)
+        encoder = constriction.stream.queue.RangeEncoder()
+        probabilities = self.packet_frequencies(codes).astype(np.float64)
+        encoder.encode(codes.T.reshape(-1).astype(np.int32), self._family, probabilities)
+        return encoder.get_compressed().astype("<u4").tobytes()
+
+    def decode(self, payload: bytes, codebooks: int, frames: int) -> np.ndarray:
+        """Codes [codebooks, frames] (int64) of an `encode` payload; ValueError as `PacketCoder.check`."""
+        decoder = constriction.stream.queue.RangeDecoder(self.check(payload, codebooks, frames))
+        codes = np.zeros((codebooks, frames), dtype=np.int64)
+        for t in range(frames):
+            previous = codes[:, t - 1] if t else None
+            for q in range(codebooks):
+                first = self.first_layer(previous, codes[: q + 1, t])[q:]
+                probabilities = self.frequencies(first, np.array([q])).astype(np.float64)
+                codes[q, t] = decoder.decode(self._family, probabilities)[0]
+        return codes
+
+
+def _exact(product: np.ndarray) -> np.ndarray:
+    """A float64 product of integer-valued arrays as int64: exact, as the module docstring shows."""
+    return product.astype(np.int64)
+
+
+def _shift(values: np.ndarray, bits: int) -> np.ndarray:
+    """values / 2^bits rounded half up, in integers."""
+    return (values + (1 << bits >> 1)) >> bits

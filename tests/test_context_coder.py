@@ -1,0 +1,127 @@
+"""The context model's integer network and range coder: exact integers, round trips, a checked file format, and
+codec-export --context-model as users run it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_stream_model import copy_model, export_tiny_model
+
+from sscodec.common.context_model_file import (
+    CONTEXT_FILE,
+    context_fingerprint,
+    context_shapes,
+    load_context_model,
+    save_context_model,
+)
+from sscodec.common.errors import ModelError
+from sscodec.stream.context_coder import ContextCoder
+from sscodec.stream.model import CodecModel
+from sscodec.stream.packet import CodingMode
+
+BIN = Path(sys.executable).parent
+Q, K, H = 4, 64, 16
+
+
+def random_arrays(seed: int = 0) -> dict[str, np.ndarray]:
+    """A context model of full-range integers: int16 weights near ±2^15, so float32 (or any rounding) arithmetic
+    would give other frequencies than the integer network."""
+    rng = np.random.default_rng(seed)
+    shapes = context_shapes(Q, K, H, 200)
+    arrays = {name: rng.integers(-(2**15) + 1, 2**15, shape) for name, shape in shapes.items()
+              if name in ("previous", "partial", "hidden", "output")}
+    arrays["bias"] = rng.integers(-(2**20), 2**20, shapes["bias"])
+    arrays["previous_count"] = rng.integers(-(2**20), 2**20, shapes["previous_count"])
+    arrays["hidden_bias"] = rng.integers(-(2**38), 2**38, shapes["hidden_bias"])
+    arrays["output_bias"] = rng.integers(-(2**38), 2**38, shapes["output_bias"])
+    arrays["exp_table"] = np.maximum(1, np.round(2**16 * np.exp(-np.arange(200) / 8))).astype(np.int64)
+    arrays["shifts"] = np.array([8, 14, 3])
+    return arrays
+
+
+def reference_logits(a: dict[str, np.ndarray], previous: list[int] | None, codes: list[int], q: int) -> list[int]:
+    """The network in Python integers, one code at a time, as the file format's docstring defines it."""
+    weight = int(a["shifts"][1])
+    top = 2**15 - 1
+    count = 0 if previous is None else len(previous)
+    first = []
+    for h in range(H):
+        value = int(a["bias"][q, h]) + int(a["previous_count"][count, h])
+        value += sum(int(a["previous"][p, c, h]) for p, c in enumerate(previous or []))
+        value += sum(int(a["partial"][p, codes[p], h]) for p in range(q))
+        first.append(min(max(value, 0), top))
+    hidden = []
+    for h in range(H):
+        total = sum(int(a["hidden"][h, j]) * first[j] for j in range(H)) + int(a["hidden_bias"][h])
+        hidden.append(min(max(first[h] + max((total + (1 << weight >> 1)) >> weight, 0), 0), top))
+    return [sum(hidden[j] * int(a["output"][q, j, k]) for j in range(H)) + int(a["output_bias"][q, k])
+            for k in range(K)]
+
+
+def reference_frequencies(a: dict[str, np.ndarray], logits: list[int]) -> list[int]:
+    """The softmax lookup in Python integers."""
+    activation, weight, step = (int(s) for s in a["shifts"])
+    best, shift, table = max(logits), activation + weight - step, a["exp_table"]
+    return [int(table[min((best - logit) >> shift, len(table) - 1)]) for logit in logits]
+
+
+def test_the_integer_network_equals_python_integers() -> None:
+    """Logits of up to 2^34 from full-range weights, equal to the last unit: any float rounding would show."""
+    arrays = random_arrays()
+    coder = ContextCoder({name: value.astype(np.int64) for name, value in arrays.items()})
+    codes = np.random.default_rng(1).integers(0, K, (Q, 3))
+    batched = coder.packet_frequencies(codes).reshape(3, Q, K)
+    for t in range(3):
+        previous = None if t == 0 else codes[:, t - 1]
+        for q in range(Q):
+            expected = reference_logits(arrays, None if t == 0 else previous.tolist(), codes[:, t].tolist(), q)
+            first = coder.first_layer(previous, codes[: q + 1, t])[q:]
+            assert coder.logits(first, np.array([q]))[0].tolist() == expected, (t, q)
+            assert max(map(abs, expected)) > 2**30
+            assert batched[t, q].tolist() == reference_frequencies(arrays, expected), (t, q)
+            assert coder.frequencies(first, np.array([q]))[0].tolist() == batched[t, q].tolist(), (t, q)
+
+
+@pytest.mark.parametrize(("codebooks", "frames"), [(Q, 1), (Q, 9), (1, 5), (3, 7)])
+def test_round_trip_of_any_codes(codebooks: int, frames: int) -> None:
+    coder = ContextCoder({name: value.astype(np.int64) for name, value in random_arrays(2).items()})
+    codes = np.random.default_rng(frames).integers(0, K, (codebooks, frames))
+    payload = coder.encode(codes)
+    np.testing.assert_array_equal(coder.decode(payload, codebooks, frames), codes)
+
+
+def test_the_file_is_checked(tmp_path: Path) -> None:
+    arrays = random_arrays()
+    path = tmp_path / CONTEXT_FILE
+    save_context_model(path, arrays)
+    loaded = load_context_model(path, Q, K)
+    assert context_fingerprint(loaded) == context_fingerprint(arrays)
+    with pytest.raises(ModelError, match=r"previous is int64 \(4, 64, 16\), the model needs integers \(12, 64, 16\)"):
+        load_context_model(path, 12, K)
+    for name, value, message in [("output", arrays["output"].astype(np.float32), "output is float32"),
+                                 ("hidden", arrays["hidden"] * 2, "hidden holds values beyond"),
+                                 ("exp_table", arrays["exp_table"] - 1, "exp_table must decrease"),
+                                 ("shifts", np.array([8, 40, 3]), "shifts")]:
+        save_context_model(path, {**arrays, name: value})
+        with pytest.raises(ModelError, match=message) as caught:
+            load_context_model(path, Q, K)
+        assert "\n" not in str(caught.value)
+    path.write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(ModelError, match="not a context model file"):
+        load_context_model(path, Q, K)
+
+
+def test_codec_export_trains_the_context_model_for_an_existing_export(tmp_path: Path) -> None:
+    model_dir = copy_model(export_tiny_model(), tmp_path / "tiny")
+    done = subprocess.run([str(BIN / "codec-export"), "--tables-only", "--context-model", "--out", str(model_dir)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"{model_dir / CONTEXT_FILE}: context model trained on" in done.stdout
+    assert "context model epoch 3/3" in done.stdout
+    model = CodecModel(model_dir)
+    coder = model.coder(CodingMode.CONTEXT)
+    assert isinstance(coder, ContextCoder) and coder.n_codebooks == model.info.n_codebooks
