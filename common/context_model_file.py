@@ -5,17 +5,21 @@ format is defined here, once, without torch or the coder. Like the tables file i
 arrays, always loaded with `allow_pickle=False`, every shape and range checked, so a hostile file cannot run code
 or make the runtime allocate what the model does not need.
 
-The arrays (Q codebooks, K codes per codebook, H hidden units; README, "Bitstream"):
+The arrays (Q codebooks, K codes per codebook, D dimensions per codebook vector, H hidden units; README,
+"Bitstream"):
 
-- `previous` [Q, K, H] int16, `partial` [Q, K, H] int16: per codebook and code, what it adds to the first layer as
-  part of the previous frame and as a codebook already coded in this frame;
+- `codebooks` [Q, K, D] int16: the quantizer's vectors; `previous_projection` [Q, D, H] int16 and
+  `partial_projection` [Q, D, H] int16: per codebook, what a code's vector adds to the first layer as part of the
+  previous frame and as a codebook already coded in this frame (the runtime multiplies them out into per-code
+  lookups once, in exact integers: stored factored, they take a sixth of the lookups' size);
 - `bias` [Q, H] int32: per codebook being predicted; `previous_count` [Q + 1, H] int32: per number of codebooks
   the previous frame holds (0 for a packet's first frame, which has none);
 - `hidden` [H, H] int16 and `hidden_bias` [H] int64: one residual layer;
 - `output` [Q, H, K] int16 and `output_bias` [Q, K] int64: the logits per codebook;
 - `exp_table` [T] int64: the softmax as a lookup, frequency of a code `d` logit steps below the best one
   (decreasing, all ≥ 1, so every code stays codable);
-- `shifts` [3] int64: fractional bits of the first layer's activations, of the weights, and of a logit step.
+- `shifts` [5] int64: fractional bits of the first layer's activations, of the weights, of a logit step, of the
+  codebook vectors and of the projections.
 """
 
 from __future__ import annotations
@@ -34,18 +38,20 @@ CONTEXT_VERSION = 1
 # Activations are clipped to 15 bits and weights are int16, so a product stays below 2^30 and a sum of at most
 # 2^(53-30) of them stays an exact integer in float64 (stream/context_coder.py relies on it): at most this many.
 MAX_HIDDEN = 2**20
+MAX_DIM = 2**20
 MAX_EXP_TABLE = 1 << 16
-ARRAYS = ("previous", "partial", "bias", "previous_count", "hidden", "hidden_bias", "output", "output_bias",
+ARRAYS = ("codebooks", "previous_projection", "partial_projection", "bias", "previous_count", "hidden", "hidden_bias", "output", "output_bias",
           "exp_table", "shifts")
 
 
-def context_shapes(n_codebooks: int, codebook_size: int, hidden: int, table: int) -> dict[str, tuple[int, ...]]:
-    """Each array's shape for a model of `n_codebooks` x `codebook_size` codes, `hidden` units and a `table`-entry
-    softmax lookup."""
-    q, k, h = n_codebooks, codebook_size, hidden
-    return {"previous": (q, k, h), "partial": (q, k, h), "bias": (q, h), "previous_count": (q + 1, h),
-            "hidden": (h, h), "hidden_bias": (h,), "output": (q, h, k), "output_bias": (q, k),
-            "exp_table": (table,), "shifts": (3,)}
+def context_shapes(n_codebooks: int, codebook_size: int, dim: int, hidden: int,
+                   table: int) -> dict[str, tuple[int, ...]]:
+    """Each array's shape for a model of `n_codebooks` x `codebook_size` codes of `dim`-dimensional vectors,
+    `hidden` units and a `table`-entry softmax lookup."""
+    q, k, d, h = n_codebooks, codebook_size, dim, hidden
+    return {"codebooks": (q, k, d), "previous_projection": (q, d, h), "partial_projection": (q, d, h),
+            "bias": (q, h), "previous_count": (q + 1, h), "hidden": (h, h), "hidden_bias": (h,),
+            "output": (q, h, k), "output_bias": (q, k), "exp_table": (table,), "shifts": (5,)}
 
 
 def save_context_model(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -66,15 +72,18 @@ def load_context_model(path: Path, n_codebooks: int, codebook_size: int) -> dict
         raise ModelError(f"{path}: not a context model file ({' '.join(str(error).split())[:200]})") from None
     if version != CONTEXT_VERSION:
         raise ModelError(f"{path}: context model version {version}, this runtime reads version {CONTEXT_VERSION}")
-    hidden, table = arrays["hidden"].shape[:1], arrays["exp_table"].shape[:1]
-    if not (hidden and table and 1 <= hidden[0] <= MAX_HIDDEN and 1 <= table[0] <= MAX_EXP_TABLE):
-        raise ModelError(f"{path}: context model of {hidden} hidden units and {table} softmax entries")
-    expected = context_shapes(n_codebooks, codebook_size, hidden[0], table[0])
+    hidden, table, dim = arrays["hidden"].shape[:1], arrays["exp_table"].shape[:1], arrays["codebooks"].shape[2:3]
+    if not (hidden and table and dim and 1 <= hidden[0] <= MAX_HIDDEN and 1 <= table[0] <= MAX_EXP_TABLE
+            and 1 <= dim[0] <= MAX_DIM):
+        raise ModelError(f"{path}: context model of {hidden} hidden units, {dim} dimensions and {table} softmax "
+                         "entries")
+    expected = context_shapes(n_codebooks, codebook_size, dim[0], hidden[0], table[0])
     for name, array in arrays.items():
         if array.shape != expected[name] or not np.issubdtype(array.dtype, np.integer):
             raise ModelError(f"{path}: {name} is {array.dtype} {array.shape}, the model needs integers "
                              f"{expected[name]}")
-    limits = {"previous": 2**15, "partial": 2**15, "hidden": 2**15, "output": 2**15, "bias": 2**31,
+    limits = {"codebooks": 2**15, "previous_projection": 2**15, "partial_projection": 2**15, "hidden": 2**15,
+              "output": 2**15, "bias": 2**31,
               "previous_count": 2**31, "hidden_bias": 2**40, "output_bias": 2**40}
     for name, limit in limits.items():
         if np.abs(arrays[name].astype(np.int64)).max() >= limit:
@@ -82,7 +91,8 @@ def load_context_model(path: Path, n_codebooks: int, codebook_size: int) -> dict
     exp_table, shifts = arrays["exp_table"].astype(np.int64), arrays["shifts"].astype(np.int64)
     if exp_table.min() < 1 or exp_table.max() >= 2**24 or np.any(np.diff(exp_table) > 0):
         raise ModelError(f"{path}: exp_table must decrease from below 2^24 and stay at 1 or more")
-    if shifts.min() < 0 or shifts[1] > 30 or shifts[2] > shifts[0] + shifts[1]:
+    if (shifts.min() < 0 or shifts[1] > 30 or shifts[2] > shifts[0] + shifts[1] or shifts[3] > 30 or shifts[4] > 30
+            or shifts[0] > shifts[3] + shifts[4]):
         raise ModelError(f"{path}: shifts {shifts.tolist()} out of range")
     return {name: array.astype(np.int64) for name, array in arrays.items()}
 

@@ -130,17 +130,21 @@ def train_network(clips: Sequence[np.ndarray], codebooks: np.ndarray, hidden: in
 
 
 def integer_arrays(network: ContextNetwork) -> dict[str, np.ndarray]:
-    """The network in integers, as common/context_model_file.py lays them out: lookups in 2^-ACTIVATION_BITS
-    units, weights in 2^-W units with W as large as int16 allows, biases in the units they are added to."""
+    """The network in integers, as common/context_model_file.py lays them out: codebook vectors, projections and
+    weights each with as many fractional bits as int16 allows (the weights sharing theirs), biases in the units
+    they are added to (2^-ACTIVATION_BITS for the first layer)."""
     with torch.no_grad():
-        vectors = network.codebooks
-        weights = [network.hidden.weight, network.output]
-        weight_bits = min(30, min(math.floor(math.log2(32767 / float(w.abs().max()))) for w in weights))
+        n_codebooks = network.codebooks.shape[0]
+        projections = {name: getattr(network, name).weight.T.expand(n_codebooks, -1, -1)
+                       for name in ("previous", "partial")}
+        codebook_bits = _fraction_bits([network.codebooks])
+        projection_bits = _fraction_bits(list(projections.values()))
+        weight_bits = _fraction_bits([network.hidden.weight, network.output])
         a, w = 2.0**ACTIVATION_BITS, 2.0**weight_bits
 
         def rounded(tensor: Tensor, scale: float, dtype: type) -> np.ndarray:
             values = torch.round(tensor.double() * scale).numpy()
-            if np.abs(values).max() >= np.iinfo(dtype).max:
+            if np.abs(values).max() > np.iinfo(dtype).max:
                 raise ExportError(f"context model weights beyond {np.dtype(dtype).name} at scale {scale:g}")
             return values.astype(dtype)
 
@@ -148,8 +152,9 @@ def integer_arrays(network: ContextNetwork) -> dict[str, np.ndarray]:
         length = math.ceil(steps * math.log(EXP_TABLE_TOP)) + 1
         exp_table = np.maximum(1, np.round(EXP_TABLE_TOP * np.exp(-np.arange(length) / steps))).astype(np.int64)
         return {
-            "previous": rounded(vectors @ network.previous.weight.T, a, np.int16),
-            "partial": rounded(vectors @ network.partial.weight.T, a, np.int16),
+            "codebooks": rounded(network.codebooks, 2.0**codebook_bits, np.int16),
+            "previous_projection": rounded(projections["previous"], 2.0**projection_bits, np.int16),
+            "partial_projection": rounded(projections["partial"], 2.0**projection_bits, np.int16),
             "bias": rounded(network.bias, a, np.int32),
             "previous_count": rounded(network.previous_count, a, np.int32),
             "hidden": rounded(network.hidden.weight, w, np.int16),
@@ -157,8 +162,14 @@ def integer_arrays(network: ContextNetwork) -> dict[str, np.ndarray]:
             "output": rounded(network.output, w, np.int16),
             "output_bias": rounded(network.output_bias, a * w, np.int64),
             "exp_table": exp_table,
-            "shifts": np.array([ACTIVATION_BITS, weight_bits, LOGIT_STEP_BITS], dtype=np.int64),
+            "shifts": np.array([ACTIVATION_BITS, weight_bits, LOGIT_STEP_BITS, codebook_bits, projection_bits],
+                               dtype=np.int64),
         }
+
+
+def _fraction_bits(tensors: list[Tensor]) -> int:
+    """The most fractional bits (at most 30) that keep every value of `tensors` within int16."""
+    return min(30, min(math.floor(math.log2(32767 / float(t.abs().max()))) for t in tensors))
 
 
 def write_context_model(model_dir: Path, files: Sequence[Path], hidden: int = HIDDEN, epochs: int = EPOCHS,

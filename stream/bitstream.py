@@ -33,6 +33,7 @@ MAX_PACKET_FRAMES = 3000  # 60 s of 20 ms frames: bounds one packet's memory wha
 _FIXED = struct.Struct("<4sBBBBIIIQ8s8s")
 _CRC = struct.Struct("<I")
 _RECORD = struct.Struct("<II")  # packet length, CRC-32 of the packet
+RECORD_SIZE = _RECORD.size  # what a file adds to each packet
 # No coder spends more than 32 bits on one code (constriction's probabilities have 24-bit precision): the bound
 # on a version 1 packet, whose range-coded payload could exceed raw packing.
 _MAX_BITS_PER_CODE = 32

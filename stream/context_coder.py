@@ -9,6 +9,9 @@ product is below 2^30 and every sum of at most 2^20 of them below 2^50, so each 
 float64 whatever the summation order or fused multiply-adds, and the result is the integer one (tested against
 pure Python integers).
 
+The first layer's per-code lookups are products of int16 codebook vectors and projections, multiplied out when
+the model loads: the same argument makes them exact.
+
 A packet is coded frame by frame, codebook after codebook, from a fresh coder and no previous frame, so it decodes
 alone; its first frame sees only its own coded codebooks.
 """
@@ -30,9 +33,16 @@ class ContextCoder(PacketCoder):
     mode = CodingMode.CONTEXT
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
-        self._a = arrays
-        self.n_codebooks, self.codebook_size, self.hidden_size = arrays["previous"].shape
-        self._activation_bits, self._weight_bits, step_bits = (int(s) for s in arrays["shifts"])
+        self._a = dict(arrays)
+        self.n_codebooks, self.codebook_size, _ = arrays["codebooks"].shape
+        self.hidden_size = arrays["hidden"].shape[0]
+        self._activation_bits, self._weight_bits, step_bits, codebook_bits, projection_bits = (
+            int(s) for s in arrays["shifts"])
+        # Per codebook and code, the first layer's lookups: vector x projection, in 2^-activation_bits units.
+        vectors = arrays["codebooks"].astype(np.float64)
+        for name in ("previous", "partial"):
+            product = _exact(vectors @ arrays[f"{name}_projection"].astype(np.float64))
+            self._a[name] = _shift(product, codebook_bits + projection_bits - self._activation_bits)
         self._logit_shift = self._activation_bits + self._weight_bits - step_bits
         self._hidden_t = arrays["hidden"].T.astype(np.float64)
         self._output = arrays["output"].astype(np.float64)

@@ -24,35 +24,41 @@ from sscodec.stream.model import CodecModel
 from sscodec.stream.packet import CodingMode
 
 BIN = Path(sys.executable).parent
-Q, K, H = 4, 64, 16
+Q, K, D, H = 4, 64, 8, 16
 
 
 def random_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     """A context model of full-range integers: int16 weights near ±2^15, so float32 (or any rounding) arithmetic
     would give other frequencies than the integer network."""
     rng = np.random.default_rng(seed)
-    shapes = context_shapes(Q, K, H, 200)
+    shapes = context_shapes(Q, K, D, H, 200)
     arrays = {name: rng.integers(-(2**15) + 1, 2**15, shape) for name, shape in shapes.items()
-              if name in ("previous", "partial", "hidden", "output")}
+              if name in ("codebooks", "previous_projection", "partial_projection", "hidden", "output")}
     arrays["bias"] = rng.integers(-(2**20), 2**20, shapes["bias"])
     arrays["previous_count"] = rng.integers(-(2**20), 2**20, shapes["previous_count"])
     arrays["hidden_bias"] = rng.integers(-(2**38), 2**38, shapes["hidden_bias"])
     arrays["output_bias"] = rng.integers(-(2**38), 2**38, shapes["output_bias"])
     arrays["exp_table"] = np.maximum(1, np.round(2**16 * np.exp(-np.arange(200) / 8))).astype(np.int64)
-    arrays["shifts"] = np.array([8, 14, 3])
+    arrays["shifts"] = np.array([8, 14, 3, 12, 13])
     return arrays
 
 
 def reference_logits(a: dict[str, np.ndarray], previous: list[int] | None, codes: list[int], q: int) -> list[int]:
     """The network in Python integers, one code at a time, as the file format's docstring defines it."""
-    weight = int(a["shifts"][1])
+    activation, weight, _, vector_bits, projection_bits = (int(s) for s in a["shifts"])
     top = 2**15 - 1
     count = 0 if previous is None else len(previous)
+
+    def lookup(name: str, book: int, code: int, h: int) -> int:
+        product = sum(int(a["codebooks"][book, code, d]) * int(a[f"{name}_projection"][book, d, h]) for d in range(D))
+        bits = vector_bits + projection_bits - activation
+        return (product + (1 << bits >> 1)) >> bits
+
     first = []
     for h in range(H):
         value = int(a["bias"][q, h]) + int(a["previous_count"][count, h])
-        value += sum(int(a["previous"][p, c, h]) for p, c in enumerate(previous or []))
-        value += sum(int(a["partial"][p, codes[p], h]) for p in range(q))
+        value += sum(lookup("previous", p, c, h) for p, c in enumerate(previous or []))
+        value += sum(lookup("partial", p, codes[p], h) for p in range(q))
         first.append(min(max(value, 0), top))
     hidden = []
     for h in range(H):
@@ -64,7 +70,7 @@ def reference_logits(a: dict[str, np.ndarray], previous: list[int] | None, codes
 
 def reference_frequencies(a: dict[str, np.ndarray], logits: list[int]) -> list[int]:
     """The softmax lookup in Python integers."""
-    activation, weight, step = (int(s) for s in a["shifts"])
+    activation, weight, step = (int(s) for s in a["shifts"][:3])
     best, shift, table = max(logits), activation + weight - step, a["exp_table"]
     return [int(table[min((best - logit) >> shift, len(table) - 1)]) for logit in logits]
 
@@ -100,12 +106,13 @@ def test_the_file_is_checked(tmp_path: Path) -> None:
     save_context_model(path, arrays)
     loaded = load_context_model(path, Q, K)
     assert context_fingerprint(loaded) == context_fingerprint(arrays)
-    with pytest.raises(ModelError, match=r"previous is int64 \(4, 64, 16\), the model needs integers \(12, 64, 16\)"):
+    with pytest.raises(ModelError, match=r"codebooks is int64 \(4, 64, 8\), the model needs integers \(12, 64, 8\)"):
         load_context_model(path, 12, K)
     for name, value, message in [("output", arrays["output"].astype(np.float32), "output is float32"),
                                  ("hidden", arrays["hidden"] * 2, "hidden holds values beyond"),
                                  ("exp_table", arrays["exp_table"] - 1, "exp_table must decrease"),
-                                 ("shifts", np.array([8, 40, 3]), "shifts")]:
+                                 ("shifts", np.array([8, 40, 3, 12, 13]), "shifts"),
+                                 ("shifts", np.array([30, 14, 3, 12, 13]), "shifts")]:
         save_context_model(path, {**arrays, name: value})
         with pytest.raises(ModelError, match=message) as caught:
             load_context_model(path, Q, K)
