@@ -341,7 +341,7 @@ def learned_row(train: list[np.ndarray], eval_sets: dict[str, list[np.ndarray]],
         for codes in clips:
             for start in range(0, codes.shape[1], PACKET_FRAMES):
                 packet = codes[:, start : start + PACKET_FRAMES].astype(np.int64)
-                frequencies = coder.packet_frequencies(packet)
+                frequencies = coder.packet_frequencies(packet).reshape(-1, coder.codebook_size)
                 chosen = frequencies[np.arange(frequencies.shape[0]), packet.T.reshape(-1)]
                 integer_bits -= np.log2(chosen / frequencies.sum(axis=1)).reshape(-1, packet.shape[0]).sum(0)
                 if name == "train (in-sample)":

@@ -51,50 +51,48 @@ class ContextCoder(PacketCoder):
         # The most probable code gets at most table[0] of table[0] + (K - 1) * table[-1].
         super().__init__(np.full(self.n_codebooks, table[0] / (table[0] + (self.codebook_size - 1) * float(table[-1]))))
 
-    def first_layer(self, previous: np.ndarray | None, codes: np.ndarray) -> np.ndarray:
-        """Integer first-layer activations [Q', H] for predicting each of a frame's codes [Q'] (Q' ≥ 1) given the
-        previous frame's codes [Q'] (None for a packet's first frame): codebook q sees codes[:q]."""
+    def context(self, previous: np.ndarray | None) -> np.ndarray:
+        """What a frame's first layer starts from [H] (integers), given the previous frame's codes [Q'] (None for a
+        packet's first frame); codebook q then adds its bias and the lookups of the frame's codes before it."""
         a = self._a
-        count = 0 if previous is None else previous.shape[0]
-        base = a["previous_count"][count].copy()
-        if previous is not None:
-            base += a["previous"][np.arange(count), previous].sum(axis=0)
-        seen = a["partial"][np.arange(codes.shape[0]), codes]
-        partial = np.cumsum(seen, axis=0) - seen
-        return np.clip(base + a["bias"][: codes.shape[0]] + partial, 0, _ACTIVATION_MAX)
+        if previous is None:
+            return a["previous_count"][0].copy()
+        return a["previous_count"][previous.shape[0]] + a["previous"][np.arange(previous.shape[0]), previous].sum(0)
 
-    def logits(self, first: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
-        """Integer logits [N, K] of the codes of `codebooks` [N] from first-layer activations [N, H]: the residual
-        layer, then the codebook's output layer."""
+    def first_layer(self, start: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """First-layer activations [Q', H] for each of a frame's codes [Q'] from its `context` [H]: codebook q sees
+        codes[:q]."""
+        seen = self._a["partial"][np.arange(codes.shape[0]), codes]
+        return np.clip(start + self._a["bias"][: codes.shape[0]] + np.cumsum(seen, axis=0) - seen, 0,
+                       _ACTIVATION_MAX)
+
+    def logits(self, first: np.ndarray, codebook: int) -> np.ndarray:
+        """Integer logits [N, K] of codes of `codebook` from first-layer activations [N, H]: the residual layer,
+        then the codebook's output layer."""
         a = self._a
         hidden = _exact(first @ self._hidden_t) + a["hidden_bias"]
         hidden = np.clip(first + np.maximum(_shift(hidden, self._weight_bits), 0), 0, _ACTIVATION_MAX)
-        hidden = hidden.astype(np.float64)
-        logits = np.empty((first.shape[0], self.codebook_size), dtype=np.int64)
-        for q in np.unique(codebooks):  # one product per codebook, not a copy of its weights per row
-            rows = codebooks == q
-            logits[rows] = _exact(hidden[rows] @ self._output[q]) + a["output_bias"][q]
-        return logits
+        return _exact(hidden.astype(np.float64) @ self._output[codebook]) + a["output_bias"][codebook]
 
-    def frequencies(self, first: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
-        """Integer frequencies [N, K] (each ≥ 1) of the codes of `codebooks` [N] from first-layer activations
-        [N, H]: the logits through the softmax lookup."""
-        logits = self.logits(first, codebooks)
+    def frequencies(self, first: np.ndarray, codebook: int) -> np.ndarray:
+        """Integer frequencies [N, K] (each ≥ 1) of codes of `codebook` from first-layer activations [N, H]: the
+        logits through the softmax lookup."""
+        logits = self.logits(first, codebook)
         steps = (logits.max(axis=1, keepdims=True) - logits) >> self._logit_shift
         table = self._a["exp_table"]
         return table[np.minimum(steps, table.shape[0] - 1)]
 
     def packet_frequencies(self, codes: np.ndarray) -> np.ndarray:
-        """Frequencies [K frames * Q, codebook_size] of every code of codes [Q, K] in coding order."""
-        firsts = [self.first_layer(codes[:, t - 1] if t else None, codes[:, t]) for t in range(codes.shape[1])]
-        books = np.tile(np.arange(codes.shape[0]), codes.shape[1])
-        return self.frequencies(np.concatenate(firsts), books)
+        """Frequencies [K, Q, codebook_size] of every code of codes [Q, K]."""
+        first = np.stack([self.first_layer(self.context(codes[:, t - 1] if t else None), codes[:, t])
+                          for t in range(codes.shape[1])])
+        return np.stack([self.frequencies(first[:, q], q) for q in range(codes.shape[0])], axis=1)
 
     def encode(self, codes: np.ndarray) -> bytes:
         """The range-coded payload of codes [Q, K] (Q ≤ n_codebooks), frame after frame."""
         codes = np.asarray(codes, dtype=np.int64)
         encoder = constriction.stream.queue.RangeEncoder()
-        probabilities = self.packet_frequencies(codes).astype(np.float64)
+        probabilities = self.packet_frequencies(codes).reshape(-1, self.codebook_size).astype(np.float64)
         encoder.encode(codes.T.reshape(-1).astype(np.int32), self._family, probabilities)
         return encoder.get_compressed().astype("<u4").tobytes()
 
@@ -102,12 +100,14 @@ class ContextCoder(PacketCoder):
         """Codes [codebooks, frames] (int64) of an `encode` payload; ValueError as `PacketCoder.check`."""
         decoder = constriction.stream.queue.RangeDecoder(self.check(payload, codebooks, frames))
         codes = np.zeros((codebooks, frames), dtype=np.int64)
+        bias, partial = self._a["bias"], self._a["partial"]
         for t in range(frames):
-            previous = codes[:, t - 1] if t else None
+            running = self.context(codes[:, t - 1] if t else None)  # + the lookups of the codes decoded so far
             for q in range(codebooks):
-                first = self.first_layer(previous, codes[: q + 1, t])[q:]
-                probabilities = self.frequencies(first, np.array([q])).astype(np.float64)
+                first = np.clip(running + bias[q], 0, _ACTIVATION_MAX)[None]
+                probabilities = self.frequencies(first, q).astype(np.float64)
                 codes[q, t] = decoder.decode(self._family, probabilities)[0]
+                running += partial[q, codes[q, t]]
         return codes
 
 
