@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from sscodec.benchmarks.machine import describe, machine_info
 from sscodec.export.calibration import audio_files
@@ -459,6 +460,28 @@ def main() -> None:
         args.json.with_suffix(".md").write_text(
             f"# Context for the entropy coder\n\nBits per code as a share of raw ({bits:g} bits), tables estimated on "
             f"`{args.train}`, model `{model_dir}`; {sets}. Machine: {describe(machine_info())}.\n\n{table}\n")
+        figure(rows, names).savefig(args.json.with_suffix(".png"), dpi=100)
+
+
+def figure(rows: list[dict], names: list[str]) -> Figure:
+    """Bits per code as a share of raw per set (groups of bars), for the static tables, the best discrete context
+    on the first held-out set, and each learned context model; the 85 % target as a line."""
+    learned = [row for row in rows if "hidden" in row]
+    discrete = [row for row in rows[1:] if "hidden" not in row]
+    shown = [rows[0], *([min(discrete, key=lambda r: r["sets"][names[1]]["mean"])] if discrete else []), *learned]
+    fig = Figure(figsize=(2 + 1.6 * len(names), 4.5))
+    ax = fig.subplots()
+    width = 0.8 / len(shown)
+    for index, row in enumerate(shown):
+        ax.bar(np.arange(len(names)) + index * width, [100 * row["sets"][n]["mean"] for n in names], width,
+               label=row["model"])
+    ax.axhline(85, color="black", linestyle="--", linewidth=1, label="85 % target")
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, fontsize=8)
+    ax.set_ylabel("bits per code, % of raw")
+    ax.set_ylim(40, 100)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
-from sscodec.stream.entropy import PacketCoder
+from sscodec.stream.entropy import PacketCoder, invalid_payload
 from sscodec.stream.packet import CodingMode
 
 _ACTIVATION_MAX = 2**15 - 1
@@ -106,7 +106,10 @@ class ContextCoder(PacketCoder):
             for q in range(codebooks):
                 first = np.clip(running + bias[q], 0, _ACTIVATION_MAX)[None]
                 probabilities = self.frequencies(first, q).astype(np.float64)
-                codes[q, t] = decoder.decode(self._family, probabilities)[0]
+                try:
+                    codes[q, t] = decoder.decode(self._family, probabilities)[0]
+                except AssertionError as error:
+                    raise invalid_payload(error) from None
                 running += partial[q, codes[q, t]]
         return codes
 

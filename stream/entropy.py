@@ -54,6 +54,11 @@ class PacketCoder:
         return np.frombuffer(payload, dtype="<u4").astype(np.uint32)
 
 
+def invalid_payload(error: AssertionError) -> ValueError:
+    """constriction's error for words no encoder could have written (it raises AssertionError), as a ValueError."""
+    return ValueError(f"not a valid range-coded payload ({' '.join(str(error).split())[:120]})")
+
+
 class EntropyCoder(PacketCoder):
     """Codes [Q, K] ↔ bytes with one static categorical model per codebook (the first Q of the tables)."""
 
@@ -77,5 +82,8 @@ class EntropyCoder(PacketCoder):
     def decode(self, payload: bytes, codebooks: int, frames: int) -> np.ndarray:
         """Codes [codebooks, frames] (int64) of an `encode` payload; ValueError as `PacketCoder.check`."""
         decoder = constriction.stream.queue.RangeDecoder(self.check(payload, codebooks, frames))
-        rows = [decoder.decode(self._models[index], frames) for index in range(codebooks)]
+        try:
+            rows = [decoder.decode(self._models[index], frames) for index in range(codebooks)]
+        except AssertionError as error:
+            raise invalid_payload(error) from None
         return np.stack(rows).astype(np.int64)

@@ -30,7 +30,7 @@ from sscodec.export.tables import write_tables
 from sscodec.stream.bitstream import MAGIC, FileHeader, read_header, read_packets
 from sscodec.stream.decoder import StreamDecoder
 from sscodec.stream.encoder import StreamEncoder
-from sscodec.stream.file_codec import FileReader, decode_file, encode_file
+from sscodec.stream.file_codec import FileReader, coder_fingerprint, decode_file, encode_file
 from sscodec.stream.model import CodecModel
 from sscodec.stream.packet import CodingMode, Packet
 from sscodec.stream.packing import pack_codes, packed_size
@@ -344,14 +344,15 @@ def test_no_packet_may_exceed_raw_packing_from_version_2(tmp_path: Path) -> None
     assert decode_file(model, tmp_path / "v1.sscb").shape == (50 * FRAME,)  # within version 1's bound: decoded
 
 
-def test_a_header_that_lies_about_lengths_allocates_nothing_large(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [CodingMode.ENTROPY, CodingMode.CONTEXT])
+def test_a_header_that_lies_about_lengths_allocates_nothing_large(tmp_path: Path, mode: CodingMode) -> None:
     model = fuzz_model()
-    header = FileHeader(CodingMode.ENTROPY, 12, 16000, FRAME, 3000, 2**62, model.fingerprint,
-                        model.tables_fingerprint, "tiny")
+    header = FileHeader(mode, 12, 16000, FRAME, 3000, 2**62, model.fingerprint,
+                        coder_fingerprint(model, mode), "tiny")
     lies = {
         "huge record": struct.pack("<II", 2**32 - 1, 0),
         "record longer than the file": struct.pack("<II", 400, 0) + bytes(10),
-        "payload too short for its frames": _record(struct.pack("<IBBH", 0, 1, 12, 3000) + bytes(4)),
+        "payload too short for its frames": _record(struct.pack("<IBBH", 0, mode, 12, 3000) + bytes(4)),
     }
     for name, body in lies.items():
         path = tmp_path / "lie.sscb"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_stream_model import copy_model, export_tiny_model
 
 from sscodec.common.context_model_file import (
@@ -97,6 +99,31 @@ def test_round_trip_of_any_codes(codebooks: int, frames: int) -> None:
     codes = np.random.default_rng(frames).integers(0, K, (codebooks, frames))
     payload = coder.encode(codes)
     np.testing.assert_array_equal(coder.decode(payload, codebooks, frames), codes)
+
+
+def test_payloads_that_cannot_hold_the_codes_are_refused() -> None:
+    coder = ContextCoder({name: value.astype(np.int64) for name, value in random_arrays(3).items()})
+    codes = np.random.default_rng(4).integers(0, K, (Q, 40))
+    payload = coder.encode(codes)
+    with pytest.raises(ValueError, match="not a valid range-coded payload"):
+        coder.decode(payload[:4], Q, 100000)  # runs out of words long before
+    with pytest.raises(ValueError, match="not whole 32-bit words"):
+        coder.decode(payload[:-1], Q, 40)
+    with pytest.raises(ValueError, match=f"codebooks must be in 1..{Q}"):
+        coder.decode(payload, Q + 1, 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=st.binary(max_size=64).map(lambda b: b[: len(b) // 4 * 4]), codebooks=st.integers(1, Q),
+       frames=st.integers(1, 20))
+def test_context_decoder_on_arbitrary_words_gives_codes_or_a_value_error(payload: bytes, codebooks: int,
+                                                                        frames: int) -> None:
+    coder = ContextCoder({name: value.astype(np.int64) for name, value in random_arrays(5).items()})
+    try:
+        codes = coder.decode(payload, codebooks, frames)
+    except ValueError:
+        return
+    assert codes.shape == (codebooks, frames) and codes.min() >= 0 and codes.max() < K
 
 
 def test_the_file_is_checked(tmp_path: Path) -> None:
