@@ -14,7 +14,7 @@ The arrays (Q codebooks, K codes per codebook, D dimensions per codebook vector,
   lookups once, in exact integers: stored factored, they take a sixth of the lookups' size);
 - `bias` [Q, H] int32: per codebook being predicted; `previous_count` [Q + 1, H] int32: per number of codebooks
   the previous frame holds (0 for a packet's first frame, which has none);
-- `hidden` [H, H] int16 and `hidden_bias` [H] int64: one residual layer;
+- `hidden` [L, H, H] int16 and `hidden_bias` [L, H] int64: L residual layers (a + ReLU(W a + b));
 - `output` [Q, H, K] int16 and `output_bias` [Q, K] int64: the logits per codebook;
 - `exp_table` [T] int64: the softmax as a lookup, frequency of a code `d` logit steps below the best one
   (decreasing, all ≥ 1, so every code stays codable);
@@ -39,18 +39,19 @@ CONTEXT_VERSION = 1
 # 2^(53-30) of them stays an exact integer in float64 (stream/context_coder.py relies on it): at most this many.
 MAX_HIDDEN = 2**20
 MAX_DIM = 2**20
+MAX_LAYERS = 64
 MAX_EXP_TABLE = 1 << 16
 ARRAYS = ("codebooks", "previous_projection", "partial_projection", "bias", "previous_count", "hidden", "hidden_bias", "output", "output_bias",
           "exp_table", "shifts")
 
 
-def context_shapes(n_codebooks: int, codebook_size: int, dim: int, hidden: int,
+def context_shapes(n_codebooks: int, codebook_size: int, dim: int, hidden: int, layers: int,
                    table: int) -> dict[str, tuple[int, ...]]:
     """Each array's shape for a model of `n_codebooks` x `codebook_size` codes of `dim`-dimensional vectors,
-    `hidden` units and a `table`-entry softmax lookup."""
+    `hidden` units, `layers` residual layers and a `table`-entry softmax lookup."""
     q, k, d, h = n_codebooks, codebook_size, dim, hidden
     return {"codebooks": (q, k, d), "previous_projection": (q, d, h), "partial_projection": (q, d, h),
-            "bias": (q, h), "previous_count": (q + 1, h), "hidden": (h, h), "hidden_bias": (h,),
+            "bias": (q, h), "previous_count": (q + 1, h), "hidden": (layers, h, h), "hidden_bias": (layers, h),
             "output": (q, h, k), "output_bias": (q, k), "exp_table": (table,), "shifts": (5,)}
 
 
@@ -72,12 +73,13 @@ def load_context_model(path: Path, n_codebooks: int, codebook_size: int) -> dict
         raise ModelError(f"{path}: not a context model file ({' '.join(str(error).split())[:200]})") from None
     if version != CONTEXT_VERSION:
         raise ModelError(f"{path}: context model version {version}, this runtime reads version {CONTEXT_VERSION}")
-    hidden, table, dim = arrays["hidden"].shape[:1], arrays["exp_table"].shape[:1], arrays["codebooks"].shape[2:3]
-    if not (hidden and table and dim and 1 <= hidden[0] <= MAX_HIDDEN and 1 <= table[0] <= MAX_EXP_TABLE
-            and 1 <= dim[0] <= MAX_DIM):
-        raise ModelError(f"{path}: context model of {hidden} hidden units, {dim} dimensions and {table} softmax "
-                         "entries")
-    expected = context_shapes(n_codebooks, codebook_size, dim[0], hidden[0], table[0])
+    layers, hidden = arrays["hidden"].shape[:1], arrays["hidden"].shape[1:2]
+    table, dim = arrays["exp_table"].shape[:1], arrays["codebooks"].shape[2:3]
+    if not (layers and hidden and table and dim and 1 <= layers[0] <= MAX_LAYERS and 1 <= hidden[0] <= MAX_HIDDEN
+            and 1 <= table[0] <= MAX_EXP_TABLE and 1 <= dim[0] <= MAX_DIM):
+        raise ModelError(f"{path}: context model of {layers} layers of {hidden} hidden units, {dim} dimensions and "
+                         f"{table} softmax entries")
+    expected = context_shapes(n_codebooks, codebook_size, dim[0], hidden[0], layers[0], table[0])
     for name, array in arrays.items():
         if array.shape != expected[name] or not np.issubdtype(array.dtype, np.integer):
             raise ModelError(f"{path}: {name} is {array.dtype} {array.shape}, the model needs integers "

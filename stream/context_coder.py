@@ -35,7 +35,7 @@ class ContextCoder(PacketCoder):
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
         self._a = dict(arrays)
         self.n_codebooks, self.codebook_size, _ = arrays["codebooks"].shape
-        self.hidden_size = arrays["hidden"].shape[0]
+        self.hidden_size = arrays["hidden"].shape[1]
         self._activation_bits, self._weight_bits, step_bits, codebook_bits, projection_bits = (
             int(s) for s in arrays["shifts"])
         # Per codebook and code, the first layer's lookups: vector x projection, in 2^-activation_bits units.
@@ -44,7 +44,7 @@ class ContextCoder(PacketCoder):
             product = _exact(vectors @ arrays[f"{name}_projection"].astype(np.float64))
             self._a[name] = _shift(product, codebook_bits + projection_bits - self._activation_bits)
         self._logit_shift = self._activation_bits + self._weight_bits - step_bits
-        self._hidden_t = arrays["hidden"].T.astype(np.float64)
+        self._hidden_t = arrays["hidden"].transpose(0, 2, 1).astype(np.float64)
         self._output = arrays["output"].astype(np.float64)
         self._family = constriction.stream.model.Categorical(perfect=False)
         table = arrays["exp_table"]
@@ -67,11 +67,13 @@ class ContextCoder(PacketCoder):
                        _ACTIVATION_MAX)
 
     def logits(self, first: np.ndarray, codebook: int) -> np.ndarray:
-        """Integer logits [N, K] of codes of `codebook` from first-layer activations [N, H]: the residual layer,
+        """Integer logits [N, K] of codes of `codebook` from first-layer activations [N, H]: the residual layers,
         then the codebook's output layer."""
         a = self._a
-        hidden = _exact(first @ self._hidden_t) + a["hidden_bias"]
-        hidden = np.clip(first + np.maximum(_shift(hidden, self._weight_bits), 0), 0, _ACTIVATION_MAX)
+        hidden = first
+        for weights, bias in zip(self._hidden_t, a["hidden_bias"]):
+            update = _shift(_exact(hidden.astype(np.float64) @ weights) + bias, self._weight_bits)
+            hidden = np.clip(hidden + np.maximum(update, 0), 0, _ACTIVATION_MAX)
         return _exact(hidden.astype(np.float64) @ self._output[codebook]) + a["output_bias"][codebook]
 
     def frequencies(self, first: np.ndarray, codebook: int) -> np.ndarray:

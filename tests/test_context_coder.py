@@ -26,14 +26,14 @@ from sscodec.stream.model import CodecModel
 from sscodec.stream.packet import CodingMode
 
 BIN = Path(sys.executable).parent
-Q, K, D, H = 4, 64, 8, 16
+Q, K, D, H, LAYERS = 4, 64, 8, 16, 2
 
 
 def random_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     """A context model of full-range integers: int16 weights near ±2^15, so float32 (or any rounding) arithmetic
     would give other frequencies than the integer network."""
     rng = np.random.default_rng(seed)
-    shapes = context_shapes(Q, K, D, H, 200)
+    shapes = context_shapes(Q, K, D, H, LAYERS, 200)
     arrays = {name: rng.integers(-(2**15) + 1, 2**15, shape) for name, shape in shapes.items()
               if name in ("codebooks", "previous_projection", "partial_projection", "hidden", "output")}
     arrays["bias"] = rng.integers(-(2**20), 2**20, shapes["bias"])
@@ -62,10 +62,11 @@ def reference_logits(a: dict[str, np.ndarray], previous: list[int] | None, codes
         value += sum(lookup("previous", p, c, h) for p, c in enumerate(previous or []))
         value += sum(lookup("partial", p, codes[p], h) for p in range(q))
         first.append(min(max(value, 0), top))
-    hidden = []
-    for h in range(H):
-        total = sum(int(a["hidden"][h, j]) * first[j] for j in range(H)) + int(a["hidden_bias"][h])
-        hidden.append(min(max(first[h] + max((total + (1 << weight >> 1)) >> weight, 0), 0), top))
+    hidden = first
+    for layer in range(LAYERS):
+        totals = [sum(int(a["hidden"][layer, h, j]) * hidden[j] for j in range(H)) + int(a["hidden_bias"][layer, h])
+                  for h in range(H)]
+        hidden = [min(max(hidden[h] + max((totals[h] + (1 << weight >> 1)) >> weight, 0), 0), top) for h in range(H)]
     return [sum(hidden[j] * int(a["output"][q, j, k]) for j in range(H)) + int(a["output_bias"][q, k])
             for k in range(K)]
 
