@@ -4,7 +4,7 @@
 
 Each clip is written by `encode_file` (what codec-encode writes) raw, entropy-coded with the static tables, and
 context-coded when the model has a context model; the context-coded files are decoded again and must give the
-encoder's codes. With --json, also writes FILE and FILE with .md (machine and library versions included).
+encoder's codes. With --json, also writes FILE with .md (machine and library versions included) and .png.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from sscodec.benchmarks.machine import describe, machine_info
 from sscodec.common.audio import read_audio
@@ -71,12 +72,12 @@ def _codes(model: CodecModel, path: Path) -> np.ndarray:
 
 def markdown(rows: dict[str, dict]) -> str:
     lines = [("| speech | clips | mode | coded codes / raw codes (mean) | file / raw file (mean) | worst packet | "
-             "packets sent raw | CPU s to read codes per s of audio |"),
+             "packets sent raw | CPU ms to read codes per s of audio |"),
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for folder, row in rows.items():
         for mode, m in row["modes"].items():
             lines.append(f"| {folder} | {row['clips']} | {mode} | {m['codes']:.1%} | {m['files']:.1%} | "
-                         f"{m['worst_packet']:.1%} | {m['raw_packets']:.1%} | {m['read_cpu_per_audio_second']:.3f} |")
+                         f"{m['worst_packet']:.1%} | {m['raw_packets']:.1%} | {1000 * m['read_cpu_per_audio_second']:.1f} |")
     return "\n".join(lines)
 
 
@@ -100,6 +101,25 @@ def main() -> None:
             f"# Bitstream size\n\nModel `{model.directory}`, {model.info.n_codebooks} codebooks, "
             f"{args.packet_frames}-frame packets, at most {args.max_clips} clips per folder. Machine: "
             f"{describe(machine_info())}.\n\n{table}\n")
+        figure(rows).savefig(args.json.with_suffix(".png"), dpi=100)
+
+
+def figure(rows: dict[str, dict]) -> Figure:
+    """Files against raw files per folder, one bar per mode, with the 85 % target as a line."""
+    modes = list(next(iter(rows.values()))["modes"])
+    fig = Figure(figsize=(2 + 1.5 * len(rows), 4))
+    ax = fig.subplots()
+    width = 0.8 / len(modes)
+    for index, mode in enumerate(modes):
+        ax.bar(np.arange(len(rows)) + index * width, [100 * row["modes"][mode]["files"] for row in rows.values()],
+               width, label=mode)
+    ax.axhline(85, color="black", linestyle="--", linewidth=1, label="85 % target")
+    ax.set_xticks(np.arange(len(rows)) + 0.4 - width / 2, list(rows), fontsize=8)
+    ax.set_ylabel("file size, % of the raw file")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
 
 
 if __name__ == "__main__":
