@@ -25,13 +25,12 @@ The arrays (Q codebooks, K codes per codebook, D dimensions per codebook vector,
 from __future__ import annotations
 
 import hashlib
-import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from sscodec.common.errors import ModelError
+from sscodec.common.npz_file import load_versioned
 
 CONTEXT_FILE = "context_model.npz"
 CONTEXT_VERSION = 1
@@ -63,16 +62,7 @@ def save_context_model(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def load_context_model(path: Path, n_codebooks: int, codebook_size: int) -> dict[str, np.ndarray]:
     """The arrays of a context model file, checked against the model's codebooks; ModelError naming `path` if the
     file is unreadable, another version, or holds an array of the wrong shape, type or range."""
-    try:
-        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as archive:
-            version = int(archive["version"])
-            arrays = {name: archive[name] for name in ARRAYS}
-    except OSError as error:
-        raise ModelError(f"{path}: cannot read ({error.strerror or error})") from None
-    except (ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError) as error:
-        raise ModelError(f"{path}: not a context model file ({' '.join(str(error).split())[:200]})") from None
-    if version != CONTEXT_VERSION:
-        raise ModelError(f"{path}: context model version {version}, this runtime reads version {CONTEXT_VERSION}")
+    arrays = load_versioned(path, ARRAYS, CONTEXT_VERSION, "context model")
     layers, hidden = arrays["hidden"].shape[:1], arrays["hidden"].shape[1:2]
     table, dim = arrays["exp_table"].shape[:1], arrays["codebooks"].shape[2:3]
     if not (layers and hidden and table and dim and 1 <= layers[0] <= MAX_LAYERS and 1 <= hidden[0] <= MAX_HIDDEN

@@ -145,7 +145,7 @@ def test_the_file_is_checked(tmp_path: Path) -> None:
             load_context_model(path, Q, K)
         assert "\n" not in str(caught.value)
     path.write_bytes(b"PK\x03\x04 not really")
-    with pytest.raises(ModelError, match="not a context model file"):
+    with pytest.raises(ModelError, match="not a valid context model file"):
         load_context_model(path, Q, K)
 
 
