@@ -1,7 +1,7 @@
 """What context would buy the entropy coder: held-out cross-entropy of the codes under static and context tables.
 
     python -m sscodec.benchmarks.context_entropy --train TRAIN_DIR --eval DIR [--eval DIR...] [--model default]
-        [--max-clips 60] [--groups 4,16,64,256] [--both-groups 4,8,16] [--cache DIR] [--json FILE]
+        [--max-clips 60] [--groups 4,16,64,256] [--both-groups 4,8,16] [--learned 64,128] [--cache DIR] [--json FILE]
 
 On a shared machine run it with OMP_NUM_THREADS=1 (threaded BLAS on these small matrices only contends); each
 folder's codes are computed once and kept in --cache. Every table is estimated on the codes of TRAIN_DIR (the
@@ -15,6 +15,13 @@ the raw 10 bits (README, "Bitstream"). The contexts:
 - `prev frame`: a codebook's code given the previous frame's code in the same codebook, that code reduced to G
   groups; `prev codebook`: given the code of the codebook before it in the same frame (codebook 0 stays static);
   `both`: given both, as G × G groups. G = 1024 is no reduction (the previous code itself).
+- `learned context, H hidden`: the bitstream's context model (export/context_model.py, as `codec-export
+  --context-model` trains it, with H hidden units) on continuous context: the previous frame's quantized latent
+  and the partial sum of the frame's coded codebook vectors, restarted every packet of 50 frames. Scored as the
+  runtime codes (stream/context_coder.py's integer network); its row also gives the float network's bits, the
+  range-coded payloads (32-bit words, raw fallback per packet, as `codec-encode` writes them) and whole files
+  (packet headers and records included) against raw, the worst full packet, and the CPU time per frame to
+  encode (all frames of a set) and to decode (the first packets of telugu/val, one code at a time).
 
 Groups come from distributional clustering on the training codes: k-means over the previous codes' next-code
 distributions with the coding cost (cross-entropy) as distance, so a group holds previous codes that predict
@@ -28,16 +35,29 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from sscodec.benchmarks.machine import describe, machine_info
 from sscodec.export.calibration import audio_files
+from sscodec.export.context_model import (
+    PACKET_FRAMES,
+    codebook_vectors,
+    frames_of,
+    integer_arrays,
+    train_network,
+)
 from sscodec.export.tables import clip_codes
+from sscodec.stream.bitstream import RECORD_SIZE
+from sscodec.stream.context_coder import ContextCoder
 from sscodec.stream.model_dir import resolve_model_dir
+from sscodec.stream.packet import PACKET_HEADER_SIZE
+from sscodec.stream.packing import packed_size
 
 PRIORS = (16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0)
 KMEANS_ITERATIONS = 25
@@ -299,6 +319,61 @@ def evaluate(train: list[np.ndarray], eval_sets: dict[str, list[np.ndarray]], co
     return rows
 
 
+def learned_row(train: list[np.ndarray], eval_sets: dict[str, list[np.ndarray]], vectors: np.ndarray, hidden: int,
+                bits_per_code: float, progress: Callable[[str], None] = print) -> dict:
+    """The context model with `hidden` units, trained on `train`, scored on each set (see the module docstring)."""
+    import torch
+
+    progress(f"training the learned context model, {hidden} hidden ...")
+    started = time.perf_counter()
+    network = train_network(train, vectors, hidden, progress=progress)
+    seconds = time.perf_counter() - started
+    arrays = integer_arrays(network)
+    coder = ContextCoder({name: array.astype(np.int64) for name, array in arrays.items()})
+    sets, encode_seconds, encoded_frames = {}, 0.0, 0
+    for name, clips in [("train (in-sample)", train), *eval_sets.items()]:
+        current, previous, has = frames_of(clips)
+        with torch.no_grad():
+            log_p = torch.log_softmax(network(current, previous, current.shape[1] * has), -1)
+        float_bits = -log_p.gather(2, current[..., None])[..., 0].sum(0).numpy() / np.log(2)
+        integer_bits = np.zeros(current.shape[1])
+        coded = raw = files = raw_files = 0
+        worst = 0.0
+        for codes in clips:
+            for start in range(0, codes.shape[1], PACKET_FRAMES):
+                packet = codes[:, start : start + PACKET_FRAMES].astype(np.int64)
+                frequencies = coder.packet_frequencies(packet).reshape(-1, coder.codebook_size)
+                chosen = frequencies[np.arange(frequencies.shape[0]), packet.T.reshape(-1)]
+                integer_bits -= np.log2(chosen / frequencies.sum(axis=1)).reshape(-1, packet.shape[0]).sum(0)
+                if name == "train (in-sample)":
+                    continue
+                began = time.perf_counter()
+                payload = len(coder.encode(packet))
+                encode_seconds += time.perf_counter() - began
+                encoded_frames += packet.shape[1]
+                size = packed_size(packet.shape[0], packet.shape[1], int(bits_per_code))
+                framing = PACKET_HEADER_SIZE + RECORD_SIZE
+                coded, raw = coded + min(payload, size), raw + size
+                files, raw_files = files + min(payload, size) + framing, raw_files + size + framing
+                if packet.shape[1] == PACKET_FRAMES:
+                    worst = max(worst, min(payload, size) / size)
+        frames = current.shape[0]
+        sets[name] = {**_summary([float(b / frames / bits_per_code) for b in integer_bits]),
+                      "float": float(float_bits.sum() / frames / bits_per_code / current.shape[1])}
+        if raw:
+            sets[name].update(payload=coded / raw, file=files / raw_files, worst_packet=worst)
+    decode_codes = eval_sets[next(iter(eval_sets))][0][:, : 4 * PACKET_FRAMES].astype(np.int64)
+    began = time.perf_counter()
+    for start in range(0, decode_codes.shape[1], PACKET_FRAMES):
+        packet = decode_codes[:, start : start + PACKET_FRAMES]
+        assert np.array_equal(coder.decode(coder.encode(packet), *packet.shape), packet)
+    decode_ms = (time.perf_counter() - began) * 1e3 / decode_codes.shape[1]
+    table_bytes = sum(array.size * array.dtype.itemsize for array in arrays.values())
+    return {"model": f"learned context, {hidden} hidden", "hidden": hidden, "table_bytes": table_bytes,
+            "priors": None, "train_seconds": seconds, "encode_ms_per_frame": encode_seconds * 1e3 / encoded_frames,
+            "decode_ms_per_frame": decode_ms, "sets": sets}
+
+
 def _clips_of(name: str, train: list[np.ndarray], eval_sets: dict[str, list[np.ndarray]]) -> list[np.ndarray]:
     return train if name == "train (in-sample)" else eval_sets[name]
 
@@ -330,6 +405,19 @@ def markdown(rows: list[dict], names: list[str]) -> str:
         size = f"{row['table_bytes'] / 1e6:.2f} MB"
         lines.append(f"| {row['model']} | {size} | " + " | ".join(f"{row['sets'][n]['mean']:.1%}" for n in names)
                      + " |")
+    learned = [row for row in rows if "hidden" in row]
+    if learned:
+        held = names[1:]
+        lines += ["", ("Learned context models in detail (per held-out set: float network / integer network / "
+                  "range-coded payloads / whole files, all against raw; worst full packet):"), "",
+                  "| model | train s | encode ms/frame | decode ms/frame | " + " | ".join(held) + " | mean |",
+                  "| --- | --- | --- | --- |" + " --- |" * (len(held) + 1)]
+        for row in learned:
+            cells = [f"{s['float']:.1%} / {s['mean']:.1%} / {s['payload']:.1%} / {s['file']:.1%}; "
+                     f"worst {s['worst_packet']:.1%}" for s in (row["sets"][n] for n in held)]
+            mean = np.mean([row["sets"][n]["file"] for n in held])
+            lines.append(f"| {row['model']} | {row['train_seconds']:.0f} | {row['encode_ms_per_frame']:.2f} | "
+                         f"{row['decode_ms_per_frame']:.2f} | " + " | ".join(cells) + f" | files {mean:.1%} |")
     return "\n".join(lines)
 
 
@@ -341,6 +429,8 @@ def main() -> None:
     parser.add_argument("--max-clips", type=int, default=60, help="Clips per --eval folder (all of --train).")
     parser.add_argument("--groups", default="4,16,64,256", help="Group counts G, comma-separated.")
     parser.add_argument("--both-groups", default="4,8,16", help="Group counts G of the G x G 'both' context.")
+    parser.add_argument("--learned", default="",
+                        help="Hidden sizes of learned context models to train and score, comma-separated.")
     parser.add_argument("--cache", type=Path, default=None, help="Folder to keep the computed codes in.")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -355,6 +445,9 @@ def main() -> None:
     size = clip_codes(model_dir, [])[1]["codebook_size"]
     bits = float(np.log2(size))
     rows = evaluate(train, eval_sets, contexts, size, bits)
+    n_codebooks = train[0].shape[0]
+    vectors = codebook_vectors(model_dir, n_codebooks, size)
+    rows += [learned_row(train, eval_sets, vectors, int(h), bits) for h in args.learned.split(",") if h]
     names = ["train (in-sample)", *eval_sets]
     counts = {name: {"clips": len(clips), "frames": int(sum(c.shape[1] for c in clips))}
               for name, clips in [("train (in-sample)", train), *eval_sets.items()]}
@@ -367,6 +460,28 @@ def main() -> None:
         args.json.with_suffix(".md").write_text(
             f"# Context for the entropy coder\n\nBits per code as a share of raw ({bits:g} bits), tables estimated on "
             f"`{args.train}`, model `{model_dir}`; {sets}. Machine: {describe(machine_info())}.\n\n{table}\n")
+        figure(rows, names).savefig(args.json.with_suffix(".png"), dpi=100)
+
+
+def figure(rows: list[dict], names: list[str]) -> Figure:
+    """Bits per code as a share of raw per set (groups of bars), for the static tables, the best discrete context
+    on the first held-out set, and each learned context model; the 85 % target as a line."""
+    learned = [row for row in rows if "hidden" in row]
+    discrete = [row for row in rows[1:] if "hidden" not in row]
+    shown = [rows[0], *([min(discrete, key=lambda r: r["sets"][names[1]]["mean"])] if discrete else []), *learned]
+    fig = Figure(figsize=(2 + 1.6 * len(names), 4.5))
+    ax = fig.subplots()
+    width = 0.8 / len(shown)
+    for index, row in enumerate(shown):
+        ax.bar(np.arange(len(names)) + index * width, [100 * row["sets"][n]["mean"] for n in names], width,
+               label=row["model"])
+    ax.axhline(85, color="black", linestyle="--", linewidth=1, label="85 % target")
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, fontsize=8)
+    ax.set_ylabel("bits per code, % of raw")
+    ax.set_ylim(40, 100)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
 
 
 if __name__ == "__main__":

@@ -8,14 +8,13 @@ hostile file cannot run code.
 from __future__ import annotations
 
 import hashlib
-import io
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from sscodec.common.errors import ModelError
+from sscodec.common.npz_file import load_versioned
 
 TABLES_FILE = "entropy_tables.npz"
 TABLES_VERSION = 1
@@ -50,17 +49,7 @@ def save_tables(path: Path, counts: np.ndarray) -> None:
 
 def load_tables(path: Path, n_codebooks: int, codebook_size: int) -> np.ndarray:
     """Counts [n_codebooks, codebook_size] (int64, all >= 1) from a tables file; ModelError naming `path` if unusable."""
-    try:
-        data = path.read_bytes()
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            version = int(archive["version"])
-            counts = archive["counts"]
-    except OSError as error:
-        raise ModelError(f"{path}: cannot read ({error.strerror or error})") from None
-    except (ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError) as error:
-        raise ModelError(f"{path}: not an entropy tables file ({' '.join(str(error).split())[:200]})") from None
-    if version != TABLES_VERSION:
-        raise ModelError(f"{path}: tables format version {version}, this runtime reads version {TABLES_VERSION}")
+    counts = load_versioned(path, ["counts"], TABLES_VERSION, "entropy tables")["counts"]
     if counts.shape != (n_codebooks, codebook_size) or not np.issubdtype(counts.dtype, np.integer):
         raise ModelError(f"{path}: tables hold {counts.dtype} {counts.shape}, the model needs integer counts "
                          f"[{n_codebooks}, {codebook_size}]")

@@ -25,8 +25,10 @@ from sscodec.common.bundled import (
     resolve_checkpoint,
 )
 from sscodec.common.cli import run_cli
+from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.errors import ModelError, first_line
 from sscodec.export.calibration import audio_files, load_clips
+from sscodec.export.context_model import write_context_model
 from sscodec.export.errors import ExportError
 from sscodec.export.onnx_export import ExportResult, export_codec
 from sscodec.export.tables import MAX_TABLE_CLIPS, write_tables
@@ -89,6 +91,9 @@ class OneLineErrors(click.Command):
 )
 @click.option("--tables-only", is_flag=True,
               help="Only (re)write OUT/entropy_tables.npz from OUT's encoder_stream.onnx; no checkpoint needed.")
+@click.option("--context-model", is_flag=True,
+              help="Also train OUT/context_model.npz on the --tables-dir speech: the bitstream's context model "
+                   "(minutes on a CPU; with --tables-only, for an existing export).")
 @click.option("--opset", type=int, default=None, help="ONNX opset (default 18).")
 @click.option("--with-checkpoint", is_flag=True,
               help="Also write OUT/codec.pt: the model alone in fp16, to train on from (--init_from OUT/codec.pt).")
@@ -102,6 +107,7 @@ def main(
     validation_dir: Path | None,
     tables_dir: Path | None,
     tables_only: bool,
+    context_model: bool,
     opset: int | None,
     with_checkpoint: bool,
 ) -> None:
@@ -109,7 +115,7 @@ def main(
     table_files = _table_files(tables_dir or calibration_dir, "--tables-dir" if tables_dir else "--calibration-dir")
     bundled = str(out_dir) == DEFAULT_NAME
     if tables_only:
-        _tables_only(BUNDLED_MODEL_DIR if bundled else out_dir, table_files)
+        _tables_only(BUNDLED_MODEL_DIR if bundled else out_dir, table_files, context_model)
         return
     if not to_onnx:
         raise click.UsageError("nothing to export: pass --onnx (or --tables-only)")
@@ -138,7 +144,7 @@ def main(
         target = Path(tempfile.mkdtemp(prefix=".export-", dir=BUNDLED_MODEL_DIR.parent)) if bundled else out_dir
         try:
             result = export_codec(model, target, opset=opset, fp16=fp16, int8=int8, calibration=clips,
-                                  table_files=table_files, validation=validation)
+                                  table_files=table_files, validation=validation, context_model=context_model)
             if bundled:
                 result = _into_bundled_layout(result)
         finally:
@@ -166,7 +172,13 @@ def _into_bundled_layout(result: ExportResult) -> ExportResult:
     if result.tables is not None:
         tables = BUNDLED_MODEL_DIR / result.tables.name
         os.replace(result.tables, tables)
-    return dataclasses.replace(result, out_dir=BUNDLED_MODEL_DIR, paths=paths, tables=tables)
+    context = None
+    if result.context_model is not None:
+        context = BUNDLED_MODEL_DIR / result.context_model.name
+        os.replace(result.context_model, context)
+    else:  # one left from the model this export replaces describes other codes
+        (BUNDLED_MODEL_DIR / CONTEXT_FILE).unlink(missing_ok=True)
+    return dataclasses.replace(result, out_dir=BUNDLED_MODEL_DIR, paths=paths, tables=tables, context_model=context)
 
 
 def _clip_files(folder: Path | None, option: str) -> list[Path]:
@@ -186,17 +198,21 @@ def _table_files(folder: Path | None, option: str) -> list[Path]:
     return _clip_files(folder, option)[:MAX_TABLE_CLIPS]
 
 
-def _tables_only(out_dir: Path, files: list[Path]) -> None:
-    """Write OUT/entropy_tables.npz for an existing export (e.g. the bundled model) without touching its graphs."""
+def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
+    """Write OUT/entropy_tables.npz (and with `context_model`, OUT/context_model.npz) for an existing export (e.g.
+    the bundled model) without touching its graphs."""
     encoder = out_dir / "encoder_stream.onnx"
     if not encoder.is_file():
         raise click.BadParameter(f"{encoder}: missing (export the model first)", param_hint="--out")
     try:
         path, frames = write_tables(out_dir, files)
-    except (AudioFileError, OSError) as error:
+        click.echo(f"{path}: entropy tables from {frames} frames of {len(files)} clips")
+        if context_model:
+            path, frames = write_context_model(out_dir, files, progress=click.echo)
+            click.echo(f"{path}: context model trained on {frames} frames of {len(files)} clips")
+    except (AudioFileError, ExportError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)
-    click.echo(f"{path}: entropy tables from {frames} frames of {len(files)} clips")
 
 
 def report(result: ExportResult, measured_on: str) -> None:
@@ -212,6 +228,8 @@ def report(result: ExportResult, measured_on: str) -> None:
         click.echo(f"  {path}  {size}  {detail}")
     if result.tables is not None:
         click.echo(f"  {result.tables}  entropy tables from {result.table_frames} frames of speech")
+    if result.context_model is not None:
+        click.echo(f"  {result.context_model}  context model trained on the same frames")
     for variant in result.variants.values():
         click.echo(f"{variant.precision} in {variant.paths['encoder'].parent}: cost against fp32 on {measured_on}")
         click.echo(f"  offline graphs: {variant.offline.summary()}")

@@ -17,8 +17,10 @@ from torch.nn.utils import parametrize
 
 from sscodec.codec.config import CodecConfig
 from sscodec.codec.model import Codec
+from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.entropy_tables import TABLES_FILE
 from sscodec.common.errors import first_line
+from sscodec.export.context_model import write_context_model
 from sscodec.export.conv2d import convs_as_2d
 from sscodec.export.errors import ExportError, UnsupportedConfigError
 from sscodec.export.graphs import GraphSpec, Shape, graph_specs
@@ -50,6 +52,7 @@ class ExportResult:
     variants: dict[str, VariantResult] = field(default_factory=dict)  # "fp16" / "int8", when asked for
     tables: Path | None = None  # entropy_tables.npz, when table clips were given
     table_frames: int = 0  # frames of speech the tables were counted on
+    context_model: Path | None = None  # context_model.npz, when asked for (trained on the table clips)
 
 
 def export_codec(
@@ -62,6 +65,7 @@ def export_codec(
     calibration: Sequence[np.ndarray] | None = None,
     table_files: Sequence[Path] | None = None,
     validation: Sequence[np.ndarray] | None = None,
+    context_model: bool = False,
 ) -> ExportResult:
     """Write encoder.onnx, decoder.onnx, encoder_stream.onnx and decoder_stream.onnx into `out_dir`.
 
@@ -72,7 +76,8 @@ def export_codec(
     required for int8, which calibrates on them; fp16 falls back to the probe signal). An int8 export that fails
     its acceptance test there (int8.check_int8) is refused with ExportError, and nothing is written. `table_files`
     (speech clips) also writes `out_dir`/entropy_tables.npz: the bitstream's per-codebook code counts, from the
-    verified stream encoder.
+    verified stream encoder; with `context_model`, also `out_dir`/context_model.npz, trained on the same clips'
+    codes (export/context_model.py).
     """
     opset = DEFAULT_OPSET if opset is None else opset
     check_exportable(model.config, opset)
@@ -86,6 +91,7 @@ def export_codec(
         paths = {spec.name: export_graph(spec, staging / spec.file_name, opset, config) for spec in specs}
         code_mismatches, max_abs_error = verify_export(codec, paths, _probe(config))
         tables, table_frames = write_tables(staging, table_files) if table_files else (None, 0)
+        context = write_context_model(staging, table_files)[0] if table_files and context_model else None
         clips = list(calibration) if calibration else [_probe(config, QUALITY_PROBE_SECONDS)[0]]
         variants = {
             precision: build_variant(precision, specs, paths, staging / precision, clips, config, validation)
@@ -93,8 +99,10 @@ def export_codec(
             if wanted
         }
         final = _move_into(staging, Path(out_dir))
-        if tables is None:  # tables left from an earlier export describe other graphs' codes
-            (Path(out_dir) / TABLES_FILE).unlink(missing_ok=True)
+        # Tables or a context model left from an earlier export describe other graphs' codes.
+        for name, written in ((TABLES_FILE, tables), (CONTEXT_FILE, context)):
+            if written is None:
+                (Path(out_dir) / name).unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(
@@ -110,6 +118,7 @@ def export_codec(
         },
         tables=final[tables] if tables is not None else None,
         table_frames=table_frames,
+        context_model=final[context] if context is not None else None,
     )
 
 
@@ -212,7 +221,7 @@ def _staging_dir(out_dir: Path) -> Path:
 def _move_into(staging: Path, out_dir: Path) -> dict[Path, Path]:
     """Move every staged file to the same relative place under `out_dir`; returns old → new paths."""
     moved = {}
-    for source in sorted([*staging.rglob("*.onnx"), *staging.glob(TABLES_FILE)]):
+    for source in sorted([*staging.rglob("*.onnx"), *staging.glob(TABLES_FILE), *staging.glob(CONTEXT_FILE)]):
         target = out_dir / source.relative_to(staging)
         target.parent.mkdir(exist_ok=True)
         os.replace(source, target)

@@ -6,8 +6,9 @@ it. Nothing read from a file sizes an allocation: every length is checked agains
 reads take only the bytes that are there.
 
 Version 2 lets an entropy-coded file carry raw packets (each packet says its mode): the encoder sends a packet raw
-when range coding would make it larger, so no packet exceeds its raw packing. Version 1 files (every packet in the
-header's mode) are still read.
+when range coding would make it larger, so no packet exceeds its raw packing. Version 3 adds the context mode
+(codes range-coded with the model's context model, which restarts every packet); its header's tables fingerprint
+is the context model's. Version 1 and 2 files are still read.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from sscodec.stream.packet import MAX_SEQUENCE, PACKET_HEADER_SIZE, CodingMode, 
 from sscodec.stream.packing import packed_size
 
 MAGIC = b"SSCB"
-FORMAT_VERSION = 2
-READ_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READ_VERSIONS = (1, 2, 3)
+CONTEXT_VERSION = 3  # the first version with CodingMode.CONTEXT
 MAX_PACKET_FRAMES = 3000  # 60 s of 20 ms frames: bounds one packet's memory whatever a header claims
 # magic, version, mode, codebooks, name length, sample rate, frame size, packet frames, samples, two fingerprints.
 _FIXED = struct.Struct("<4sBBBBIIIQ8s8s")
 _CRC = struct.Struct("<I")
 _RECORD = struct.Struct("<II")  # packet length, CRC-32 of the packet
+RECORD_SIZE = _RECORD.size  # what a file adds to each packet
 # No coder spends more than 32 bits on one code (constriction's probabilities have 24-bit precision): the bound
 # on a version 1 packet, whose range-coded payload could exceed raw packing.
 _MAX_BITS_PER_CODE = 32
@@ -39,7 +42,8 @@ NO_TABLES = bytes(8)  # the tables fingerprint of a raw-mode file
 
 @dataclass(frozen=True)
 class FileHeader:
-    """What a decoder must know before the first packet; `tables_fingerprint` is 8 zero bytes in raw mode."""
+    """What a decoder must know before the first packet; `tables_fingerprint` identifies the entropy tables (in
+    entropy mode) or the context model (in context mode), and is 8 zero bytes in raw mode."""
 
     mode: CodingMode
     codebooks: int
@@ -90,7 +94,7 @@ def read_header(stream: BinaryIO, source: str) -> FileHeader:
         raise BitstreamError(f"{source}: truncated header")
     if _CRC.unpack(checksum)[0] != zlib.crc32(fixed + name):
         raise BitstreamError(f"{source}: header checksum mismatch (damaged file)")
-    if mode not in CodingMode._value2member_map_:
+    if mode not in CodingMode._value2member_map_ or (mode == CodingMode.CONTEXT and version < CONTEXT_VERSION):
         raise BitstreamError(f"{source}: unknown coding mode {mode}")
     if min(codebooks, sample_rate, frame_size, samples) < 1 or not 1 <= packet_frames <= MAX_PACKET_FRAMES:
         raise BitstreamError(f"{source}: header fields out of range (codebooks {codebooks}, sample rate "

@@ -6,7 +6,7 @@ import numpy as np
 
 from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import ModelInfo
-from sscodec.stream.packet import CodingMode, Packet
+from sscodec.stream.packet import Packet
 from sscodec.stream.packing import unpack_codes
 from sscodec.stream.runtime import StreamRunner
 
@@ -29,12 +29,13 @@ class StreamDecoder:
 
     def unpack(self, packet: Packet) -> np.ndarray:
         """A packet's codes [codebooks, frames] (int64); ValueError for a payload that does not hold them,
-        ModelError for an entropy-coded packet when the model has no usable tables."""
+        ModelError for a range-coded packet when the model has no usable tables or context model."""
         if not 1 <= packet.codebooks <= self.info.n_codebooks:
             raise ValueError(f"packet {packet.sequence} has {packet.codebooks} codebooks; this model has "
                              f"1..{self.info.n_codebooks}")
-        if packet.mode is CodingMode.ENTROPY:
-            return self.model.entropy_coder.decode(packet.payload, packet.codebooks, packet.frames)
+        coder = self.model.coder(packet.mode)
+        if coder is not None:
+            return coder.decode(packet.payload, packet.codebooks, packet.frames)
         return unpack_codes(packet.payload, packet.codebooks, packet.frames, self.info.bits_per_code)
 
     def decode(self, packet: Packet) -> np.ndarray:

@@ -14,7 +14,7 @@ from sscodec.stream.runtime import StreamRunner
 class StreamEncoder:
     """Runs encoder_stream.onnx over consecutive chunks and wraps each chunk's first `codebooks` codes in a Packet.
 
-    `mode` ENTROPY needs the model's tables (ModelError from `model.entropy_coder` otherwise).
+    `mode` ENTROPY needs the model's tables, CONTEXT its context model (ModelError from `model.coder` otherwise).
     """
 
     def __init__(self, model: CodecModel, codebooks: int, mode: CodingMode = CodingMode.RAW) -> None:
@@ -24,7 +24,7 @@ class StreamEncoder:
         self.codebooks = codebooks
         self.mode = CodingMode(mode)
         # Loaded now, so missing tables fail at construction and not on the first chunk.
-        self._coder = model.entropy_coder if self.mode is CodingMode.ENTROPY else None
+        self._coder = model.coder(self.mode)
         self._stream = StreamRunner(model.encoder_graph)
         self.reset()
 
@@ -54,7 +54,7 @@ class StreamEncoder:
         if codes.ndim != 2 or codes.shape[0] != self.codebooks:
             raise ValueError(f"codes must be [{self.codebooks}, frames], got {codes.shape}")
         mode, payload = CodingMode.RAW, pack_codes(codes, self.info.bits_per_code)
-        if self._coder is not None:  # entropy mode: a packet that would cost more than raw goes raw
+        if self._coder is not None:  # range coded: a packet that would cost more than raw goes raw
             mode, payload = self._coder.encode_or_raw(codes, payload)
         packet = Packet(self._sequence, self.codebooks, codes.shape[1], mode, payload)
         self._sequence = (self._sequence + 1) & MAX_SEQUENCE

@@ -34,10 +34,13 @@ _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled
               help="Raw bitrate in kbps: as many codebooks as fit at 10 bits per code (entropy coding then "
                    "spends less).")
 @click.option("--raw", is_flag=True, help="Pack codes at a constant 10 bits instead of entropy-coding them.")
+@click.option("--static-tables", is_flag=True,
+              help="Entropy-code with the static per-codebook tables, not the context model (larger files, faster "
+                   "decoding).")
 @click.option("--packet-frames", type=click.IntRange(1, MAX_PACKET_FRAMES), default=DEFAULT_PACKET_FRAMES,
               show_default=True, help="Frames (20 ms each) per packet; larger packets code tighter.")
 def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | None, codebooks: int | None,
-                   bitrate: float | None, raw: bool, packet_frames: int) -> None:
+                   bitrate: float | None, raw: bool, static_tables: bool, packet_frames: int) -> None:
     """Compress INPUT (any audio file soundfile reads) to OUTPUT, a codec bitstream file."""
     if codebooks is not None and bitrate is not None:
         raise click.UsageError("give --codebooks or --bitrate, not both")
@@ -46,16 +49,22 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
         count = codebook_count(model.info, codebooks, bitrate)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    mode = CodingMode.RAW if raw else CodingMode.ENTROPY
+    mode = CodingMode.RAW if raw else CodingMode.ENTROPY if static_tables else CodingMode.CONTEXT
+    # One note for a fallback: to the static tables without a context model, to raw without tables either.
+    no_context = mode is CodingMode.CONTEXT and not model.has_context_model
+    if no_context:
+        mode = CodingMode.ENTROPY
     if mode is CodingMode.ENTROPY and not model.has_tables:
         click.echo(f"codec-encode: note: {model.tables_path} not found: writing raw "
                    f"{model.info.bits_per_code}-bit codes", err=True)
         mode = CodingMode.RAW
+    elif no_context:
+        click.echo(f"codec-encode: note: {model.context_path} not found: coding with the static tables", err=True)
     audio = read_audio(input_path, model.info.sample_rate)
     summary = encode_file(model, audio, output_path, count, mode, packet_frames)
     seconds = audio.shape[0] / model.info.sample_rate
     raw_bytes = sum(packed_size(count, frames, model.info.bits_per_code) for frames in summary.frames)
-    fallback = f" ({summary.modes.count(CodingMode.RAW)} sent raw)" if mode is CodingMode.ENTROPY else ""
+    fallback = f" ({summary.modes.count(CodingMode.RAW)} sent raw)" if mode is not CodingMode.RAW else ""
     click.echo(f"{output_path}: {seconds:.2f} s, {count} codebooks, {mode.name.lower()}, {summary.packets} packets"
                f"{fallback}, "
                f"{summary.file_bytes} bytes ({summary.file_bytes * 8 / seconds / 1000:.2f} kbps); codes "

@@ -64,7 +64,7 @@ def file_header(encoder: StreamEncoder, samples: int, packet_frames: int) -> Fil
     return FileHeader(
         mode=encoder.mode, codebooks=encoder.codebooks, sample_rate=info.sample_rate, frame_size=info.frame_size,
         packet_frames=packet_frames, samples=samples, model_fingerprint=model.fingerprint,
-        tables_fingerprint=model.tables_fingerprint if encoder.mode is CodingMode.ENTROPY else NO_TABLES,
+        tables_fingerprint=coder_fingerprint(model, encoder.mode),
         model_name=model.name,
     )
 
@@ -221,6 +221,17 @@ def _check_model(header: FileHeader, model: CodecModel, source: str) -> None:
             header.codebooks > info.n_codebooks):
         raise BitstreamError(f"{source}: header ({header.sample_rate} Hz, {header.frame_size}-sample frames, "
                              f"{header.codebooks} codebooks) does not fit model '{model.name}'")
-    if header.mode is CodingMode.ENTROPY and header.tables_fingerprint != model.tables_fingerprint:
-        raise BitstreamError(f"{source}: entropy-coded with tables {header.tables_fingerprint.hex()}, but "
-                             f"{model.tables_path} holds tables {model.tables_fingerprint.hex()}")
+    if header.mode is not CodingMode.RAW and header.tables_fingerprint != coder_fingerprint(model, header.mode):
+        what, path = (("tables", model.tables_path) if header.mode is CodingMode.ENTROPY
+                      else ("context model", model.context_path))
+        raise BitstreamError(f"{source}: {header.mode.name.lower()}-coded with {what} "
+                             f"{header.tables_fingerprint.hex()}, but {path} holds {what} "
+                             f"{coder_fingerprint(model, header.mode).hex()}")
+
+
+def coder_fingerprint(model: CodecModel, mode: CodingMode) -> bytes:
+    """What a file header names its coder by: the tables' or the context model's fingerprint; NO_TABLES if raw.
+    ModelError when the model lacks them."""
+    if mode is CodingMode.ENTROPY:
+        return model.tables_fingerprint
+    return model.context_fingerprint if mode is CodingMode.CONTEXT else NO_TABLES

@@ -1,4 +1,5 @@
-"""A loaded model: both stream graphs, their contract metadata, the model's fingerprint and its entropy tables."""
+"""A loaded model: both stream graphs, their contract metadata, the model's fingerprint, its entropy tables and
+its context model."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from sscodec.common.context_model_file import CONTEXT_FILE, context_fingerprint, load_context_model
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables, tables_fingerprint
 from sscodec.common.errors import ModelError
-from sscodec.stream.entropy import EntropyCoder
+from sscodec.stream.context_coder import ContextCoder
+from sscodec.stream.entropy import EntropyCoder, PacketCoder
 from sscodec.stream.model_dir import ModelInfo, read_model_info, stream_graph_paths
+from sscodec.stream.packet import CodingMode
 from sscodec.stream.runtime import RuntimeOptions, StreamGraph
 
 FINGERPRINT_SIZE = 8
@@ -94,3 +98,30 @@ class CodecModel:
     def tables_fingerprint(self) -> bytes:
         """8 bytes identifying the tables (same errors as `entropy_coder`)."""
         return self._tables[1]
+
+    @property
+    def context_path(self) -> Path:
+        return self.directory / CONTEXT_FILE
+
+    @property
+    def has_context_model(self) -> bool:
+        return self.context_path.is_file()
+
+    @functools.cached_property
+    def _context(self) -> tuple[ContextCoder, bytes]:
+        if not self.has_context_model:
+            raise ModelError(f"{self.context_path}: missing (codec-export --context-model writes it)")
+        arrays = load_context_model(self.context_path, self.info.n_codebooks, self.info.codebook_size)
+        return ContextCoder(arrays), context_fingerprint(arrays)
+
+    @property
+    def context_fingerprint(self) -> bytes:
+        """8 bytes identifying the context model; ModelError if it is missing or unusable."""
+        return self._context[1]
+
+    def coder(self, mode: CodingMode) -> PacketCoder | None:
+        """The range coder of packets in `mode` (None for RAW); ModelError if its tables or context model are
+        missing or unusable."""
+        if mode is CodingMode.ENTROPY:
+            return self._tables[0]
+        return self._context[0] if mode is CodingMode.CONTEXT else None

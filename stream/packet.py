@@ -14,10 +14,12 @@ MAX_SEQUENCE = 0xFFFFFFFF
 
 
 class CodingMode(enum.IntEnum):
-    """How a packet's codes are written: fixed-width bit packing or range-coded with the model's tables."""
+    """How a packet's codes are written: fixed-width bit packing, range-coded with the model's static tables, or
+    range-coded with its context model (each code given the previous frame and the frame's earlier codebooks)."""
 
     RAW = 0
     ENTROPY = 1
+    CONTEXT = 2
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,15 @@ from test_stream_model import copy_model, export_tiny_model
 
 from sscodec.common.audio import read_audio
 from sscodec.common.bundled import EXAMPLE_CLIP
+from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.entropy_tables import load_tables
 from sscodec.common.errors import StreamError
+from sscodec.export.context_model import write_context_model
 from sscodec.export.tables import write_tables
 from sscodec.stream.bitstream import MAGIC, FileHeader, read_header, read_packets
 from sscodec.stream.decoder import StreamDecoder
 from sscodec.stream.encoder import StreamEncoder
-from sscodec.stream.file_codec import FileReader, decode_file, encode_file
+from sscodec.stream.file_codec import FileReader, coder_fingerprint, decode_file, encode_file
 from sscodec.stream.model import CodecModel
 from sscodec.stream.packet import CodingMode, Packet
 from sscodec.stream.packing import pack_codes, packed_size
@@ -39,10 +41,11 @@ FRAME = 320
 
 @functools.lru_cache(maxsize=1)
 def tiny_with_tables() -> Path:
-    """The tiny test model with entropy tables counted on the bundled example clip."""
+    """The tiny test model with entropy tables counted, and a context model trained, on the bundled example clip."""
     folder = Path(tempfile.mkdtemp(prefix="bitstream-tiny-"))
     model = copy_model(export_tiny_model(), folder / "tiny")
     write_tables(model, [EXAMPLE_CLIP])
+    write_context_model(model, [EXAMPLE_CLIP], progress=lambda line: None)
     return model
 
 
@@ -66,13 +69,15 @@ def run(command: str, *args: object) -> subprocess.CompletedProcess:
                           check=False)
 
 
-@pytest.mark.parametrize(("flags", "codebooks"), [([], 12), (["--raw"], 12), (["--codebooks", "4"], 4),
-                                                  (["--bitrate", "2.4", "--packet-frames", "3"], 4)])
+@pytest.mark.parametrize(("flags", "codebooks"), [([], 12), (["--raw"], 12), (["--static-tables"], 12),
+                                                  (["--codebooks", "4"], 4),
+                                                  (["--bitrate", "2.4", "--packet-frames", "3"], 4),
+                                                  (["--static-tables", "--codebooks", "4"], 4)])
 def test_decode_of_encode_equals_codec_stream(model_dir: Path, clip: Path, tmp_path: Path, flags: list[str],
                                               codebooks: int) -> None:
     done = run("codec-encode", clip, tmp_path / "talk.sscb", "--model", model_dir, *flags)
     assert done.returncode == 0 and done.stderr == "", done.stderr
-    mode = "raw" if "--raw" in flags else "entropy"
+    mode = "raw" if "--raw" in flags else "entropy" if "--static-tables" in flags else "context"
     assert f"{codebooks} codebooks, {mode}" in done.stdout
     done = run("codec-decode", tmp_path / "talk.sscb", tmp_path / "decoded.wav", "--model", model_dir)
     assert done.returncode == 0 and done.stderr == "", done.stderr
@@ -112,14 +117,27 @@ def test_wrong_model_is_refused_with_both_names(model_dir: Path, clip: Path, tmp
 
 
 def test_other_tables_and_missing_tables(model_dir: Path, clip: Path, tmp_path: Path) -> None:
-    assert run("codec-encode", clip, tmp_path / "t.sscb", "--model", model_dir).returncode == 0
+    assert run("codec-encode", clip, tmp_path / "t.sscb", "--model", model_dir, "--static-tables").returncode == 0
+    assert run("codec-encode", clip, tmp_path / "c.sscb", "--model", model_dir).returncode == 0
     other = copy_model(model_dir, tmp_path / "other")
     write_tables(other, [clip])
+    write_context_model(other, [clip], hidden=8, epochs=1, progress=lambda line: None)
     done = run("codec-decode", tmp_path / "t.sscb", tmp_path / "o.wav", "--model", other)
     assert done.returncode == 1 and "entropy-coded with tables" in done.stderr and "holds tables" in done.stderr
+    done = run("codec-decode", tmp_path / "c.sscb", tmp_path / "o.wav", "--model", other)
+    assert done.returncode == 1 and "context-coded with context model" in done.stderr, done.stderr
+    assert f"{other / CONTEXT_FILE} holds context model" in done.stderr
     bare = copy_model(model_dir, tmp_path / "bare")
-    done = run("codec-decode", tmp_path / "t.sscb", tmp_path / "o.wav", "--model", bare)
-    assert done.returncode == 1 and "entropy_tables.npz: missing" in done.stderr
+    for coded, missing in (("t", "entropy_tables.npz"), ("c", CONTEXT_FILE)):
+        done = run("codec-decode", tmp_path / f"{coded}.sscb", tmp_path / "o.wav", "--model", bare)
+        assert done.returncode == 1 and f"{missing}: missing" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    tables_only = copy_model(model_dir, tmp_path / "tables_only")
+    shutil.copy(model_dir / "entropy_tables.npz", tables_only)
+    done = run("codec-encode", clip, tmp_path / "s.sscb", "--model", tables_only)
+    assert done.returncode == 0 and done.stderr.strip() == (
+        f"codec-encode: note: {tables_only / CONTEXT_FILE} not found: coding with the static tables")
+    assert "12 codebooks, entropy," in done.stdout
     done = run("codec-encode", clip, tmp_path / "r.sscb", "--model", bare)
     assert done.returncode == 0 and done.stderr.strip() == (
         f"codec-encode: note: {bare / 'entropy_tables.npz'} not found: writing raw 10-bit codes")
@@ -165,8 +183,8 @@ def test_user_mistakes_are_one_line_errors(command: str, args: list[str], code: 
 
 @functools.lru_cache(maxsize=1)
 def valid_files() -> tuple[bytes, ...]:
-    """Short valid files of the tiny model: entropy-coded and raw, 12 and 3 codebooks, 2- and 3-frame packets, and
-    an entropy-coded file of speech then noise, whose noise packets went raw."""
+    """Short valid files of the tiny model: entropy-coded, context-coded and raw, 12 and 3 codebooks, 2- and
+    3-frame packets, and entropy- and context-coded files of speech then noise, whose noise packets went raw."""
     model = CodecModel(tiny_with_tables())
     audio = soundfile.read(EXAMPLE_CLIP, dtype="float32")[0][16000 : 16000 + 13 * FRAME + 100]
     mixed = np.concatenate([audio[: 8 * FRAME], _noise(7 * FRAME)])
@@ -174,11 +192,14 @@ def valid_files() -> tuple[bytes, ...]:
     with tempfile.TemporaryDirectory() as folder:
         for index, (signal, mode, codebooks, packet_frames) in enumerate(
                 [(audio, CodingMode.ENTROPY, 12, 3), (audio, CodingMode.RAW, 12, 2),
-                 (audio, CodingMode.ENTROPY, 3, 2), (mixed, CodingMode.ENTROPY, 12, 3)]):
+                 (audio, CodingMode.ENTROPY, 3, 2), (mixed, CodingMode.ENTROPY, 12, 3),
+                 (audio, CodingMode.CONTEXT, 12, 3), (audio, CodingMode.CONTEXT, 3, 2),
+                 (mixed, CodingMode.CONTEXT, 12, 3)]):
             path = Path(folder) / f"{index}.sscb"
             summary = encode_file(model, signal, path, codebooks, mode, packet_frames)
             files.append(path.read_bytes())
-    assert set(summary.modes) == {CodingMode.ENTROPY, CodingMode.RAW}, summary.modes
+            if signal is mixed:
+                assert set(summary.modes) == {mode, CodingMode.RAW}, summary.modes
     return tuple(files)
 
 
@@ -214,7 +235,7 @@ _mutation = st.tuples(st.integers(0, 10**6), st.integers(0, 255))
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    first=st.integers(0, 3), second=st.integers(0, 3), operation=st.sampled_from(["mutate", "truncate", "splice"]),
+    first=st.integers(0, 6), second=st.integers(0, 6), operation=st.sampled_from(["mutate", "truncate", "splice"]),
     cut=st.integers(0, 10**6), other_cut=st.integers(0, 10**6), patches=st.lists(_mutation, min_size=1, max_size=4),
     fix_header=st.booleans(),
 )
@@ -239,25 +260,26 @@ def test_hostile_files_give_audio_or_one_line(first: int, second: int, operation
         _outcome(bytes(data), Path(folder))
 
 
-def test_packets_that_would_code_larger_go_raw(model_dir: Path, clip: Path, tmp_path: Path) -> None:
-    """Speech, noise, speech in one entropy-coded file: the noise packets go raw, the speech ones stay coded,
+@pytest.mark.parametrize("mode", [CodingMode.CONTEXT, CodingMode.ENTROPY])
+def test_packets_that_would_code_larger_go_raw(model_dir: Path, clip: Path, tmp_path: Path, mode: CodingMode) -> None:
+    """Speech, noise, speech in one range-coded file: the noise packets go raw, the speech ones stay coded,
     no packet exceeds raw packing, and decoding matches codec-stream and the encoder's codes."""
     speech = read_audio(clip, 16000)
     audio = np.concatenate([speech[: 25 * FRAME], _noise(25 * FRAME), speech[25 * FRAME : 50 * FRAME - 100]])
     soundfile.write(tmp_path / "mixed.wav", audio, 16000, subtype="FLOAT")
     done = run("codec-encode", tmp_path / "mixed.wav", tmp_path / "m.sscb", "--model", model_dir,
-               "--packet-frames", 25)
+               "--packet-frames", 25, *(["--static-tables"] if mode is CodingMode.ENTROPY else []))
     assert done.returncode == 0 and done.stderr == "", done.stderr
     model = CodecModel(model_dir)
     with open(tmp_path / "m.sscb", "rb") as stream:
         header = read_header(stream, "m")
         packets = list(read_packets(stream, header, 10, "m"))
-    assert header.mode is CodingMode.ENTROPY and header.version == 2
-    assert [p.mode for p in packets] == [CodingMode.ENTROPY, CodingMode.RAW, CodingMode.ENTROPY]
-    assert "entropy, 3 packets (1 sent raw)," in done.stdout
+    assert header.mode is mode and header.version == 3
+    assert [p.mode for p in packets] == [mode, CodingMode.RAW, mode]
+    assert f"{mode.name.lower()}, 3 packets (1 sent raw)," in done.stdout
     assert all(len(p.payload) <= packed_size(12, p.frames, 10) for p in packets)
     assert len(packets[1].payload) == packed_size(12, 25, 10)
-    assert len(model.entropy_coder.encode(StreamDecoder(model).unpack(packets[1]))) > packed_size(12, 25, 10)
+    assert len(model.coder(mode).encode(StreamDecoder(model).unpack(packets[1]))) > packed_size(12, 25, 10)
     padded = np.concatenate([audio, np.zeros(-audio.size % FRAME, np.float32)])
     expected = StreamEncoder(model, 12).encode_codes(padded)
     decoded_codes = np.concatenate([StreamDecoder(model).unpack(p) for p in packets], axis=1)
@@ -322,14 +344,15 @@ def test_no_packet_may_exceed_raw_packing_from_version_2(tmp_path: Path) -> None
     assert decode_file(model, tmp_path / "v1.sscb").shape == (50 * FRAME,)  # within version 1's bound: decoded
 
 
-def test_a_header_that_lies_about_lengths_allocates_nothing_large(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [CodingMode.ENTROPY, CodingMode.CONTEXT])
+def test_a_header_that_lies_about_lengths_allocates_nothing_large(tmp_path: Path, mode: CodingMode) -> None:
     model = fuzz_model()
-    header = FileHeader(CodingMode.ENTROPY, 12, 16000, FRAME, 3000, 2**62, model.fingerprint,
-                        model.tables_fingerprint, "tiny")
+    header = FileHeader(mode, 12, 16000, FRAME, 3000, 2**62, model.fingerprint,
+                        coder_fingerprint(model, mode), "tiny")
     lies = {
         "huge record": struct.pack("<II", 2**32 - 1, 0),
         "record longer than the file": struct.pack("<II", 400, 0) + bytes(10),
-        "payload too short for its frames": _record(struct.pack("<IBBH", 0, 1, 12, 3000) + bytes(4)),
+        "payload too short for its frames": _record(struct.pack("<IBBH", 0, mode, 12, 3000) + bytes(4)),
     }
     for name, body in lies.items():
         path = tmp_path / "lie.sscb"
@@ -361,3 +384,13 @@ def test_header_round_trip_and_checksum() -> None:
 def test_installed_scripts_exist() -> None:
     for name in ("codec-encode", "codec-decode"):
         assert (BIN / name).exists() or shutil.which(name), name
+
+
+def test_the_context_mode_needs_version_3(model_dir: Path, tmp_path: Path) -> None:
+    model = CodecModel(model_dir)
+    speech = soundfile.read(EXAMPLE_CLIP, dtype="float32")[0][16000 : 16000 + 12 * FRAME]
+    encode_file(model, speech, tmp_path / "c.sscb", 12, CodingMode.CONTEXT, packet_frames=6)
+    (tmp_path / "c_v2.sscb").write_bytes(_relabel((tmp_path / "c.sscb").read_bytes(), 2))
+    assert decode_file(model, tmp_path / "c.sscb").shape == speech.shape
+    with pytest.raises(StreamError, match="unknown coding mode 2"):
+        decode_file(model, tmp_path / "c_v2.sscb")

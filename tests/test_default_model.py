@@ -20,12 +20,15 @@ from sscodec.common.bundled import (
     BUNDLED_MODEL_DIR,
     resolve_checkpoint,
 )
+from sscodec.stream.file_codec import decode_file
+from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import resolve_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "stream" / "examples" / "telugu_example.flac"
 # The runtime loads only the stream graphs; the checkpoint and the offline graphs are for training and export.
-RUNTIME_FILES = ("encoder_stream.onnx", "decoder_stream.onnx", "entropy_tables.npz", "MODEL_CARD.md")
+RUNTIME_FILES = ("encoder_stream.onnx", "decoder_stream.onnx", "entropy_tables.npz", "context_model.npz",
+                 "MODEL_CARD.md")
 TRAINING_FILES = ("codec.pt", "encoder.onnx", "decoder.onnx")
 # Measured when the model was bundled: SNR 8.48 dB, amplitude ratio 0.93 (6 kbps, 1-frame chunks).
 # The floors leave 2 dB and 0.15 for platform differences; a real regression falls far below them.
@@ -44,6 +47,21 @@ def test_default_resolves_to_the_bundled_files() -> None:
         assert (BUNDLED_MODEL_DIR / name).is_file(), name
     for name in TRAINING_FILES:
         assert (BUNDLED_CHECKPOINT_DIR / name).is_file(), name
+
+
+def test_the_bundled_context_model_codes_the_example_smaller_than_the_tables(tmp_path: Path) -> None:
+    """codec-encode's default on the bundled model is the context mode; it decodes to the static mode's audio."""
+    sizes = {}
+    for flags in ([], ["--static-tables"]):
+        out = tmp_path / f"{len(flags)}.sscb"
+        done = subprocess.run([str(Path(sys.executable).parent / "codec-encode"), str(EXAMPLE), str(out), *flags],
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert ("12 codebooks, entropy," if flags else "12 codebooks, context,") in done.stdout
+        sizes[len(flags)] = out.stat().st_size
+    model = CodecModel(BUNDLED_MODEL_DIR)
+    np.testing.assert_array_equal(decode_file(model, tmp_path / "0.sscb"), decode_file(model, tmp_path / "1.sscb"))
+    assert sizes[0] < sizes[1]
 
 
 def test_metadata_agrees_with_the_bundled_checkpoint() -> None:

@@ -21,6 +21,8 @@ from sscodec.export import cli, int8
 from sscodec.export.calibration import audio_files
 from sscodec.export.cli import main
 from sscodec.export.runtime import quiet_session, run_graph
+from sscodec.stream.model import CodecModel
+from sscodec.stream.packet import CodingMode
 
 GRAPHS = ("encoder", "decoder", "encoder_stream", "decoder_stream")
 
@@ -134,12 +136,14 @@ def test_out_default_rewrites_the_bundled_model_in_place(
     _assert_one_line_error(
         _run("--onnx", "--checkpoint", str(checkpoint), "--out", "default"), 2, "--tables-dir"
     )
+    (runtime / "context_model.npz").write_bytes(b"a context model of the weights this export replaces")
     result = _run(
         "--onnx", "--checkpoint", str(checkpoint), "--out", "default", "--tables-dir", str(calibration_dir)
     )
     assert result.exit_code == 0, result.output
     # What the runtime loads beside the model card; what training and export use in the source checkout, with
-    # the checkpoint the graphs came from (another than the bundled one, so it is replaced too).
+    # the checkpoint the graphs came from (another than the bundled one, so it is replaced too). The stale
+    # context model is gone: it described other codes.
     assert sorted(p.name for p in runtime.iterdir()) == [
         "decoder_stream.onnx",
         "encoder_stream.onnx",
@@ -148,6 +152,11 @@ def test_out_default_rewrites_the_bundled_model_in_place(
     assert sorted(p.name for p in pretrained.iterdir()) == ["codec.pt", "decoder.onnx", "encoder.onnx"]
     assert f"{runtime / 'encoder_stream.onnx'} " in result.stdout
     assert not list(tmp_path.rglob(".export-*"))
+    result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", "default", "--tables-dir",
+                  str(calibration_dir), "--context-model")
+    assert result.exit_code == 0, result.output
+    assert f"{runtime / 'context_model.npz'}  context model trained on the same frames" in result.stdout
+    assert CodecModel(runtime).coder(CodingMode.CONTEXT).n_codebooks == 12
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
