@@ -44,7 +44,7 @@ def codec_conditions(
     codec: WholeClipCodec, clips: dict[str, np.ndarray], codebooks: tuple[int, ...], scorer: ClipScorer
 ) -> list[dict]:
     """Encode each clip once and decode its first Q codebooks, for each Q; score every decode and measure the
-    bits the clips' codec-encode files spend (`file_kbps`, raw and entropy-coded; see `file_kbps`)."""
+    bits the clips' codec-encode files spend (`file_kbps`, raw, entropy- and context-coded; see `file_kbps`)."""
     codes = {name: codec.encode(audio) for name, audio in clips.items()}
     model = CodecModel(codec.directory)
     seconds = sum(a.size for a in clips.values()) / codec.info.sample_rate
@@ -61,10 +61,12 @@ def codec_conditions(
 def file_kbps(model: CodecModel, clips: dict[str, tuple[np.ndarray, int]], seconds: float,
               packet_frames: int = DEFAULT_PACKET_FRAMES) -> dict:
     """The bitrate of the files codec-encode writes for each clip's codes [Q, frames] (and its sample count),
-    header and packet framing included, summed over the clips: `file_kbps` {"raw", "entropy"}. Without the
-    model's entropy tables, "entropy" is None and `entropy_skipped` says why."""
-    modes = [CodingMode.RAW] + ([CodingMode.ENTROPY] if model.has_tables else [])
-    spent: dict = {"file_kbps": {"raw": None, "entropy": None}}
+    header and packet framing included, summed over the clips: `file_kbps` {"raw", "entropy", "context"}.
+    Without the model's entropy tables "entropy" is None and `entropy_skipped` says why; without its context
+    model, the same for "context"."""
+    available = {CodingMode.ENTROPY: model.has_tables, CodingMode.CONTEXT: model.has_context_model}
+    modes = [CodingMode.RAW] + [mode for mode, present in available.items() if present]
+    spent: dict = {"file_kbps": {"raw": None, "entropy": None, "context": None}}
     for mode in modes:
         total = 0
         for clip_codes, samples in clips.values():
@@ -75,6 +77,8 @@ def file_kbps(model: CodecModel, clips: dict[str, tuple[np.ndarray, int]], secon
         spent["file_kbps"][mode.name.lower()] = 8 * total / seconds / 1000
     if not model.has_tables:
         spent["entropy_skipped"] = f"{model.tables_path.name} not in the model folder"
+    if not model.has_context_model:
+        spent["context_skipped"] = f"{model.context_path.name} not in the model folder"
     return spent
 
 

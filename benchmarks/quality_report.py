@@ -104,7 +104,8 @@ def markdown(data: dict, plot_name: str) -> str:
             if "ogg_kbps" in c:
                 name += f" (real {c['ogg_kbps']:.2f} kbps)"
             if "file_kbps" in c:
-                name += f" (files: raw {_spent(c, 'raw')}, entropy {_spent(c, 'entropy')} kbps)"
+                name += (f" (files: raw {_spent(c, 'raw')}, entropy {_spent(c, 'entropy')}, "
+                         f"context {_spent(c, 'context')} kbps)")
             if "skipped" in c:
                 lines.append(f"| {name} | skipped: {c['skipped']} |" + " |" * (len(METRICS) - 1))
                 continue
@@ -114,7 +115,8 @@ def markdown(data: dict, plot_name: str) -> str:
 
 
 def spent_kbps(condition: dict, kind: str) -> float | None:
-    """The bits a condition really spent (kbps): a codec file's ("raw" or "entropy") or Opus' Ogg stream ("ogg")."""
+    """The bits a condition really spent (kbps): a codec file's ("raw", "entropy" or "context") or Opus' Ogg stream
+    ("ogg")."""
     if kind == "ogg":
         return condition.get("ogg_kbps")
     return condition.get("file_kbps", {}).get(kind)
@@ -125,9 +127,10 @@ def _spent(condition: dict | None, kind: str) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-# What the plot draws per set: the codec at its entropy-coded and its raw files' bitrates, Opus at its real one.
-_CURVES = (("codec", "entropy", "o-", "codec, entropy-coded"), ("codec", "raw", "x:", "codec, raw"),
-           ("opus", "ogg", "s--", "Opus"))
+# What the plot draws per set: the codec at its context-coded (codec-encode's default), static-table and raw
+# files' bitrates, Opus at its real one.
+_CURVES = (("codec", "context", "d-", "codec, context-coded"), ("codec", "entropy", "o-.", "codec, static tables"),
+           ("codec", "raw", "x:", "codec, raw"), ("opus", "ogg", "s--", "Opus"))
 
 
 def figure(data: dict) -> Figure:
@@ -147,8 +150,8 @@ def figure(data: dict) -> Figure:
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=6, ncol=2)
-    fig.suptitle(f"codec-bench quality: {data['model']['preset']} entropy-coded (solid) and raw (dotted) vs Opus "
-                 "(dashed), per set")
+    fig.suptitle(f"codec-bench quality: {data['model']['preset']} context-coded (solid), static tables (dash-dot) "
+                 "and raw (dotted) vs Opus (dashed), per set")
     fig.tight_layout()
     return fig
 

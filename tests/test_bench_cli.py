@@ -16,6 +16,7 @@ from sscodec.benchmarks.model_source import load_model
 from sscodec.codec.checkpoint import save_codec
 from sscodec.codec.config import preset
 from sscodec.codec.model import Codec
+from sscodec.export.context_model import write_context_model
 from sscodec.export.onnx_export import export_codec
 from sscodec.export.probe import probe_signal
 from sscodec.export.tables import write_tables
@@ -104,7 +105,9 @@ def test_pytorch_eager_cases(tiny: Path) -> None:
 
 
 def test_quality_codec_opus_and_dnsmos_per_set(tiny: Path, clips: Path, tmp_path: Path) -> None:
-    write_tables(tiny, sorted(clips.iterdir()))  # so the codec's entropy-coded files can be measured too
+    # So the codec's entropy- and context-coded files can be measured too (a small context model: 1 epoch).
+    write_tables(tiny, sorted(clips.iterdir()))
+    write_context_model(tiny, sorted(clips.iterdir()), hidden=16, epochs=1, progress=lambda _: None)
     args = ["quality", "--model", str(tiny), "--audio", str(clips), "--codebooks", "6,12", "--opus-kbps", "8"]
     run([*args, "--json", str(tmp_path / "q.json")])
     data = read_results(tmp_path / "q.json")
@@ -127,6 +130,7 @@ def test_quality_codec_opus_and_dnsmos_per_set(tiny: Path, clips: Path, tmp_path
         spent = condition["file_kbps"]
         assert spent["raw"] == pytest.approx(8 * raw_bytes / (sum(samples) / 16000) / 1000)
         assert spent["raw"] > condition["kbps"] and spent["entropy"] <= spent["raw"]
+        assert spent["context"] <= spent["raw"]  # a packet the context model would grow is stored raw
         assert set(condition["per_clip"]) == {"clip0.wav", "clip1.wav"}
         assert {"snr_db", "si_sdr_db", "mel_distance", "pesq_wb", "stoi", "amplitude_ratio", "dnsmos_ovrl",
                 "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"} <= set(condition["summary"])
@@ -136,6 +140,7 @@ def test_quality_codec_opus_and_dnsmos_per_set(tiny: Path, clips: Path, tmp_path
     assert (tmp_path / "q_spectrograms.png").stat().st_size > 10_000
     report = (tmp_path / "q.md").read_text()
     assert "codec 6 beats Opus 8" in report and f"raw {codec[1]['file_kbps']['raw']:.2f}, entropy " in report
+    assert f"context {codec[1]['file_kbps']['context']:.2f} kbps" in report
 
 
 def test_soak_short(tiny: Path, clips: Path, tmp_path: Path) -> None:
