@@ -28,7 +28,7 @@ METRICS_FILE = "metrics.jsonl"
 # The recipe fields a reader needs to tell runs apart (TrainConfig names).
 RECIPE_FIELDS = (
     "losses", "learning_rate", "batch_size", "segment_seconds", "l1_weight", "mel_weight", "adversarial_weight",
-    "gain_prob", "lowpass_prob", "noise_prob", "quiet_prob", "checkerboard_free", "init_from",
+    "gain_prob", "lowpass_prob", "noise_prob", "quiet_prob", "checkerboard_free", "checkerboard_weight", "init_from",
 )
 VALIDATION_KEYS = ("step", "mel_distance", "snr_db", "si_sdr_db")  # what a curve reads from each row
 SCORED = ("pesq_wb", "stoi", "mel_distance", "snr_db")  # the whole-clip scores `score_chains` reports

@@ -18,6 +18,8 @@ def recipe_text(recipe: dict) -> str:
     parts += [f"{flag} {recipe[key]:g}" for key, flag in _RECIPE_FLAGS if recipe.get(key)]
     if recipe.get("checkerboard_free"):
         parts.append("checkerboard-free")
+    if recipe.get("checkerboard_weight"):
+        parts.append(f"checkerboard pull {recipe['checkerboard_weight']:g}")
     return ", ".join(parts)
 
 
