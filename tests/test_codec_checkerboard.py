@@ -79,13 +79,13 @@ def test_phase_sum_deviation_is_the_share_the_projection_moves() -> None:
     torch.manual_seed(0)
     model = Codec(preset("tiny"))
     before = _upsampling_tensors(model)
-    deviation = float(model.decoder.phase_sum_deviation())
+    deviation = float(model.decoder.phase_sum_deviation().detach())
     model.make_checkerboard_free()
     after = _upsampling_tensors(model)
     moved = sum(float((b - a).square().sum()) for b, a in zip(before, after, strict=True))
     assert deviation > 1e-3
     assert deviation == pytest.approx(moved / sum(float(b.square().sum()) for b in before), rel=1e-5)
-    assert float(model.decoder.phase_sum_deviation()) < 1e-12  # projected: nothing left to move
+    assert float(model.decoder.phase_sum_deviation().detach()) < 1e-12  # projected: nothing left to move
 
 
 def test_checkerboard_weight_pulls_training_towards_checkerboard_free_kernels(tmp_path) -> None:
@@ -103,6 +103,6 @@ def test_checkerboard_weight_pulls_training_towards_checkerboard_free_kernels(tm
                "--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.5",
                "--num_workers", "0", "--max_steps", "20", "--learning_rate", "1e-2", "--seed", "0",
                "--checkerboard_weight", weight])
-        deviation[weight] = float(load_codec(out / "latest.pt").decoder.phase_sum_deviation())
+        deviation[weight] = float(load_codec(out / "latest.pt").decoder.phase_sum_deviation().detach())
     # Same seed, same batches: only the pull differs.
     assert deviation["100"] < 0.2 * deviation["0"]
