@@ -64,8 +64,8 @@ def file_kbps(model: CodecModel, clips: dict[str, tuple[np.ndarray, int]], secon
     header and packet framing included, summed over the clips: `file_kbps` {"raw", "entropy", "context"}.
     Without the model's entropy tables "entropy" is None and `entropy_skipped` says why; without its context
     model, the same for "context"."""
-    available = {CodingMode.ENTROPY: model.has_tables, CodingMode.CONTEXT: model.has_context_model}
-    modes = [CodingMode.RAW] + [mode for mode, present in available.items() if present]
+    files = {CodingMode.ENTROPY: model.tables_path, CodingMode.CONTEXT: model.context_path}
+    modes = [CodingMode.RAW] + [mode for mode, path in files.items() if path.is_file()]
     spent: dict = {"file_kbps": {"raw": None, "entropy": None, "context": None}}
     for mode in modes:
         total = 0
@@ -75,10 +75,9 @@ def file_kbps(model: CodecModel, clips: dict[str, tuple[np.ndarray, int]], secon
                        for start in range(0, clip_codes.shape[1], packet_frames))
             total += write_file(io.BytesIO(), file_header(encoder, samples, packet_frames), packets).file_bytes
         spent["file_kbps"][mode.name.lower()] = 8 * total / seconds / 1000
-    if not model.has_tables:
-        spent["entropy_skipped"] = f"{model.tables_path.name} not in the model folder"
-    if not model.has_context_model:
-        spent["context_skipped"] = f"{model.context_path.name} not in the model folder"
+    for mode, path in files.items():
+        if mode not in modes:
+            spent[f"{mode.name.lower()}_skipped"] = f"{path.name} not in the model folder"
     return spent
 
 
