@@ -73,3 +73,10 @@ def test_init_from_starts_from_the_weights_but_not_the_step(data: Path, tmp_path
     assert json.loads(first_row)["mel_distance"] == pytest.approx(json.loads(source_row)["mel_distance"], rel=1e-6)
     assert source["step"] == 3
 
+
+
+def test_lr_decay_multiplies_the_learning_rate_every_step(data: Path, tmp_path: Path) -> None:
+    _train(data, tmp_path / "decay", "--losses", "l1", "--max_steps", "6", "--lr_decay", "0.5")
+    rows = [json.loads(line) for line in (tmp_path / "decay" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["learning_rate"]) for r in rows] == [
+        (0, pytest.approx(1e-3)), (3, pytest.approx(1e-3 / 8)), (6, pytest.approx(1e-3 / 64))]

@@ -23,7 +23,7 @@ from tests.conftest import TELUGU_VAL, telugu_train_clips
 STEPS = 500
 ROW_KEYS = {"step", "epoch", "loss", "recon", "vq", "snr_db", "amplitude_ratio", "mel_distance", "si_sdr_db",
             "codebook_perplexity", "codebook_used_fraction", "train_audio_seconds_per_second",
-            "audio_seconds_trained", "elapsed_seconds"}
+            "audio_seconds_trained", "elapsed_seconds", "learning_rate"}
 
 
 def _train_scalars(tensorboard: Path, tag: str) -> list[float]:

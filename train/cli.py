@@ -59,6 +59,9 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 @click.option("--max_minutes", type=click.FloatRange(0, min_open=True), help="Stop after this much training time.")
 @click.option("--learning_rate", type=click.FloatRange(0, 1, min_open=True), default=DEFAULTS.learning_rate,
               show_default=True)
+@click.option("--lr_decay", type=click.FloatRange(0, 1, min_open=True), default=DEFAULTS.lr_decay, show_default=True,
+              help="Multiply the learning rate by this every step (DAC's exponential decay); to anneal a "
+                   "continued run, e.g. 0.9995 divides it by 10 in 4,600 steps.")
 @click.option("--losses", type=click.Choice(list(RECIPES)), default=DEFAULTS.losses, show_default=True,
               help="l1: waveform L1 + VQ (the plain recipe); l1+mel: adds multi-scale log-mel; "
                    "full: mel-heavy + GAN (DAC style).")

@@ -31,6 +31,7 @@ class Validation:
     train_audio_seconds_per_second: float = 0.0
     audio_seconds_trained: float = 0.0  # steps × batch × crop seconds × processes, since the run's step 0
     elapsed_seconds: float = 0.0
+    learning_rate: float = 0.0  # the generator's, after `step` steps of --lr_decay
     nan_skipped_steps: int = 0
     peak_gpu_memory_gb: float | None = None
 

@@ -451,6 +451,7 @@ class Trainer:
             train_audio_seconds_per_second=self._throughput(),
             audio_seconds_trained=self.step * self.audio_seconds_per_step,
             elapsed_seconds=self.train_seconds,
+            learning_rate=self.scheduler_g.get_last_lr()[0],
             nan_skipped_steps=self.nan_skipped,
             peak_gpu_memory_gb=(
                 torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else None
