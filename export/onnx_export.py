@@ -24,7 +24,7 @@ from sscodec.export.context_model import write_context_model
 from sscodec.export.conv2d import convs_as_2d
 from sscodec.export.errors import ExportError, UnsupportedConfigError
 from sscodec.export.graphs import GraphSpec, Shape, graph_specs
-from sscodec.export.metadata import metadata_props, set_metadata
+from sscodec.export.metadata import codec_fingerprint, metadata_props, set_metadata
 from sscodec.export.parity import verify_export
 from sscodec.export.probe import probe_signal
 from sscodec.export.tables import write_tables
@@ -88,13 +88,15 @@ def export_codec(
     staging = _staging_dir(Path(out_dir))
     try:
         specs = graph_specs(codec)
-        paths = {spec.name: export_graph(spec, staging / spec.file_name, opset, config) for spec in specs}
+        fingerprint = codec_fingerprint(config, codec.state_dict())
+        paths = {spec.name: export_graph(spec, staging / spec.file_name, opset, config, fingerprint) for spec in specs}
         code_mismatches, max_abs_error = verify_export(codec, paths, _probe(config))
         tables, table_frames = write_tables(staging, table_files) if table_files else (None, 0)
         context = write_context_model(staging, table_files)[0] if table_files and context_model else None
         clips = list(calibration) if calibration else [_probe(config, QUALITY_PROBE_SECONDS)[0]]
         variants = {
-            precision: build_variant(precision, specs, paths, staging / precision, clips, config, validation)
+            precision: build_variant(precision, specs, paths, staging / precision, clips, config, fingerprint,
+                                     validation)
             for precision, wanted in zip(PRECISIONS, (fp16, int8))
             if wanted
         }
@@ -146,7 +148,7 @@ def check_exportable(config: CodecConfig, opset: int) -> None:
         )
 
 
-def export_graph(spec: GraphSpec, path: Path, opset: int, config: CodecConfig) -> Path:
+def export_graph(spec: GraphSpec, path: Path, opset: int, config: CodecConfig, fingerprint: str) -> Path:
     """Export one graph with torch.export + the dynamo ONNX exporter, as one self-contained file."""
     try:
         program = torch.export.export(
@@ -178,7 +180,7 @@ def export_graph(spec: GraphSpec, path: Path, opset: int, config: CodecConfig) -
     _name_axes(model.graph.input, spec.inputs)
     _name_axes(model.graph.output, spec.outputs)
     model.doc_string = f"streaming-speech-codec {spec.name}: {_signature(spec)}"
-    set_metadata(model, metadata_props(config, spec.state_size, "fp32"))
+    set_metadata(model, metadata_props(config, spec.state_size, "fp32", fingerprint))
     onnx.save_model(model, path, save_as_external_data=False)
     return path
 

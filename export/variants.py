@@ -40,6 +40,7 @@ def build_variant(
     out_dir: Path,
     clips: Sequence[np.ndarray],
     config: CodecConfig,
+    fingerprint: str,
     validation: Sequence[np.ndarray] | None = None,
 ) -> VariantResult:
     """Write `out_dir`/{encoder,decoder,…}.onnx at `precision`, calibrated (int8) on `clips`, and measure them
@@ -54,7 +55,7 @@ def build_variant(
             quantize_int8(fp32_paths[spec.name], target, _calibration_feeds(spec.name, fp32_paths, clips))
         # Converters keep or drop metadata as they please: stamp it again, with the new precision.
         model = onnx.load(target)
-        set_metadata(model, metadata_props(config, spec.state_size, precision))
+        set_metadata(model, metadata_props(config, spec.state_size, precision, fingerprint))
         onnx.save_model(model, target)
         onnx.checker.check_model(target)
         paths[spec.name] = target

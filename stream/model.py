@@ -62,10 +62,14 @@ class CodecModel:
 
     @functools.cached_property
     def fingerprint(self) -> bytes:
-        """8 bytes of SHA-256 over both stream graph files: their codec_config, weights and graph.
+        """8 bytes that name this codec in compressed files and calls: the first of the graphs' codec_fingerprint
+        (SHA-256 over the weights and configuration, so a re-export of the same checkpoint keeps it).
 
-        Any re-export that changes a weight changes it; reading 13 MB costs tens of milliseconds, once.
+        Graphs exported before codec-export stamped one: SHA-256 over both stream graph files instead (any
+        re-export changes it; reading 13 MB costs tens of milliseconds, once).
         """
+        if self.info.codec_fingerprint is not None:
+            return bytes.fromhex(self.info.codec_fingerprint)[:FINGERPRINT_SIZE]
         digest = hashlib.sha256()
         for path in self._graph_paths:
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,9 @@ class ModelInfo(CodeRate):
     encoder_state_size: int
     decoder_state_size: int
     codec_config: dict
+    # SHA-256 hex of the codec's weights and configuration, stamped by codec-export (export/metadata.py
+    # codec_fingerprint); None for graphs exported before it was.
+    codec_fingerprint: str | None = None
 
 
 def resolve_model_dir(model_dir: str | Path | None) -> Path:
@@ -76,6 +80,9 @@ def read_model_info(encoder: ort.InferenceSession, decoder: ort.InferenceSession
     if enc["codec_config"] != dec["codec_config"]:
         raise ModelError(f"{model_dir}: {ENCODER_STREAM} and {DECODER_STREAM} come from different models "
                          "(their codec_config differs)")
+    if enc["codec_fingerprint"] != dec["codec_fingerprint"]:
+        raise ModelError(f"{model_dir}: {ENCODER_STREAM} and {DECODER_STREAM} come from different models "
+                         "(their codec_fingerprint differs)")
     for name, session, values in ((ENCODER_STREAM, encoder, enc), (DECODER_STREAM, decoder, dec)):
         declared = session.get_inputs()[1].shape[-1]
         # A wrong state_size would only fail inside ONNX Runtime, on the first chunk.
@@ -90,6 +97,7 @@ def read_model_info(encoder: ort.InferenceSession, decoder: ort.InferenceSession
         encoder_state_size=enc["state_size"],
         decoder_state_size=dec["state_size"],
         codec_config=enc["codec_config"],
+        codec_fingerprint=enc["codec_fingerprint"],
     )
     if min(info.sample_rate, info.frame_size, info.n_codebooks) < 1 or info.codebook_size < 2:
         raise ModelError(f"{model_dir / ENCODER_STREAM}: metadata out of range ({info})")
@@ -111,4 +119,8 @@ def _metadata(session: ort.InferenceSession, path: Path) -> dict:
         values["codec_config"] = json.loads(props.get("codec_config", "{}"))
     except json.JSONDecodeError:
         raise ModelError(f"{path}: metadata codec_config is not valid JSON") from None
+    fingerprint = props.get("codec_fingerprint")
+    if fingerprint is not None and not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
+        raise ModelError(f"{path}: metadata codec_fingerprint is not 64 hex digits")
+    values["codec_fingerprint"] = fingerprint
     return values

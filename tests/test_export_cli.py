@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+import soundfile
 import torch
 from click.testing import CliRunner
 
-from sscodec.codec.checkpoint import save_codec
+from sscodec.codec.checkpoint import load_codec, save_codec
 from sscodec.codec.config import CodecConfig, preset
 from sscodec.codec.model import Codec
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.export import cli, int8
 from sscodec.export.calibration import audio_files
 from sscodec.export.cli import main
+from sscodec.export.metadata import codec_fingerprint
 from sscodec.export.runtime import quiet_session, run_graph
 from sscodec.stream.model import CodecModel
 from sscodec.stream.packet import CodingMode
@@ -157,6 +161,37 @@ def test_out_default_rewrites_the_bundled_model_in_place(
     assert result.exit_code == 0, result.output
     assert f"{runtime / 'context_model.npz'}  context model trained on the same frames" in result.stdout
     assert CodecModel(runtime).coder(CodingMode.CONTEXT).n_codebooks == 12
+
+
+def test_a_re_export_of_the_same_checkpoint_is_the_same_codec(
+    full_run, checkpoint: Path, calibration_dir: Path, tmp_path: Path
+) -> None:
+    # A user re-exports (another opset, another folder, a newer exporter): files and calls made with the first
+    # export must still decode with the second, and those of a changed model must not.
+    out, _ = full_run
+    again = tmp_path / "again"
+    assert _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(again), "--opset", "20").exit_code == 0
+    fingerprints = {CodecModel(folder).fingerprint for folder in (out, again, out / "fp16", out / "int8")}
+    assert len(fingerprints) == 1
+    clip = audio_files(calibration_dir)[0]
+    encoded, decoded = tmp_path / "clip.sscb", tmp_path / "clip.wav"
+    bin_dir = Path(sys.executable).parent
+    done = subprocess.run([bin_dir / "codec-encode", clip, encoded, "--model", out, "--raw"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([bin_dir / "codec-decode", encoded, decoded, "--model", again], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert soundfile.info(decoded).frames > 0
+
+    model = load_codec(checkpoint)
+    state = model.state_dict()
+    assert codec_fingerprint(model.config, state) == codec_fingerprint(model.config, dict(reversed(state.items())))
+    name = next(iter(state))
+    changed = {**state, name: state[name] + 1e-6}
+    assert codec_fingerprint(model.config, changed) != codec_fingerprint(model.config, state)
+    assert codec_fingerprint(dataclasses.replace(model.config, kernel_size=5), state) != codec_fingerprint(
+        model.config, state)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
