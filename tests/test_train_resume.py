@@ -4,6 +4,7 @@ data workers reading crops from disk)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,17 @@ def test_lr_decay_multiplies_the_learning_rate_every_step(data: Path, tmp_path: 
     rows = [json.loads(line) for line in (tmp_path / "decay" / "metrics.jsonl").read_text().splitlines()]
     assert [(r["step"], r["learning_rate"]) for r in rows] == [
         (0, pytest.approx(1e-3)), (3, pytest.approx(1e-3 / 8)), (6, pytest.approx(1e-3 / 64))]
+
+
+def test_cpu_training_leaves_the_data_workers_their_cores(data: Path, tmp_path: Path) -> None:
+    # torch's default (a thread per core) on top of the data workers made 2-core VM steps 4-5x slower while
+    # another process was busy (README, "Threads on the CPU").
+    cores = len(os.sched_getaffinity(0))
+    before = torch.get_num_threads()
+    try:
+        _train(data, tmp_path / "default", "--losses", "l1", "--max_steps", "1")  # 2 data workers (TINY)
+        assert torch.get_num_threads() == max(1, cores - 2)
+        _train(data, tmp_path / "given", "--losses", "l1", "--max_steps", "1", "--threads", "3")
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)

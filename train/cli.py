@@ -30,6 +30,9 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 @click.option("--num_workers", type=click.IntRange(0),
               help="DataLoader workers per process reading crops from disk [default: cores per process - 1, "
                    "1 to 4]; 0 reads on the main thread.")
+@click.option("--threads", type=click.IntRange(1),
+              help="torch threads per process [default on the CPU: cores per process minus data workers, at "
+                   "least 1; on CUDA: torch's default].")
 @click.option("--in_memory", is_flag=True,
               help="Decode every training file into RAM before step 0 instead of reading crops from disk "
                    "(small corpora only: 100 hours are 23 GB per process).")

@@ -16,6 +16,7 @@ class TrainConfig:
     val_dir: str | None = None
     no_validation: bool = False  # without --val_dir a share of the training files is held out unless this is set
     num_workers: int | None = None  # DataLoader workers per process; None: `sscodec.train.data.default_workers`
+    threads: int | None = None  # torch threads per process; None: on CPU `data.default_cpu_threads`, else torch's
     in_memory: bool = False  # decode every training file into RAM once instead of reading crops from disk
     gain_prob: float = 0.0  # augmentation probabilities (train/augment.py), all off by default
     lowpass_prob: float = 0.0

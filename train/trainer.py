@@ -33,6 +33,7 @@ from sscodec.train.data import (
     NoisePool,
     batches,
     data_summary,
+    default_cpu_threads,
     default_workers,
     held_out_clips,
     hold_out,
@@ -248,14 +249,16 @@ class Trainer:
                                    config.batch_size, config.normalize_db, augmentation, noise)
         self.num_workers = default_workers(dist.local_world_size) if config.num_workers is None else (
             config.num_workers)
+        if config.threads is not None or self.device.type == "cpu":
+            torch.set_num_threads(config.threads or default_cpu_threads(dist.local_world_size, self.num_workers))
         self._batches = None
         self._next_step = -1
         self._last: tuple[int, Tensor] | None = None
         self.validation = self._validation_clips(held, reader)
         if dist.is_main:
             log.info("training data:\n%s", data_summary(corpora))
-            log.info("%d steps per epoch of %.1f audio-s each; %d data workers per process", self.steps_per_epoch,
-                     self.audio_seconds_per_step, self.num_workers)
+            log.info("%d steps per epoch of %.1f audio-s each; %d data workers and %d torch threads per process",
+                     self.steps_per_epoch, self.audio_seconds_per_step, self.num_workers, torch.get_num_threads())
 
     def _manifests(self, roots: list[Path]) -> list[Manifest]:
         """Rank 0 builds (or refreshes) each folder's manifest; the other ranks then read the cache it wrote."""
