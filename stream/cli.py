@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from sscodec.common.audio import AudioFileError, write_audio
-from sscodec.common.cli import run_cli
+from sscodec.common.cli import FiniteFloatRange, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.stream import devices
 from sscodec.stream.engine import StreamEngine, codebook_count
@@ -42,7 +42,7 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
               help="Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent; "
                    "./default names a folder of that name).")
 @click.option("--codebooks", type=click.IntRange(1, None), help="Send only the first Q codebooks (Q x 0.5 kbps).")
-@click.option("--bitrate", type=click.FloatRange(min=0, min_open=True),
+@click.option("--bitrate", type=FiniteFloatRange(min=0, min_open=True),
               help="Target bitrate in kbps; uses floor(KBPS / 0.5) codebooks.")
 @click.option("--chunk-frames", type=click.IntRange(1, 500), default=1, show_default=True,
               help="Frames (20 ms each) encoded and decoded per call; the delay grows with it.")

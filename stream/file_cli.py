@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from sscodec.common.audio import AudioFileError, AudioWriter, read_audio
-from sscodec.common.cli import run_cli
+from sscodec.common.cli import FiniteFloatRange, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.files import atomic_output
 from sscodec.stream.bitstream import MAX_PACKET_FRAMES
@@ -30,7 +30,7 @@ _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled
 @click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
 @click.option("--codebooks", type=click.IntRange(1, None), help="Code the first Q codebooks (raw: Q x 0.5 kbps).")
-@click.option("--bitrate", type=click.FloatRange(min=0, min_open=True),
+@click.option("--bitrate", type=FiniteFloatRange(min=0, min_open=True),
               help="Raw bitrate in kbps: as many codebooks as fit at 10 bits per code (entropy coding then "
                    "spends less).")
 @click.option("--raw", is_flag=True, help="Pack codes at a constant 10 bits instead of entropy-coding them.")

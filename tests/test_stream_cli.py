@@ -91,6 +91,8 @@ def test_installed_entry_point_runs(tiny_model: Path, stereo_44k, tmp_path: Path
         (["--input", "{wav}", "--codebooks", "0"], 2, "--codebooks"),
         (["--input", "{wav}", "--bitrate", "0.3"], 2, "below one codebook"),
         (["--input", "{wav}", "--bitrate", "fast"], 2, "--bitrate"),
+        (["--input", "{wav}", "--bitrate", "inf"], 2, "inf is not a finite number in the range x>0"),
+        (["--input", "{wav}", "--bitrate", "nan"], 2, "nan is not a finite number in the range x>0"),
         (["--input", "{wav}", "--chunk-frames", "0"], 2, "--chunk-frames"),
         (["--input", "{wav}", "--duration", "3"], 2, "--duration only apply with --mic"),
         (["--input", "{wav}", "--record-output", "{tmp}/r.wav"], 2, "--record-output only apply with --mic"),
