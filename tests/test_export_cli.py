@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import soundfile
 import torch
 from click.testing import CliRunner
 
@@ -186,6 +187,24 @@ def test_corrupt_checkpoint_is_a_runtime_error(tmp_path: Path, checkpoint: Path)
     broken.write_bytes(checkpoint.read_bytes()[:1000])
     result = _run("--onnx", "--checkpoint", str(broken), "--out", str(tmp_path / "out"))
     _assert_one_line_error(result, 1, "broken.pt", "corrupt")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["talk.wav", "notes.txt"])
+def test_checkpoint_of_another_kind_is_a_one_line_error(tmp_path: Path, name: str) -> None:
+    """A WAV or a text file given as --checkpoint: torch's weights-only unpickler fails with IndexError/KeyError."""
+    import subprocess
+
+    path = tmp_path / name
+    if name.endswith(".wav"):
+        soundfile.write(path, 0.1 * np.random.default_rng(0).standard_normal(8000), 16000)
+    else:
+        path.write_text("these are my notes, not a checkpoint\n")
+    done = subprocess.run([str(Path(sys.executable).parent / "codec-export"), "--onnx", "--checkpoint", str(path),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"codec-export: error: {path}: not a codec checkpoint ("), done.stderr
     assert not (tmp_path / "out").exists()
 
 

@@ -67,13 +67,21 @@ def test_resume_from_a_corrupt_checkpoint_is_a_one_line_error(
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "latest.pt").write_bytes(b"PK\x03\x04 truncated")
     args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"), "--resume", *TINY]
-    _fails(args, capsys, 1, "not a readable checkpoint")
+    _fails(args, capsys, 1, "latest.pt: not a codec checkpoint (truncated or corrupt")
 
 
 def test_init_from_a_missing_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"),
             "--init_from", str(tmp_path / "missing.pt"), *TINY]
     _fails(args, capsys, 1, "missing.pt: no such checkpoint")
+
+
+def test_init_from_a_wav_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    talk = tmp_path / "talk.wav"
+    soundfile.write(talk, 0.1 * np.random.default_rng(0).standard_normal(8000), 16000)
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"), "--init_from", str(talk), *TINY]
+    _fails(args, capsys, 1, f"{talk}: not a codec checkpoint (")
+    assert not (tmp_path / "ckpt").exists() or not any((tmp_path / "ckpt").iterdir())
 
 
 def test_missing_val_dir_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
