@@ -84,6 +84,15 @@ def test_init_from_a_wav_is_a_one_line_error(tmp_path: Path, capsys: pytest.Capt
     assert not (tmp_path / "ckpt").exists() or not any((tmp_path / "ckpt").iterdir())
 
 
+@pytest.mark.parametrize("weight", ["0", "-1", "inf", "nan"])
+def test_data_dir_weight_not_above_zero_is_a_usage_error(
+    weight: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--data_dir", f"{tmp_path}:{weight}", "--checkpoint_dir", str(tmp_path / "ckpt"), *TINY]
+    _fails(args, capsys, 2, f"Invalid value for '--data_dir': {tmp_path}:{weight}: the weight after ':' must be a "
+                            f"finite number > 0")
+
+
 def test_missing_val_dir_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"),
             "--val_dir", str(tmp_path / "no_val"), *TINY]

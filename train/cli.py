@@ -18,8 +18,20 @@ from sscodec.train.recipe import RECIPES
 DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 
 
+def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse a DIR:WEIGHT whose weight is not a number above 0 before anything starts."""
+    from sscodec.train.data import parse_data_dir
+
+    for spec in specs:
+        try:
+            parse_data_dir(spec)
+        except ValueError as error:
+            raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+    return specs
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.option("--data_dir", "data_dirs", multiple=True, required=True,
+@click.option("--data_dir", "data_dirs", multiple=True, required=True, callback=_check_data_dirs,
               help="Folder of wav/flac/ogg/mp3 (recursive) or with a metadata.jsonl; repeat to mix corpora, "
                    "DIR:WEIGHT to weight one (default: by duration).")
 @click.option("--checkpoint_dir", required=True, type=click.Path(file_okay=False),

@@ -37,10 +37,13 @@ log = logging.getLogger(__name__)
 
 
 def parse_data_dir(spec: str) -> tuple[Path, float | None]:
-    """`DIR` or `DIR:WEIGHT` → (folder, weight or None for "by duration")."""
+    """`DIR` or `DIR:WEIGHT` → (folder, weight or None for "by duration"); ValueError for a weight not above 0."""
     head, sep, tail = spec.rpartition(":")
     if sep and head and _is_number(tail):
-        return Path(head), float(tail)
+        weight = float(tail)
+        if not (math.isfinite(weight) and weight > 0):  # a share of 0 divides by a total of 0; inf and nan none
+            raise ValueError(f"{spec}: the weight after ':' must be a finite number > 0, got {tail}")
+        return Path(head), weight
     return Path(spec), None
 
 
