@@ -93,6 +93,39 @@ def test_data_dir_weight_not_above_zero_is_a_usage_error(
                             f"finite number > 0")
 
 
+def _undecodable_flac(path: Path) -> None:
+    """A FLAC whose header is fine (so the manifest takes it) and whose audio data is garbage."""
+    soundfile.write(path, 0.1 * np.random.default_rng(0).standard_normal(32000), 16000)
+    data = bytearray(path.read_bytes())
+    data[200:] = bytes([0xAA]) * (len(data) - 200)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("names", "message"), [
+    (["a.flac"], "cannot be decoded, and its folder has no other file to read"),
+    (["a.flac", "b.flac"], "and the 1 file after it cannot be decoded"),
+])
+def test_only_undecodable_files_is_one_line_and_leaves_no_checkpoints(
+    names: list[str], message: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "baddata"
+    data.mkdir()
+    for name in names:
+        _undecodable_flac(data / name)
+    script = Path(sys.executable).with_name("codec-train")
+    result = subprocess.run(
+        [str(script), "--data_dir", str(data), "--checkpoint_dir", str(tmp_path / "ckpt"), "--max_steps", "2",
+         "--num_workers", "1", *TINY], check=False, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    # codec-train logs its progress and one WARNING per file it skips; the error is one line of its own.
+    errors = [line for line in result.stderr.splitlines() if " INFO " not in line and " WARNING " not in line
+              and not line.startswith("  ")]
+    assert len(errors) == 1 and errors[0].startswith("codec-train: error: "), result.stderr
+    assert message in errors[0] and "DataLoader" not in errors[0], errors[0]
+    assert not (tmp_path / "ckpt" / "best.pt").exists() and not (tmp_path / "ckpt" / "latest.pt").exists()
+
+
 def test_missing_val_dir_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"),
             "--val_dir", str(tmp_path / "no_val"), *TINY]

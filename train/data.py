@@ -13,6 +13,7 @@ import itertools
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sscodec.common.audio import AudioFileError, read_audio, read_frames, to_mono_rate
+from sscodec.common.text import plural
 from sscodec.train.augment import Augmentation, augment
 from sscodec.train.manifest import DataError, Manifest, ManifestEntry, list_audio_files
 
@@ -282,7 +284,8 @@ class CropDataset(Dataset):
 
     def _read(self, crop: Crop) -> np.ndarray:
         failed = crop
-        for attempt in range(1, MAX_READ_ATTEMPTS + 1):
+        tried: set[Path] = set()
+        for attempt in range(1, MAX_READ_ATTEMPTS + 2):
             try:
                 return self.reader.read(crop)
             except AudioFileError as error:
@@ -290,8 +293,14 @@ class CropDataset(Dataset):
                 if crop.entry.path not in self._warned:
                     self._warned.add(crop.entry.path)
                     log.warning("skipping %s (its crops are taken from other files)", error)
+                tried.add(crop.entry.path)
                 crop = self.plan.fallback(failed, attempt)
-        raise DataError(f"{failed.entry.path} and the {MAX_READ_ATTEMPTS} files after it cannot be decoded")
+                if crop.entry.path in tried:  # the folder's files are used up: the fallback came round again
+                    break
+        after = len(tried) - 1
+        if not after:
+            raise DataError(f"{failed.entry.path} cannot be decoded, and its folder has no other file to read")
+        raise DataError(f"{failed.entry.path} and the {after} {plural(after, 'file')} after it cannot be decoded")
 
 
 class StepSampler(Sampler[int]):
@@ -331,7 +340,23 @@ def batches(dataset: CropDataset, start_step: int, num_workers: int, pin_memory:
         # the global generator would shift the model's random stream whenever workers (re)start, e.g. on resume.
         generator=_seeded(plan.seed, plan.rank, start_step, 2),
     )
-    return iter(loader)
+    return _worker_errors_unwrapped(iter(loader))
+
+
+def _worker_errors_unwrapped(steps: Iterator[Tensor]) -> Iterator[Tensor]:
+    """`steps`, with a DataError from a data worker restored to its own message.
+
+    The DataLoader re-raises a worker's exception as the same type whose message is the worker's whole traceback
+    ("Caught DataError in DataLoader worker process 0. Original Traceback ..."); its last line is the message.
+    """
+    while True:
+        try:
+            batch = next(steps)
+        except DataError as error:
+            last = str(error).rstrip().splitlines()[-1] if str(error).strip() else ""
+            found = re.fullmatch(r"[\w.]*DataError: (.*)", last)
+            raise DataError(found.group(1) if found else str(error)) from None
+        yield batch
 
 
 def load_validation(root: Path, sample_rate: int, max_clips: int | None = None) -> list[Tensor]:
