@@ -495,12 +495,16 @@ def _int_list(text: str, hint: str) -> tuple[int, ...]:
     try:
         if "-" in text:
             low, high = (int(x) for x in text.split("-"))
-            return tuple(range(low, high + 1))
-        return tuple(int(x) for x in text.split(","))
+            values = tuple(range(low, high + 1))
+        else:
+            values = tuple(int(x) for x in text.split(","))
     except ValueError:
         raise click.BadParameter(
             f"{text!r}: expected A-B or a comma-separated list", param_hint=hint
         ) from None
+    if not values:  # A-B with A > B: an empty range would measure nothing and say nothing
+        raise click.BadParameter(f"{text!r}: the range is empty (write the smaller number first)", param_hint=hint)
+    return values
 
 
 def _float_list(text: str, hint: str, allow_zero: bool = False) -> list[float]:
