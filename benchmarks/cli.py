@@ -43,6 +43,7 @@ from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import DEFAULT_NAME
 from sscodec.common.cli import run_cli
 from sscodec.common.errors import StreamError
+from sscodec.common.text import plural
 from sscodec.stream.engine import StreamEngine
 
 LATENCY_AUDIO_SECONDS = 60.0  # long enough that 1,000 chunks of 4 frames never repeat the same audio
@@ -218,7 +219,7 @@ def quality(
     scorer = ClipScorer(info.sample_rate, Dnsmos(dnsmos_dir) if dnsmos else None)
     results = []
     for name, clips in sets.items():
-        click.echo(f"scoring {name} ({len(clips)} clips) ...", err=True)
+        click.echo(f"scoring {name} ({len(clips)} {plural(len(clips), 'clip')}) ...", err=True)
         results.append({
             "name": name,
             "clips": len(clips),

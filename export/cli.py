@@ -27,6 +27,7 @@ from sscodec.common.bundled import (
 from sscodec.common.cli import run_cli
 from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.errors import ModelError, first_line
+from sscodec.common.text import plural
 from sscodec.export.calibration import audio_files, load_clips
 from sscodec.export.context_model import write_context_model
 from sscodec.export.errors import ExportError
@@ -140,7 +141,7 @@ def main(
             if validation_files
             else None
         )
-        click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} codebooks) to {out_dir}")
+        click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} {plural(config.n_codebooks, 'codebook')}) to {out_dir}")
         target = Path(tempfile.mkdtemp(prefix=".export-", dir=BUNDLED_MODEL_DIR.parent)) if bundled else out_dir
         try:
             result = export_codec(model, target, opset=opset, fp16=fp16, int8=int8, calibration=clips,
@@ -206,10 +207,10 @@ def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
         raise click.BadParameter(f"{encoder}: missing (export the model first)", param_hint="--out")
     try:
         path, frames = write_tables(out_dir, files)
-        click.echo(f"{path}: entropy tables from {frames} frames of {len(files)} clips")
+        click.echo(f"{path}: entropy tables from {frames} frames of {len(files)} {plural(len(files), 'clip')}")
         if context_model:
             path, frames = write_context_model(out_dir, files, progress=click.echo)
-            click.echo(f"{path}: context model trained on {frames} frames of {len(files)} clips")
+            click.echo(f"{path}: context model trained on {frames} frames of {len(files)} {plural(len(files), 'clip')}")
     except (AudioFileError, ExportError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)

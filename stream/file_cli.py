@@ -11,6 +11,7 @@ from sscodec.common.audio import AudioFileError, AudioWriter, read_audio
 from sscodec.common.cli import FiniteFloatRange, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.files import atomic_output
+from sscodec.common.text import plural
 from sscodec.stream.bitstream import MAX_PACKET_FRAMES
 from sscodec.stream.cli import model_dir_callback
 from sscodec.stream.engine import codebook_count
@@ -65,7 +66,8 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     seconds = audio.shape[0] / model.info.sample_rate
     raw_bytes = sum(packed_size(count, frames, model.info.bits_per_code) for frames in summary.frames)
     fallback = f" ({summary.modes.count(CodingMode.RAW)} sent raw)" if mode is not CodingMode.RAW else ""
-    click.echo(f"{output_path}: {seconds:.2f} s, {count} codebooks, {mode.name.lower()}, {summary.packets} packets"
+    click.echo(f"{output_path}: {seconds:.2f} s, {count} {plural(count, 'codebook')}, {mode.name.lower()}, "
+               f"{summary.packets} {plural(summary.packets, 'packet')}"
                f"{fallback}, "
                f"{summary.file_bytes} bytes ({summary.file_bytes * 8 / seconds / 1000:.2f} kbps); codes "
                f"{sum(summary.payload_bytes) / raw_bytes:.1%} of raw {model.info.bits_per_code}-bit packing")

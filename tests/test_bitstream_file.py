@@ -145,6 +145,16 @@ def test_other_tables_and_missing_tables(model_dir: Path, clip: Path, tmp_path: 
     assert run("codec-decode", tmp_path / "r.sscb", tmp_path / "r.wav", "--model", bare).returncode == 0
 
 
+def test_encode_summary_says_one_codebook_and_one_packet(model_dir: Path, tmp_path: Path) -> None:
+    short = tmp_path / "short.wav"
+    soundfile.write(short, 0.1 * np.random.default_rng(0).standard_normal(3000), 16000)
+    done = run("codec-encode", short, tmp_path / "o.sscb", "--codebooks", "1", "--packet-frames", "16",
+               "--model", model_dir)
+    assert done.returncode == 0, done.stderr
+    assert ", 1 codebook, " in done.stdout and ", 1 packet" in done.stdout, done.stdout
+    assert "1 codebooks" not in done.stdout and "1 packets" not in done.stdout, done.stdout
+
+
 @pytest.mark.parametrize(
     ("command", "args", "code", "message"),
     [

@@ -124,6 +124,8 @@ def test_only_undecodable_files_is_one_line_and_leaves_no_checkpoints(
     assert len(errors) == 1 and errors[0].startswith("codec-train: error: "), result.stderr
     assert message in errors[0] and "DataLoader" not in errors[0], errors[0]
     assert not (tmp_path / "ckpt" / "best.pt").exists() and not (tmp_path / "ckpt" / "latest.pt").exists()
+    clips = f"{len(names)} {'clip' if len(names) == 1 else 'clips'}, "
+    assert f"{data}: {clips}" in result.stderr, result.stderr  # the data summary's count, "1 clip" for one
 
 
 def test_missing_val_dir_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -96,7 +96,7 @@ class Corpus:
 
     def describe(self, total_weight: float) -> str:
         return (
-            f"  {self.root}: {len(self.entries)} clips, {self.seconds / 60:.1f} min, "
+            f"  {self.root}: {len(self.entries)} {plural(len(self.entries), 'clip')}, {self.seconds / 60:.1f} min, "
             f"share {self.weight / total_weight:.2f}, {self.skipped} skipped"
             + (f", {self.held_out} held out for validation" if self.held_out else "")
         )
