@@ -31,7 +31,7 @@ from sscodec.common.text import plural
 from sscodec.export.calibration import audio_files, load_clips
 from sscodec.export.context_model import write_context_model
 from sscodec.export.errors import ExportError
-from sscodec.export.onnx_export import ExportResult, export_codec
+from sscodec.export.onnx_export import DEFAULT_OPSET, MAX_OPSET, ExportResult, export_codec
 from sscodec.export.tables import MAX_TABLE_CLIPS, write_tables
 
 VALIDATION_CLIPS = 20  # every clip of telugu/val; each is cut to its first 8 s
@@ -95,7 +95,8 @@ class OneLineErrors(click.Command):
 @click.option("--context-model", is_flag=True,
               help="Also train OUT/context_model.npz on the --tables-dir speech: the bitstream's context model "
                    "(minutes on a CPU; with --tables-only, for an existing export).")
-@click.option("--opset", type=int, default=None, help="ONNX opset (default 18).")
+@click.option("--opset", type=click.IntRange(DEFAULT_OPSET, MAX_OPSET), default=None,
+              help=f"ONNX opset ({DEFAULT_OPSET}..{MAX_OPSET}; default {DEFAULT_OPSET}).")
 @click.option("--with-checkpoint", is_flag=True,
               help="Also write OUT/codec.pt: the model alone in fp16, to train on from (--init_from OUT/codec.pt).")
 def main(

@@ -229,6 +229,8 @@ def test_unsupported_config_is_a_runtime_error(tmp_path: Path) -> None:
         (["--onnx", "--int8"], "--int8 needs --calibration-dir"),
         (["--onnx", "--calibration-dir", "{empty}"], "no audio files"),
         (["--onnx", "--validation-dir", "{empty}"], "no audio files"),
+        (["--onnx", "--opset", "17"], "'--opset': 17 is not in the range 18<=x<=23"),
+        (["--onnx", "--opset", "24"], "'--opset': 24 is not in the range 18<=x<=23"),
     ],
 )
 def test_usage_mistakes_exit_2(tmp_path: Path, checkpoint: Path, args: list[str], fragment: str) -> None:
@@ -236,6 +238,7 @@ def test_usage_mistakes_exit_2(tmp_path: Path, checkpoint: Path, args: list[str]
     args = [arg.format(empty=tmp_path / "empty") for arg in args]
     result = _run(*args, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out"))
     _assert_one_line_error(result, 2, fragment)
+    assert "exporting" not in result.stdout  # refused before any work
     assert not (tmp_path / "out").exists()
 
 
