@@ -81,7 +81,8 @@ def audio_option(help_text: str):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Benchmarks of the streaming codec: latency, quality against Opus, soak, training throughput."""
+    """Benchmarks of the streaming codec: latency, quality against Opus, soak, training throughput, live
+    mouth-to-ear latency, calls through simulated loss, and quality against training compute (curve)."""
 
 
 @cli.command()

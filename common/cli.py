@@ -37,6 +37,9 @@ def run_cli(
     except click.exceptions.Abort:
         click.echo(f"{prog}: interrupted", err=True)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as error:  # a bare group command: its usage, as click prints it
+        error.show()
+        sys.exit(error.exit_code)
     except click.UsageError as error:
         hint = f" (see {prog} --help)" if not isinstance(error, click.BadParameter) else ""
         click.echo(f"{prog}: error: {_one_line(error.format_message())}{hint}", err=True)

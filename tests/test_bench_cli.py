@@ -189,3 +189,20 @@ def test_quality_codebooks_outside_the_model_is_a_usage_error(
     assert exit_info.value.code == 2, err
     assert err.count("\n") == 1 and err.startswith("codec-bench: error: Invalid value for --codebooks: "), err
     assert message in err and "Traceback" not in err, err
+
+
+def test_no_subcommand_prints_the_usage_as_click_does(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.startswith("Usage: codec-bench [OPTIONS] COMMAND [ARGS]...\n"), err
+    assert "\nCommands:\n" in err and "codec-bench: error:" not in err and "Traceback" not in err, err
+
+
+def test_help_summary_names_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--help"])  # returns: run_cli does not exit on success
+    out = capsys.readouterr().out
+    summary = " ".join(out.split("Options:")[0].split())
+    for name in ("latency", "quality", "soak", "training", "live", "call", "curve"):
+        assert name in summary, summary
