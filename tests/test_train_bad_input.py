@@ -181,3 +181,14 @@ def test_corrupt_file_among_good_ones_is_skipped_counted_and_training_runs(
     summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("training data"))
     assert "3 clips" in summary and "1 skipped" in summary
     assert (tmp_path / "ckpt" / "latest.pt").is_file()
+
+
+def test_no_validation_run_says_there_was_no_validation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    soundfile.write(data / "a.wav", 0.1 * np.random.default_rng(0).standard_normal(16000), 16000)
+    main(["--data_dir", str(data), "--checkpoint_dir", str(tmp_path / "ckpt"), "--no_validation", "--max_steps", "1",
+          "--num_workers", "0", *TINY])
+    out = capsys.readouterr().out
+    assert "done: 1 steps, no validation (best.pt is the latest model)," in out, out
+    assert "inf" not in out, out

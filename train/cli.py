@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import click
 
@@ -122,8 +123,13 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
     finally:
         shutdown(info)
     if info.is_main:
+        validation = (
+            f"best validation mel distance {result.best_mel_distance:.4f}"
+            if math.isfinite(result.best_mel_distance)  # inf: no validation ran (--no_validation, or no clips)
+            else "no validation (best.pt is the latest model)"
+        )
         click.echo(
-            f"done: {result.steps} steps, best validation mel distance {result.best_mel_distance:.4f}, "
+            f"done: {result.steps} steps, {validation}, "
             f"{result.nan_skipped_steps} non-finite steps skipped; checkpoints in {result.checkpoint_dir}"
         )
 
