@@ -5,6 +5,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from sscodec.benchmarks.machine import describe
+from sscodec.common.text import plural
 
 METHOD_NAMES = {
     "codec_repeat": "codec, our concealment",
@@ -22,8 +23,8 @@ def markdown(data: dict) -> str:
         f"Machine: {describe(data['machine'])}.",
         "",
         (
-            f"Model: `{data['model']['directory']}`, {data['codebooks']} codebooks ({data['codec_kbps']:g} kbps raw), "
-            f"1-frame packets; Opus: {data['opus']}. {len(data['clips'])} clips from `{data['audio_dir']}` "
+            f"Model: `{data['model']['directory']}`, {data['codebooks']} {plural(data['codebooks'], 'codebook')} ({data['codec_kbps']:g} kbps raw), "
+            f"1-frame packets; Opus: {data['opus']}. {len(data['clips'])} {plural(len(data['clips']), 'clip')} from `{data['audio_dir']}` "
             f"({data['audio_seconds']:.0f} s), {data['wall_seconds']:.0f} s wall."
         ),
         "",

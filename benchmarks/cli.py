@@ -43,6 +43,7 @@ from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import DEFAULT_NAME
 from sscodec.common.cli import run_cli
 from sscodec.common.errors import StreamError
+from sscodec.common.text import plural
 from sscodec.stream.engine import StreamEngine
 
 LATENCY_AUDIO_SECONDS = 60.0  # long enough that 1,000 chunks of 4 frames never repeat the same audio
@@ -80,7 +81,8 @@ def audio_option(help_text: str):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Benchmarks of the streaming codec: latency, quality against Opus, soak, training throughput."""
+    """Benchmarks of the streaming codec: latency, quality against Opus, soak, training throughput, live
+    mouth-to-ear latency, calls through simulated loss, and quality against training compute (curve)."""
 
 
 @cli.command()
@@ -218,7 +220,7 @@ def quality(
     scorer = ClipScorer(info.sample_rate, Dnsmos(dnsmos_dir) if dnsmos else None)
     results = []
     for name, clips in sets.items():
-        click.echo(f"scoring {name} ({len(clips)} clips) ...", err=True)
+        click.echo(f"scoring {name} ({len(clips)} {plural(len(clips), 'clip')}) ...", err=True)
         results.append({
             "name": name,
             "clips": len(clips),
@@ -495,12 +497,16 @@ def _int_list(text: str, hint: str) -> tuple[int, ...]:
     try:
         if "-" in text:
             low, high = (int(x) for x in text.split("-"))
-            return tuple(range(low, high + 1))
-        return tuple(int(x) for x in text.split(","))
+            values = tuple(range(low, high + 1))
+        else:
+            values = tuple(int(x) for x in text.split(","))
     except ValueError:
         raise click.BadParameter(
             f"{text!r}: expected A-B or a comma-separated list", param_hint=hint
         ) from None
+    if not values:  # A-B with A > B: an empty range would measure nothing and say nothing
+        raise click.BadParameter(f"{text!r}: the range is empty (write the smaller number first)", param_hint=hint)
+    return values
 
 
 def _float_list(text: str, hint: str, allow_zero: bool = False) -> list[float]:

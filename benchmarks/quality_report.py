@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 
 from sscodec.benchmarks.machine import describe
 from sscodec.benchmarks.metrics import METRICS
+from sscodec.common.text import plural
 
 PLOTTED = (
     ("pesq_wb", "PESQ-WB"),
@@ -23,7 +24,7 @@ def condition_name(condition: dict) -> str:
     """e.g. 'codec 6 kbps (12 codebooks)', 'opus 8 kbps' or 'input'."""
     if condition["codec"] == "input":
         return "input"
-    books = f" ({condition['codebooks']} codebooks)" if "codebooks" in condition else ""
+    books = f" ({condition['codebooks']} {plural(condition['codebooks'], 'codebook')})" if "codebooks" in condition else ""
     return f"{condition['codec']} {condition['kbps']:g} kbps{books}"
 
 
@@ -94,7 +95,7 @@ def markdown(data: dict, plot_name: str) -> str:
     for s in data["sets"]:
         lines += [
             "",
-            f"## {s['name']}: {s['clips']} clips, {s['audio_seconds']:.1f} s",
+            f"## {s['name']}: {s['clips']} {plural(s['clips'], 'clip')}, {s['audio_seconds']:.1f} s",
             "",
             "| condition | " + " | ".join(METRICS) + " |",
             "| --- |" + " --- |" * len(METRICS),

@@ -90,7 +90,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     except OSError as error:  # before the catch-all below: a permission problem is not a corrupt file
         raise CheckpointError(f"{path}: cannot read the checkpoint ({error.strerror or error})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {error})") from None
+        summary = " ".join(str(error).split()) or type(error).__name__
+        raise CheckpointError(f"{path}: not a codec checkpoint (truncated or corrupt: {summary})") from None
+    except Exception:  # noqa: BLE001 - the weights-only unpickler fails on other files (a WAV, text) with IndexError,
+        # KeyError and the like; whatever it is, torch could not read this file as a checkpoint and ran nothing.
+        raise CheckpointError(f"{path}: not a codec checkpoint (another kind of file, or corrupt)") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a {FORMAT} checkpoint")
     return payload

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
 USAGE_ERROR = 2
 RUNTIME_ERROR = 1
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses inf and nan, which compare past (or around) any bound."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number in the range {self._describe_range()}.", param, ctx)
+        return number
 
 
 def run_cli(
@@ -23,6 +37,9 @@ def run_cli(
     except click.exceptions.Abort:
         click.echo(f"{prog}: interrupted", err=True)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as error:  # a bare group command: its usage, as click prints it
+        error.show()
+        sys.exit(error.exit_code)
     except click.UsageError as error:
         hint = f" (see {prog} --help)" if not isinstance(error, click.BadParameter) else ""
         click.echo(f"{prog}: error: {_one_line(error.format_message())}{hint}", err=True)

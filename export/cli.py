@@ -27,10 +27,11 @@ from sscodec.common.bundled import (
 from sscodec.common.cli import run_cli
 from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.errors import ModelError, first_line
+from sscodec.common.text import plural
 from sscodec.export.calibration import audio_files, load_clips
 from sscodec.export.context_model import write_context_model
 from sscodec.export.errors import ExportError
-from sscodec.export.onnx_export import ExportResult, export_codec
+from sscodec.export.onnx_export import DEFAULT_OPSET, MAX_OPSET, ExportResult, export_codec
 from sscodec.export.tables import MAX_TABLE_CLIPS, write_tables
 
 VALIDATION_CLIPS = 20  # every clip of telugu/val; each is cut to its first 8 s
@@ -94,7 +95,8 @@ class OneLineErrors(click.Command):
 @click.option("--context-model", is_flag=True,
               help="Also train OUT/context_model.npz on the --tables-dir speech: the bitstream's context model "
                    "(minutes on a CPU; with --tables-only, for an existing export).")
-@click.option("--opset", type=int, default=None, help="ONNX opset (default 18).")
+@click.option("--opset", type=click.IntRange(DEFAULT_OPSET, MAX_OPSET), default=None,
+              help=f"ONNX opset ({DEFAULT_OPSET}..{MAX_OPSET}; default {DEFAULT_OPSET}).")
 @click.option("--with-checkpoint", is_flag=True,
               help="Also write OUT/codec.pt: the model alone in fp16, to train on from (--init_from OUT/codec.pt).")
 def main(
@@ -140,7 +142,7 @@ def main(
             if validation_files
             else None
         )
-        click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} codebooks) to {out_dir}")
+        click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} {plural(config.n_codebooks, 'codebook')}) to {out_dir}")
         target = Path(tempfile.mkdtemp(prefix=".export-", dir=BUNDLED_MODEL_DIR.parent)) if bundled else out_dir
         try:
             result = export_codec(model, target, opset=opset, fp16=fp16, int8=int8, calibration=clips,
@@ -206,10 +208,10 @@ def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
         raise click.BadParameter(f"{encoder}: missing (export the model first)", param_hint="--out")
     try:
         path, frames = write_tables(out_dir, files)
-        click.echo(f"{path}: entropy tables from {frames} frames of {len(files)} clips")
+        click.echo(f"{path}: entropy tables from {frames} frames of {len(files)} {plural(len(files), 'clip')}")
         if context_model:
             path, frames = write_context_model(out_dir, files, progress=click.echo)
-            click.echo(f"{path}: context model trained on {frames} frames of {len(files)} clips")
+            click.echo(f"{path}: context model trained on {frames} frames of {len(files)} {plural(len(files), 'clip')}")
     except (AudioFileError, ExportError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)

@@ -20,6 +20,7 @@ import numpy as np
 
 from sscodec.common.audio import probe_audio
 from sscodec.common.errors import StreamError
+from sscodec.common.text import plural
 from sscodec.stream.call_audio import CallSink, CallSource, DeviceAudio, FileSink, FileSource
 from sscodec.stream.call_peer import OfferError, PeerLink
 from sscodec.stream.call_session import CallSession
@@ -180,8 +181,8 @@ class _Answerer:
             link, caller = got.result()
             if await _connected(link, self.connect_timeout_s, stop):
                 announce(
-                    f"connected to {caller.model!r} ({caller.codebooks} codebooks, {caller.chunk_frames} "
-                    "frame(s) per packet)"
+                    f"connected to {caller.model!r} ({caller.codebooks} {plural(caller.codebooks, 'codebook')}, {caller.chunk_frames} "
+                    f"{plural(caller.chunk_frames, 'frame')} per packet)"
                 )
                 return link, caller
             await link.close()

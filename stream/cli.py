@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from sscodec.common.audio import AudioFileError, write_audio
-from sscodec.common.cli import run_cli
+from sscodec.common.cli import FiniteFloatRange, run_cli
 from sscodec.common.errors import StreamError
+from sscodec.common.text import plural
 from sscodec.stream import devices
 from sscodec.stream.engine import StreamEngine, codebook_count
 from sscodec.stream.file_mode import stream_file
@@ -42,7 +43,7 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
               help="Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent; "
                    "./default names a folder of that name).")
 @click.option("--codebooks", type=click.IntRange(1, None), help="Send only the first Q codebooks (Q x 0.5 kbps).")
-@click.option("--bitrate", type=click.FloatRange(min=0, min_open=True),
+@click.option("--bitrate", type=FiniteFloatRange(min=0, min_open=True),
               help="Target bitrate in kbps; uses floor(KBPS / 0.5) codebooks.")
 @click.option("--chunk-frames", type=click.IntRange(1, 500), default=1, show_default=True,
               help="Frames (20 ms each) encoded and decoded per call; the delay grows with it.")
@@ -130,7 +131,8 @@ def command(
         call_only["--concealment"] = concealment
     used = [name for name, value in call_only.items() if value is not None]
     if used:
-        raise click.UsageError(f"{', '.join(used)} only apply with --answer or --call")
+        raise click.UsageError(f"{', '.join(used)} {plural(len(used), 'applies', 'apply')} only with --answer or "
+                               "--call")
     try:
         engine = StreamEngine(
             resolve_model_dir(model_dir),
@@ -181,7 +183,7 @@ def _check_usage(mic: bool, input_path: Path | None, web: bool, output_path: Pat
                  "--record-input": record_input, "--record-output": record_output}
     used = [name for name, value in live_only.items() if value is not None]
     if used and not mic:
-        raise click.UsageError(f"{', '.join(used)} only apply with --mic")
+        raise click.UsageError(f"{', '.join(used)} {plural(len(used), 'applies', 'apply')} only with --mic")
 
 
 def _check_web_usage(output_path: Path | None, chunk_frames: int, stats_json: Path | None, provider: str) -> None:

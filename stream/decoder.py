@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sscodec.common.text import plural
 from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import ModelInfo
 from sscodec.stream.packet import Packet
@@ -31,7 +32,7 @@ class StreamDecoder:
         """A packet's codes [codebooks, frames] (int64); ValueError for a payload that does not hold them,
         ModelError for a range-coded packet when the model has no usable tables or context model."""
         if not 1 <= packet.codebooks <= self.info.n_codebooks:
-            raise ValueError(f"packet {packet.sequence} has {packet.codebooks} codebooks; this model has "
+            raise ValueError(f"packet {packet.sequence} has {packet.codebooks} {plural(packet.codebooks, 'codebook')}; this model has "
                              f"1..{self.info.n_codebooks}")
         coder = self.model.coder(packet.mode)
         if coder is not None:

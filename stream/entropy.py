@@ -5,6 +5,7 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
+from sscodec.common.text import plural
 from sscodec.stream.packet import CodingMode
 
 # A valid range-coded payload can undercut the model's most optimistic cost only by the coder's rounding; this
@@ -50,7 +51,7 @@ class PacketCoder:
         cheapest = frames * float(self._min_bits[:codebooks].sum()) - _SLACK_BITS
         if 8 * len(payload) < cheapest:
             raise ValueError(f"entropy-coded payload of {len(payload)} bytes is too short for {frames} frames of "
-                             f"{codebooks} codebooks")
+                             f"{codebooks} {plural(codebooks, 'codebook')}")
         return np.frombuffer(payload, dtype="<u4").astype(np.uint32)
 
 

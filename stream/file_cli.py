@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from sscodec.common.audio import AudioFileError, AudioWriter, read_audio
-from sscodec.common.cli import run_cli
+from sscodec.common.cli import FiniteFloatRange, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.files import atomic_output
+from sscodec.common.text import plural
 from sscodec.stream.bitstream import MAX_PACKET_FRAMES
 from sscodec.stream.cli import model_dir_callback
 from sscodec.stream.engine import codebook_count
@@ -30,7 +31,7 @@ _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled
 @click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
 @click.option("--codebooks", type=click.IntRange(1, None), help="Code the first Q codebooks (raw: Q x 0.5 kbps).")
-@click.option("--bitrate", type=click.FloatRange(min=0, min_open=True),
+@click.option("--bitrate", type=FiniteFloatRange(min=0, min_open=True),
               help="Raw bitrate in kbps: as many codebooks as fit at 10 bits per code (entropy coding then "
                    "spends less).")
 @click.option("--raw", is_flag=True, help="Pack codes at a constant 10 bits instead of entropy-coding them.")
@@ -65,7 +66,8 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     seconds = audio.shape[0] / model.info.sample_rate
     raw_bytes = sum(packed_size(count, frames, model.info.bits_per_code) for frames in summary.frames)
     fallback = f" ({summary.modes.count(CodingMode.RAW)} sent raw)" if mode is not CodingMode.RAW else ""
-    click.echo(f"{output_path}: {seconds:.2f} s, {count} codebooks, {mode.name.lower()}, {summary.packets} packets"
+    click.echo(f"{output_path}: {seconds:.2f} s, {count} {plural(count, 'codebook')}, {mode.name.lower()}, "
+               f"{summary.packets} {plural(summary.packets, 'packet')}"
                f"{fallback}, "
                f"{summary.file_bytes} bytes ({summary.file_bytes * 8 / seconds / 1000:.2f} kbps); codes "
                f"{sum(summary.payload_bytes) / raw_bytes:.1%} of raw {model.info.bits_per_code}-bit packing")

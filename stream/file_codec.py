@@ -12,6 +12,7 @@ import numpy as np
 from sscodec.common.chunks import chunks
 from sscodec.common.errors import BitstreamError
 from sscodec.common.files import atomic_output
+from sscodec.common.text import plural
 from sscodec.stream.bitstream import (
     NO_TABLES,
     FileHeader,
@@ -220,7 +221,7 @@ def _check_model(header: FileHeader, model: CodecModel, source: str) -> None:
     if (header.sample_rate, header.frame_size) != (info.sample_rate, info.frame_size) or (
             header.codebooks > info.n_codebooks):
         raise BitstreamError(f"{source}: header ({header.sample_rate} Hz, {header.frame_size}-sample frames, "
-                             f"{header.codebooks} codebooks) does not fit model '{model.name}'")
+                             f"{header.codebooks} {plural(header.codebooks, 'codebook')}) does not fit model '{model.name}'")
     if header.mode is not CodingMode.RAW and header.tables_fingerprint != coder_fingerprint(model, header.mode):
         what, path = (("tables", model.tables_path) if header.mode is CodingMode.ENTROPY
                       else ("context model", model.context_path))

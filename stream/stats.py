@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from sscodec.common.errors import StreamError
+from sscodec.common.text import plural
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class StreamStats:
         seconds = self.frames * self.frame_ms / 1000
         lines = [
             f"frames: {self.frames} ({seconds:.2f} s of audio, {self.frame_ms:g} ms each)",
-            f"bitrate: {self.bitrate_kbps:.2f} kbps ({self.codebooks} codebooks)",
+            f"bitrate: {self.bitrate_kbps:.2f} kbps ({self.codebooks} {plural(self.codebooks, 'codebook')})",
             f"algorithmic latency: {self.algorithmic_latency_ms:g} ms",
             f"compute per chunk: p50 {c.p50:.3f} ms, p95 {c.p95:.3f} ms, p99 {c.p99:.3f} ms, max {c.max:.3f} ms",
             f"real-time factor: {self.real_time_factor:.4f} (compute / audio time)",

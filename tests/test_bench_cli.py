@@ -170,3 +170,39 @@ def test_missing_model_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("codec-bench: error:") and "\n" not in err
+
+
+@pytest.mark.parametrize(("codebooks", "message"), [
+    ("6-3", "'6-3': the range is empty (write the smaller number first)"),
+    ("0", "codebook counts must be in 1..12"),
+    ("13", "codebook counts must be in 1..12"),
+    ("1-13", "codebook counts must be in 1..12"),
+])
+def test_quality_codebooks_outside_the_model_is_a_usage_error(
+    codebooks: str, message: str, clips: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bundled 12-codebook model: a reversed range used to measure only Opus and exit 0."""
+    with pytest.raises(SystemExit) as exit_info:  # --json: a run that wrongly goes ahead writes in tmp_path
+        main(["quality", "--codebooks", codebooks, "--audio", str(clips), "--no-dnsmos", "--json",
+              str(tmp_path / "q.json")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert err.count("\n") == 1 and err.startswith("codec-bench: error: Invalid value for --codebooks: "), err
+    assert message in err and "Traceback" not in err, err
+
+
+def test_no_subcommand_prints_the_usage_as_click_does(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.startswith("Usage: codec-bench [OPTIONS] COMMAND [ARGS]...\n"), err
+    assert "\nCommands:\n" in err and "codec-bench: error:" not in err and "Traceback" not in err, err
+
+
+def test_help_summary_names_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--help"])  # returns: run_cli does not exit on success
+    out = capsys.readouterr().out
+    summary = " ".join(out.split("Options:")[0].split())
+    for name in ("latency", "quality", "soak", "training", "live", "call", "curve"):
+        assert name in summary, summary

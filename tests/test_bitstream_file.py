@@ -145,6 +145,16 @@ def test_other_tables_and_missing_tables(model_dir: Path, clip: Path, tmp_path: 
     assert run("codec-decode", tmp_path / "r.sscb", tmp_path / "r.wav", "--model", bare).returncode == 0
 
 
+def test_encode_summary_says_one_codebook_and_one_packet(model_dir: Path, tmp_path: Path) -> None:
+    short = tmp_path / "short.wav"
+    soundfile.write(short, 0.1 * np.random.default_rng(0).standard_normal(3000), 16000)
+    done = run("codec-encode", short, tmp_path / "o.sscb", "--codebooks", "1", "--packet-frames", "16",
+               "--model", model_dir)
+    assert done.returncode == 0, done.stderr
+    assert ", 1 codebook, " in done.stdout and ", 1 packet" in done.stdout, done.stdout
+    assert "1 codebooks" not in done.stdout and "1 packets" not in done.stdout, done.stdout
+
+
 @pytest.mark.parametrize(
     ("command", "args", "code", "message"),
     [
@@ -156,6 +166,9 @@ def test_other_tables_and_missing_tables(model_dir: Path, clip: Path, tmp_path: 
         ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--codebooks", "2", "--bitrate", "1"], 2, "not both"),
         ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--codebooks", "13"], 2, "codebooks must be in 1..12"),
         ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--bitrate", "0.2"], 2, "below one codebook"),
+        ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--bitrate", "inf"], 2, "inf is not a finite number in the range x>0"),
+        ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--bitrate", "1e400"], 2, "is not a finite number in the range x>0"),
+        ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--bitrate", "nan"], 2, "nan is not a finite number in the range x>0"),
         ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--packet-frames", "0"], 2, "--packet-frames"),
         ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--model", "{tmp}/none"], 2, "does not exist"),
         ("codec-encode", ["{clip}"], 2, "Missing argument 'OUTPUT'"),

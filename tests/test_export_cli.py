@@ -224,6 +224,24 @@ def test_corrupt_checkpoint_is_a_runtime_error(tmp_path: Path, checkpoint: Path)
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("name", ["talk.wav", "notes.txt"])
+def test_checkpoint_of_another_kind_is_a_one_line_error(tmp_path: Path, name: str) -> None:
+    """A WAV or a text file given as --checkpoint: torch's weights-only unpickler fails with IndexError/KeyError."""
+    import subprocess
+
+    path = tmp_path / name
+    if name.endswith(".wav"):
+        soundfile.write(path, 0.1 * np.random.default_rng(0).standard_normal(8000), 16000)
+    else:
+        path.write_text("these are my notes, not a checkpoint\n")
+    done = subprocess.run([str(Path(sys.executable).parent / "codec-export"), "--onnx", "--checkpoint", str(path),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"codec-export: error: {path}: not a codec checkpoint ("), done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_unwritable_output_dir_is_a_runtime_error(tmp_path: Path, checkpoint: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -245,6 +263,8 @@ def test_unsupported_config_is_a_runtime_error(tmp_path: Path) -> None:
         (["--onnx", "--int8"], "--int8 needs --calibration-dir"),
         (["--onnx", "--calibration-dir", "{empty}"], "no audio files"),
         (["--onnx", "--validation-dir", "{empty}"], "no audio files"),
+        (["--onnx", "--opset", "17"], "'--opset': 17 is not in the range 18<=x<=23"),
+        (["--onnx", "--opset", "24"], "'--opset': 24 is not in the range 18<=x<=23"),
     ],
 )
 def test_usage_mistakes_exit_2(tmp_path: Path, checkpoint: Path, args: list[str], fragment: str) -> None:
@@ -252,6 +272,7 @@ def test_usage_mistakes_exit_2(tmp_path: Path, checkpoint: Path, args: list[str]
     args = [arg.format(empty=tmp_path / "empty") for arg in args]
     result = _run(*args, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out"))
     _assert_one_line_error(result, 2, fragment)
+    assert "exporting" not in result.stdout  # refused before any work
     assert not (tmp_path / "out").exists()
 
 

@@ -67,13 +67,65 @@ def test_resume_from_a_corrupt_checkpoint_is_a_one_line_error(
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "latest.pt").write_bytes(b"PK\x03\x04 truncated")
     args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"), "--resume", *TINY]
-    _fails(args, capsys, 1, "not a readable checkpoint")
+    _fails(args, capsys, 1, "latest.pt: not a codec checkpoint (truncated or corrupt")
 
 
 def test_init_from_a_missing_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"),
             "--init_from", str(tmp_path / "missing.pt"), *TINY]
     _fails(args, capsys, 1, "missing.pt: no such checkpoint")
+
+
+def test_init_from_a_wav_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    talk = tmp_path / "talk.wav"
+    soundfile.write(talk, 0.1 * np.random.default_rng(0).standard_normal(8000), 16000)
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"), "--init_from", str(talk), *TINY]
+    _fails(args, capsys, 1, f"{talk}: not a codec checkpoint (")
+    assert not (tmp_path / "ckpt").exists() or not any((tmp_path / "ckpt").iterdir())
+
+
+@pytest.mark.parametrize("weight", ["0", "-1", "inf", "nan"])
+def test_data_dir_weight_not_above_zero_is_a_usage_error(
+    weight: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--data_dir", f"{tmp_path}:{weight}", "--checkpoint_dir", str(tmp_path / "ckpt"), *TINY]
+    _fails(args, capsys, 2, f"Invalid value for '--data_dir': {tmp_path}:{weight}: the weight after ':' must be a "
+                            f"finite number > 0")
+
+
+def _undecodable_flac(path: Path) -> None:
+    """A FLAC whose header is fine (so the manifest takes it) and whose audio data is garbage."""
+    soundfile.write(path, 0.1 * np.random.default_rng(0).standard_normal(32000), 16000)
+    data = bytearray(path.read_bytes())
+    data[200:] = bytes([0xAA]) * (len(data) - 200)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("names", "message"), [
+    (["a.flac"], "cannot be decoded, and its folder has no other file to read"),
+    (["a.flac", "b.flac"], "and the 1 file after it cannot be decoded"),
+])
+def test_only_undecodable_files_is_one_line_and_leaves_no_checkpoints(
+    names: list[str], message: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "baddata"
+    data.mkdir()
+    for name in names:
+        _undecodable_flac(data / name)
+    script = Path(sys.executable).with_name("codec-train")
+    result = subprocess.run(
+        [str(script), "--data_dir", str(data), "--checkpoint_dir", str(tmp_path / "ckpt"), "--max_steps", "2",
+         "--num_workers", "1", *TINY], check=False, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    # codec-train logs its progress and one WARNING per file it skips; the error is one line of its own.
+    errors = [line for line in result.stderr.splitlines() if " INFO " not in line and " WARNING " not in line
+              and not line.startswith("  ")]
+    assert len(errors) == 1 and errors[0].startswith("codec-train: error: "), result.stderr
+    assert message in errors[0] and "DataLoader" not in errors[0], errors[0]
+    assert not (tmp_path / "ckpt" / "best.pt").exists() and not (tmp_path / "ckpt" / "latest.pt").exists()
+    clips = f"{len(names)} {'clip' if len(names) == 1 else 'clips'}, "
+    assert f"{data}: {clips}" in result.stderr, result.stderr  # the data summary's count, "1 clip" for one
 
 
 def test_missing_val_dir_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,3 +181,14 @@ def test_corrupt_file_among_good_ones_is_skipped_counted_and_training_runs(
     summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("training data"))
     assert "3 clips" in summary and "1 skipped" in summary
     assert (tmp_path / "ckpt" / "latest.pt").is_file()
+
+
+def test_no_validation_run_says_there_was_no_validation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    soundfile.write(data / "a.wav", 0.1 * np.random.default_rng(0).standard_normal(16000), 16000)
+    main(["--data_dir", str(data), "--checkpoint_dir", str(tmp_path / "ckpt"), "--no_validation", "--max_steps", "1",
+          "--num_workers", "0", *TINY])
+    out = capsys.readouterr().out
+    assert "done: 1 steps, no validation (best.pt is the latest model)," in out, out
+    assert "inf" not in out, out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import click
 
@@ -18,8 +19,20 @@ from sscodec.train.recipe import RECIPES
 DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 
 
+def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse a DIR:WEIGHT whose weight is not a number above 0 before anything starts."""
+    from sscodec.train.data import parse_data_dir
+
+    for spec in specs:
+        try:
+            parse_data_dir(spec)
+        except ValueError as error:
+            raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+    return specs
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.option("--data_dir", "data_dirs", multiple=True, required=True,
+@click.option("--data_dir", "data_dirs", multiple=True, required=True, callback=_check_data_dirs,
               help="Folder of wav/flac/ogg/mp3 (recursive) or with a metadata.jsonl; repeat to mix corpora, "
                    "DIR:WEIGHT to weight one (default: by duration).")
 @click.option("--checkpoint_dir", required=True, type=click.Path(file_okay=False),
@@ -113,8 +126,13 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
     finally:
         shutdown(info)
     if info.is_main:
+        validation = (
+            f"best validation mel distance {result.best_mel_distance:.4f}"
+            if math.isfinite(result.best_mel_distance)  # inf: no validation ran (--no_validation, or no clips)
+            else "no validation (best.pt is the latest model)"
+        )
         click.echo(
-            f"done: {result.steps} steps, best validation mel distance {result.best_mel_distance:.4f}, "
+            f"done: {result.steps} steps, {validation}, "
             f"{result.nan_skipped_steps} non-finite steps skipped; checkpoints in {result.checkpoint_dir}"
         )
 

@@ -13,6 +13,7 @@ import itertools
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sscodec.common.audio import AudioFileError, read_audio, read_frames, to_mono_rate
+from sscodec.common.text import plural
 from sscodec.train.augment import Augmentation, augment
 from sscodec.train.manifest import DataError, Manifest, ManifestEntry, list_audio_files
 
@@ -37,10 +39,13 @@ log = logging.getLogger(__name__)
 
 
 def parse_data_dir(spec: str) -> tuple[Path, float | None]:
-    """`DIR` or `DIR:WEIGHT` → (folder, weight or None for "by duration")."""
+    """`DIR` or `DIR:WEIGHT` → (folder, weight or None for "by duration"); ValueError for a weight not above 0."""
     head, sep, tail = spec.rpartition(":")
     if sep and head and _is_number(tail):
-        return Path(head), float(tail)
+        weight = float(tail)
+        if not (math.isfinite(weight) and weight > 0):  # a share of 0 divides by a total of 0; inf and nan none
+            raise ValueError(f"{spec}: the weight after ':' must be a finite number > 0, got {tail}")
+        return Path(head), weight
     return Path(spec), None
 
 
@@ -91,7 +96,7 @@ class Corpus:
 
     def describe(self, total_weight: float) -> str:
         return (
-            f"  {self.root}: {len(self.entries)} clips, {self.seconds / 60:.1f} min, "
+            f"  {self.root}: {len(self.entries)} {plural(len(self.entries), 'clip')}, {self.seconds / 60:.1f} min, "
             f"share {self.weight / total_weight:.2f}, {self.skipped} skipped"
             + (f", {self.held_out} held out for validation" if self.held_out else "")
         )
@@ -279,7 +284,8 @@ class CropDataset(Dataset):
 
     def _read(self, crop: Crop) -> np.ndarray:
         failed = crop
-        for attempt in range(1, MAX_READ_ATTEMPTS + 1):
+        tried: set[Path] = set()
+        for attempt in range(1, MAX_READ_ATTEMPTS + 2):
             try:
                 return self.reader.read(crop)
             except AudioFileError as error:
@@ -287,8 +293,14 @@ class CropDataset(Dataset):
                 if crop.entry.path not in self._warned:
                     self._warned.add(crop.entry.path)
                     log.warning("skipping %s (its crops are taken from other files)", error)
+                tried.add(crop.entry.path)
                 crop = self.plan.fallback(failed, attempt)
-        raise DataError(f"{failed.entry.path} and the {MAX_READ_ATTEMPTS} files after it cannot be decoded")
+                if crop.entry.path in tried:  # the folder's files are used up: the fallback came round again
+                    break
+        after = len(tried) - 1
+        if not after:
+            raise DataError(f"{failed.entry.path} cannot be decoded, and its folder has no other file to read")
+        raise DataError(f"{failed.entry.path} and the {after} {plural(after, 'file')} after it cannot be decoded")
 
 
 class StepSampler(Sampler[int]):
@@ -342,7 +354,23 @@ def batches(dataset: CropDataset, start_step: int, num_workers: int, pin_memory:
         # the global generator would shift the model's random stream whenever workers (re)start, e.g. on resume.
         generator=_seeded(plan.seed, plan.rank, start_step, 2),
     )
-    return iter(loader)
+    return _worker_errors_unwrapped(iter(loader))
+
+
+def _worker_errors_unwrapped(steps: Iterator[Tensor]) -> Iterator[Tensor]:
+    """`steps`, with a DataError from a data worker restored to its own message.
+
+    The DataLoader re-raises a worker's exception as the same type whose message is the worker's whole traceback
+    ("Caught DataError in DataLoader worker process 0. Original Traceback ..."); its last line is the message.
+    """
+    while True:
+        try:
+            batch = next(steps)
+        except DataError as error:
+            last = str(error).rstrip().splitlines()[-1] if str(error).strip() else ""
+            found = re.fullmatch(r"[\w.]*DataError: (.*)", last)
+            raise DataError(found.group(1) if found else str(error)) from None
+        yield batch
 
 
 def load_validation(root: Path, sample_rate: int, max_clips: int | None = None) -> list[Tensor]:

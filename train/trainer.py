@@ -516,6 +516,12 @@ class Trainer:
         config = self.config
         last: Validation | None = None
         deadline = time.monotonic() + config.max_minutes * 60 if config.max_minutes else math.inf
+        if self.step == 0 and self.total_steps > 0:
+            try:  # step 0's data before step 0's checkpoints (and the progress bar): unreadable data leaves none
+                self._batch()
+            except BaseException:
+                self.close_data()
+                raise
         bar = tqdm(
             total=self.total_steps, initial=self.step, disable=not self.dist.is_main, unit="step",
             dynamic_ncols=True, mininterval=2.0,
