@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import click
+
+from sscodec.common.files import check_can_create, same_file
 
 USAGE_ERROR = 2
 RUNTIME_ERROR = 1
@@ -40,6 +43,28 @@ def run_cli(
         where = f"{error.filename}: " if getattr(error, "filename", None) else ""
         click.echo(f"{prog}: error: {where}{error.strerror or error}", err=True)
         sys.exit(RUNTIME_ERROR)
+
+
+def check_outputs(outputs: Mapping[str, Path | None], inputs: Mapping[str, Path | None] | None = None,
+                  parents: bool = False) -> None:
+    """Before any work: each given output (option name -> path) must be neither an input nor another output
+    (a usage error, exit 2), and its folder must take a new file (OSError naming it, exit 1).
+
+    With `parents` a missing folder is fine where it could be created (writers that create their folders).
+    """
+    given = [(name, Path(path)) for name, path in outputs.items() if path is not None]
+    sources = [(name, Path(path)) for name, path in (inputs or {}).items() if path is not None]
+    for index, (name, path) in enumerate(given):
+        for source_name, source in sources:
+            if same_file(path, source):
+                raise click.BadParameter(f"{path} is the input file ({source_name} {source}); writing it would "
+                                         "destroy the input: give another output path", param_hint=name)
+        for other_name, other in given[:index]:
+            if same_file(path, other):
+                raise click.BadParameter(f"{path} is also given to {other_name}: give each output its own path",
+                                         param_hint=name)
+    for _name, path in given:
+        check_can_create(path, parents)
 
 
 def _one_line(text: str) -> str:

@@ -1,0 +1,91 @@
+"""Outputs as users meet them: never the input, checked before the run, written whole or not at all.
+
+Each test runs the installed console script (`.venv/bin/codec-*`) the way a user does, with an output that
+already holds a previous file, and checks that a mistake, a bad input half way, Ctrl-C or SIGTERM leaves the
+input and that previous file byte for byte as they were, and no temp file beside them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from test_stream_model import tiny_model  # noqa: F401 -- the fixture
+
+BIN = Path(sys.executable).parent
+PREVIOUS = b"the previous output, to be kept"
+
+
+def run(command: str, *args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / command), *map(str, args)], capture_output=True, text=True, timeout=240,
+                          check=False)
+
+
+def one_line_error(done: subprocess.CompletedProcess, command: str, code: int) -> str:
+    assert done.returncode == code, done.stderr
+    assert done.stderr.startswith(f"{command}: error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    return done.stderr
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.name.startswith("."))
+
+
+@pytest.fixture
+def speech(tmp_path: Path) -> Path:
+    """2 s of 16 kHz noise and tone as a WAV: the input every test must leave as it was."""
+    t = np.arange(32000) / 16000
+    audio = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    path = tmp_path / "victim.wav"
+    soundfile.write(path, audio, 16000)
+    return path
+
+
+@pytest.mark.parametrize("through", ["same path", "symlink", "hard link"])
+@pytest.mark.parametrize("command", ["codec-stream", "codec-encode"])
+def test_an_output_that_is_the_input_is_refused_before_anything_is_touched(
+        tiny_model: Path, speech: Path, tmp_path: Path, command: str, through: str) -> None:  # noqa: F811
+    original = speech.read_bytes()
+    output = speech
+    if through == "symlink":
+        output = tmp_path / "link.wav"
+        output.symlink_to(speech.name)
+    elif through == "hard link":
+        output = tmp_path / "hard.wav"
+        os.link(speech, output)
+    args = ["--input", speech, "--output", output] if command == "codec-stream" else [speech, output]
+    done = run(command, *args, "--model", tiny_model)
+    message = one_line_error(done, command, 2)
+    assert "is the input file" in message
+    assert speech.read_bytes() == original and temp_files(tmp_path) == []
+
+
+def test_codec_stream_checks_every_output_folder_before_the_run(tiny_model: Path, speech: Path,  # noqa: F811
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "o.wav"
+    done = run("codec-stream", "--input", speech, "--output", out, "--stats-json", tmp_path / "nodir" / "s.json",
+               "--model", tiny_model)
+    assert "nodir/s.json: No such file or directory" in one_line_error(done, "codec-stream", 1)
+    assert not out.exists() and temp_files(tmp_path) == []
+    done = run("codec-stream", "--input", speech, "--output", out, "--stats-json", out, "--model", tiny_model)
+    assert "also given to --output" in one_line_error(done, "codec-stream", 2)
+    assert not out.exists()
+
+
+def test_codec_bench_checks_its_results_folder_before_the_run(tiny_model: Path, speech: Path,  # noqa: F811
+                                                              tmp_path: Path) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    speech.rename(audio / "a.wav")
+    started = time.monotonic()
+    done = run("codec-bench", "soak", "--model", tiny_model, "--audio", audio, "--hours", "0.05",
+               "--json", "/proc/x.json")
+    assert "/proc/x.json" in one_line_error(done, "codec-bench", 1)
+    assert done.stdout == ""  # refused before streaming: no progress lines
+    assert time.monotonic() - started < 60
