@@ -8,6 +8,7 @@ input and that previous file byte for byte as they were, and no temp file beside
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -64,6 +65,55 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_touched(
     message = one_line_error(done, command, 2)
     assert "is the input file" in message
     assert speech.read_bytes() == original and temp_files(tmp_path) == []
+
+
+def test_codec_stream_keeps_the_previous_output_when_the_input_turns_bad(tiny_model: Path,  # noqa: F811
+                                                                         tmp_path: Path) -> None:
+    audio = np.zeros((200_000, 2), dtype=np.float32)
+    audio[150_000, 1] = np.nan  # in the third 64 Ki-frame block: found after output has been written
+    path, out = tmp_path / "nan.wav", tmp_path / "out.wav"
+    soundfile.write(path, audio, 48000, subtype="FLOAT")
+    out.write_bytes(PREVIOUS)
+    done = run("codec-stream", "--input", path, "--output", out, "--model", tiny_model)
+    assert "contains NaN or Inf samples" in one_line_error(done, "codec-stream", 1)
+    assert out.read_bytes() == PREVIOUS and temp_files(tmp_path) == []
+
+
+def _long_input(tmp_path: Path, seconds: int) -> Path:
+    t = np.arange(16000 * seconds) / 16000
+    path = tmp_path / "long.wav"
+    soundfile.write(path, 0.3 * np.sin(2 * np.pi * 220 * t), 16000)
+    return path
+
+
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted")])
+@pytest.mark.parametrize("command", ["codec-stream", "codec-encode", "codec-decode"])
+def test_a_signal_mid_run_keeps_the_previous_output_and_leaves_no_temp_file(
+        tiny_model: Path, tmp_path: Path, command: str, sig: signal.Signals, code: int,  # noqa: F811
+        word: str) -> None:
+    source = _long_input(tmp_path, 600)
+    if command == "codec-decode":
+        encoded = tmp_path / "long.sscb"
+        assert run("codec-encode", source, encoded, "--model", tiny_model, "--raw").returncode == 0
+        source = encoded
+    out = tmp_path / ("out.sscb" if command == "codec-encode" else "out.wav")
+    out.write_bytes(PREVIOUS)
+    args = ["--input", source, "--output", out] if command == "codec-stream" else [source, out]
+    if command == "codec-encode":
+        args.append("--raw")  # the tiny model has no entropy tables: no note on stderr
+    process = subprocess.Popen([str(BIN / command), *map(str, args), "--model", str(tiny_model)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not [name for name in temp_files(tmp_path) if ".tmp" in name] and process.poll() is None:
+        assert time.monotonic() < deadline, "no temp file appeared"
+        time.sleep(0.01)
+    time.sleep(0.2)  # some audio written to the temp file
+    assert process.poll() is None, "finished before the signal: give it a longer input"
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    assert stderr.split() == [f"{command}:", word], stderr  # after click's blank line that closes a ^C echo
+    assert out.read_bytes() == PREVIOUS and temp_files(tmp_path) == []
 
 
 def test_codec_stream_checks_every_output_folder_before_the_run(tiny_model: Path, speech: Path,  # noqa: F811
