@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -12,6 +14,16 @@ from sscodec.common.files import check_can_create, same_file
 
 USAGE_ERROR = 2
 RUNTIME_ERROR = 1
+INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
+TERMINATED = 143  # SIGTERM, as shells report it
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: temp files removed, outputs kept whole."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def run_cli(
@@ -20,12 +32,26 @@ def run_cli(
     expected: tuple[type[BaseException], ...],
     args: Sequence[str] | None = None,
 ) -> None:
-    """Run a click command; usage errors exit 2 and `expected` errors exit 1, each as one line on stderr."""
+    """Run a click command; usage errors exit 2 and `expected` errors exit 1, each as one line on stderr.
+
+    Ctrl-C exits 130 and SIGTERM 143 (`prog: interrupted` / `prog: terminated`), both after the stack has
+    unwound, so temp files are removed and outputs left whole or as they were.
+    """
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:
+        _run(command, prog, expected, args)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _run(command: click.Command, prog: str, expected: tuple[type[BaseException], ...],
+         args: Sequence[str] | None) -> None:
     try:
         command.main(args=args, prog_name=prog, standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo(f"{prog}: interrupted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as error:
+        _interrupted(prog, error.__cause__)
     except click.UsageError as error:
         hint = f" (see {prog} --help)" if not isinstance(error, click.BadParameter) else ""
         click.echo(f"{prog}: error: {_one_line(error.format_message())}{hint}", err=True)
@@ -36,13 +62,20 @@ def run_cli(
     except expected as error:
         click.echo(f"{prog}: error: {_one_line(str(error))}", err=True)
         sys.exit(RUNTIME_ERROR)
-    except KeyboardInterrupt:
-        click.echo(f"{prog}: interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as error:
+        _interrupted(prog, error)
     except OSError as error:
         where = f"{error.filename}: " if getattr(error, "filename", None) else ""
         click.echo(f"{prog}: error: {where}{error.strerror or error}", err=True)
         sys.exit(RUNTIME_ERROR)
+
+
+def _interrupted(prog: str, cause: BaseException | None) -> None:
+    if isinstance(cause, Terminated):
+        click.echo(f"{prog}: terminated", err=True)
+        sys.exit(TERMINATED)
+    click.echo(f"{prog}: interrupted", err=True)
+    sys.exit(INTERRUPTED)
 
 
 def check_outputs(outputs: Mapping[str, Path | None], inputs: Mapping[str, Path | None] | None = None,

@@ -86,7 +86,8 @@ def _long_input(tmp_path: Path, seconds: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted")])
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                   (signal.SIGTERM, 143, "terminated")])
 @pytest.mark.parametrize("command", ["codec-stream", "codec-encode", "codec-decode"])
 def test_a_signal_mid_run_keeps_the_previous_output_and_leaves_no_temp_file(
         tiny_model: Path, tmp_path: Path, command: str, sig: signal.Signals, code: int,  # noqa: F811
