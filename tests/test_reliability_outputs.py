@@ -140,3 +140,25 @@ def test_codec_bench_checks_its_results_folder_before_the_run(tiny_model: Path, 
     assert "/proc/x.json" in one_line_error(done, "codec-bench", 1)
     assert done.stdout == ""  # refused before streaming: no progress lines
     assert time.monotonic() - started < 60
+
+
+def _no_sound_card() -> bool:
+    try:
+        import sounddevice
+    except OSError:  # no PortAudio at all: the same refusal, with the install hint
+        return True
+    return len(sounddevice.query_devices()) == 0
+
+
+@pytest.mark.skipif(not _no_sound_card(), reason="needs a machine without audio devices")
+@pytest.mark.parametrize("role", [["--answer", "0"], ["--call", "http://127.0.0.1:9"]])
+def test_a_call_with_mic_and_no_sound_card_fails_before_waiting_or_calling(tiny_model: Path,  # noqa: F811
+                                                                           role: list[str]) -> None:
+    try:
+        done = subprocess.run([str(BIN / "codec-stream"), *role, "--mic", "--model", str(tiny_model)],
+                              capture_output=True, text=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("still waiting for a call after 60 s")
+    message = one_line_error(done, "codec-stream", 1)
+    assert "no audio devices found" in message or "PortAudio not found" in message, message
+    assert "waiting for a call" not in done.stdout
