@@ -41,7 +41,7 @@ from sscodec.benchmarks.training_curve import SLOPE_POINTS, run_curve, score_cha
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import DEFAULT_NAME
-from sscodec.common.cli import run_cli
+from sscodec.common.cli import check_outputs, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream.engine import StreamEngine
@@ -61,8 +61,18 @@ json_option = click.option(
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    callback=lambda ctx, param, value: _results_path(value),
     help="JSON results path (Markdown and PNG go beside it); default benchmarks/results/NAME.json.",
 )
+
+
+def _results_path(path: Path | None) -> Path | None:
+    """--json: checked before the benchmark runs that its folder (created if missing) takes the three files."""
+    if path is not None:
+        paths = result_paths("", path)
+        check_outputs({"--json": paths.json, "--json's Markdown": paths.markdown, "--json's plot": paths.plot},
+                      parents=True)
+    return path
 
 
 def audio_option(help_text: str):

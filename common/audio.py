@@ -11,6 +11,7 @@ import numpy as np
 import soundfile
 
 from sscodec.common.errors import first_line
+from sscodec.common.files import atomic_output
 from sscodec.common.resample import FILE_QUALITY, StreamResampler
 
 MIN_RATE, MAX_RATE = 1000, 768_000  # Hz: beyond any real recording, so outside is a damaged header
@@ -234,6 +235,6 @@ class AudioWriter:
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, exact: bool = False) -> None:
-    """Write mono float audio [T] in one go, as `AudioWriter` does."""
-    with AudioWriter(path, sample_rate, exact) as writer:
+    """Write mono float audio [T] in one go, as `AudioWriter` does, whole or not at all (`atomic_output`)."""
+    with atomic_output(path) as temp, AudioWriter(temp, sample_rate, exact) as writer:
         writer.write(audio)

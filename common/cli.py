@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import math
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 
+from sscodec.common.files import check_can_create, same_file
+
 USAGE_ERROR = 2
 RUNTIME_ERROR = 1
+INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
+TERMINATED = 143  # SIGTERM, as shells report it
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: temp files removed, outputs kept whole."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -31,12 +46,26 @@ def run_cli(
     expected: tuple[type[BaseException], ...],
     args: Sequence[str] | None = None,
 ) -> None:
-    """Run a click command; usage errors exit 2 and `expected` errors exit 1, each as one line on stderr."""
+    """Run a click command; usage errors exit 2 and `expected` errors exit 1, each as one line on stderr.
+
+    Ctrl-C exits 130 and SIGTERM 143 (`prog: interrupted` / `prog: terminated`), both after the stack has
+    unwound, so temp files are removed and outputs left whole or as they were.
+    """
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:
+        _run(command, prog, expected, args)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _run(command: click.Command, prog: str, expected: tuple[type[BaseException], ...],
+         args: Sequence[str] | None) -> None:
     try:
         command.main(args=args, prog_name=prog, standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo(f"{prog}: interrupted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as error:
+        _interrupted(prog, error.__cause__)
     except click.exceptions.NoArgsIsHelpError as error:  # a bare group command: its usage, as click prints it
         error.show()
         sys.exit(error.exit_code)
@@ -50,13 +79,42 @@ def run_cli(
     except expected as error:
         click.echo(f"{prog}: error: {_one_line(str(error))}", err=True)
         sys.exit(RUNTIME_ERROR)
-    except KeyboardInterrupt:
-        click.echo(f"{prog}: interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as error:
+        _interrupted(prog, error)
     except OSError as error:
         where = f"{error.filename}: " if getattr(error, "filename", None) else ""
         click.echo(f"{prog}: error: {where}{error.strerror or error}", err=True)
         sys.exit(RUNTIME_ERROR)
+
+
+def _interrupted(prog: str, cause: BaseException | None) -> None:
+    if isinstance(cause, Terminated):
+        click.echo(f"{prog}: terminated", err=True)
+        sys.exit(TERMINATED)
+    click.echo(f"{prog}: interrupted", err=True)
+    sys.exit(INTERRUPTED)
+
+
+def check_outputs(outputs: Mapping[str, Path | None], inputs: Mapping[str, Path | None] | None = None,
+                  parents: bool = False) -> None:
+    """Before any work: each given output (option name -> path) must be neither an input nor another output
+    (a usage error, exit 2), and its folder must take a new file (OSError naming it, exit 1).
+
+    With `parents` a missing folder is fine where it could be created (writers that create their folders).
+    """
+    given = [(name, Path(path)) for name, path in outputs.items() if path is not None]
+    sources = [(name, Path(path)) for name, path in (inputs or {}).items() if path is not None]
+    for index, (name, path) in enumerate(given):
+        for source_name, source in sources:
+            if same_file(path, source):
+                raise click.BadParameter(f"{path} is the input file ({source_name} {source}); writing it would "
+                                         "destroy the input: give another output path", param_hint=name)
+        for other_name, other in given[:index]:
+            if same_file(path, other):
+                raise click.BadParameter(f"{path} is also given to {other_name}: give each output its own path",
+                                         param_hint=name)
+    for _name, path in given:
+        check_can_create(path, parents)
 
 
 def _one_line(text: str) -> str:

@@ -46,3 +46,30 @@ def _rename_in_message(error: BaseException, temp: str, path: str) -> None:
             error.filename = path
     elif len(error.args) == 1 and isinstance(error.args[0], str) and temp in error.args[0]:
         error.args = (error.args[0].replace(temp, path),)
+
+
+def same_file(first: str | os.PathLike, second: str | os.PathLike) -> bool:
+    """Whether two paths name one file: the same inode where both exist (links, symlinks), else the same path."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return Path(first).resolve() == Path(second).resolve()
+
+
+def check_can_create(path: str | os.PathLike, parents: bool = False) -> None:
+    """Raise OSError naming `path` unless a new file can be created beside it, before any work is done.
+
+    Probed by creating and removing a hidden temp file in the folder (permissions alone do not tell: root,
+    read-only mounts, /proc). With `parents`, the folder may be missing and is probed at its nearest existing
+    ancestor, for writers that create their folders.
+    """
+    path = Path(path)
+    folder = path.parent
+    while parents and not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
+    os.close(fd)
+    os.unlink(name)

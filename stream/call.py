@@ -25,6 +25,7 @@ from sscodec.stream.call_audio import CallSink, CallSource, DeviceAudio, FileSin
 from sscodec.stream.call_peer import OfferError, PeerLink
 from sscodec.stream.call_session import CallSession
 from sscodec.stream.concealment import ConcealMethod
+from sscodec.stream.devices import supported_rate
 from sscodec.stream.engine import codebook_count
 from sscodec.stream.model import CodecModel
 from sscodec.stream.netsim import NetworkConditions
@@ -102,6 +103,8 @@ async def _run(setup: CallSetup, announce: Callable[[str], None]) -> CallOutcome
         raise CodebookChoiceError(str(error)) from None
     if setup.input_path is not None:
         probe_audio(setup.input_path)  # an unreadable input fails now, not once the peer is waiting
+    else:  # --mic: no PortAudio, no sound card or an unusable device fails now, not once the call is accepted
+        supported_rate(setup.devices, info.sample_rate)
     hello = Hello(
         model.name, model.fingerprint.hex(), info.sample_rate, info.frame_size, codebooks, setup.chunk_frames
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from sscodec.common.audio import AudioFileError, write_audio
-from sscodec.common.cli import FiniteFloatRange, run_cli
+from sscodec.common.cli import FiniteFloatRange, check_outputs, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream import devices
@@ -112,6 +112,9 @@ def command(
     calling = answer is not None or call_url is not None
     _check_usage(mic, input_path, web_address is not None, output_path, codebooks, bitrate, duration,
                  input_device, output_device, record_input, record_output, calling)
+    # Before any model is loaded or call placed: no output may overwrite the input, and each must be writable.
+    check_outputs({"--output": output_path, "--stats-json": stats_json, "--record-input": record_input,
+                   "--record-output": record_output}, {"--input": input_path})
     if web_address is not None:
         _check_web_usage(output_path, chunk_frames, stats_json, provider)
         model = CodecModel(resolve_model_dir(model_dir))

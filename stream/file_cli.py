@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from sscodec.common.audio import AudioFileError, AudioWriter, read_audio
-from sscodec.common.cli import FiniteFloatRange, run_cli
+from sscodec.common.cli import FiniteFloatRange, check_outputs, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.files import atomic_output
 from sscodec.common.text import plural
@@ -43,6 +43,7 @@ _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled
 def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | None, codebooks: int | None,
                    bitrate: float | None, raw: bool, static_tables: bool, packet_frames: int) -> None:
     """Compress INPUT (any audio file soundfile reads) to OUTPUT, a codec bitstream file."""
+    check_outputs({"OUTPUT": output_path}, {"INPUT": input_path})
     if codebooks is not None and bitrate is not None:
         raise click.UsageError("give --codebooks or --bitrate, not both")
     model = CodecModel(resolve_model_dir(model_dir))
@@ -85,6 +86,7 @@ def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
                    duration: float | None) -> None:
     """Decode INPUT, a file from codec-encode, to OUTPUT audio (the model's rate; the original length, or the part
     that --start and --duration ask for)."""
+    check_outputs({"OUTPUT": output_path}, {"INPUT": input_path})
     model = CodecModel(resolve_model_dir(model_dir))
     with FileReader(model, input_path) as reader:
         rate, samples = reader.header.sample_rate, reader.header.samples

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from sscodec.common.audio import AudioWriter, read_audio_blocks
 from sscodec.common.chunks import chunks
+from sscodec.common.files import atomic_output
 from sscodec.stream.engine import StreamEngine
 from sscodec.stream.stats import StreamStats
 
@@ -43,18 +43,15 @@ def stream_file(engine: StreamEngine, input_path: str | os.PathLike, output_path
     The input (any format, rate and channel count) is decoded, mixed down and resampled to the model's rate
     block by block, so memory stays constant for any length; the output (mono, model rate, format from the
     extension) has exactly as many samples as the input has at the model's rate. AudioFileError for an input
-    that cannot be decoded or an output that cannot be written; a partly written output is then removed.
+    that cannot be decoded or an output that cannot be written. The output is written whole or not at all: to a
+    temp file beside it, renamed over it when complete (`atomic_output`), so a failure or an interruption leaves
+    a previous file at that path untouched.
     """
     blocks = read_audio_blocks(input_path, engine.info.sample_rate)
     if output_path is None:
         return stream_blocks(engine, blocks, lambda audio: None)
-    writer = AudioWriter(output_path, engine.info.sample_rate)
-    try:
-        with writer:
-            return stream_blocks(engine, blocks, writer.write)
-    except BaseException:
-        Path(output_path).unlink(missing_ok=True)
-        raise
+    with atomic_output(output_path) as temp, AudioWriter(temp, engine.info.sample_rate) as writer:
+        return stream_blocks(engine, blocks, writer.write)
 
 
 def stream_blocks(engine: StreamEngine, blocks: Iterable[np.ndarray], sink: Callable[[np.ndarray], None]

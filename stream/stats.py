@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from sscodec.common.errors import StreamError
+from sscodec.common.files import atomic_output
 from sscodec.common.text import plural
 
 
@@ -183,9 +184,10 @@ class StatsRecorder:
 
 
 def write_stats_json(path: str | os.PathLike, stats: StreamStats) -> None:
-    """Write the stats as one JSON object."""
+    """Write the stats as one JSON object, whole or not at all (`atomic_output`)."""
     path = Path(path)
     try:
-        path.write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
+        with atomic_output(path) as temp:
+            temp.write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
     except OSError as error:
         raise StreamError(f"{path}: cannot write stats ({error.strerror or error})") from None

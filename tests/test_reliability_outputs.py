@@ -1,0 +1,164 @@
+"""Outputs as users meet them: never the input, checked before the run, written whole or not at all.
+
+Each test runs the installed console script (`.venv/bin/codec-*`) the way a user does, with an output that
+already holds a previous file, and checks that a mistake, a bad input half way, Ctrl-C or SIGTERM leaves the
+input and that previous file byte for byte as they were, and no temp file beside them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from test_stream_model import tiny_model  # noqa: F401 -- the fixture
+
+BIN = Path(sys.executable).parent
+PREVIOUS = b"the previous output, to be kept"
+
+
+def run(command: str, *args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / command), *map(str, args)], capture_output=True, text=True, timeout=240,
+                          check=False)
+
+
+def one_line_error(done: subprocess.CompletedProcess, command: str, code: int) -> str:
+    assert done.returncode == code, done.stderr
+    assert done.stderr.startswith(f"{command}: error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    return done.stderr
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.name.startswith("."))
+
+
+@pytest.fixture
+def speech(tmp_path: Path) -> Path:
+    """2 s of 16 kHz noise and tone as a WAV: the input every test must leave as it was."""
+    t = np.arange(32000) / 16000
+    audio = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    path = tmp_path / "victim.wav"
+    soundfile.write(path, audio, 16000)
+    return path
+
+
+@pytest.mark.parametrize("through", ["same path", "symlink", "hard link"])
+@pytest.mark.parametrize("command", ["codec-stream", "codec-encode"])
+def test_an_output_that_is_the_input_is_refused_before_anything_is_touched(
+        tiny_model: Path, speech: Path, tmp_path: Path, command: str, through: str) -> None:  # noqa: F811
+    original = speech.read_bytes()
+    output = speech
+    if through == "symlink":
+        output = tmp_path / "link.wav"
+        output.symlink_to(speech.name)
+    elif through == "hard link":
+        output = tmp_path / "hard.wav"
+        os.link(speech, output)
+    args = ["--input", speech, "--output", output] if command == "codec-stream" else [speech, output]
+    done = run(command, *args, "--model", tiny_model)
+    message = one_line_error(done, command, 2)
+    assert "is the input file" in message
+    assert speech.read_bytes() == original and temp_files(tmp_path) == []
+
+
+def test_codec_stream_keeps_the_previous_output_when_the_input_turns_bad(tiny_model: Path,  # noqa: F811
+                                                                         tmp_path: Path) -> None:
+    audio = np.zeros((200_000, 2), dtype=np.float32)
+    audio[150_000, 1] = np.nan  # in the third 64 Ki-frame block: found after output has been written
+    path, out = tmp_path / "nan.wav", tmp_path / "out.wav"
+    soundfile.write(path, audio, 48000, subtype="FLOAT")
+    out.write_bytes(PREVIOUS)
+    done = run("codec-stream", "--input", path, "--output", out, "--model", tiny_model)
+    assert "contains NaN or Inf samples" in one_line_error(done, "codec-stream", 1)
+    assert out.read_bytes() == PREVIOUS and temp_files(tmp_path) == []
+
+
+def _long_input(tmp_path: Path, seconds: int) -> Path:
+    t = np.arange(16000 * seconds) / 16000
+    path = tmp_path / "long.wav"
+    soundfile.write(path, 0.3 * np.sin(2 * np.pi * 220 * t), 16000)
+    return path
+
+
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                   (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize("command", ["codec-stream", "codec-encode", "codec-decode"])
+def test_a_signal_mid_run_keeps_the_previous_output_and_leaves_no_temp_file(
+        tiny_model: Path, tmp_path: Path, command: str, sig: signal.Signals, code: int,  # noqa: F811
+        word: str) -> None:
+    source = _long_input(tmp_path, 600)
+    if command == "codec-decode":
+        encoded = tmp_path / "long.sscb"
+        assert run("codec-encode", source, encoded, "--model", tiny_model, "--raw").returncode == 0
+        source = encoded
+    out = tmp_path / ("out.sscb" if command == "codec-encode" else "out.wav")
+    out.write_bytes(PREVIOUS)
+    args = ["--input", source, "--output", out] if command == "codec-stream" else [source, out]
+    if command == "codec-encode":
+        args.append("--raw")  # the tiny model has no entropy tables: no note on stderr
+    process = subprocess.Popen([str(BIN / command), *map(str, args), "--model", str(tiny_model)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not [name for name in temp_files(tmp_path) if ".tmp" in name] and process.poll() is None:
+        assert time.monotonic() < deadline, "no temp file appeared"
+        time.sleep(0.01)
+    time.sleep(0.2)  # some audio written to the temp file
+    assert process.poll() is None, "finished before the signal: give it a longer input"
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    assert stderr.split() == [f"{command}:", word], stderr  # after click's blank line that closes a ^C echo
+    assert out.read_bytes() == PREVIOUS and temp_files(tmp_path) == []
+
+
+def test_codec_stream_checks_every_output_folder_before_the_run(tiny_model: Path, speech: Path,  # noqa: F811
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "o.wav"
+    done = run("codec-stream", "--input", speech, "--output", out, "--stats-json", tmp_path / "nodir" / "s.json",
+               "--model", tiny_model)
+    assert "nodir/s.json: No such file or directory" in one_line_error(done, "codec-stream", 1)
+    assert not out.exists() and temp_files(tmp_path) == []
+    done = run("codec-stream", "--input", speech, "--output", out, "--stats-json", out, "--model", tiny_model)
+    assert "also given to --output" in one_line_error(done, "codec-stream", 2)
+    assert not out.exists()
+
+
+def test_codec_bench_checks_its_results_folder_before_the_run(tiny_model: Path, speech: Path,  # noqa: F811
+                                                              tmp_path: Path) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    speech.rename(audio / "a.wav")
+    started = time.monotonic()
+    done = run("codec-bench", "soak", "--model", tiny_model, "--audio", audio, "--hours", "0.05",
+               "--json", "/proc/x.json")
+    assert "/proc/x.json" in one_line_error(done, "codec-bench", 1)
+    assert done.stdout == ""  # refused before streaming: no progress lines
+    assert time.monotonic() - started < 60
+
+
+def _no_sound_card() -> bool:
+    try:
+        import sounddevice
+    except OSError:  # no PortAudio at all: the same refusal, with the install hint
+        return True
+    return len(sounddevice.query_devices()) == 0
+
+
+@pytest.mark.skipif(not _no_sound_card(), reason="needs a machine without audio devices")
+@pytest.mark.parametrize("role", [["--answer", "0"], ["--call", "http://127.0.0.1:9"]])
+def test_a_call_with_mic_and_no_sound_card_fails_before_waiting_or_calling(tiny_model: Path,  # noqa: F811
+                                                                           role: list[str]) -> None:
+    try:
+        done = subprocess.run([str(BIN / "codec-stream"), *role, "--mic", "--model", str(tiny_model)],
+                              capture_output=True, text=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("still waiting for a call after 60 s")
+    message = one_line_error(done, "codec-stream", 1)
+    assert "no audio devices found" in message or "PortAudio not found" in message, message
+    assert "waiting for a call" not in done.stdout
