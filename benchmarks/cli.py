@@ -41,7 +41,7 @@ from sscodec.benchmarks.training_curve import SLOPE_POINTS, run_curve, score_cha
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import DEFAULT_NAME
-from sscodec.common.cli import check_outputs, run_cli
+from sscodec.common.cli import FiniteFloatRange, check_outputs, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream.engine import StreamEngine
@@ -265,7 +265,7 @@ def quality(
 @audio_option("Speech clips, repeated to fill the run.")
 @click.option(
     "--hours",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=1.0,
     show_default=True,
     help="Hours of audio to stream.",
@@ -305,7 +305,7 @@ def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chun
               help="Repeated --mic runs per latency on PulseAudio.")
 @click.option("--pipewire-runs", "pipewire_runs", type=click.IntRange(min=0), default=10, show_default=True,
               help="Repeated --mic runs on PipeWire, at codec-stream's default latency (skipped without PipeWire).")
-@click.option("--seconds", type=click.FloatRange(min=1), default=10.0, show_default=True,
+@click.option("--seconds", type=FiniteFloatRange(min=1), default=10.0, show_default=True,
               help="Length of each repeated run.")
 def live(model: str, json_path: Path | None, latencies: str, chunk_frames: str, clicks: int, starts: int,
          runs: int, pipewire_runs: int, seconds: float) -> None:
@@ -353,7 +353,7 @@ def live(model: str, json_path: Path | None, latencies: str, chunk_frames: str, 
 @json_option
 @audio_option("Speech clips to send through the simulated network.")
 @click.option("--codebooks", type=click.IntRange(min=1), default=None, help="Codebooks the codec sends [default: all].")
-@click.option("--opus-kbps", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True,
+@click.option("--opus-kbps", type=FiniteFloatRange(min=0, min_open=True), default=8.0, show_default=True,
               help="Opus bitrate (VBR), kbps.")
 @click.option("--losses", default="0,5,10,20", show_default=True, help="Packet loss rates, percent.")
 @click.option("--jitters", default="0,20,40,60", show_default=True, help="Jitter values, ms.")

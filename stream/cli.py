@@ -47,7 +47,7 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
               help="Target bitrate in kbps; uses floor(KBPS / 0.5) codebooks.")
 @click.option("--chunk-frames", type=click.IntRange(1, 500), default=1, show_default=True,
               help="Frames (20 ms each) encoded and decoded per call; the delay grows with it.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="With --mic: stop after S seconds.")
+@click.option("--duration", type=FiniteFloatRange(min=0, min_open=True), help="With --mic: stop after S seconds.")
 @click.option("--stats-json", type=click.Path(dir_okay=False, path_type=Path), help="Write the stream stats here.")
 @click.option("--list-devices", is_flag=True, help="List audio devices and exit.")
 @click.option("--input-device", callback=lambda ctx, param, value: _device(value),

@@ -78,9 +78,9 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
 @click.argument("input_path", metavar="INPUT", type=_INPUT)
 @click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
-@click.option("--start", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--start", type=FiniteFloatRange(min=0), default=0.0, show_default=True,
               help="Decode from this time (seconds): packets before it are skipped, not decoded.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True),
+@click.option("--duration", type=FiniteFloatRange(min=0, min_open=True),
               help="Decode this many seconds (to the end at most); default: to the end.")
 def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | None, start: float,
                    duration: float | None) -> None:

@@ -192,3 +192,13 @@ def test_no_validation_run_says_there_was_no_validation(tmp_path: Path, capsys: 
     out = capsys.readouterr().out
     assert "done: 1 steps, no validation (best.pt is the latest model)," in out, out
     assert "inf" not in out, out
+
+
+@pytest.mark.parametrize("option", ["--learning_rate", "--lr_decay", "--gain_prob", "--mel_weight", "--max_minutes"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_float_option_that_is_not_finite_is_a_usage_error(
+    option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"), *TINY, option, value]
+    _fails(args, capsys, 2, f"Invalid value for '{option}': {value} is not")  # finite, or in the range
+    assert not (tmp_path / "ckpt").exists()

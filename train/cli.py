@@ -10,7 +10,7 @@ import click
 from sscodec.codec.checkpoint import CheckpointError
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
-from sscodec.common.cli import run_cli
+from sscodec.common.cli import FiniteFloatRange, run_cli
 from sscodec.common.errors import ModelError
 from sscodec.train.config import TrainConfig
 from sscodec.train.manifest import DataError
@@ -49,15 +49,15 @@ def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[st
 @click.option("--in_memory", is_flag=True,
               help="Decode every training file into RAM before step 0 instead of reading crops from disk "
                    "(small corpora only: 100 hours are 23 GB per process).")
-@click.option("--gain_prob", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--gain_prob", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
               help="Augmentation: share of crops given a random gain of -40..+6 dB.")
-@click.option("--lowpass_prob", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--lowpass_prob", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
               help="Augmentation: share of crops band-limited at 3.4-8 kHz (half of them by resampling down and up).")
-@click.option("--noise_prob", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--noise_prob", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
               help="Augmentation: share of crops mixed with a random crop of --noise_dir at 10-30 dB SNR.")
 @click.option("--noise_dir", type=click.Path(exists=True, file_okay=False),
               help="Folder of noise recordings for --noise_prob.")
-@click.option("--quiet_prob", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--quiet_prob", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
               help="Augmentation: share of crops replaced by a pause: digital silence or white/pink/brown noise "
                    "at -80..-40 dBFS.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULTS.preset, show_default=True)
@@ -67,15 +67,15 @@ def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[st
               help="Constrain the decoder's upsampling so pauses decode without a frame-rate buzz or a "
                    "sample_rate/4 line (codec/conv.py EqualPhaseSums); with --init_from, projects its weights.")
 @click.option("--batch_size", type=click.IntRange(1), default=DEFAULTS.batch_size, show_default=True)
-@click.option("--segment_seconds", type=click.FloatRange(0.04), default=DEFAULTS.segment_seconds,
+@click.option("--segment_seconds", type=FiniteFloatRange(0.04), default=DEFAULTS.segment_seconds,
               show_default=True, help="Length of each random training crop.")
 @click.option("--num_epochs", type=click.IntRange(1), default=DEFAULTS.num_epochs, show_default=True,
               help="An epoch is as many crops as the training audio lasts.")
 @click.option("--max_steps", type=click.IntRange(1), help="Stop after this many steps (overrides epochs).")
-@click.option("--max_minutes", type=click.FloatRange(0, min_open=True), help="Stop after this much training time.")
-@click.option("--learning_rate", type=click.FloatRange(0, 1, min_open=True), default=DEFAULTS.learning_rate,
+@click.option("--max_minutes", type=FiniteFloatRange(0, min_open=True), help="Stop after this much training time.")
+@click.option("--learning_rate", type=FiniteFloatRange(0, 1, min_open=True), default=DEFAULTS.learning_rate,
               show_default=True)
-@click.option("--lr_decay", type=click.FloatRange(0, 1, min_open=True), default=DEFAULTS.lr_decay, show_default=True,
+@click.option("--lr_decay", type=FiniteFloatRange(0, 1, min_open=True), default=DEFAULTS.lr_decay, show_default=True,
               help="Multiply the learning rate by this every step (DAC's exponential decay); to anneal a "
                    "continued run, e.g. 0.9995 divides it by 10 in 4,600 steps.")
 @click.option("--losses", type=click.Choice(list(RECIPES)), default=DEFAULTS.losses, show_default=True,
@@ -83,11 +83,11 @@ def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[st
                    "full: mel-heavy + GAN (DAC style).")
 @click.option("--adversarial_start", type=click.IntRange(0),
               help="Step at which adversarial terms start (full only).")
-@click.option("--l1_weight", type=click.FloatRange(0), help="Override the recipe's waveform L1 weight.")
-@click.option("--mel_weight", type=click.FloatRange(0), help="Override the recipe's multi-scale mel weight.")
-@click.option("--adversarial_weight", type=click.FloatRange(0), help="Override the adversarial weight.")
-@click.option("--feature_weight", type=click.FloatRange(0), help="Override the feature-matching weight.")
-@click.option("--checkerboard_weight", type=click.FloatRange(0),
+@click.option("--l1_weight", type=FiniteFloatRange(0), help="Override the recipe's waveform L1 weight.")
+@click.option("--mel_weight", type=FiniteFloatRange(0), help="Override the recipe's multi-scale mel weight.")
+@click.option("--adversarial_weight", type=FiniteFloatRange(0), help="Override the adversarial weight.")
+@click.option("--feature_weight", type=FiniteFloatRange(0), help="Override the feature-matching weight.")
+@click.option("--checkerboard_weight", type=FiniteFloatRange(0),
               help="Pull the decoder's upsampling towards checkerboard-free kernels with this weight on their "
                    "relative distance from them (codec/blocks.py phase_sum_deviation), so that a later "
                    "--checkerboard_free projection moves the model little [default: 0, no pull].")
