@@ -39,13 +39,18 @@ _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled
               help="Entropy-code with the static per-codebook tables, not the context model (larger files, faster "
                    "decoding).")
 @click.option("--packet-frames", type=click.IntRange(1, MAX_PACKET_FRAMES), default=DEFAULT_PACKET_FRAMES,
-              show_default=True, help="Frames (20 ms each) per packet; larger packets code tighter.")
+              show_default=True,
+              help="Frames per packet. Each packet carries its own framing and range-coder flush: on a 12.8 s "
+                   "Telugu clip at 12 codebooks, 1 frame per packet made 12.2 kbps, 5 made 6.7, 25 made 5.5 and "
+                   "50 made 5.3.")
 def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | None, codebooks: int | None,
                    bitrate: float | None, raw: bool, static_tables: bool, packet_frames: int) -> None:
     """Compress INPUT (any audio file soundfile reads) to OUTPUT, a codec bitstream file."""
     check_outputs({"OUTPUT": output_path}, {"INPUT": input_path})
     if codebooks is not None and bitrate is not None:
         raise click.UsageError("give --codebooks or --bitrate, not both")
+    if raw and static_tables:
+        raise click.UsageError("give --raw or --static-tables, not both")
     model = CodecModel(resolve_model_dir(model_dir))
     try:
         count = codebook_count(model.info, codebooks, bitrate)

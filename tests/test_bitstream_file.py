@@ -164,6 +164,7 @@ def test_encode_summary_says_one_codebook_and_one_packet(model_dir: Path, tmp_pa
         ("codec-encode", ["{clip}", "{tmp}/no/dir/o.sscb"], 1, "No such file or directory"),
         ("codec-encode", ["{garbage}", "{tmp}/o.sscb"], 1, "cannot decode audio"),
         ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--codebooks", "2", "--bitrate", "1"], 2, "not both"),
+        ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--raw", "--static-tables"], 2, "give --raw or --static-tables, not both"),
         ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--codebooks", "13"], 2, "codebooks must be in 1..12"),
         ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--bitrate", "0.2"], 2, "below one codebook"),
         ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--bitrate", "inf"], 2, "inf is not a finite number in the range x>0"),
