@@ -17,7 +17,7 @@ from sscodec.benchmarks import (
 from sscodec.benchmarks.clips import SHARED_VAL, read_clip_files, read_clips, tile_to
 from sscodec.benchmarks.dnsmos import DEFAULT_DIR as DNSMOS_DIR
 from sscodec.benchmarks.errors import BenchError
-from sscodec.benchmarks.latency import CHUNK_FRAMES, WARMUP_CHUNKS, onnx_cases, torch_cases
+from sscodec.benchmarks.latency import CHUNK_FRAMES, WARMUP_CHUNKS, onnx_cases, thread_counts, torch_cases
 from sscodec.benchmarks.machine import machine_info
 from sscodec.benchmarks.model_source import (
     find_checkpoint,
@@ -148,10 +148,17 @@ def latency(
     calibration = _calibration(calibration_dir, info) if calibration_dir else None
     with tempfile.TemporaryDirectory(prefix="codec-bench-export-") as work:
         variants = precision_variants(model_dir, checkpoint, calibration, Path(work))
+        _stage(f"timing ONNX Runtime: {', '.join(v.precision for v in variants)} at "
+               f"{', '.join(map(str, thread_counts()))} thread(s), chunks of {', '.join(map(str, CHUNK_FRAMES))} "
+               f"frames, {chunks} chunks each ...")
         cases = onnx_cases(variants, audio, chunks)
+    _stage("timing PyTorch eager ...")
     cases += _pytorch_cases(checkpoint, audio, chunks)
+    _stage("streamed against the offline graphs and libopus, side by side ...")
     comparison = compare(model_dir, offline_graphs_dir(model_dir), audio)
+    _stage("where a streamed frame's time goes (benchmarks/stream_cost.py) ...")
     cost = stream_cost(model_dir, offline_graphs_dir(model_dir), audio)
+    _stage("profiling the stream graphs ...")
     data = {
         "benchmark": "latency",
         "machine": machine_info(),
@@ -171,6 +178,11 @@ def latency(
         "stream_cost": cost,
     }
     _finish("latency", json_path, data, latency_report.markdown(data), latency_report.figure(data))
+
+
+def _stage(text: str) -> None:
+    """A progress line on stderr, so a run of minutes is not silent."""
+    click.echo(text, err=True)
 
 
 @cli.command()

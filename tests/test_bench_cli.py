@@ -58,9 +58,15 @@ def read_results(json_path: Path) -> dict:
     return data
 
 
-def test_latency_writes_every_case(tiny: Path, clips: Path, tmp_path: Path) -> None:
+def test_latency_writes_every_case(tiny: Path, clips: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # No checkpoint in the folder: fp16/int8 and PyTorch are skipped with their reasons (PyTorch is covered below).
     run(["latency", "--model", str(tiny), "--audio", str(clips), "--json", str(tmp_path / "lat.json")])
+    # Minutes of timing are not silent: each stage says what it measures as it starts.
+    stages = [line.split(":")[0] for line in capsys.readouterr().err.splitlines() if line.endswith("...")]
+    assert stages == ["timing ONNX Runtime", "timing PyTorch eager ...",
+                      "streamed against the offline graphs and libopus, side by side ...",
+                      "where a streamed frame's time goes (benchmarks/stream_cost.py) ...",
+                      "profiling the stream graphs ..."]
     data = read_results(tmp_path / "lat.json")
     assert data["algorithmic_latency_ms"] == 20.0
     assert data["model"]["parameters"] > 0 and data["model"]["size_bytes"]["encoder_stream.onnx"] > 0
