@@ -11,7 +11,16 @@ from matplotlib.figure import Figure
 
 from sscodec.benchmarks.errors import BenchError
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def results_dir() -> Path:
+    """Where results go without --json: benchmarks/results/ of the source checkout this package runs from
+    (the committed results), else benchmarks/results/ under the current directory (an installed wheel's package
+    folder is no place for them)."""
+    if (_PACKAGE_DIR.parent / "pyproject.toml").is_file():
+        return _PACKAGE_DIR / "results"
+    return Path.cwd() / "benchmarks" / "results"
 
 
 @dataclass(frozen=True)
@@ -30,7 +39,7 @@ class ResultPaths:
 
 def result_paths(name: str, json_path: Path | None = None) -> ResultPaths:
     """benchmarks/results/NAME.{json,md,png}, or JSON at `json_path` with its .md and .png beside it."""
-    path = Path(json_path) if json_path is not None else RESULTS_DIR / f"{name}.json"
+    path = Path(json_path) if json_path is not None else results_dir() / f"{name}.json"
     return ResultPaths(path, path.with_suffix(".md"), path.with_suffix(".png"))
 
 

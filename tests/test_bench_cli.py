@@ -212,3 +212,16 @@ def test_help_summary_names_every_subcommand(capsys: pytest.CaptureFixture[str])
     summary = " ".join(out.split("Options:")[0].split())
     for name in ("latency", "quality", "soak", "training", "live", "call", "curve"):
         assert name in summary, summary
+
+
+def test_results_go_to_the_checkout_or_else_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sscodec.benchmarks import results
+
+    assert results.result_paths("latency").json == Path(results.__file__).resolve().parent / "results" / "latency.json"
+    installed = tmp_path / "site-packages" / "sscodec" / "benchmarks"  # a wheel: no pyproject.toml above it
+    installed.mkdir(parents=True)
+    monkeypatch.setattr(results, "_PACKAGE_DIR", installed)
+    monkeypatch.chdir(tmp_path)
+    assert results.result_paths("latency").json == tmp_path / "benchmarks" / "results" / "latency.json"
