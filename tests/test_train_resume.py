@@ -95,3 +95,13 @@ def test_cpu_training_leaves_the_data_workers_their_cores(data: Path, tmp_path: 
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_resumed_run_keeps_the_weights_it_was_initialised_from(data: Path, tmp_path: Path) -> None:
+    # `codec-bench curve` places a run after its --init_from parent; resuming used to drop that link.
+    _train(data, tmp_path / "source", "--losses", "l1", "--max_steps", "1")
+    source = str(tmp_path / "source" / "latest.pt")
+    started = _train(data, tmp_path / "fine_tune", "--losses", "l1", "--max_steps", "1", "--init_from", source)
+    resumed = _train(data, tmp_path / "fine_tune", "--losses", "l1", "--max_steps", "2", "--resume")
+    assert started["train_config"]["init_from"] == resumed["train_config"]["init_from"] == source
+    assert resumed["step"] == 2

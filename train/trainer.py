@@ -99,6 +99,11 @@ class Trainer:
         self.weights: LossWeights = recipe(config.losses, **{name: getattr(config, name) for name in OVERRIDABLE})
         self.dir = self._setup_directory()
         resume_payload = self._resume_payload()
+        if resume_payload is not None:
+            # The run began from these weights, whatever this invocation says: its checkpoints and curves
+            # (`codec-bench curve`) keep the provenance.
+            saved = resume_payload.get("train_config") or {}
+            self.config = config = dataclasses.replace(config, init_from=saved.get("init_from"))
         torch.manual_seed(config.seed + dist.rank)
         random.seed(config.seed + dist.rank)
         self.model = self._build_model(resume_payload).to(self.device)
