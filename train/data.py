@@ -292,7 +292,7 @@ class CropDataset(Dataset):
                 # Each worker warns once per file: the header was fine (it is in the manifest), its data is not.
                 if crop.entry.path not in self._warned:
                     self._warned.add(crop.entry.path)
-                    log.warning("skipping %s (its crops are taken from other files)", error)
+                    log.warning("skipping %s (its crops are read from the next file of its folder, if it has one)", error)
                 tried.add(crop.entry.path)
                 crop = self.plan.fallback(failed, attempt)
                 if crop.entry.path in tried:  # the folder's files are used up: the fallback came round again
