@@ -95,14 +95,12 @@ def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     model = CodecModel(resolve_model_dir(model_dir))
     with FileReader(model, input_path) as reader:
         rate, samples = reader.header.sample_rate, reader.header.samples
-        if not start * rate < samples:  # also refuses inf and nan
+        if not start * rate < samples:
             raise click.BadParameter(f"{start:g} s is not before the end of {input_path} ({reader.seconds:.3f} s)",
                                      param_hint="'--start'")
         first = min(samples - 1, round(start * rate))
         length = None
-        if duration is not None:
-            if not duration > 0:
-                raise click.BadParameter(f"{duration:g} is not a positive number of seconds", param_hint="'--duration'")
+        if duration is not None:  # finite and > 0 (FiniteFloatRange)
             length = None if duration * rate >= samples else max(1, round(duration * rate))
         # Written beside OUTPUT and renamed when complete: an error or Ctrl-C leaves OUTPUT as it was.
         with atomic_output(output_path) as temp, AudioWriter(temp, rate) as writer:
