@@ -242,7 +242,7 @@ def quality(
     scorer = ClipScorer(info.sample_rate, Dnsmos(dnsmos_dir) if dnsmos else None)
     results = []
     for name, clips in sets.items():
-        click.echo(f"scoring {name} ({len(clips)} {plural(len(clips), 'clip')}) ...", err=True)
+        _stage(f"scoring {name} ({len(clips)} {plural(len(clips), 'clip')}) ...")
         results.append({
             "name": name,
             "clips": len(clips),
@@ -397,7 +397,7 @@ def call_bench(model: str, json_path: Path | None, audio_dir: Path, codebooks: i
     clips = dict(list(clips.items())[:max_clips]) if max_clips else clips
     start = time.monotonic()
     results = run_call_bench(codec, clips, codebooks, opus_kbps, nets, ClipScorer(info.sample_rate),
-                             progress=lambda text: click.echo(text, err=True))
+                             progress=_stage)
     data = {
         "benchmark": "call",
         "machine": machine_info(),

@@ -64,8 +64,9 @@ def file_kbps(model: CodecModel, clips: dict[str, tuple[np.ndarray, int]], secon
     header and packet framing included, summed over the clips: `file_kbps` {"raw", "entropy", "context"}.
     Without the model's entropy tables "entropy" is None and `entropy_skipped` says why; without its context
     model, the same for "context"."""
-    files = {CodingMode.ENTROPY: model.tables_path, CodingMode.CONTEXT: model.context_path}
-    modes = [CodingMode.RAW] + [mode for mode, path in files.items() if path.is_file()]
+    files = {CodingMode.ENTROPY: (model.has_tables, model.tables_path),
+             CodingMode.CONTEXT: (model.has_context_model, model.context_path)}
+    modes = [CodingMode.RAW] + [mode for mode, (present, _) in files.items() if present]
     spent: dict = {"file_kbps": {"raw": None, "entropy": None, "context": None}}
     for mode in modes:
         total = 0
@@ -75,7 +76,7 @@ def file_kbps(model: CodecModel, clips: dict[str, tuple[np.ndarray, int]], secon
                        for start in range(0, clip_codes.shape[1], packet_frames))
             total += write_file(io.BytesIO(), file_header(encoder, samples, packet_frames), packets).file_bytes
         spent["file_kbps"][mode.name.lower()] = 8 * total / seconds / 1000
-    for mode, path in files.items():
+    for mode, (_, path) in files.items():
         if mode not in modes:
             spent[f"{mode.name.lower()}_skipped"] = f"{path.name} not in the model folder"
     return spent
