@@ -92,7 +92,8 @@ def audio_option(help_text: str):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Benchmarks of the streaming codec: latency, quality against Opus, soak, training throughput, live
-    mouth-to-ear latency, calls through simulated loss, and quality against training compute (curve)."""
+    mouth-to-ear latency, calls through simulated loss, and quality against training compute (curve); `heldout`
+    lists the speakers the quality benchmark holds out, for codec-train --exclude."""
 
 
 @cli.command()
@@ -495,6 +496,19 @@ def curve(json_path: Path | None, runs: tuple[Path, ...], labels: tuple[str, ...
         "scores": {} if score_audio is None else score_chains(curves, score_audio),
     }
     _finish("curve", json_path, data, training_curve_report.markdown(data), training_curve_report.figure(data))
+
+
+@cli.command()
+def heldout() -> None:
+    """List every clip of the speakers that the quality benchmark's cross-domain sets hold out, one path per
+    line on stdout, for `codec-train --exclude`: training on ../shared/data/extra then never hears them."""
+    from sscodec.benchmarks.heldout import heldout_files
+
+    files = heldout_files()
+    click.echo("".join(f"{path}\n" for path in files), nl=False)
+    folders = len({path.parent for path in files})
+    _stage(f"{len(files)} {plural(len(files), 'clip')} of the held-out speakers in {folders} "
+           f"{plural(folders, 'folder')}")
 
 
 def _pytorch_cases(checkpoint: Path | None, audio, chunks: int) -> list[dict]:

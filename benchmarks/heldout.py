@@ -4,7 +4,8 @@ Each folder of `extra/` gives one set of `clips` clips: its speakers ordered by 
 arbitrary order that any tool can recompute), each in turn contributing up to `clips_per_speaker` clips.
 A clip's speaker is its `speaker` field in `metadata.jsonl`; where that is missing, IndicVoices' recording id
 (the file name before `_chunk`), else the clip itself (Common Voice clips here carry no speaker id). Training on
-`extra/` must leave these speakers out (`heldout_files`) so that every set stays speech the model never heard.
+`extra/` must leave these speakers out (`heldout_files`, listed by `codec-bench heldout` for `codec-train
+--exclude`) so that every set stays speech the model never heard.
 Sources and licences: see the README's "Data and licences".
 """
 
@@ -27,18 +28,24 @@ def speaker_of(entry: dict) -> str:
     return entry["file"].split("_chunk")[0]
 
 
-def carve(folder: Path, clips: int = 8, clips_per_speaker: int = 2) -> list[Path]:
-    """Held-out clips of one corpus folder with a metadata.jsonl, in a fixed order."""
+def clips_by_speaker(folder: Path) -> dict[str, list[str]]:
+    """Speaker id → file names (sorted, each once) of one corpus folder's metadata.jsonl."""
     metadata = folder / "metadata.jsonl"
     if not metadata.is_file():
         raise BenchError(f"{metadata}: not found (a cross-domain set needs the folder's metadata)")
-    by_speaker: dict[str, list[str]] = {}
+    by_speaker: dict[str, set[str]] = {}
     for line in metadata.read_text(encoding="utf-8").splitlines():
         if line.strip():
             entry = json.loads(line)
-            by_speaker.setdefault(speaker_of(entry), []).append(entry["file"])
+            by_speaker.setdefault(speaker_of(entry), set()).add(entry["file"])
+    return {speaker: sorted(files) for speaker, files in by_speaker.items()}
+
+
+def carve(folder: Path, clips: int = 8, clips_per_speaker: int = 2) -> list[Path]:
+    """Held-out clips of one corpus folder with a metadata.jsonl, in a fixed order."""
+    by_speaker = clips_by_speaker(folder)
     order = sorted(by_speaker, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
-    chosen = [folder / name for s in order for name in sorted(by_speaker[s])[:clips_per_speaker]]
+    chosen = [folder / name for s in order for name in by_speaker[s][:clips_per_speaker]]
     return chosen[:clips]
 
 
@@ -48,12 +55,22 @@ def validation_sets(data_root: Path = SHARED_DATA, clips: int = 8) -> dict[str, 
     if not val.is_dir():
         raise BenchError(f"{val}: not found")
     sets = {TELUGU_VAL: sorted(p for p in val.iterdir() if p.suffix == ".flac")}
-    extra = data_root / "extra"
-    for folder in sorted(p for p in extra.iterdir() if p.is_dir()) if extra.is_dir() else []:
+    for folder in _extra_folders(data_root):
         sets[folder.name] = carve(folder, clips)
     return sets
 
 
-def heldout_files(data_root: Path = SHARED_DATA) -> set[Path]:
-    """Every clip of the cross-domain sets: what training on extra/ must leave out."""
-    return {p for name, paths in validation_sets(data_root).items() if name != TELUGU_VAL for p in paths}
+def heldout_files(data_root: Path = SHARED_DATA) -> list[Path]:
+    """Every clip of every speaker in the cross-domain sets, sorted: what training on extra/ must leave out
+    (`codec-train --exclude`), so that no held-out speaker is ever heard in training."""
+    held = []
+    for folder in _extra_folders(data_root):
+        chosen = {clip.name for clip in carve(folder)}
+        held += [folder / name for files in clips_by_speaker(folder).values() if chosen & set(files)
+                 for name in files]
+    return sorted(held)
+
+
+def _extra_folders(data_root: Path) -> list[Path]:
+    extra = data_root / "extra"
+    return sorted(p for p in extra.iterdir() if p.is_dir()) if extra.is_dir() else []

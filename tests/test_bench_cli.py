@@ -210,7 +210,7 @@ def test_help_summary_names_every_subcommand(capsys: pytest.CaptureFixture[str])
     main(["--help"])  # returns: run_cli does not exit on success
     out = capsys.readouterr().out
     summary = " ".join(out.split("Options:")[0].split())
-    for name in ("latency", "quality", "soak", "training", "live", "call", "curve"):
+    for name in ("latency", "quality", "soak", "training", "live", "call", "curve", "heldout"):
         assert name in summary, summary
 
 
@@ -225,3 +225,20 @@ def test_results_go_to_the_checkout_or_else_the_current_directory(
     monkeypatch.setattr(results, "_PACKAGE_DIR", installed)
     monkeypatch.chdir(tmp_path)
     assert results.result_paths("latency").json == tmp_path / "benchmarks" / "results" / "latency.json"
+
+
+def test_heldout_lists_every_clip_of_every_held_out_speaker(capsys: pytest.CaptureFixture[str]) -> None:
+    from sscodec.benchmarks.heldout import SHARED_DATA, TELUGU_VAL, clips_by_speaker, validation_sets
+
+    if not (SHARED_DATA / "extra").is_dir():
+        pytest.skip("shared cross-domain data not found")
+    main(["heldout"])
+    captured = capsys.readouterr()
+    listed = {Path(line) for line in captured.out.splitlines()}
+    sets = {name: clips for name, clips in validation_sets().items() if name != TELUGU_VAL}
+    assert all(clip in listed for clips in sets.values() for clip in clips)
+    for clips in sets.values():  # a speaker is wholly listed or wholly not: none is split across the line
+        for files in clips_by_speaker(clips[0].parent).values():
+            assert len({clips[0].parent / name in listed for name in files}) == 1
+    assert {path.parent for path in listed} == {clips[0].parent for clips in sets.values()}
+    assert captured.err == f"{len(listed)} clips of the held-out speakers in {len(sets)} folders\n"

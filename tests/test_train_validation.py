@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from sscodec.train.config import TrainConfig
 from sscodec.train.data import hold_out, rank_share
 from sscodec.train.manifest import load_manifest
+from sscodec.train.trainer import Trainer
 from tests.conftest import TELUGU_VAL, telugu_train_clips
 
 CODEC_TRAIN = Path(sys.executable).with_name("codec-train")
@@ -97,3 +99,51 @@ def test_held_out_files_are_seeded_whole_files_and_ranks_split_the_rest(corpus: 
     paths = [{e.path for e in share} for share in shares]
     assert sum(map(len, paths)) == len(train) and set.union(*paths) == {e.path for e in train}
     assert not (paths[0] & paths[1] or paths[0] & paths[2] or paths[1] & paths[2])
+
+
+def test_exclude_leaves_the_listed_files_out_of_training_and_validation(corpus: Path, tmp_path: Path) -> None:
+    files = sorted(corpus.glob("*.flac"))
+    listing = tmp_path / "lists" / "heldout.txt"
+    listing.parent.mkdir()
+    # A relative path (read from the list's folder), an absolute one, a comment and a blank line.
+    listing.write_text(f"# held-out speakers\n{os.path.relpath(files[0], listing.parent)}\n\n{files[1]}  # abs\n")
+    checkpoints = tmp_path / "C"
+    result = _codec_train("--data_dir", str(corpus), "--exclude", str(listing), "--checkpoint_dir",
+                          str(checkpoints), "--preset", "tiny", "--batch_size", "2", "--max_steps", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = next(line for line in result.stderr.splitlines() if line.startswith(f"  {corpus}:"))
+    assert "9 clips" in summary and "1 held out for validation" in summary and "2 excluded" in summary
+    held = (checkpoints / "validation_files.txt").read_text().splitlines()
+    assert len(held) == 1 and Path(held[0]) not in files[:2]
+    trained = {e.path for e in _trainer(corpus, tmp_path / "D", exclude=str(listing)).dataset.plan.corpora[0].entries}
+    assert len(trained) == 9 and not trained & set(files[:2]) and Path(held[0]) not in trained
+
+
+def test_exclude_of_every_file_or_of_none_says_so(corpus: Path, tmp_path: Path) -> None:
+    everything = tmp_path / "all.txt"
+    everything.write_text("".join(f"{path}\n" for path in corpus.glob("*.flac")))
+    result = _codec_train("--data_dir", str(corpus), "--exclude", str(everything), "--checkpoint_dir",
+                          str(tmp_path / "C"), "--preset", "tiny", "--max_steps", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"codec-train: error: {corpus}: every file is in the --exclude list {everything}")
+    binary = tmp_path / "list.bin"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    result = _codec_train("--data_dir", str(corpus), "--exclude", str(binary), "--checkpoint_dir",
+                          str(tmp_path / "C"), "--preset", "tiny", "--max_steps", "1")
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith(f"codec-train: error: {binary}: cannot read the file list (")
+
+
+def test_an_exclude_list_that_names_no_training_file_is_a_warning(corpus: Path, tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("other/corpus/a.flac\n")
+    trainer = _trainer(corpus, tmp_path / "C", exclude=str(elsewhere))
+    assert len(trainer.dataset.plan.corpora[0].entries) == 11  # one held out for validation
+    assert f"none of the 1 files in the --exclude list {elsewhere} is in the data folders" in caplog.text
+
+
+def _trainer(corpus: Path, checkpoints: Path, **options: object) -> Trainer:
+    return Trainer(TrainConfig(data_dirs=(str(corpus),), checkpoint_dir=str(checkpoints), preset="tiny",
+                               device="cpu", num_workers=0, **options))

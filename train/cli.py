@@ -39,6 +39,10 @@ def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[st
               help="Where latest.pt, best.pt, metrics.jsonl and TensorBoard logs go.")
 @click.option("--val_dir", type=click.Path(exists=True, file_okay=False),
               help="Validation clips [default: a seeded 2% of each data folder's files, held out from training].")
+@click.option("--exclude", type=click.Path(exists=True, dir_okay=False),
+              help="A text file of audio files never to train on, one path per line (relative to the file's "
+                   "folder; '#' starts a comment), e.g. a benchmark's held-out speakers from `codec-bench "
+                   "heldout`.")
 @click.option("--no_validation", is_flag=True, help="No validation at all (best.pt is then the latest model).")
 @click.option("--num_workers", type=click.IntRange(0),
               help="DataLoader workers per process reading crops from disk [default: cores per process - 1, "

@@ -18,6 +18,7 @@ class TrainConfig:
     num_workers: int | None = None  # DataLoader workers per process; None: `sscodec.train.data.default_workers`
     threads: int | None = None  # torch threads per process; None: on CPU `data.default_cpu_threads`, else torch's
     in_memory: bool = False  # decode every training file into RAM once instead of reading crops from disk
+    exclude: str | None = None  # a text file of audio files (one per line) never to train on
     gain_prob: float = 0.0  # augmentation probabilities (train/augment.py), all off by default
     lowpass_prob: float = 0.0
     noise_prob: float = 0.0

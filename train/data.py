@@ -49,6 +49,17 @@ def parse_data_dir(spec: str) -> tuple[Path, float | None]:
     return Path(spec), None
 
 
+def read_file_list(path: Path) -> set[Path]:
+    """The audio files a `--exclude` list names, resolved: one path per line, relative ones to the list's
+    folder; blank lines and '#' comments ignored. DataError when the list cannot be read as text."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read the file list ({error})") from None
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return {(path.parent / line).resolve() for line in lines if line}
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -93,12 +104,14 @@ class Corpus:
     skipped: int
     held_out: int
     seconds: float  # of every rank's training files
+    excluded: int = 0  # files named by --exclude
 
     def describe(self, total_weight: float) -> str:
         return (
             f"  {self.root}: {len(self.entries)} {plural(len(self.entries), 'clip')}, {self.seconds / 60:.1f} min, "
             f"share {self.weight / total_weight:.2f}, {self.skipped} skipped"
             + (f", {self.held_out} held out for validation" if self.held_out else "")
+            + (f", {self.excluded} excluded" if self.excluded else "")
         )
 
 

@@ -40,6 +40,7 @@ from sscodec.train.data import (
     load_validation,
     parse_data_dir,
     rank_share,
+    read_file_list,
 )
 from sscodec.train.discriminators import Discriminator, DiscriminatorOutput
 from sscodec.train.distributed import DistInfo, sync_buffers, wrap
@@ -50,7 +51,7 @@ from sscodec.train.losses import (
     generator_adversarial_loss,
     l1_waveform_loss,
 )
-from sscodec.train.manifest import Manifest, load_manifest
+from sscodec.train.manifest import DataError, Manifest, load_manifest
 from sscodec.train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
 from sscodec.train.monitor import Monitor, Validation
 from sscodec.train.recipe import OVERRIDABLE, LossWeights, recipe
@@ -228,19 +229,27 @@ class Trainer:
         rate = self.codec_config.sample_rate
         segment = int(config.segment_seconds * rate)
         self.manifest_dir = self.dir / "manifests"
+        excluded = read_file_list(Path(config.exclude)) if config.exclude else set()
         manifests = self._manifests([parse_data_dir(spec)[0] for spec in config.data_dirs])
         reader = CropReader(rate, self.manifest_dir, in_memory=config.in_memory)
         corpora, held = [], []
         for index, (spec, manifest) in enumerate(zip(config.data_dirs, manifests, strict=True)):
             weight = parse_data_dir(spec)[1]
-            entries, held_here = manifest.entries, []
+            kept = [e for e in manifest.entries if e.path.resolve() not in excluded] if excluded else (
+                manifest.entries)
+            if not kept:
+                raise DataError(f"{manifest.root}: every file is in the --exclude list {config.exclude}")
+            entries, held_here = kept, []
             if not config.val_dir and not config.no_validation:
-                entries, held_here = hold_out(entries, config.seed, index)
+                entries, held_here = hold_out(kept, config.seed, index)
             held += held_here
             seconds = sum(e.seconds for e in entries)
             mine = rank_share(entries, config.seed, index, dist.rank, dist.world_size)
             corpora.append(Corpus(manifest.root, mine, seconds if weight is None else weight, manifest.skipped,
-                                  len(held_here), seconds))
+                                  len(held_here), seconds, len(manifest.entries) - len(kept)))
+        if excluded and dist.is_main and not any(c.excluded for c in corpora):
+            log.warning("none of the %d files in the --exclude list %s is in the data folders (relative paths "
+                        "are read from the list's folder)", len(excluded), config.exclude)
         if config.in_memory:
             reader.preload(corpora)
         self.audio_seconds_per_step = config.batch_size * segment / rate * dist.world_size
