@@ -202,3 +202,17 @@ def test_a_float_option_that_is_not_finite_is_a_usage_error(
     args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"), *TINY, option, value]
     _fails(args, capsys, 2, f"Invalid value for '{option}': {value} is not")  # finite, or in the range
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_a_file_listed_twice_in_metadata_is_one_file_and_a_warning(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    # Found in the shared extra/indicvoices metadata: a repeated line would train on a file twice as often and
+    # could put it in training and in the held-out validation share at once.
+    data = telugu_train_clips(tmp_path / "data", 3)
+    names = sorted(p.name for p in data.glob("*.flac"))
+    (data / "metadata.jsonl").write_text("".join(f'{{"file": "{n}"}}\n' for n in [names[0], names[1], names[0], names[2]]))
+    with caplog.at_level(logging.WARNING):
+        manifest = load_manifest(data, tmp_path / "cache", min_seconds=0.1, progress=False)
+    assert [e.path.name for e in manifest.entries] == names
+    assert caplog.messages == [f"{data / 'metadata.jsonl'}:3: {names[0]} is listed again (first on line 1); "
+                               "counted once"]

@@ -55,14 +55,19 @@ def list_audio_files(root: Path) -> list[Path]:
         raise DataError(f"{root}: is not a folder")
     metadata = root / "metadata.jsonl"
     if metadata.is_file():
-        files = []
+        first_line: dict[Path, int] = {}  # file → its line; a repeat would be trained on twice as often
         for number, line in enumerate(metadata.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 try:
-                    files.append(root / json.loads(line)["file"])
+                    path = root / json.loads(line)["file"]
                 except (json.JSONDecodeError, KeyError, TypeError):
                     raise DataError(f"{metadata}:{number}: expected a JSON object with a 'file' key") from None
-        return files
+                if path in first_line:
+                    log.warning("%s:%d: %s is listed again (first on line %d); counted once", metadata, number,
+                                path.relative_to(root), first_line[path])
+                else:
+                    first_line[path] = number
+        return list(first_line)
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
 
 
