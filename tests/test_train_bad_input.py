@@ -214,5 +214,5 @@ def test_a_file_listed_twice_in_metadata_is_one_file_and_a_warning(tmp_path: Pat
     with caplog.at_level(logging.WARNING):
         manifest = load_manifest(data, tmp_path / "cache", min_seconds=0.1, progress=False)
     assert [e.path.name for e in manifest.entries] == names
-    assert caplog.messages == [f"{data / 'metadata.jsonl'}:3: {names[0]} is listed again (first on line 1); "
-                               "counted once"]
+    warning = f"{data / 'metadata.jsonl'}:3: {names[0]} is listed again (first on line 1); counted once"
+    assert caplog.messages == [warning]
