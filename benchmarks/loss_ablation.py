@@ -94,6 +94,9 @@ def run(args: argparse.Namespace) -> None:
         "val_dir": args.val_dir,
     }
     wall: dict[str, float] = {}
+    taken = [str(out / name) for name in args.recipes if (out / name / "latest.pt").exists()]
+    if taken:  # codec-train never overwrites a run; say so before the first recipe trains
+        raise SystemExit(f"loss ablation: {', '.join(taken)} already hold runs; choose another --out")
     for name in args.recipes:
         checkpoint_dir = out / name
         command = [

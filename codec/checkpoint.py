@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import re
@@ -71,6 +72,12 @@ def save_compact_codec(model: Codec, path: str | os.PathLike, **extra: Any) -> N
     atomic_save({**payload, **extra}, path)
 
 
+def _starts_like_a_pickle(path: Path) -> bool:
+    """Whether the file opens with pickle's PROTO opcode (protocols 2 and up), as a hostile pickle would."""
+    with open(path, "rb") as file:
+        return file.read(1) == pickle.PROTO
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint dict with `weights_only=True`; any problem is a one-line CheckpointError."""
     path = Path(path)
@@ -86,8 +93,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         # torch's message opens with advice to load with weights_only=False, i.e. to run the code: name the culprit.
         found = re.search(r"Unsupported [^.\n]*", str(error))
         detail = found.group(0).strip() if found else "unsafe content"
+        if detail.startswith("Unsupported operand") and not _starts_like_a_pickle(path):  # text, audio, noise
+            raise CheckpointError(f"{path}: not a codec checkpoint (not a file torch.save wrote)") from None
         raise CheckpointError(f"{path}: refused, it holds more than tensors and plain values ({detail})") from None
     except OSError as error:  # before the catch-all below: a permission problem is not a corrupt file
+        if error.errno == errno.EINVAL:  # torch's zip reader on a cut-off file
+            raise CheckpointError(f"{path}: not a codec checkpoint (truncated or corrupt)") from None
         raise CheckpointError(f"{path}: cannot read the checkpoint ({error.strerror or error})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
         summary = " ".join(str(error).split()) or type(error).__name__

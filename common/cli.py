@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,38 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them to whatever handled them before; a second
+    one while held is delivered at once. For work that must not stop halfway (a training step whose state is
+    then saved). A no-op outside the main thread, where Python runs no signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signals}
+    held: list[int] = []
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    def hold(signum: int, frame: object) -> None:
+        if held:
+            restore()
+            os.kill(os.getpid(), signum)
+        held.append(signum)
+
+    for signum in signals:
+        signal.signal(signum, hold)
+    try:
+        yield
+    finally:
+        restore()
+        if held:
+            os.kill(os.getpid(), held[0])  # as if it arrived now
 
 
 class FiniteFloatRange(click.FloatRange):

@@ -72,3 +72,13 @@ def test_missing_truncated_and_foreign_files(tmp_path: Path) -> None:
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a streaming-speech-codec/1 checkpoint"):
         load_codec(tmp_path / "other.pt")
+
+
+def test_a_file_that_is_no_checkpoint_at_all_is_named_so(tmp_path: Path) -> None:
+    # Found from outside: text passed as a checkpoint was "refused, it holds more than tensors ... (Unsupported
+    # operand 103)", which reads like an attack rather than the wrong file.
+    path = tmp_path / "notes.pt"
+    path.write_text("garbage\n")
+    with pytest.raises(CheckpointError) as error:
+        load_codec(path)
+    assert str(error.value) == f"{path}: not a codec checkpoint (not a file torch.save wrote)"

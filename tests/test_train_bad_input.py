@@ -216,3 +216,41 @@ def test_a_file_listed_twice_in_metadata_is_one_file_and_a_warning(tmp_path: Pat
     assert [e.path.name for e in manifest.entries] == names
     warning = f"{data / 'metadata.jsonl'}:3: {names[0]} is listed again (first on line 1); counted once"
     assert caplog.messages == [warning]
+
+
+def test_weighting_some_folders_and_not_others_is_a_usage_error(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # Found from outside: an unweighted folder's share was its duration in seconds against the others' bare
+    # numbers, so `telugu/train --data_dir extra:0.5` gave extra a share of 0.00.
+    args = ["--data_dir", str(tmp_path), "--data_dir", f"{tmp_path}:0.5", "--checkpoint_dir", str(tmp_path / "c")]
+    _fails([*args, *TINY], capsys, 2,
+           "Invalid value for '--data_dir': give every folder a weight (DIR:WEIGHT) or none")
+
+
+def test_weights_are_shares_of_their_sum_even_near_the_float_limit(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    # Found from outside: 1e308 twice passed the finite check and then summed to inf inside the sampler.
+    first, second = telugu_train_clips(tmp_path / "a", 2), telugu_train_clips(tmp_path / "b", 2)
+    with caplog.at_level(logging.INFO):
+        main(["--data_dir", f"{first}:1e308", "--data_dir", f"{second}:3e307", "--no_validation",
+              "--checkpoint_dir", str(tmp_path / "ckpt"), "--max_steps", "1", *TINY])
+    summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("training data"))
+    assert "share 0.77" in summary and "share 0.23" in summary, summary
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "300"])
+def test_normalize_db_outside_a_real_level_is_a_usage_error(value: str, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "c"), "--normalize_db", value, *TINY]
+    _fails(args, capsys, 2, f"Invalid value for '--normalize_db': {value}")
+
+
+def test_metadata_may_name_files_by_absolute_path(tmp_path: Path) -> None:
+    # Found from outside: an absolute "file" in metadata.jsonl crashed the manifest cache with a traceback.
+    clips = sorted(telugu_train_clips(tmp_path / "clips", 2).glob("*.flac"))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "metadata.jsonl").write_text(f'{{"file": "{clips[0]}"}}\n{{"file": "../clips/{clips[1].name}"}}\n')
+    first = load_manifest(data, tmp_path / "cache", min_seconds=0.1, progress=False)
+    again = load_manifest(data, tmp_path / "cache", min_seconds=0.1, progress=False)  # from the cache
+    assert [e.path for e in first.entries] == [e.path for e in again.entries] == [clips[0], data / "../clips" / clips[1].name]

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
 import torch
 
+from sscodec.common.cli import interrupts_deferred
 from sscodec.train.cli import main
+from sscodec.train.trainer import Trainer
 from tests.conftest import TELUGU_VAL, telugu_train_clips
 
 TINY = ["--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.2",
@@ -105,3 +108,81 @@ def test_a_resumed_run_keeps_the_weights_it_was_initialised_from(data: Path, tmp
     resumed = _train(data, tmp_path / "fine_tune", "--losses", "l1", "--max_steps", "2", "--resume")
     assert started["train_config"]["init_from"] == resumed["train_config"]["init_from"] == source
     assert resumed["step"] == 2
+
+
+def test_an_interrupt_inside_a_step_saves_after_it_and_resumes_exactly(data: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found from outside: Ctrl-C or SIGTERM landing mid-step saved half a step (weights moved, step not counted),
+    # so the resumed run drifted from an uninterrupted one.
+    whole = _train(data, tmp_path / "whole", "--losses", "l1", "--max_steps", "5")
+    real_step = Trainer.train_step
+    calls = iter(range(100))
+
+    def step_interrupted_on_the_third_call(self: Trainer) -> dict:
+        if next(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives before the step's work, as a user's Ctrl-C would
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", step_interrupted_on_the_third_call)
+    with pytest.raises(SystemExit) as stopped:
+        _train(data, tmp_path / "split", "--losses", "l1", "--max_steps", "5")
+    assert stopped.value.code == 130
+    assert torch.load(tmp_path / "split" / "latest.pt", weights_only=True)["step"] == 3  # the step it interrupted
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    resumed = _train(data, tmp_path / "split", "--losses", "l1", "--max_steps", "5", "--resume")
+    for key in ("model", "optimizer_g", "scheduler_g", "rng"):
+        assert _equal(resumed[key], whole[key]), key
+
+
+def test_a_second_interrupt_while_one_is_held_stops_at_once() -> None:
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        held = True  # the first one waits for the block's end
+        os.kill(os.getpid(), signal.SIGINT)
+        held = False  # never reached: the second one is delivered at once
+    assert held
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_resume_takes_the_runs_settings_and_refuses_contradictions(data: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    first = _train(data, run, "--losses", "l1", "--max_steps", "1", "--lr_decay", "0.5")
+    # Left out on the command line, the run's own values hold (not the defaults: preset small, lr_decay 0.999996).
+    main(["--data_dir", str(data / "data"), "--checkpoint_dir", str(run), "--resume", "--max_steps", "2",
+          "--device", "cpu"])
+    resumed = torch.load(run / "latest.pt", weights_only=True)
+    assert resumed["step"] == 2 and resumed["config"] == first["config"]
+    assert {k: resumed["train_config"][k] for k in ("preset", "lr_decay", "losses", "val_dir", "seed")} == {
+        k: first["train_config"][k] for k in ("preset", "lr_decay", "losses", "val_dir", "seed")}
+    capsys.readouterr()
+    for args, message in [
+        (["--preset", "small", "--learning_rate", "0.01"],
+         (f"codec-train: error: --resume continues {run} as it started, but --learning_rate 0.01 (the run's: "
+         "0.001); --preset small (the run's: tiny): leave these out, or start a new --checkpoint_dir "
+         "(see codec-train --help)")),
+        (["--max_steps", "2"], (f"codec-train: error: {run} is at step 2, at or past the last step of this command "
+                               "(2): nothing to train; raise --max_steps or --num_epochs")),
+    ]:
+        with pytest.raises(SystemExit) as stopped:
+            main(["--data_dir", str(data / "data"), "--checkpoint_dir", str(run), "--resume", "--device", "cpu",
+                  *args])
+        assert stopped.value.code in (1, 2) and capsys.readouterr().err.strip().splitlines() == [message]
+
+
+def test_a_run_folder_is_never_overwritten_and_init_from_keeps_its_preset(data: Path, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    _train(data, tmp_path / "run", "--losses", "l1", "--max_steps", "1")
+    before = (tmp_path / "run" / "latest.pt").read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        _train(data, tmp_path / "run", "--losses", "l1", "--max_steps", "1")
+    assert stopped.value.code == 1 and (tmp_path / "run" / "latest.pt").read_bytes() == before
+    assert capsys.readouterr().err.strip().splitlines() == [
+        (f"codec-train: error: {tmp_path / 'run'} already holds a run (latest.pt): continue it with --resume, or "
+        "give a new --checkpoint_dir")]
+    with pytest.raises(SystemExit) as stopped:  # TINY says --preset tiny; the bundled default is small
+        _train(data, tmp_path / "other", "--losses", "l1", "--max_steps", "1", "--init_from", "default")
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "codec-train: error: --preset tiny contradicts --init_from default, a small model: drop --preset")

@@ -135,13 +135,25 @@ def test_exclude_of_every_file_or_of_none_says_so(corpus: Path, tmp_path: Path) 
     assert result.stderr.startswith(f"codec-train: error: {binary}: cannot read the file list (")
 
 
-def test_an_exclude_list_that_names_no_training_file_is_a_warning(corpus: Path, tmp_path: Path,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
-    elsewhere = tmp_path / "elsewhere.txt"
-    elsewhere.write_text("other/corpus/a.flac\n")
-    trainer = _trainer(corpus, tmp_path / "C", exclude=str(elsewhere))
-    assert len(trainer.dataset.plan.corpora[0].entries) == 11  # one held out for validation
-    assert f"none of the 1 files in the --exclude list {elsewhere} is in the data folders" in caplog.text
+def test_an_exclude_list_that_looks_mistaken_is_a_warning(corpus: Path, tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    # Found from outside: an empty list and a typo among good paths went unremarked.
+    other = min(TELUGU_VAL.glob("*.flac")) if TELUGU_VAL.is_dir() else pytest.skip("no telugu/val")
+    cases = {
+        "empty.txt": ("# nothing yet\n", "the --exclude list {list} names no files"),
+        "typo.txt": (f"{min(corpus.glob('*.flac'))}\nother/corpus/a.flac\n",
+                     ("1 of the 2 files in the --exclude list {list} do not exist (first: "
+                     f"{(tmp_path / 'other/corpus/a.flac').resolve()}; relative paths are read from the list's "
+                     "folder)")),
+        "elsewhere.txt": (f"{other}\n", "none of the 1 files in the --exclude list {list} is in the data folders"),
+    }
+    for index, (name, (text, warning)) in enumerate(cases.items()):
+        listing = tmp_path / name
+        listing.write_text(text)
+        caplog.clear()
+        trainer = _trainer(corpus, tmp_path / f"C{index}", exclude=str(listing))
+        assert warning.format(list=listing) in caplog.messages
+        assert len(trainer.dataset.plan.corpora[0].entries) == 11 - (name == "typo.txt")  # one held out
 
 
 def _trainer(corpus: Path, checkpoints: Path, **options: object) -> Trainer:

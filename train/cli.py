@@ -6,13 +6,14 @@ import logging
 import math
 
 import click
+from click.core import ParameterSource
 
 from sscodec.codec.checkpoint import CheckpointError
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
 from sscodec.common.cli import FiniteFloatRange, run_cli
 from sscodec.common.errors import ModelError
-from sscodec.train.config import TrainConfig
+from sscodec.train.config import TrainConfig, parse_data_dir, resumed
 from sscodec.train.manifest import DataError
 from sscodec.train.recipe import RECIPES
 
@@ -21,20 +22,22 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 
 def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[str, ...]) -> tuple[str, ...]:
     """Refuse a DIR:WEIGHT whose weight is not a number above 0 before anything starts."""
-    from sscodec.train.data import parse_data_dir
-
+    weighted = []
     for spec in specs:
         try:
-            parse_data_dir(spec)
+            weighted.append(parse_data_dir(spec)[1] is not None)
         except ValueError as error:
             raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+    if any(weighted) and not all(weighted):  # a weight is a share against the others' weights, not their hours
+        raise click.BadParameter("give every folder a weight (DIR:WEIGHT) or none", ctx=ctx, param=param)
     return specs
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--data_dir", "data_dirs", multiple=True, required=True, callback=_check_data_dirs,
               help="Folder of wav/flac/ogg/mp3 (recursive) or with a metadata.jsonl; repeat to mix corpora, "
-                   "DIR:WEIGHT to weight one (default: by duration).")
+                   "by duration, or by weight with DIR:WEIGHT on every folder (each folder's share of the crops "
+                   "is its weight over their sum).")
 @click.option("--checkpoint_dir", required=True, type=click.Path(file_okay=False),
               help="Where latest.pt, best.pt, metrics.jsonl and TensorBoard logs go.")
 @click.option("--val_dir", type=click.Path(exists=True, file_okay=False),
@@ -64,7 +67,8 @@ def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[st
 @click.option("--quiet_prob", type=FiniteFloatRange(0, 1), default=0.0, show_default=True,
               help="Augmentation: share of crops replaced by a pause: digital silence or white/pink/brown noise "
                    "at -80..-40 dBFS.")
-@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULTS.preset, show_default=True)
+@click.option("--preset", type=click.Choice(list(PRESETS)),
+              help="The new model's size [default: small; with --init_from or --resume: that model's].")
 @click.option("--init_from", help="Start from this checkpoint's weights (not its optimiser state); "
                                    "'default' is the bundled model.")
 @click.option("--checkerboard_free", is_flag=True,
@@ -98,7 +102,8 @@ def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[st
 @click.option("--eval_every", type=click.IntRange(1), default=DEFAULTS.eval_every, show_default=True,
               help="Validate and save checkpoints every N steps.")
 @click.option("--val_clips", type=click.IntRange(1), help="Use only the first N validation clips.")
-@click.option("--normalize_db", type=float, help="Scale each training crop to this RMS level (dBFS).")
+@click.option("--normalize_db", type=FiniteFloatRange(-80, 0),
+              help="Scale each training crop to this RMS level (dBFS).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device, show_default=True)
 @click.option("--no_amp", is_flag=True, help="Train in fp32 on CUDA instead of bf16 autocast.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the generator and discriminators.")
@@ -120,6 +125,8 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
     config = TrainConfig(
         data_dirs=tuple(data_dirs), checkpoint_dir=checkpoint_dir, amp=not no_amp, compile=compile_, **options
     )
+    if config.resume:
+        config = _resumed(config)
     info = init_distributed(resolve_device(config.device).type)
     logging.basicConfig(
         level=logging.INFO if info.is_main else logging.WARNING,
@@ -137,8 +144,29 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
         )
         click.echo(
             f"done: {result.steps} steps, {validation}, "
-            f"{result.nan_skipped_steps} non-finite steps skipped; checkpoints in {result.checkpoint_dir}"
+            f"{result.nan_skipped_steps} non-finite steps skipped; checkpoints in {result.checkpoint_dir} "
+            f"(next: codec-export --onnx --checkpoint {result.checkpoint_dir / 'best.pt'} --out DIR; curves: "
+            f"tensorboard --logdir {result.checkpoint_dir / 'tensorboard'})"
         )
+
+
+def _resumed(config: TrainConfig) -> TrainConfig:
+    """The run's own settings for what this command line leaves out; a usage error for what contradicts them."""
+    from pathlib import Path
+
+    from sscodec.codec.checkpoint import read_checkpoint
+
+    latest = Path(config.checkpoint_dir) / "latest.pt"
+    if not latest.is_file():
+        return config  # the trainer says there is nothing to resume
+    ctx = click.get_current_context()
+    given = {{"compile_": "compile", "no_amp": "amp"}.get(name, name) for name in ctx.params
+             if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
+    saved = read_checkpoint(latest).get("train_config") or {}
+    try:
+        return resumed(config, saved, given)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def main(args: list[str] | None = None) -> None:

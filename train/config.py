@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+# What a resumed run may change; the rest continues as the run started (its batches, losses and validation).
+RESUMABLE = frozenset({
+    "checkpoint_dir", "resume", "max_steps", "max_minutes", "num_epochs", "num_workers", "threads", "in_memory",
+    "eval_every", "device", "amp", "compile", "use_wandb", "experiment_name",
+})
 
 
 @dataclass
@@ -24,7 +33,7 @@ class TrainConfig:
     noise_prob: float = 0.0
     noise_dir: str | None = None
     quiet_prob: float = 0.0
-    preset: str = "small"
+    preset: str | None = None  # a new model's preset ("small" when None); with init_from, must match its model
     init_from: str | None = None
     checkerboard_free: bool = False  # CodecConfig.checkerboard_free for a new model, or projected into init_from's
     batch_size: int = 16
@@ -56,3 +65,54 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def parse_data_dir(spec: str) -> tuple[Path, float | None]:
+    """`DIR` or `DIR:WEIGHT` → (folder, weight or None for "by duration"); ValueError for a weight not above 0."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and head and _is_number(tail):
+        weight = float(tail)
+        if not (math.isfinite(weight) and weight > 0):  # a share of 0 divides by a total of 0; inf and nan none
+            raise ValueError(f"{spec}: the weight after ':' must be a finite number > 0, got {tail}")
+        return Path(head), weight
+    return Path(spec), None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def resumed(config: TrainConfig, saved: Mapping[str, Any], given: set[str]) -> TrainConfig:
+    """`config` for continuing the run whose latest.pt saved `saved` (its train_config): every field outside
+    RESUMABLE takes the run's value. ValueError naming each field in `given` (set on the command line) whose
+    value contradicts the run's."""
+    values, conflicts = {}, []
+    for name in sorted(dataclasses.asdict(config).keys() - RESUMABLE & saved.keys()):
+        mine, theirs = getattr(config, name), saved[name]
+        theirs = tuple(theirs) if isinstance(theirs, list) else theirs
+        if name not in given:
+            values[name] = theirs
+        elif _canonical(name, mine) != _canonical(name, theirs):
+            flag = "--data_dir" if name == "data_dirs" else f"--{name}"
+            conflicts.append(f"{flag} {_shown(mine)} (the run's: {_shown(theirs)})")
+    if conflicts:
+        raise ValueError(f"--resume continues {config.checkpoint_dir} as it started, but {'; '.join(conflicts)}: "
+                         "leave these out, or start a new --checkpoint_dir")
+    return dataclasses.replace(config, **values)
+
+
+def _canonical(name: str, value: Any) -> Any:
+    """Folders compare as absolute paths (a run may be resumed from another working directory)."""
+    if name == "data_dirs":
+        return tuple((parse_data_dir(spec)[0].resolve(), parse_data_dir(spec)[1]) for spec in value)
+    if name in ("val_dir", "noise_dir", "exclude") and value is not None:
+        return Path(value).resolve()
+    return value
+
+
+def _shown(value: Any) -> str:
+    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)

@@ -38,17 +38,6 @@ MAX_READ_ATTEMPTS = 10  # files tried in turn when a file's data fails to decode
 log = logging.getLogger(__name__)
 
 
-def parse_data_dir(spec: str) -> tuple[Path, float | None]:
-    """`DIR` or `DIR:WEIGHT` → (folder, weight or None for "by duration"); ValueError for a weight not above 0."""
-    head, sep, tail = spec.rpartition(":")
-    if sep and head and _is_number(tail):
-        weight = float(tail)
-        if not (math.isfinite(weight) and weight > 0):  # a share of 0 divides by a total of 0; inf and nan none
-            raise ValueError(f"{spec}: the weight after ':' must be a finite number > 0, got {tail}")
-        return Path(head), weight
-    return Path(spec), None
-
-
 def read_file_list(path: Path) -> set[Path]:
     """The audio files a `--exclude` list names, resolved: one path per line, relative ones to the list's
     folder; blank lines and '#' comments ignored. DataError when the list cannot be read as text."""
@@ -58,14 +47,6 @@ def read_file_list(path: Path) -> set[Path]:
         raise DataError(f"{path}: cannot read the file list ({error})") from None
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return {(path.parent / line).resolve() for line in lines if line}
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _seeded(*parts: int) -> torch.Generator:
@@ -106,10 +87,10 @@ class Corpus:
     seconds: float  # of every rank's training files
     excluded: int = 0  # files named by --exclude
 
-    def describe(self, total_weight: float) -> str:
+    def describe(self, share: float) -> str:
         return (
             f"  {self.root}: {len(self.entries)} {plural(len(self.entries), 'clip')}, {self.seconds / 60:.1f} min, "
-            f"share {self.weight / total_weight:.2f}, {self.skipped} skipped"
+            f"share {share:.2f}, {self.skipped} skipped"
             + (f", {self.held_out} held out for validation" if self.held_out else "")
             + (f", {self.excluded} excluded" if self.excluded else "")
         )
@@ -117,8 +98,9 @@ class Corpus:
 
 def data_summary(corpora: list[Corpus]) -> str:
     """One line per corpus: folder, clips, minutes, weight share, skipped and held-out files."""
-    total = sum(c.weight for c in corpora)
-    return "\n".join(c.describe(total) for c in corpora)
+    top = max(c.weight for c in corpora)  # scaled first: finite weights can still sum to inf
+    total = sum(c.weight / top for c in corpora)
+    return "\n".join(c.describe(c.weight / top / total) for c in corpora)
 
 
 @dataclass(frozen=True)
@@ -210,6 +192,7 @@ class CropPlan:
         self.seed = seed
         self.rank = rank
         weights = torch.tensor([c.weight for c in corpora], dtype=torch.float64)
+        weights = weights / weights.max()  # finite weights can still sum to inf (1e308 twice)
         self._corpus_p = weights / weights.sum()
         self._lengths = [[e.frames_at(sample_rate) for e in c.entries] for c in corpora]
         self._clip_p = [torch.tensor([max(n, segment) for n in lengths], dtype=torch.float64)

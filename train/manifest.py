@@ -64,11 +64,16 @@ def list_audio_files(root: Path) -> list[Path]:
                     raise DataError(f"{metadata}:{number}: expected a JSON object with a 'file' key") from None
                 if path in first_line:
                     log.warning("%s:%d: %s is listed again (first on line %d); counted once", metadata, number,
-                                path.relative_to(root), first_line[path])
+                                _listed_name(path, root), first_line[path])
                 else:
                     first_line[path] = number
         return list(first_line)
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+
+
+def _listed_name(path: Path, root: Path) -> str:
+    """`path` as metadata.jsonl names it: relative to `root`, or absolute where the metadata gave it so."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def cache_path(root: Path, cache_dir: Path) -> Path:
@@ -142,7 +147,7 @@ def _read_cache(cache: Path, root: Path) -> dict[Path, ManifestEntry]:
 
 def _write_cache(cache: Path, root: Path, entries: list[ManifestEntry]) -> None:
     """Write atomically: DDP ranks and concurrent runs may read it while it is rewritten."""
-    rows = [[str(e.path.relative_to(root)), e.frames, e.sample_rate, e.channels, e.size, e.mtime_ns] for e in entries]
+    rows = [[_listed_name(e.path, root), e.frames, e.sample_rate, e.channels, e.size, e.mtime_ns] for e in entries]
     text = json.dumps({"version": CACHE_VERSION, "root": str(root.resolve()), "entries": rows})
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)

@@ -20,8 +20,9 @@ from sscodec.codec.checkpoint import CheckpointError, atomic_save, codec_payload
 from sscodec.codec.config import CodecConfig, preset
 from sscodec.codec.model import Codec
 from sscodec.common.bundled import resolve_checkpoint
+from sscodec.common.cli import interrupts_deferred
 from sscodec.train.augment import Augmentation
-from sscodec.train.config import TrainConfig
+from sscodec.train.config import TrainConfig, parse_data_dir
 from sscodec.train.data import (
     VAL_MAX_SECONDS,
     VAL_MIN_FILES,
@@ -38,7 +39,6 @@ from sscodec.train.data import (
     held_out_clips,
     hold_out,
     load_validation,
-    parse_data_dir,
     rank_share,
     read_file_list,
 )
@@ -57,6 +57,7 @@ from sscodec.train.monitor import Monitor, Validation
 from sscodec.train.recipe import OVERRIDABLE, LossWeights, recipe
 
 log = logging.getLogger("codec-train")
+DEFAULT_PRESET = "small"  # a new model's size when --preset is not given
 
 
 class TrainingError(RuntimeError):
@@ -140,6 +141,9 @@ class Trainer:
 
     def _setup_directory(self) -> Path:
         directory = Path(self.config.checkpoint_dir)
+        if not self.config.resume and (directory / "latest.pt").exists():
+            raise TrainingError(f"{directory} already holds a run (latest.pt): continue it with --resume, or give "
+                                "a new --checkpoint_dir")
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -194,12 +198,15 @@ class Trainer:
                 raise CheckpointError(
                     f"{self.config.init_from}: weights are folded for inference; start from a training checkpoint"
                 )
+            if self.config.preset not in (None, model.config.preset):
+                raise TrainingError(f"--preset {self.config.preset} contradicts --init_from {self.config.init_from}, "
+                                    f"a {model.config.preset} model: drop --preset")
             log.info("initialised from %s (preset %s)", self.config.init_from, model.config.preset)
             if self.config.checkerboard_free and not model.config.checkerboard_free:
                 log.info("decoder upsampling projected onto checkerboard-free kernels")
                 model.make_checkerboard_free()
             return model
-        config = preset(self.config.preset)
+        config = preset(self.config.preset or DEFAULT_PRESET)
         return Codec(dataclasses.replace(config, checkerboard_free=config.checkerboard_free
                                          or self.config.checkerboard_free))
 
@@ -247,9 +254,8 @@ class Trainer:
             mine = rank_share(entries, config.seed, index, dist.rank, dist.world_size)
             corpora.append(Corpus(manifest.root, mine, seconds if weight is None else weight, manifest.skipped,
                                   len(held_here), seconds, len(manifest.entries) - len(kept)))
-        if excluded and dist.is_main and not any(c.excluded for c in corpora):
-            log.warning("none of the %d files in the --exclude list %s is in the data folders (relative paths "
-                        "are read from the list's folder)", len(excluded), config.exclude)
+        if config.exclude and dist.is_main:
+            self._check_exclusions(excluded, corpora)
         if config.in_memory:
             reader.preload(corpora)
         self.audio_seconds_per_step = config.batch_size * segment / rate * dist.world_size
@@ -273,6 +279,19 @@ class Trainer:
             log.info("training data:\n%s", data_summary(corpora))
             log.info("%d steps per epoch of %.1f audio-s each; %d data workers and %d torch threads per process",
                      self.steps_per_epoch, self.audio_seconds_per_step, self.num_workers, torch.get_num_threads())
+
+    def _check_exclusions(self, excluded: set[Path], corpora: list[Corpus]) -> None:
+        """Warn about an --exclude list that looks mistaken: empty, naming missing files, or none of the data."""
+        listing = self.config.exclude
+        missing = sorted(path for path in excluded if not path.exists())
+        if not excluded:
+            log.warning("the --exclude list %s names no files", listing)
+        elif missing:
+            log.warning("%d of the %d files in the --exclude list %s do not exist (first: %s; relative paths are "
+                        "read from the list's folder)", len(missing), len(excluded), listing, missing[0])
+        elif not any(c.excluded for c in corpora):
+            log.warning("none of the %d files in the --exclude list %s is in the data folders", len(excluded),
+                        listing)
 
     def _manifests(self, roots: list[Path]) -> list[Manifest]:
         """Rank 0 builds (or refreshes) each folder's manifest; the other ranks then read the cache it wrote."""
@@ -530,6 +549,9 @@ class Trainer:
         config = self.config
         last: Validation | None = None
         deadline = time.monotonic() + config.max_minutes * 60 if config.max_minutes else math.inf
+        if self.step and self.step >= self.total_steps:
+            raise TrainingError(f"{self.dir} is at step {self.step}, at or past the last step of this command "
+                                f"({self.total_steps}): nothing to train; raise --max_steps or --num_epochs")
         if self.step == 0 and self.total_steps > 0:
             try:  # step 0's data before step 0's checkpoints (and the progress bar): unreadable data leaves none
                 self._batch()
@@ -545,7 +567,8 @@ class Trainer:
             if self.step == 0:
                 last = self._validate_and_save()
             while self.step < self.total_steps and time.monotonic() < deadline:
-                values = self.advance()
+                with interrupts_deferred():  # latest.pt never holds half a step
+                    values = self.advance()
                 bar.update(1)
                 if self.step % 10 == 0 and self.dist.is_main:
                     bar.set_postfix(loss=f"{values['loss']:.3f}", audio_s_per_s=f"{self._throughput():.1f}")
@@ -555,7 +578,7 @@ class Trainer:
             if self.step % config.eval_every:
                 last = self._validate_and_save()
         except KeyboardInterrupt:
-            log.warning("interrupted at step %d; saving latest.pt", self.step)
+            log.warning("interrupted at step %d; saving latest.pt (continue with --resume)", self.step)
             self.save(best=False)
             raise
         finally:
