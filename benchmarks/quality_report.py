@@ -62,7 +62,8 @@ def markdown(data: dict, plot_name: str) -> str:
         (
             f"Model: `{data['model']['directory']}` (preset `{data['model']['preset']}`). Mel distance: "
             f"{data['mel_definition']}. PESQ: ITU-T P.862.2 wide band (`pesq`); STOI: `pystoi` (classic); "
-            f"DNSMOS: P.835 and P.808 (Microsoft, CC-BY-4.0; models from `{data['dnsmos']}`)."
+            + (f"DNSMOS: P.835 and P.808 (Microsoft, CC-BY-4.0; models from `{data['dnsmos']}`)."
+               if data["dnsmos"] else "DNSMOS: not scored (--no-dnsmos).")
         ),
         (
             f"Codec: the stream graphs over each whole clip, decoded on the first Q codebooks; the bits it spends "

@@ -254,3 +254,9 @@ def test_metadata_may_name_files_by_absolute_path(tmp_path: Path) -> None:
     first = load_manifest(data, tmp_path / "cache", min_seconds=0.1, progress=False)
     again = load_manifest(data, tmp_path / "cache", min_seconds=0.1, progress=False)  # from the cache
     assert [e.path for e in first.entries] == [e.path for e in again.entries] == [clips[0], data / "../clips" / clips[1].name]
+
+
+def test_adversarial_start_without_a_gan_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "c"), "--adversarial_start", "5", *TINY]
+    _fails(args, capsys, 2, "--adversarial_start has no effect without a GAN (--losses l1+mel has none; --losses "
+                            "full has)")

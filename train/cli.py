@@ -15,7 +15,7 @@ from sscodec.common.cli import FiniteFloatRange, run_cli
 from sscodec.common.errors import ModelError
 from sscodec.train.config import TrainConfig, parse_data_dir, resumed
 from sscodec.train.manifest import DataError
-from sscodec.train.recipe import RECIPES
+from sscodec.train.recipe import OVERRIDABLE, RECIPES, recipe
 
 DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 
@@ -120,6 +120,10 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
         raise click.UsageError("--noise_prob needs --noise_dir (a folder of noise recordings)")
     if options["noise_dir"] and options["noise_prob"] == 0:
         raise click.UsageError("--noise_dir has no effect without --noise_prob")
+    weights = recipe(options["losses"], **{name: options[name] for name in OVERRIDABLE})
+    if options["adversarial_start"] is not None and not weights.uses_gan:
+        raise click.UsageError(f"--adversarial_start has no effect without a GAN (--losses {options['losses']} has "
+                               "none; --losses full has)")
     if options["no_validation"] and options["val_dir"]:
         raise click.UsageError("--no_validation and --val_dir contradict each other; give one")
     config = TrainConfig(

@@ -21,6 +21,7 @@ from sscodec.codec.config import CodecConfig, preset
 from sscodec.codec.model import Codec
 from sscodec.common.bundled import resolve_checkpoint
 from sscodec.common.cli import interrupts_deferred
+from sscodec.common.text import plural
 from sscodec.train.augment import Augmentation
 from sscodec.train.config import TrainConfig, parse_data_dir
 from sscodec.train.data import (
@@ -308,7 +309,11 @@ class Trainer:
     def _validation_clips(self, held: list, reader: CropReader) -> list[Tensor]:
         config = self.config
         if config.val_dir:
-            return load_validation(Path(config.val_dir), reader.sample_rate, config.val_clips)
+            clips = load_validation(Path(config.val_dir), reader.sample_rate, config.val_clips)
+            if self.dist.is_main:
+                log.info("validation: %d %s of %s, %.1f s in all", len(clips), plural(len(clips), "clip"),
+                         config.val_dir, sum(c.numel() for c in clips) / reader.sample_rate)
+            return clips
         if config.no_validation:
             if self.dist.is_main:
                 log.info("validation: off (--no_validation); best.pt is the latest model")
