@@ -260,3 +260,17 @@ def test_adversarial_start_without_a_gan_is_a_usage_error(tmp_path: Path, capsys
     args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "c"), "--adversarial_start", "5", *TINY]
     _fails(args, capsys, 2, "--adversarial_start has no effect without a GAN (--losses l1+mel has none; --losses "
                             "full has)")
+
+
+def test_a_run_that_never_starts_leaves_no_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Found from outside: a missing data folder left an empty checkpoint folder, an empty --val_dir its manifests.
+    clips = telugu_train_clips(tmp_path / "data", 2)
+    (tmp_path / "empty").mkdir()
+    for args in (["--data_dir", str(tmp_path / "nothere")], ["--data_dir", str(clips), "--val_dir", str(tmp_path / "empty")]):
+        _fails([*args, "--checkpoint_dir", str(tmp_path / "runs" / "new"), *TINY], capsys, 1, "")
+        assert not (tmp_path / "runs" / "new").exists()
+    kept = tmp_path / "mine"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("the user's own file")
+    _fails(["--data_dir", str(tmp_path / "nothere"), "--checkpoint_dir", str(kept), *TINY], capsys, 1, "")
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]

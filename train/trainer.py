@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import math
 import random
+import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -100,7 +101,17 @@ class Trainer:
         self.dist = dist = dist or DistInfo()
         self.device = self._setup_device()
         self.weights: LossWeights = recipe(config.losses, **{name: getattr(config, name) for name in OVERRIDABLE})
-        self.dir = self._setup_directory()
+        self.dir, created = self._setup_directory()
+        try:
+            self._set_up()
+        except BaseException:
+            if created and dist.is_main:  # a run that never started leaves no folder behind
+                shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _set_up(self) -> None:
+        """Everything after the checkpoint folder: model, optimisers, a resumed state, data, logging."""
+        config, dist = self.config, self.dist
         resume_payload = self._resume_payload()
         if resume_payload is not None:
             # The run began from these weights, whatever this invocation says: its checkpoints and curves
@@ -140,18 +151,20 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         return device
 
-    def _setup_directory(self) -> Path:
+    def _setup_directory(self) -> tuple[Path, bool]:
+        """The checkpoint folder, and whether this call created it."""
         directory = Path(self.config.checkpoint_dir)
         if not self.config.resume and (directory / "latest.pt").exists():
             raise TrainingError(f"{directory} already holds a run (latest.pt): continue it with --resume, or give "
                                 "a new --checkpoint_dir")
+        created = not directory.exists()
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise TrainingError(f"{directory}: cannot create checkpoint folder ({error.strerror})") from None
         if self.dist.is_main:
             self._remove_stale_temp_files(directory)
-        return directory
+        return directory, created
 
     def _build_optimisers(self) -> None:
         config = self.config
