@@ -274,3 +274,14 @@ def test_a_run_that_never_starts_leaves_no_folder(tmp_path: Path, capsys: pytest
     (kept / "notes.txt").write_text("the user's own file")
     _fails(["--data_dir", str(tmp_path / "nothere"), "--checkpoint_dir", str(kept), *TINY], capsys, 1, "")
     assert [p.name for p in kept.iterdir()] == ["notes.txt"]
+
+
+def test_the_manifest_line_counts_what_it_left_out(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Found from outside: "16 of 16 files read" when one listed file was missing.
+    data = telugu_train_clips(tmp_path / "data", 2)
+    names = [p.name for p in sorted(data.glob("*.flac"))] + ["missing.flac"]
+    (data / "metadata.jsonl").write_text("".join(f'{{"file": "{n}"}}\n' for n in names))
+    with caplog.at_level(logging.INFO):
+        load_manifest(data, tmp_path / "cache", min_seconds=0.1, progress=True)
+    line = next(m for m in caplog.messages if m.startswith("manifest of"))
+    assert "3 of 3 files probed" in line and "(1 unreadable, skipped; 0 shorter than 0.1 s, left out)" in line

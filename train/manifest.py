@@ -127,8 +127,9 @@ def load_manifest(root: Path, cache_dir: Path, min_seconds: float, progress: boo
     if probed or len(known) != len(entries):
         _write_cache(cache, root, entries)
     if probed and progress:
-        log.info("manifest of %s: %d of %d files read in %.1f s, cached in %s", root, probed, len(files),
-                 time.monotonic() - started, cache)
+        log.info("manifest of %s: %d of %d files probed in %.1f s (%d unreadable, skipped; %d shorter than "
+                 "%g s, left out), cached in %s", root, probed, len(files), time.monotonic() - started, skipped,
+                 len(files) - skipped - len(entries), min_seconds, cache)
     return Manifest(root, entries, skipped)
 
 
