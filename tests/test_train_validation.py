@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -154,6 +155,14 @@ def test_an_exclude_list_that_looks_mistaken_is_a_warning(corpus: Path, tmp_path
         trainer = _trainer(corpus, tmp_path / f"C{index}", exclude=str(listing))
         assert warning.format(list=listing) in caplog.messages
         assert len(trainer.dataset.plan.corpora[0].entries) == 11 - (name == "typo.txt")  # one held out
+
+
+def test_validating_on_a_training_folder_is_a_warning(corpus: Path, tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        _trainer(corpus, tmp_path / "C", val_dir=str(corpus), val_clips=2)
+    assert f"--val_dir {corpus} is also a --data_dir: validation scores speech the model trains on" in caplog.messages
+    assert "validation: 2 clips of " in caplog.text
 
 
 def _trainer(corpus: Path, checkpoints: Path, **options: object) -> Trainer:

@@ -326,6 +326,9 @@ class Trainer:
             if self.dist.is_main:
                 log.info("validation: %d %s of %s, %.1f s in all", len(clips), plural(len(clips), "clip"),
                          config.val_dir, sum(c.numel() for c in clips) / reader.sample_rate)
+                if Path(config.val_dir).resolve() in {parse_data_dir(s)[0].resolve() for s in config.data_dirs}:
+                    log.warning("--val_dir %s is also a --data_dir: validation scores speech the model trains on",
+                                config.val_dir)
             return clips
         if config.no_validation:
             if self.dist.is_main:
