@@ -26,6 +26,9 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
     """--model: an existing directory; 'default' or absent pass through to `resolve_model_dir` unchecked."""
     if text is None or text == DEFAULT_NAME:
         return text
+    if Path(text).is_file():  # most often a training checkpoint: say how to get the folder the runtime loads
+        raise click.BadParameter(f"{text} is a file; --model takes the folder of an exported model (codec-export "
+                                 f"--onnx --checkpoint {text} --out DIR)", ctx=ctx, param=param)
     return click.Path(exists=True, file_okay=False, path_type=Path).convert(text, param, ctx)
 
 

@@ -104,7 +104,7 @@ def test_installed_entry_point_runs(tiny_model: Path, stereo_44k, tmp_path: Path
         (["--input", "{wav}", "--stats-json", "{tmp}/no/such/dir/s.json"], 1, "no/such/dir/s.json: No such file or directory"),
         (["--input", "{wav}", "--provider", "tpu"], 2, "--provider"),
         (["--input", "{wav}", "--model", "{tmp}/nothing"], 2, "does not exist"),
-        (["--input", "{wav}", "--model", "{wav}"], 2, "is a file"),
+        (["--input", "{wav}", "--model", "{wav}"], 2, "is a file; --model takes the folder of an exported model (codec-export --onnx --checkpoint"),
         (["--input", "{wav}", "--model", "{tmp}"], 1, "encoder_stream.onnx: missing"),
         (["--input", "{wav}", "--model", "{corrupt_model}"], 1, "not a loadable ONNX model"),
         (["--bogus"], 2, "No such option"),
