@@ -165,6 +165,16 @@ def test_validating_on_a_training_folder_is_a_warning(corpus: Path, tmp_path: Pa
     assert "validation: 2 clips of " in caplog.text
 
 
+def test_clips_all_shorter_than_the_crops_are_a_warning(corpus: Path, tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    _trainer(corpus, tmp_path / "C", segment_seconds=60.0)
+    assert (f"every clip of {corpus} is shorter than the 60 s crops: each crop is a whole clip padded with silence "
+            "(a shorter --segment_seconds wastes less)") in caplog.messages
+    caplog.clear()
+    _trainer(corpus, tmp_path / "D", segment_seconds=0.5)
+    assert not [m for m in caplog.messages if "shorter than" in m]
+
+
 def _trainer(corpus: Path, checkpoints: Path, **options: object) -> Trainer:
     return Trainer(TrainConfig(data_dirs=(str(corpus),), checkpoint_dir=str(checkpoints), preset="tiny",
                                device="cpu", num_workers=0, **options))

@@ -291,6 +291,11 @@ class Trainer:
         self.validation = self._validation_clips(held, reader)
         if dist.is_main:
             log.info("training data:\n%s", data_summary(corpora))
+            for corpus in corpora:
+                if corpus.entries and max(e.seconds for e in corpus.entries) < config.segment_seconds:
+                    log.warning("every clip of %s is shorter than the %g s crops: each crop is a whole clip "
+                                "padded with silence (a shorter --segment_seconds wastes less)", corpus.root,
+                                config.segment_seconds)
             log.info("%d steps per epoch of %.1f audio-s each; %d data workers and %d torch threads per process",
                      self.steps_per_epoch, self.audio_seconds_per_step, self.num_workers, torch.get_num_threads())
 
