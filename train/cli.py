@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import click
 from click.core import ParameterSource
@@ -21,7 +22,8 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 
 
 def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[str, ...]) -> tuple[str, ...]:
-    """Refuse a DIR:WEIGHT whose weight is not a number above 0 before anything starts."""
+    """Refuse a DIR:WEIGHT whose weight is not a number above 0, and weights on some folders but not all, before
+    anything starts."""
     weighted = []
     for spec in specs:
         try:
@@ -156,8 +158,6 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
 
 def _resumed(config: TrainConfig) -> TrainConfig:
     """The run's own settings for what this command line leaves out; a usage error for what contradicts them."""
-    from pathlib import Path
-
     from sscodec.codec.checkpoint import read_checkpoint
 
     latest = Path(config.checkpoint_dir) / "latest.pt"
