@@ -108,7 +108,7 @@ def resumed(config: TrainConfig, saved: Mapping[str, Any], given: set[str]) -> T
 def _canonical(name: str, value: Any) -> Any:
     """Folders compare as absolute paths (a run may be resumed from another working directory)."""
     if name == "data_dirs":
-        return tuple((parse_data_dir(spec)[0].resolve(), parse_data_dir(spec)[1]) for spec in value)
+        return tuple((folder.resolve(), weight) for folder, weight in map(parse_data_dir, value))
     if name in ("val_dir", "noise_dir", "exclude") and value is not None:
         return Path(value).resolve()
     return value

@@ -96,11 +96,18 @@ class Corpus:
         )
 
 
+def corpus_shares(corpora: list[Corpus]) -> list[float]:
+    """Each corpus's share of the crops: its weight over the sum (scaled by the largest weight first, since
+    finite weights can still sum to inf)."""
+    top = max(c.weight for c in corpora)
+    scaled = [c.weight / top for c in corpora]
+    total = sum(scaled)
+    return [w / total for w in scaled]
+
+
 def data_summary(corpora: list[Corpus]) -> str:
     """One line per corpus: folder, clips, minutes, weight share, skipped and held-out files."""
-    top = max(c.weight for c in corpora)  # scaled first: finite weights can still sum to inf
-    total = sum(c.weight / top for c in corpora)
-    return "\n".join(c.describe(c.weight / top / total) for c in corpora)
+    return "\n".join(c.describe(share) for c, share in zip(corpora, corpus_shares(corpora), strict=True))
 
 
 @dataclass(frozen=True)
@@ -191,9 +198,7 @@ class CropPlan:
         self.sample_rate = sample_rate
         self.seed = seed
         self.rank = rank
-        weights = torch.tensor([c.weight for c in corpora], dtype=torch.float64)
-        weights = weights / weights.max()  # finite weights can still sum to inf (1e308 twice)
-        self._corpus_p = weights / weights.sum()
+        self._corpus_p = torch.tensor(corpus_shares(corpora), dtype=torch.float64)
         self._lengths = [[e.frames_at(sample_rate) for e in c.entries] for c in corpora]
         self._clip_p = [torch.tensor([max(n, segment) for n in lengths], dtype=torch.float64)
                         for lengths in self._lengths]
