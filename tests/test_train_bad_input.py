@@ -285,3 +285,10 @@ def test_the_manifest_line_counts_what_it_left_out(tmp_path: Path, caplog: pytes
         load_manifest(data, tmp_path / "cache", min_seconds=0.1, progress=True)
     line = next(m for m in caplog.messages if m.startswith("manifest of"))
     assert "3 of 3 files probed" in line and "(1 unreadable, skipped; 0 shorter than 0.1 s, left out)" in line
+
+
+def test_decoder_only_without_a_trained_model_is_a_one_line_error(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "c"), "--decoder_only", *TINY]
+    _fails(args, capsys, 1, "--decoder_only trains a decoder on a trained model's codes: give --init_from")
+    assert not (tmp_path / "c").exists()

@@ -79,6 +79,21 @@ def test_init_from_starts_from_the_weights_but_not_the_step(data: Path, tmp_path
 
 
 
+def test_decoder_only_trains_the_decoder_on_the_source_models_codes(data: Path, tmp_path: Path) -> None:
+    source = _train(data, tmp_path / "source", "--losses", "l1", "--max_steps", "2")["model"]
+    tuned = _train(data, tmp_path / "decoder", "--max_steps", "3", "--decoder_only",
+                   "--init_from", str(tmp_path / "source" / "latest.pt"))
+    resumed = _train(data, tmp_path / "decoder", "--max_steps", "4", "--resume")
+    assert resumed["train_config"]["decoder_only"] is True
+    for model in (tuned["model"], resumed["model"]):
+        # Encoder weights and the codebooks' EMA state (codebook, sums, counts) bit for bit: the same codes.
+        frozen = [key for key in source if not key.startswith("decoder.")]
+        assert any(key.startswith("encoder.") for key in frozen) and any("codebook" in key for key in frozen)
+        assert all(torch.equal(source[key], model[key]) for key in frozen)
+        assert not _equal({k: v for k, v in source.items() if k.startswith("decoder.")},
+                          {k: v for k, v in model.items() if k.startswith("decoder.")})
+
+
 def test_lr_decay_multiplies_the_learning_rate_every_step(data: Path, tmp_path: Path) -> None:
     _train(data, tmp_path / "decay", "--losses", "l1", "--max_steps", "6", "--lr_decay", "0.5")
     rows = [json.loads(line) for line in (tmp_path / "decay" / "metrics.jsonl").read_text().splitlines()]

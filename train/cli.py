@@ -76,6 +76,10 @@ def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[st
 @click.option("--checkerboard_free", is_flag=True,
               help="Constrain the decoder's upsampling so pauses decode without a frame-rate buzz or a "
                    "sample_rate/4 line (codec/conv.py EqualPhaseSums); with --init_from, projects its weights.")
+@click.option("--decoder_only", is_flag=True,
+              help="Train the decoder alone on --init_from's codes: its encoder and codebooks stay as they are, so "
+                   "the codes of any audio, and the entropy tables and context model built from them, do not "
+                   "change (the fingerprint does: the weights are new).")
 @click.option("--batch_size", type=click.IntRange(1), default=DEFAULTS.batch_size, show_default=True)
 @click.option("--segment_seconds", type=FiniteFloatRange(0.04), default=DEFAULTS.segment_seconds,
               show_default=True, help="Length of each random training crop.")

@@ -36,6 +36,7 @@ class TrainConfig:
     preset: str | None = None  # a new model's preset ("small" when None); with init_from, must match its model
     init_from: str | None = None
     checkerboard_free: bool = False  # CodecConfig.checkerboard_free for a new model, or projected into init_from's
+    decoder_only: bool = False  # train the decoder alone: init_from's encoder and codebooks (so its codes) stay
     batch_size: int = 16
     segment_seconds: float = 0.5
     num_epochs: int = 100

@@ -122,6 +122,8 @@ class Trainer:
         random.seed(config.seed + dist.rank)
         self.model = self._build_model(resume_payload).to(self.device)
         self.codec_config: CodecConfig = self.model.config
+        if config.decoder_only:
+            self._freeze_codes()
         self.discriminator = self._build_discriminator() if self.weights.uses_gan else None
         self.mel = MultiScaleMelLoss(self.codec_config.sample_rate).to(self.device)
         self._build_optimisers()
@@ -168,7 +170,8 @@ class Trainer:
 
     def _build_optimisers(self) -> None:
         config = self.config
-        self.optimizer_g = torch.optim.AdamW(self.model.parameters(), config.learning_rate, betas=(0.8, 0.99))
+        trained = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
+        self.optimizer_g = torch.optim.AdamW(trained, config.learning_rate, betas=(0.8, 0.99))
         self.scheduler_g = torch.optim.lr_scheduler.ExponentialLR(self.optimizer_g, config.lr_decay)
         if self.discriminator is not None:
             self.optimizer_d = torch.optim.AdamW(
@@ -183,6 +186,24 @@ class Trainer:
         if self.config.compile:
             self.generator = torch.compile(self.generator)
             self.critic = torch.compile(self.critic) if self.critic is not None else None
+
+    def _freeze_codes(self) -> None:
+        """`--decoder_only`: no gradient reaches the encoder; `_train_mode` keeps the codebooks' EMA still."""
+        if not self.config.init_from:
+            raise TrainingError("--decoder_only trains a decoder on a trained model's codes: give --init_from")
+        self.model.encoder.requires_grad_(False)
+        self.model.quantizer.requires_grad_(False)
+        log.info("decoder only: the encoder and the %d codebooks stay as in %s (the codes do not change)",
+                 self.codec_config.n_codebooks, self.config.init_from)
+
+    def _train_mode(self) -> None:
+        """The model in training mode; with `--decoder_only` the encoder and each codebook stay in eval mode
+        (no EMA update), while the residual quantizer still drops codebooks so the decoder learns every rate."""
+        self.model.train()
+        if self.config.decoder_only:
+            self.model.encoder.eval()
+            for codebook in self.model.quantizer.quantizers:
+                codebook.eval()
 
     def _build_discriminator(self) -> Discriminator:
         return Discriminator.for_codec(self.codec_config).to(self.device)
@@ -494,7 +515,7 @@ class Trainer:
                 examples[f"val_{index}/decoded"] = decoded[0]
                 if self.step == 0 or not self.monitor or not self.monitor.history:
                     examples[f"val_{index}/original"] = audio[0]
-        model.train()
+        self._train_mode()
         mean = {k: sum(v) / len(v) for k, v in rows.items()}
         usage = codebook_usage(torch.cat(all_codes, dim=-1)[None], self.codec_config.codebook_size)
         loss = self.weights.total(mean)  # the reconstruction terms; adversarial ones need the critic
@@ -588,7 +609,7 @@ class Trainer:
             total=self.total_steps, initial=self.step, disable=not self.dist.is_main, unit="step",
             dynamic_ncols=True, mininterval=2.0,
         )
-        self.model.train()
+        self._train_mode()
         try:
             if self.step == 0:
                 last = self._validate_and_save()
