@@ -41,7 +41,7 @@ from sscodec.benchmarks.training_curve import SLOPE_POINTS, run_curve, score_cha
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import DEFAULT_NAME
-from sscodec.common.cli import FiniteFloatRange, check_outputs, run_cli
+from sscodec.common.cli import FiniteFloatRange, check_outputs, int_list, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream.engine import StreamEngine
@@ -229,7 +229,7 @@ def quality(
     model_dir = resolve_model(model)
     codec = WholeClipCodec(model_dir)
     info = codec.info
-    counts = _int_list(codebooks, "--codebooks")
+    counts = int_list(codebooks, "--codebooks")
     if not all(1 <= q <= info.n_codebooks for q in counts):
         raise click.BadParameter(
             f"codebook counts must be in 1..{info.n_codebooks}", param_hint="--codebooks"
@@ -335,7 +335,7 @@ def live(model: str, json_path: Path | None, latencies: str, chunk_frames: str, 
     )
 
     chosen = [text.strip() for text in latencies.split(",") if text.strip()]
-    cases = [(latency, k) for latency in chosen for k in _int_list(chunk_frames, "--chunk-frames")]
+    cases = [(latency, k) for latency in chosen for k in int_list(chunk_frames, "--chunk-frames")]
     skipped, pipewire_soak = [], []
     if missing_tools(PIPEWIRE_TOOLS):
         reason = f"PipeWire not installed ({', '.join(missing_tools(PIPEWIRE_TOOLS))} missing; {PIPEWIRE_HINT})"
@@ -527,22 +527,6 @@ def _calibration(directory: Path, info) -> list:
     from sscodec.export.calibration import audio_files, load_clips
 
     return load_clips(audio_files(directory), info.sample_rate, info.frame_size)
-
-
-def _int_list(text: str, hint: str) -> tuple[int, ...]:
-    try:
-        if "-" in text:
-            low, high = (int(x) for x in text.split("-"))
-            values = tuple(range(low, high + 1))
-        else:
-            values = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r}: expected A-B or a comma-separated list", param_hint=hint
-        ) from None
-    if not values:  # A-B with A > B: an empty range would measure nothing and say nothing
-        raise click.BadParameter(f"{text!r}: the range is empty (write the smaller number first)", param_hint=hint)
-    return values
 
 
 def _float_list(text: str, hint: str, allow_zero: bool = False) -> list[float]:

@@ -74,6 +74,24 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
+def int_list(text: str, hint: str) -> tuple[int, ...]:
+    """Integers written as a range A-B or a comma-separated list ("1-12", "6,12"); click.BadParameter naming
+    the option `hint` for anything else, or an empty range."""
+    try:
+        if "-" in text:
+            low, high = (int(x) for x in text.split("-"))
+            values = tuple(range(low, high + 1))
+        else:
+            values = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: expected A-B or a comma-separated list", param_hint=hint
+        ) from None
+    if not values:  # A-B with A > B: an empty range would measure nothing and say nothing
+        raise click.BadParameter(f"{text!r}: the range is empty (write the smaller number first)", param_hint=hint)
+    return values
+
+
 def run_cli(
     command: click.Command,
     prog: str,

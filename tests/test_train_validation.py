@@ -178,3 +178,49 @@ def test_clips_all_shorter_than_the_crops_are_a_warning(corpus: Path, tmp_path: 
 def _trainer(corpus: Path, checkpoints: Path, **options: object) -> Trainer:
     return Trainer(TrainConfig(data_dirs=(str(corpus),), checkpoint_dir=str(checkpoints), preset="tiny",
                                device="cpu", num_workers=0, **options))
+
+
+def test_val_codebooks_scores_each_rate_and_picks_best_pt_on_their_mean(corpus: Path, tmp_path: Path) -> None:
+    if not TELUGU_VAL.is_dir():
+        pytest.skip("shared validation data not found")
+    import torch
+
+    from sscodec.codec.checkpoint import load_codec
+    from sscodec.train.data import load_validation
+    from sscodec.train.losses import MultiScaleMelLoss
+
+    checkpoints = tmp_path / "C"
+    result = _codec_train("--data_dir", str(corpus), "--val_dir", str(TELUGU_VAL), "--val_clips", "1",
+                          "--val_codebooks", "1,6", "--checkpoint_dir", str(checkpoints), "--preset", "tiny",
+                          "--batch_size", "2", "--segment_seconds", "0.2", "--max_steps", "2", "--eval_every", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in (checkpoints / "metrics.jsonl").read_text().splitlines()]
+    assert all(row["mel_distance_at"].keys() == row["snr_db_at"].keys() == {"1", "6"} for row in rows)
+    means = [(row["mel_distance"] + sum(row["mel_distance_at"].values())) / 3 for row in rows]
+    best = torch.load(checkpoints / "best.pt", weights_only=True)
+    assert best["best_mel_distance"] == pytest.approx(min(means), rel=1e-9)
+    assert best["step"] == rows[means.index(min(means))]["step"]
+    assert f"best validation mel distance {min(means):.4f} (mean over all codebooks and 1, 6)" in result.stdout
+    printed = [line for line in result.stderr.splitlines() if " mel@1cb " in line and " SNR@6cb " in line]
+    assert len(printed) == 3
+    # The logged score at one codebook is the model's own, recomputed here from the last checkpoint.
+    model = load_codec(checkpoints / "latest.pt").eval()
+    audio = load_validation(TELUGU_VAL, model.config.sample_rate, 1)[0][None]
+    with torch.no_grad():
+        decoded = model(audio, n_codebooks=1).audio
+    mel = float(MultiScaleMelLoss(model.config.sample_rate).distance(decoded, audio).mean())
+    assert rows[-1]["mel_distance_at"]["1"] == pytest.approx(mel, rel=1e-4)
+
+
+@pytest.mark.parametrize(("counts", "code", "message"), [
+    ("0", 2, "Invalid value for --val_codebooks: '0': codebook counts start at 1"),
+    ("2,x", 2, "Invalid value for --val_codebooks: '2,x': expected A-B or a comma-separated list"),
+    ("12", 1, "--val_codebooks: this model has 12 codebooks, and validation always uses all of them"),
+])
+def test_val_codebooks_out_of_range_is_a_one_line_error(corpus: Path, tmp_path: Path, counts: str, code: int,
+                                                        message: str) -> None:
+    result = _codec_train("--data_dir", str(corpus), "--val_codebooks", counts, "--checkpoint_dir",
+                          str(tmp_path / "C"), "--preset", "tiny", "--max_steps", "1")
+    assert result.returncode == code
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "C").exists()

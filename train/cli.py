@@ -12,7 +12,7 @@ from click.core import ParameterSource
 from sscodec.codec.checkpoint import CheckpointError
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
-from sscodec.common.cli import FiniteFloatRange, run_cli
+from sscodec.common.cli import FiniteFloatRange, int_list, run_cli
 from sscodec.common.errors import ModelError
 from sscodec.train.config import TrainConfig, parse_data_dir, resumed
 from sscodec.train.manifest import DataError
@@ -33,6 +33,14 @@ def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[st
     if any(weighted) and not all(weighted):  # a weight is a share against the others' weights, not their hours
         raise click.BadParameter("give every folder a weight (DIR:WEIGHT) or none", ctx=ctx, param=param)
     return specs
+
+
+def _codebook_counts(text: str) -> tuple[int, ...]:
+    """--val_codebooks' counts, each at least 1 (the model, built later, bounds them from above)."""
+    counts = int_list(text, "--val_codebooks") if text else ()
+    if any(count < 1 for count in counts):
+        raise click.BadParameter(f"{text!r}: codebook counts start at 1", param_hint="--val_codebooks")
+    return counts
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -108,6 +116,10 @@ def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[st
 @click.option("--eval_every", type=click.IntRange(1), default=DEFAULTS.eval_every, show_default=True,
               help="Validate and save checkpoints every N steps.")
 @click.option("--val_clips", type=click.IntRange(1), help="Use only the first N validation clips.")
+@click.option("--val_codebooks", default="", callback=lambda ctx, param, text: _codebook_counts(text),
+              help="Also validate with only the first N codebooks (a list, e.g. 6 for 3 kbps of a 12-codebook "
+                   "model); best.pt is then the model with the lowest mean mel distance over all codebooks and "
+                   "these counts, not over all codebooks alone.")
 @click.option("--normalize_db", type=FiniteFloatRange(-80, 0),
               help="Scale each training crop to this RMS level (dBFS).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device, show_default=True)
@@ -130,6 +142,8 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
     if options["adversarial_start"] is not None and not weights.uses_gan:
         raise click.UsageError(f"--adversarial_start has no effect without a GAN (--losses {options['losses']} has "
                                "none; --losses full has)")
+    if options["no_validation"] and options["val_codebooks"]:
+        raise click.UsageError("--val_codebooks has no effect with --no_validation")
     if options["no_validation"] and options["val_dir"]:
         raise click.UsageError("--no_validation and --val_dir contradict each other; give one")
     config = TrainConfig(
@@ -149,6 +163,8 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
     if info.is_main:
         validation = (
             f"best validation mel distance {result.best_mel_distance:.4f}"
+            + (f" (mean over all codebooks and {', '.join(map(str, config.val_codebooks))})"
+               if config.val_codebooks else "")
             if math.isfinite(result.best_mel_distance)  # inf: no validation ran (--no_validation, or no clips)
             else "no validation (best.pt is the latest model)"
         )

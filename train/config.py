@@ -54,6 +54,7 @@ class TrainConfig:
     grad_clip: float = 100.0
     eval_every: int = 500
     val_clips: int | None = None
+    val_codebooks: tuple[int, ...] = ()  # also validate with the first N codebooks; best.pt minimises the mean
     normalize_db: float | None = None
     device: str = "auto"
     amp: bool = True  # bf16 autocast on CUDA

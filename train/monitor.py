@@ -34,13 +34,31 @@ class Validation:
     learning_rate: float = 0.0  # the generator's, after `step` steps of --lr_decay
     nan_skipped_steps: int = 0
     peak_gpu_memory_gb: float | None = None
+    # --val_codebooks: the same clips through the first N codebooks only, keyed by N (as a string, as JSON has it)
+    mel_distance_at: dict[str, float] = field(default_factory=dict)
+    snr_db_at: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def selection_mel_distance(self) -> float:
+        """What best.pt minimises: the mean mel distance over all codebooks and each --val_codebooks count."""
+        values = [self.mel_distance, *self.mel_distance_at.values()]
+        return sum(values) / len(values)
+
+    def scalars(self) -> dict[str, float]:
+        """Every number of this validation by name (`mel_distance_at` entries as mel_distance_6cb, ...)."""
+        values = {k: v for k, v in asdict(self).items() if isinstance(v, int | float) and k != "step"}
+        for name in ("mel_distance", "snr_db"):
+            values |= {f"{name}_{count}cb": value for count, value in getattr(self, f"{name}_at").items()}
+        return values
 
     def summary(self) -> str:
         return (
             f"step {self.step} epoch {self.epoch:.2f}: loss {self.loss:.4f} recon {self.recon:.4f} "
             f"vq {self.vq:.4f} mel {self.mel_distance:.4f} SNR {self.snr_db:+.2f} dB "
             f"SI-SDR {self.si_sdr_db:+.2f} dB amplitude {self.amplitude_ratio:.2f} "
-            f"codebook use {min(self.codebook_used_fraction, default=0):.2f}-"
+            + "".join(f"mel@{count}cb {mel:.4f} SNR@{count}cb {self.snr_db_at[count]:+.2f} dB "
+                      for count, mel in self.mel_distance_at.items())
+            + f"codebook use {min(self.codebook_used_fraction, default=0):.2f}-"
             f"{max(self.codebook_used_fraction, default=0):.2f} "
             f"({self.train_audio_seconds_per_second:.1f} audio-s/s)"
         )
@@ -55,8 +73,8 @@ def bad_signs(history: list[Validation], patience: int = 3) -> list[str]:
     if latest.amplitude_ratio < 0.5:
         signs.append(f"bad sign: output amplitude is {latest.amplitude_ratio:.0%} of the input (under 50%)")
     if len(history) > patience:
-        best_before = min(v.mel_distance for v in history[:-patience])
-        if min(v.mel_distance for v in history[-patience:]) >= best_before:
+        best_before = min(v.selection_mel_distance for v in history[:-patience])
+        if min(v.selection_mel_distance for v in history[-patience:]) >= best_before:
             signs.append(f"bad sign: no improvement in mel distance over the last {patience} validations")
     return signs
 
@@ -77,7 +95,7 @@ class Monitor:
         log.info(result.summary())
         for sign in bad_signs(self.history):
             log.warning(sign)
-        scalars = {k: v for k, v in asdict(result).items() if isinstance(v, int | float) and k != "step"}
+        scalars = result.scalars()
         if self.tensorboard is not None:
             for key, value in scalars.items():
                 self.tensorboard.add_scalar(f"val/{key}", value, result.step)

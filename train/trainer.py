@@ -86,6 +86,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
 def _split(outputs: list[DiscriminatorOutput], n_real: int) -> tuple[list, list]:
     """Split outputs of a discriminator run on cat([real, fake]) into the real and fake halves."""
     real = [DiscriminatorOutput(o.logits[:n_real], [f[:n_real] for f in o.features]) for o in outputs]
@@ -122,6 +126,9 @@ class Trainer:
         random.seed(config.seed + dist.rank)
         self.model = self._build_model(resume_payload).to(self.device)
         self.codec_config: CodecConfig = self.model.config
+        if not all(count < self.codec_config.n_codebooks for count in config.val_codebooks):
+            raise TrainingError(f"--val_codebooks: this model has {self.codec_config.n_codebooks} codebooks, and "
+                                f"validation always uses all of them: give counts below {self.codec_config.n_codebooks}")
         if config.decoder_only:
             self._freeze_codes()
         self.discriminator = self._build_discriminator() if self.weights.uses_gan else None
@@ -495,10 +502,12 @@ class Trainer:
     # -- validation ------------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> tuple[Validation, dict[str, Tensor]]:
-        """Metrics over the validation clips with all codebooks (6 kbps)."""
+        """Metrics over the validation clips with all codebooks, and mel distance and SNR with each
+        `val_codebooks` count."""
         model = self.model
         model.eval()
         rows: dict[str, list[float]] = {k: [] for k in ("recon", "vq", "mel", "snr", "sisdr", "amp")}
+        lower = {count: {"mel": [], "snr": []} for count in self.config.val_codebooks}
         all_codes, examples = [], {}
         for index, clip in enumerate(self.validation):
             audio = clip[None].to(self.device)
@@ -511,12 +520,16 @@ class Trainer:
             rows["sisdr"].append(float(si_sdr_db(decoded, audio).mean()))
             rows["amp"].append(float(amplitude_ratio(decoded, audio).mean()))
             all_codes.append(out.codes[0])
+            for count, scores in lower.items():
+                fewer = model(audio, n_codebooks=count).audio.float()
+                scores["mel"].append(float(self.mel.distance(fewer, audio).mean()))
+                scores["snr"].append(float(snr_db(fewer, audio).mean()))
             if index < 2:
                 examples[f"val_{index}/decoded"] = decoded[0]
                 if self.step == 0 or not self.monitor or not self.monitor.history:
                     examples[f"val_{index}/original"] = audio[0]
         self._train_mode()
-        mean = {k: sum(v) / len(v) for k, v in rows.items()}
+        mean = {k: _mean(v) for k, v in rows.items()}
         usage = codebook_usage(torch.cat(all_codes, dim=-1)[None], self.codec_config.codebook_size)
         loss = self.weights.total(mean)  # the reconstruction terms; adversarial ones need the critic
         result = Validation(
@@ -539,6 +552,8 @@ class Trainer:
             peak_gpu_memory_gb=(
                 torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else None
             ),
+            mel_distance_at={str(count): _mean(scores["mel"]) for count, scores in lower.items()},
+            snr_db_at={str(count): _mean(scores["snr"]) for count, scores in lower.items()},
         )
         return result, examples
 
@@ -640,8 +655,8 @@ class Trainer:
         best = False
         if self.dist.is_main and self.validation:
             result, examples = self.validate()
-            best = result.mel_distance < self.best_mel
-            self.best_mel = min(self.best_mel, result.mel_distance)
+            best = result.selection_mel_distance < self.best_mel
+            self.best_mel = min(self.best_mel, result.selection_mel_distance)
             self.monitor.validation(result, examples, self.codec_config.sample_rate)
         elif self.dist.is_main:
             best = True  # without validation data the latest model is the best we know
