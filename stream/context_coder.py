@@ -18,13 +18,29 @@ alone; its first frame sees only its own coded codebooks.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import constriction
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from sscodec.stream.entropy import PacketCoder, invalid_payload
 from sscodec.stream.packet import CodingMode
 
 _ACTIVATION_MAX = 2**15 - 1
+# The BLAS libraries numpy loaded (found once: a lookup costs about 0.2 ms, a limit through it about 7 µs).
+_BLAS = ThreadpoolController()
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS limited to one thread inside: the coder's products are small (a packet's frames x 1024 codes), and
+    OpenBLAS's thread per core, waiting for each other while another process was busy, made a 12.8 s file 5-30x
+    slower to encode on the 2-core VM (README, "Bitstream"). Results are exact integers whatever the thread
+    count (module docstring), so overlapping limits from two threads can only cost speed."""
+    with _BLAS.limit(limits=1, user_api="blas"):
+        yield
 
 
 class ContextCoder(PacketCoder):
@@ -94,13 +110,18 @@ class ContextCoder(PacketCoder):
         """The range-coded payload of codes [Q, K] (Q ≤ n_codebooks), frame after frame."""
         codes = np.asarray(codes, dtype=np.int64)
         encoder = constriction.stream.queue.RangeEncoder()
-        probabilities = self.packet_frequencies(codes).reshape(-1, self.codebook_size).astype(np.float64)
+        with one_blas_thread():
+            probabilities = self.packet_frequencies(codes).reshape(-1, self.codebook_size).astype(np.float64)
         encoder.encode(codes.T.reshape(-1).astype(np.int32), self._family, probabilities)
         return encoder.get_compressed().astype("<u4").tobytes()
 
     def decode(self, payload: bytes, codebooks: int, frames: int) -> np.ndarray:
         """Codes [codebooks, frames] (int64) of an `encode` payload; ValueError as `PacketCoder.check`."""
         decoder = constriction.stream.queue.RangeDecoder(self.check(payload, codebooks, frames))
+        with one_blas_thread():
+            return self._decode(decoder, codebooks, frames)
+
+    def _decode(self, decoder: constriction.stream.queue.RangeDecoder, codebooks: int, frames: int) -> np.ndarray:
         codes = np.zeros((codebooks, frames), dtype=np.int64)
         bias, partial = self._a["bias"], self._a["partial"]
         for t in range(frames):

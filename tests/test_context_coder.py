@@ -102,6 +102,32 @@ def test_round_trip_of_any_codes(codebooks: int, frames: int) -> None:
     np.testing.assert_array_equal(coder.decode(payload, codebooks, frames), codes)
 
 
+def test_encoding_and_decoding_run_blas_on_one_thread_and_restore_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found from outside: OpenBLAS's thread per core made codec-encode 5-30x slower on a 2-core machine with
+    # another busy process (README, "Bitstream").
+    from threadpoolctl import ThreadpoolController
+
+    blas = ThreadpoolController().select(user_api="blas")
+    if not blas.lib_controllers:
+        pytest.skip("numpy here links no BLAS that threadpoolctl can limit")
+    coder = ContextCoder({name: value.astype(np.int64) for name, value in random_arrays(5).items()})
+    seen: list[int] = []
+    real_logits = coder.logits
+
+    def logits_counting_threads(first: np.ndarray, codebook: int) -> np.ndarray:
+        seen.append(max(info["num_threads"] for info in blas.info()))
+        return real_logits(first, codebook)
+
+    monkeypatch.setattr(coder, "logits", logits_counting_threads)
+    before = blas.info()
+    with blas.limit(limits=2):  # as numpy starts on a 2-core machine, whatever this one has
+        codes = np.random.default_rng(6).integers(0, K, (Q, 4))
+        np.testing.assert_array_equal(coder.decode(coder.encode(codes), Q, 4), codes)
+        assert max(info["num_threads"] for info in blas.info()) == 2
+    assert seen and set(seen) == {1}
+    assert blas.info() == before
+
+
 def test_payloads_that_cannot_hold_the_codes_are_refused() -> None:
     coder = ContextCoder({name: value.astype(np.int64) for name, value in random_arrays(3).items()})
     codes = np.random.default_rng(4).integers(0, K, (Q, 40))
