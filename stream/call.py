@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from sscodec.common.audio import probe_audio
+from sscodec.common.audio import read_audio_blocks
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream.call_audio import CallSink, CallSource, DeviceAudio, FileSink, FileSource
@@ -102,7 +102,11 @@ async def _run(setup: CallSetup, announce: Callable[[str], None]) -> CallOutcome
     except ValueError as error:
         raise CodebookChoiceError(str(error)) from None
     if setup.input_path is not None:
-        probe_audio(setup.input_path)  # an unreadable input fails now, not once the peer is waiting
+        # Decoded once through now (constant memory), as it will be sent: an unreadable, empty or damaged input,
+        # or one with NaN or Inf samples (the check every file reader makes), fails before listening or calling,
+        # not once the peer is waiting.
+        for _block in read_audio_blocks(setup.input_path, info.sample_rate):
+            pass
     else:  # --mic: no PortAudio, no sound card or an unusable device fails now, not once the call is accepted
         supported_rate(setup.devices, info.sample_rate)
     hello = Hello(

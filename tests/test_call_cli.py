@@ -155,6 +155,30 @@ def test_ctrl_c_hangs_up_both_sides_cleanly(tiny_model: Path, tmp_path: Path) ->
         assert soundfile.info(tmp_path / f"{side}.wav").frames > 50 * 320
 
 
+@pytest.mark.parametrize("role", [["--answer", "127.0.0.1:0"], ["--call", "http://127.0.0.1:1"]])
+def test_a_nan_input_is_refused_before_listening_or_calling(
+    role: list[str], tiny_model: Path, tmp_path: Path
+) -> None:
+    audio = np.zeros(200_000, dtype=np.float32)
+    audio[150_000] = np.nan  # in the third 64 Ki-frame block: the whole file is checked, not its start
+    path, output = tmp_path / "nan.wav", tmp_path / "heard.wav"
+    soundfile.write(path, audio, 16000, subtype="FLOAT")
+    try:
+        done = subprocess.run(
+            [str(SCRIPT), *role, "--input", str(path), "--output", str(output), "--model", str(tiny_model)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("still waiting for a call after 60 s")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [f"codec-stream: error: {path}: contains NaN or Inf samples"]
+    assert done.stdout == ""  # neither "waiting for a call" nor "connected"
+    assert not output.exists()
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
