@@ -155,6 +155,28 @@ def test_ctrl_c_hangs_up_both_sides_cleanly(tiny_model: Path, tmp_path: Path) ->
         assert soundfile.info(tmp_path / f"{side}.wav").frames > 50 * 320
 
 
+def test_a_call_that_plays_nothing_leaves_no_output_and_keeps_a_previous_file(
+    tiny_model: Path,
+    clips,
+    tmp_path: Path,
+) -> None:
+    previous = b"a previous file, to be kept"
+    (tmp_path / "a.wav").write_bytes(previous)
+    # Every packet to the answering side is held back 10 minutes: the caller's END comes before any can play,
+    # so that side hears nothing, while the caller hears the whole of the answering side's clip.
+    answering, calling = call_pair(
+        tmp_path, tiny_model, clips[0], clips[1], ("--simulate", "delay=600000ms")
+    )
+    for process in (calling, answering):
+        code, err = process.finish(120)
+        assert code == 0 and err == "", err
+    a = json.loads((tmp_path / "a.json").read_text())
+    assert a["call"]["start_offset_samples"] is None and a["call"]["packets_received"] == 0
+    assert (tmp_path / "a.wav").read_bytes() == previous  # not a header-only WAV
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no temp file left
+    assert soundfile.info(tmp_path / "b.wav").frames > 0
+
+
 @pytest.mark.parametrize("role", [["--answer", "127.0.0.1:0"], ["--call", "http://127.0.0.1:1"]])
 def test_a_nan_input_is_refused_before_listening_or_calling(
     role: list[str], tiny_model: Path, tmp_path: Path
