@@ -212,6 +212,7 @@ def test_a_nan_input_is_refused_before_listening_or_calling(
         (["--call", "http://127.0.0.1:1", "--record-output", "{tmp}/r.wav"], 2, "not calls"),
         (["--token", "x"], 2, "--token applies only with --answer or --call"),
         (["--simulate", "loss=0.1"], 2, "--simulate applies only with --answer or --call"),
+        (["--token", "x", "--concealment", "silence"], 2, "--token, --concealment apply only with --answer or"),
         (["--call", "http://127.0.0.1:1"], 1, "cannot reach http://127.0.0.1:1"),
         (["--answer", "203.0.113.1:0"], 1, "cannot listen on 203.0.113.1:0"),
     ],
