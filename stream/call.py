@@ -72,6 +72,8 @@ class CodebookChoiceError(ValueError):
 
 def parse_listen_address(text: str) -> tuple[str, int]:
     """HOST:PORT, [IPv6]:PORT, or a bare PORT (then 127.0.0.1); ValueError (one line) otherwise."""
+    if "/" in text:  # a URL such as http://HOST:PORT, which is what --call takes
+        raise ValueError(f"--answer takes HOST:PORT, not a URL: got {text!r}")
     host, sep, port = text.rpartition(":")
     if not sep:
         host, port = DEFAULT_HOST, text
@@ -82,10 +84,14 @@ def parse_listen_address(text: str) -> tuple[str, int]:
 
 
 def check_call_url(text: str) -> str:
-    """An http(s)://HOST:PORT URL; ValueError (one line) otherwise."""
+    """An http://HOST:PORT URL (the answering side serves plain HTTP); ValueError (one line) otherwise."""
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected http://HOST:PORT, got {text!r}")
+    try:
+        port_ok = parts.port is not None or not parts.netloc.endswith(":")
+    except ValueError:  # a port out of 0..65535 or not a number
+        port_ok = False
+    if parts.scheme != "http" or not parts.hostname or not port_ok:
+        raise ValueError(f"expected http://HOST:PORT (port 0-65535), got {text!r}")
     return text
 
 
