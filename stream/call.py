@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from sscodec.common.audio import probe_audio
+from sscodec.common.audio import read_audio_blocks
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream.call_audio import CallSink, CallSource, DeviceAudio, FileSink, FileSource
@@ -72,6 +72,8 @@ class CodebookChoiceError(ValueError):
 
 def parse_listen_address(text: str) -> tuple[str, int]:
     """HOST:PORT, [IPv6]:PORT, or a bare PORT (then 127.0.0.1); ValueError (one line) otherwise."""
+    if "/" in text:  # a URL such as http://HOST:PORT, which is what --call takes
+        raise ValueError(f"--answer takes HOST:PORT, not a URL: got {text!r}")
     host, sep, port = text.rpartition(":")
     if not sep:
         host, port = DEFAULT_HOST, text
@@ -82,10 +84,14 @@ def parse_listen_address(text: str) -> tuple[str, int]:
 
 
 def check_call_url(text: str) -> str:
-    """An http(s)://HOST:PORT URL; ValueError (one line) otherwise."""
+    """An http://HOST:PORT URL (the answering side serves plain HTTP); ValueError (one line) otherwise."""
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected http://HOST:PORT, got {text!r}")
+    try:
+        port_ok = parts.port is not None or not parts.netloc.endswith(":")
+    except ValueError:  # a port out of 0..65535 or not a number
+        port_ok = False
+    if parts.scheme != "http" or not parts.hostname or not port_ok:
+        raise ValueError(f"expected http://HOST:PORT (port 0-65535), got {text!r}")
     return text
 
 
@@ -102,7 +108,11 @@ async def _run(setup: CallSetup, announce: Callable[[str], None]) -> CallOutcome
     except ValueError as error:
         raise CodebookChoiceError(str(error)) from None
     if setup.input_path is not None:
-        probe_audio(setup.input_path)  # an unreadable input fails now, not once the peer is waiting
+        # Decoded once through now (constant memory), as it will be sent: an unreadable, empty or damaged input,
+        # or one with NaN or Inf samples (the check every file reader makes), fails before listening or calling,
+        # not once the peer is waiting.
+        for _block in read_audio_blocks(setup.input_path, info.sample_rate):
+            pass
     else:  # --mic: no PortAudio, no sound card or an unusable device fails now, not once the call is accepted
         supported_rate(setup.devices, info.sample_rate)
     hello = Hello(

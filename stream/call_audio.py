@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from contextlib import ExitStack
 from typing import Any, Protocol
 
 import numpy as np
 
 from sscodec.common.audio import AudioWriter, read_audio_blocks
+from sscodec.common.files import atomic_output
 from sscodec.common.resample import LIVE_QUALITY, StreamResampler
 from sscodec.stream.chunker import Chunker
 from sscodec.stream.devices import supported_rate
@@ -70,19 +72,34 @@ class FileSource:
 
 
 class FileSink:
-    """Writes what is played to an audio file (mono, model rate, format from the extension) as it comes."""
+    """Writes what is played to an audio file (mono, model rate, format from the extension) as it comes.
+
+    The file is created at the first audio played, beside `path` (`atomic_output`), and renamed over it at
+    `close`: a call that never played anything (refused, silent peer) leaves no file and a previous one at `path`
+    untouched, while a call that failed half way keeps what was heard, which tells what went wrong.
+    """
 
     timeline = True
 
     def __init__(self, path: str | os.PathLike, sample_rate: int) -> None:
-        self._writer = AudioWriter(path, sample_rate)
-        self._writer.__enter__()
+        self._path = path
+        self._sample_rate = sample_rate
+        self._open = ExitStack()
+        self._writer: AudioWriter | None = None
 
     def write(self, audio: np.ndarray) -> None:
+        if audio.size == 0:
+            return
+        if self._writer is None:
+            # Kept only once both are open: a writer that cannot start deletes its temp file, not renames it.
+            with ExitStack() as opening:
+                temp = opening.enter_context(atomic_output(self._path))
+                self._writer = opening.enter_context(AudioWriter(temp, self._sample_rate))
+                self._open = opening.pop_all()
         self._writer.write(audio)
 
     def close(self) -> None:
-        self._writer.__exit__(None, None, None)
+        self._open.close()
 
 
 class DeviceAudio:

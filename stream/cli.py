@@ -115,6 +115,8 @@ def command(
     calling = answer is not None or call_url is not None
     _check_usage(mic, input_path, web_address is not None, output_path, codebooks, bitrate, duration,
                  input_device, output_device, record_input, record_output, calling)
+    if not calling:  # --mic, --input and --web alike: a call's flags would be silently ignored
+        _check_call_only(token, simulate, concealment)
     # Before any model is loaded or call placed: no output may overwrite the input, and each must be writable.
     check_outputs({"--output": output_path, "--stats-json": stats_json, "--record-input": record_input,
                    "--record-output": record_output}, {"--input": input_path})
@@ -132,13 +134,6 @@ def command(
               bitrate, chunk_frames, duration, (input_device, output_device), latency, stats_json,
               RuntimeOptions(provider, intra_op_threads, inter_op_threads))
         return
-    call_only = {"--token": token, "--simulate": simulate}
-    if concealment != "repeat":
-        call_only["--concealment"] = concealment
-    used = [name for name, value in call_only.items() if value is not None]
-    if used:
-        raise click.UsageError(f"{', '.join(used)} {plural(len(used), 'applies', 'apply')} only with --answer or "
-                               "--call")
     try:
         engine = StreamEngine(
             resolve_model_dir(model_dir),
@@ -187,18 +182,33 @@ def _check_usage(mic: bool, input_path: Path | None, web: bool, output_path: Pat
         raise click.UsageError("--output is for --input; with --mic use --record-output")
     live_only = {"--duration": duration, "--input-device": input_device, "--output-device": output_device,
                  "--record-input": record_input, "--record-output": record_output}
-    used = [name for name, value in live_only.items() if value is not None]
-    if used and not mic:
-        raise click.UsageError(f"{', '.join(used)} {plural(len(used), 'applies', 'apply')} only with --mic")
+    if not mic:
+        _refuse_flags([name for name, value in live_only.items() if value is not None], ("applies", "apply"),
+                      "only with --mic")
+
+
+def _check_call_only(token: str | None, simulate: str | None, concealment: str) -> None:
+    """Outside a call: --token, --simulate and a non-default --concealment are usage errors."""
+    call_only = {"--token": token, "--simulate": simulate}
+    if concealment != "repeat":
+        call_only["--concealment"] = concealment
+    _refuse_flags([name for name, value in call_only.items() if value is not None], ("applies", "apply"),
+                  "only with --answer or --call")
 
 
 def _check_web_usage(output_path: Path | None, chunk_frames: int, stats_json: Path | None, provider: str) -> None:
     """The page streams one frame at a time with ONNX Runtime Web in the browser: these flags cannot apply."""
     given = {"--output": output_path is not None, "--chunk-frames": chunk_frames != 1,
              "--stats-json": stats_json is not None, "--provider": provider != "cpu"}
-    used = [name for name, flag in given.items() if flag]
+    _refuse_flags([name for name, flag in given.items() if flag], ("does", "do"),
+                  "not apply with --web (the browser runs the codec)")
+
+
+def _refuse_flags(used: list[str], verbs: tuple[str, str], rest: str) -> None:
+    """A usage error naming the flags in `used` (none: no error), one builder so that the verb (singular, plural)
+    always agrees with their number: "--a applies ...", "--a, --b apply ..."."""
     if used:
-        raise click.UsageError(f"{', '.join(used)} do not apply with --web (the browser runs the codec)")
+        raise click.UsageError(f"{', '.join(used)} {plural(len(used), *verbs)} {rest}")
 
 
 def _web_address(text: str | None) -> tuple[str, int] | None:

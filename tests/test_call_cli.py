@@ -155,17 +155,67 @@ def test_ctrl_c_hangs_up_both_sides_cleanly(tiny_model: Path, tmp_path: Path) ->
         assert soundfile.info(tmp_path / f"{side}.wav").frames > 50 * 320
 
 
+def test_a_call_that_plays_nothing_leaves_no_output_and_keeps_a_previous_file(
+    tiny_model: Path,
+    clips,
+    tmp_path: Path,
+) -> None:
+    previous = b"a previous file, to be kept"
+    (tmp_path / "a.wav").write_bytes(previous)
+    # Every packet to the answering side is held back 10 minutes: the caller's END comes before any can play,
+    # so that side hears nothing, while the caller hears the whole of the answering side's clip.
+    answering, calling = call_pair(
+        tmp_path, tiny_model, clips[0], clips[1], ("--simulate", "delay=600000ms")
+    )
+    for process in (calling, answering):
+        code, err = process.finish(120)
+        assert code == 0 and err == "", err
+    a = json.loads((tmp_path / "a.json").read_text())
+    assert a["call"]["start_offset_samples"] is None and a["call"]["packets_received"] == 0
+    assert (tmp_path / "a.wav").read_bytes() == previous  # not a header-only WAV
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no temp file left
+    assert soundfile.info(tmp_path / "b.wav").frames > 0
+
+
+@pytest.mark.parametrize("role", [["--answer", "127.0.0.1:0"], ["--call", "http://127.0.0.1:1"]])
+def test_a_nan_input_is_refused_before_listening_or_calling(
+    role: list[str], tiny_model: Path, tmp_path: Path
+) -> None:
+    audio = np.zeros(200_000, dtype=np.float32)
+    audio[150_000] = np.nan  # in the third 64 Ki-frame block: the whole file is checked, not its start
+    path, output = tmp_path / "nan.wav", tmp_path / "heard.wav"
+    soundfile.write(path, audio, 16000, subtype="FLOAT")
+    try:
+        done = subprocess.run(
+            [str(SCRIPT), *role, "--input", str(path), "--output", str(output), "--model", str(tiny_model)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("still waiting for a call after 60 s")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [f"codec-stream: error: {path}: contains NaN or Inf samples"]
+    assert done.stdout == ""  # neither "waiting for a call" nor "connected"
+    assert not output.exists()
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
         (["--answer", "127.0.0.1:0", "--call", "http://127.0.0.1:1"], 2, "--answer or --call, not both"),
         (["--answer", "127.0.0.1:99999"], 2, "expected HOST:PORT"),
         (["--call", "ftp://host:1"], 2, "expected http://HOST:PORT"),
+        (["--call", "https://127.0.0.1:1"], 2, "expected http://HOST:PORT"),
+        (["--call", "http://127.0.0.1:99999"], 2, "expected http://HOST:PORT (port 0-65535)"),
+        (["--answer", "http://127.0.0.1:18090"], 2, "--answer takes HOST:PORT, not a URL"),
         (["--call", "http://127.0.0.1:1", "--simulate", "loss=2"], 2, "loss must be in [0, 1)"),
         (["--call", "http://127.0.0.1:1", "--chunk-frames", "11"], 2, "at most 10 in a call"),
         (["--call", "http://127.0.0.1:1", "--record-output", "{tmp}/r.wav"], 2, "not calls"),
         (["--token", "x"], 2, "--token applies only with --answer or --call"),
         (["--simulate", "loss=0.1"], 2, "--simulate applies only with --answer or --call"),
+        (["--token", "x", "--concealment", "silence"], 2, "--token, --concealment apply only with --answer or"),
         (["--call", "http://127.0.0.1:1"], 1, "cannot reach http://127.0.0.1:1"),
         (["--answer", "203.0.113.1:0"], 1, "cannot listen on 203.0.113.1:0"),
     ],
