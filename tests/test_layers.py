@@ -20,7 +20,7 @@ ALLOWED = {
     "export": {"torch", "numpy", "onnx", "onnxscript", "onnxruntime", "librosa", "click", "soundfile", "common",
                "codec", "export"},
     # aiortc and aiohttp: the optional `call` extra, imported only by the call modules.
-    "stream": {"numpy", "onnxruntime", "soundfile", "soxr", "sounddevice", "click", "constriction", "aiortc",
+    "stream": {"numpy", "onnxruntime", "soundfile", "soxr", "sounddevice", "click", "constriction", "threadpoolctl", "aiortc",
                "aiohttp", "common", "stream"},
 }
 
