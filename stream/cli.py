@@ -238,7 +238,7 @@ def _call(answer: str | None, call_url: str | None, token: str | None, simulate:
 
     if chunk_frames > MAX_CALL_CHUNK_FRAMES:
         raise click.UsageError(f"--chunk-frames: at most {MAX_CALL_CHUNK_FRAMES} in a call")
-    if token is not None and not token.strip():  # the answering side would silently pick a random one instead
+    if answer is not None and token is not None and not token.strip():  # it would silently get a random one
         raise click.UsageError("--token is empty: leave it out for a random one")
     try:
         if answer is not None:
