@@ -27,6 +27,7 @@ from sscodec.stream.call_session import CallSession
 from sscodec.stream.concealment import ConcealMethod
 from sscodec.stream.devices import supported_rate
 from sscodec.stream.engine import codebook_count
+from sscodec.stream.jitter import DEFAULT_MIN_DELAY_MS
 from sscodec.stream.model import CodecModel
 from sscodec.stream.netsim import NetworkConditions
 from sscodec.stream.runtime import RuntimeOptions
@@ -55,6 +56,7 @@ class CallSetup:
     duration_s: float | None = None
     concealment: ConcealMethod = ConcealMethod.REPEAT
     simulate: NetworkConditions | None = None
+    min_playout_delay_ms: float = DEFAULT_MIN_DELAY_MS
     connect_timeout_s: float = 20.0
 
 
@@ -278,6 +280,7 @@ async def _converse(
             setup.role,
             setup.concealment,
             setup.simulate,
+            setup.min_playout_delay_ms,
         )
         link.on_media, link.on_control, link.on_closed = (
             session.on_media,

@@ -34,7 +34,7 @@ from sscodec.stream.call_wire import (
 from sscodec.stream.concealment import Concealer, ConcealMethod
 from sscodec.stream.decoder import StreamDecoder
 from sscodec.stream.encoder import StreamEncoder
-from sscodec.stream.jitter import Arrival, JitterBuffer, JitterSettings, Slot, SlotKind
+from sscodec.stream.jitter import DEFAULT_MIN_DELAY_MS, Arrival, JitterBuffer, JitterSettings, Slot, SlotKind
 from sscodec.stream.model import CodecModel
 from sscodec.stream.netsim import NetworkConditions, NetworkSimulator
 from sscodec.stream.packet import Packet
@@ -63,7 +63,7 @@ class CallSession:
         role: str,
         concealment: ConcealMethod = ConcealMethod.REPEAT,
         simulate: NetworkConditions | None = None,
-        jitter: JitterSettings | None = None,
+        min_playout_delay_ms: float = DEFAULT_MIN_DELAY_MS,
         silence_timeout_s: float = 10.0,
         probe_interval_s: float = 1.0,
     ) -> None:
@@ -79,12 +79,7 @@ class CallSession:
         self._decoder = StreamDecoder(model)
         self.concealer = Concealer(self._decoder, concealment)
         peer_ms = peer.chunk_frames * info.frame_ms
-        self.buffer = JitterBuffer(jitter or JitterSettings(peer_ms))
-        if self.buffer.settings.packet_ms != peer_ms:
-            raise ValueError(
-                f"jitter settings are for {self.buffer.settings.packet_ms} ms packets, the peer sends "
-                f"{peer_ms} ms"
-            )
+        self.buffer = JitterBuffer(JitterSettings(peer_ms, min_delay_ms=min_playout_delay_ms))
         self.simulator = NetworkSimulator(simulate) if simulate is not None else None
         self._silence_timeout_s = silence_timeout_s
         self._probe_interval_s = probe_interval_s

@@ -14,6 +14,7 @@ from sscodec.common.text import plural
 from sscodec.stream import devices
 from sscodec.stream.engine import StreamEngine, codebook_count
 from sscodec.stream.file_mode import stream_file
+from sscodec.stream.jitter import DEFAULT_MIN_DELAY_MS, MAX_DELAY_MS
 from sscodec.stream.live import DEFAULT_LATENCY, run_live
 from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import DEFAULT_NAME, resolve_model_dir
@@ -77,6 +78,10 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
                    "delay=20ms,reorder=0.01,duplicate=0.01,seed=1 (README, \"Calls\").")
 @click.option("--concealment", type=click.Choice(["repeat", "silence"]), default="repeat", show_default=True,
               help="In calls: how lost packets are filled (repeat: the last codes, fading; silence: the baseline).")
+@click.option("--min-playout-delay", type=FiniteFloatRange(0, MAX_DELAY_MS), default=DEFAULT_MIN_DELAY_MS,
+              show_default=True, metavar="MS",
+              help="In calls: the jitter buffer's smallest delay in ms (it grows with the jitter it measures). Raise "
+                   "it where the network or either machine stalls: fewer concealed packets for more latency.")
 @click.option("--intra-op-threads", type=click.IntRange(0, None), default=1, show_default=True,
               help="ONNX Runtime threads inside one operator (0: ONNX Runtime's choice).")
 @click.option("--inter-op-threads", type=click.IntRange(0, None), default=1, show_default=True,
@@ -104,6 +109,7 @@ def command(
     token: str | None,
     simulate: str | None,
     concealment: str,
+    min_playout_delay: float,
     intra_op_threads: int,
     inter_op_threads: int,
 ) -> None:
@@ -116,7 +122,7 @@ def command(
     _check_usage(mic, input_path, web_address is not None, output_path, codebooks, bitrate, duration,
                  input_device, output_device, record_input, record_output, calling)
     if not calling:  # --mic, --input and --web alike: a call's flags would be silently ignored
-        _check_call_only(token, simulate, concealment)
+        _check_call_only(token, simulate, concealment, min_playout_delay)
     # Before any model is loaded or call placed: no output may overwrite the input, and each must be writable.
     check_outputs({"--output": output_path, "--stats-json": stats_json, "--record-input": record_input,
                    "--record-output": record_output}, {"--input": input_path})
@@ -130,7 +136,7 @@ def command(
         serve(model, initial_codebooks, *web_address)
         return
     if calling:
-        _call(answer, call_url, token, simulate, concealment, mic, input_path, output_path, model_dir, codebooks,
+        _call(answer, call_url, token, simulate, concealment, min_playout_delay, mic, input_path, output_path, model_dir, codebooks,
               bitrate, chunk_frames, duration, (input_device, output_device), latency, stats_json,
               RuntimeOptions(provider, intra_op_threads, inter_op_threads))
         return
@@ -187,11 +193,14 @@ def _check_usage(mic: bool, input_path: Path | None, web: bool, output_path: Pat
                       "only with --mic")
 
 
-def _check_call_only(token: str | None, simulate: str | None, concealment: str) -> None:
-    """Outside a call: --token, --simulate and a non-default --concealment are usage errors."""
+def _check_call_only(token: str | None, simulate: str | None, concealment: str, min_playout_delay: float) -> None:
+    """Outside a call: --token, --simulate and a non-default --concealment or --min-playout-delay are usage
+    errors."""
     call_only = {"--token": token, "--simulate": simulate}
     if concealment != "repeat":
         call_only["--concealment"] = concealment
+    if min_playout_delay != DEFAULT_MIN_DELAY_MS:
+        call_only["--min-playout-delay"] = str(min_playout_delay)
     _refuse_flags([name for name, value in call_only.items() if value is not None], ("applies", "apply"),
                   "only with --answer or --call")
 
@@ -221,7 +230,7 @@ def _web_address(text: str | None) -> tuple[str, int] | None:
 
 
 def _call(answer: str | None, call_url: str | None, token: str | None, simulate: str | None, concealment: str,
-          mic: bool, input_path: Path | None, output_path: Path | None, model_dir: str | Path | None,
+          min_playout_delay: float, mic: bool, input_path: Path | None, output_path: Path | None, model_dir: str | Path | None,
           codebooks: int | None, bitrate: float | None, chunk_frames: int, duration: float | None,
           device_pair: tuple, latency: float | str, stats_json: Path | None, runtime: RuntimeOptions) -> None:
     """--answer / --call: check the call's flags, run the call, report it."""
@@ -264,6 +273,7 @@ def _call(answer: str | None, call_url: str | None, token: str | None, simulate:
         duration_s=duration,
         concealment=ConcealMethod(concealment),
         simulate=conditions,
+        min_playout_delay_ms=min_playout_delay,
     )
     try:
         outcome = call.run_call(setup, click.echo)

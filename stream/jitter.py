@@ -22,6 +22,10 @@ from typing import Any
 import numpy as np
 
 SEQUENCE_MODULUS = 1 << 32  # the packet header's sequence number is a u32 that wraps
+# The delay bounds (ms): 40 ms covers a LAN's jitter and the receiver's own scheduling; 400 ms is ITU-T G.114's
+# limit for one-way delay in a conversation.
+DEFAULT_MIN_DELAY_MS = 40.0
+MAX_DELAY_MS = 400.0
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,8 @@ class JitterSettings:
     """
 
     packet_ms: float
-    min_delay_ms: float = 40.0
-    max_delay_ms: float = 400.0
+    min_delay_ms: float = DEFAULT_MIN_DELAY_MS
+    max_delay_ms: float = MAX_DELAY_MS
     quantile: float = 0.95
     margin_ms: float = 5.0
     window: int = 150
