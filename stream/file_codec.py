@@ -163,13 +163,16 @@ class FileReader:
                 return
 
 
-def read_checked(model: CodecModel, stream: BinaryIO, source: str) -> tuple[FileHeader, Iterator[np.ndarray]]:
+def read_checked(model: CodecModel, stream: BinaryIO, source: str,
+                 for_remote: bool = False) -> tuple[FileHeader, Iterator[np.ndarray]]:
     """A file's header, checked against `model`, and its packets' codes [codebooks, frames] in order.
 
-    BitstreamError (one line, starting with `source`) as for `decode_file`, the packets' errors as they are read.
+    BitstreamError (one line, starting with `source`) as for `decode_file`, the packets' errors as they are read;
+    `for_remote`: the messages go to someone on another machine (the page's upload), so they name the model but
+    not its folder or files on this one.
     """
     header = read_header(stream, source)
-    _check_model(header, model, source)
+    _check_model(header, model, source, for_remote)
     return header, packet_codes(model, stream, header, source)
 
 
@@ -208,14 +211,19 @@ def decoder_memory_frames(model: CodecModel) -> int | None:
 _MEMORY: dict[bytes, int | None] = {}
 
 
-def _check_model(header: FileHeader, model: CodecModel, source: str) -> None:
-    """The file must be decoded by the model (and, entropy-coded, the tables) that encoded it."""
+def _check_model(header: FileHeader, model: CodecModel, source: str, for_remote: bool = False) -> None:
+    """The file must be decoded by the model (and, entropy-coded, the tables) that encoded it; `for_remote` as
+    for `read_checked`."""
     info = model.info
     if header.model_fingerprint != model.fingerprint:
+        if for_remote:
+            ours, remedy = f"this server's model is '{model.name}'", "serve the model that encoded it"
+        else:
+            ours = f"{model.directory} is model '{model.name}'"
+            remedy = "decode with --model set to the model that encoded it"
         raise BitstreamError(
             f"{source}: encoded by model '{header.model_name}' ({header.model_fingerprint.hex()}), but "
-            f"{model.directory} is model '{model.name}' ({model.fingerprint.hex()}); decode with --model set to "
-            "the model that encoded it"
+            f"{ours} ({model.fingerprint.hex()}); {remedy}"
         )
     # Same graphs imply the same rate, frame and codebooks, unless the header lies: check anyway.
     if (header.sample_rate, header.frame_size) != (info.sample_rate, info.frame_size) or (
@@ -225,8 +233,9 @@ def _check_model(header: FileHeader, model: CodecModel, source: str) -> None:
     if header.mode is not CodingMode.RAW and header.tables_fingerprint != coder_fingerprint(model, header.mode):
         what, path = (("tables", model.tables_path) if header.mode is CodingMode.ENTROPY
                       else ("context model", model.context_path))
+        holder = f"model '{model.name}'" if for_remote else path
         raise BitstreamError(f"{source}: {header.mode.name.lower()}-coded with {what} "
-                             f"{header.tables_fingerprint.hex()}, but {path} holds {what} "
+                             f"{header.tables_fingerprint.hex()}, but {holder} holds {what} "
                              f"{coder_fingerprint(model, header.mode).hex()}")
 
 

@@ -102,7 +102,7 @@ def unpack_sscb(model: CodecModel, data: bytes, name: str) -> dict:
     """A codec-encode file's codes for the page to decode: JSON-ready, codes as base64 of int32 [frames, Q].
 
     BitstreamError (one line, starting with `name`) as for codec-decode."""
-    header, packets = read_checked(model, io.BytesIO(data), name)
+    header, packets = read_checked(model, io.BytesIO(data), name, for_remote=True)
     codes = np.concatenate(list(packets), axis=1)
     return {
         "codebooks": header.codebooks,

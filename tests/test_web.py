@@ -32,6 +32,7 @@ import psutil
 import pytest
 import soundfile
 import soxr
+from test_stream_model import export_tiny_model
 
 from sscodec.benchmarks.machine import machine_info
 from sscodec.common.bundled import BUNDLED_MODEL_DIR, EXAMPLE_CLIP
@@ -514,6 +515,22 @@ def test_a_bad_sscb_upload_is_a_one_line_error(in_process_server: str) -> None:
     )
     assert status == 422
     assert json.loads(body)["error"] == "x?y.sscb: truncated header"
+
+
+def test_an_sscb_of_another_model_names_the_model_but_no_server_path(
+    in_process_server: str, model: CodecModel, tmp_path: Path
+) -> None:
+    other = CodecModel(export_tiny_model())
+    encode_file(other, np.zeros(640, dtype=np.float32), tmp_path / "t.sscb", 1, CodingMode.RAW)
+    status, _, body = _get(
+        in_process_server, "/api/sscb?name=t.sscb", method="POST", body=(tmp_path / "t.sscb").read_bytes()
+    )
+    error = json.loads(body)["error"]
+    assert status == 422 and error == (
+        f"t.sscb: encoded by model '{other.name}' ({other.fingerprint.hex()}), but this server's model is "
+        f"'{model.name}' ({model.fingerprint.hex()}); serve the model that encoded it"
+    )
+    assert str(model.directory) not in error
 
 
 @pytest.mark.parametrize(
