@@ -31,7 +31,14 @@ from sscodec.stream.jitter import DEFAULT_MIN_DELAY_MS
 from sscodec.stream.model import CodecModel
 from sscodec.stream.netsim import NetworkConditions
 from sscodec.stream.runtime import RuntimeOptions
-from sscodec.stream.signalling import Hello, OfferRefused, SignallingServer, new_token, send_offer
+from sscodec.stream.signalling import (
+    Hello,
+    OfferRefused,
+    SignallingServer,
+    caller_urls,
+    new_token,
+    send_offer,
+)
 from sscodec.stream.stats import StreamStats
 
 DEFAULT_HOST = "127.0.0.1"
@@ -132,7 +139,8 @@ async def _run(setup: CallSetup, announce: Callable[[str], None]) -> CallOutcome
             server = SignallingServer(*parse_listen_address(setup.address), token, answerer.on_offer)
             url = await server.start()
             announce(f"waiting for a call at {url} (token {token})")
-            announce(f"  call it with: codec-stream --call {url} --token {token} --mic")
+            for reachable in caller_urls(server.host, server.port):
+                announce(f"  call it with: codec-stream --call {reachable} --token {token} --mic (or --input FILE)")
             link, peer = await answerer.wait(stop, announce)
         else:
             link, peer = await _call(setup, hello, stop, announce)

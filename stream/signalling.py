@@ -12,12 +12,14 @@ digits, "sample_rate": Hz, "frame_size": samples, "codebooks": Q, "chunk_frames"
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
+import ifaddr
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from sscodec.common.errors import StreamError, first_line
@@ -25,6 +27,32 @@ from sscodec.common.errors import StreamError, first_line
 MAX_OFFER_BYTES = 64 * 1024
 MAX_CALL_CHUNK_FRAMES = 10  # 200 ms per packet: more is no call, and keeps every packet in one small message
 OFFER_PATH = "/offer"
+
+
+def caller_urls(host: str, port: int) -> list[str]:
+    """The URLs a caller can use to reach signalling bound to `host`:`port`: the bound address itself, or, for the
+    wildcard addresses (0.0.0.0: every IPv4 interface; ::, every interface), this machine's own addresses other
+    than loopback and link-local (from its network interfaces), loopback alone where it has no other."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a host name
+        return [_url(host, port)]
+    if not address.is_unspecified:
+        return [_url(host, port)]
+    found = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            text = ip.ip if isinstance(ip.ip, str) else ip.ip[0]  # IPv6 comes as (address, flowinfo, scope)
+            candidate = ipaddress.ip_address(text)
+            if candidate.version == 6 and address.version == 4:
+                continue
+            if not (candidate.is_loopback or candidate.is_link_local):
+                found.append(_url(text, port))
+    return sorted(set(found), key=found.index) or [_url("127.0.0.1", port)]
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://{host if ':' not in host else f'[{host}]'}:{port}"
 
 
 @dataclass(frozen=True)
@@ -122,7 +150,7 @@ class SignallingServer:
             ) from None
         host, port = self._runner.addresses[0][:2]
         self.port = port
-        return f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+        return _url(host, port)
 
     async def close(self) -> None:
         if self._runner is not None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import soundfile
 from call_helpers import SCRIPT, StreamProcess, answer, call_pair
@@ -103,6 +105,31 @@ def test_a_loopback_call_delivers_what_codec_stream_input_gives(
         3.2
     )  # 60 bits padded to 8 bytes per frame
     assert b["call"]["peer"]["codebooks"] == 6 and a["call"]["peer"]["chunk_frames"] == 1
+
+
+def test_answering_on_every_interface_prints_urls_a_caller_can_use(tiny_model: Path, clips) -> None:
+    # 0.0.0.0 is where the answering side listens, not an address anyone can call: the hints name this machine's
+    # own addresses (psutil reads them independently of the code under test), one line each.
+    answering = StreamProcess(["--answer", "0.0.0.0:0", "--input", str(clips[0]), "--model", str(tiny_model)])
+    try:
+        found = answering.wait_for(re.compile(r"waiting for a call at http://0\.0\.0\.0:(\d+) \(token (\S+)\)"))
+        port, token = found.groups()
+        hint = re.compile(r"  call it with: codec-stream --call http://(\S+):(\d+) --token (\S+) --mic \(or --input FILE\)")
+        hinted = [answering.wait_for(hint)]
+        time.sleep(0.5)  # the other hint lines, if any, come right after the first
+        hinted += [hint.fullmatch(line.rstrip("\n")) for line in list(answering.lines.queue)]
+    finally:
+        answering.interrupt()
+        answering.finish(30)
+    own = {
+        address.address
+        for addresses in psutil.net_if_addrs().values()
+        for address in addresses
+        if address.family == socket.AF_INET and not address.address.startswith(("127.", "169.254."))
+    } or {"127.0.0.1"}
+    assert all(match is not None for match in hinted), hinted
+    assert {match.group(1) for match in hinted} == own
+    assert {(match.group(2), match.group(3)) for match in hinted} == {(port, token)}
 
 
 def test_a_wrong_or_missing_token_is_refused_with_no_media(

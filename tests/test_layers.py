@@ -19,9 +19,9 @@ ALLOWED = {
               "wandb", "torch.utils.tensorboard"},
     "export": {"torch", "numpy", "onnx", "onnxscript", "onnxruntime", "librosa", "click", "soundfile", "common",
                "codec", "export"},
-    # aiortc and aiohttp: the optional `call` extra, imported only by the call modules.
+    # aiortc, aiohttp and ifaddr: the optional `call` extra, imported only by the call modules.
     "stream": {"numpy", "onnxruntime", "soundfile", "soxr", "sounddevice", "click", "constriction", "threadpoolctl", "aiortc",
-               "aiohttp", "common", "stream"},
+               "aiohttp", "ifaddr", "common", "stream"},
 }
 
 
