@@ -4,7 +4,9 @@ within 1e-4, with a small playout delay; a wrong token is refused; Ctrl-C hangs 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -105,6 +107,28 @@ def test_a_loopback_call_delivers_what_codec_stream_input_gives(
         3.2
     )  # 60 bits padded to 8 bytes per frame
     assert b["call"]["peer"]["codebooks"] == 6 and a["call"]["peer"]["chunk_frames"] == 1
+
+
+@pytest.mark.parametrize("min_playout_delay", ["40", "300"])
+def test_a_longer_min_playout_delay_rides_out_a_stall(min_playout_delay: str, tiny_model: Path, clips, tmp_path: Path) -> None:
+    # The caller's process is stopped for 150 ms mid-call, as a loaded machine may: at the default 40 ms the
+    # answering side's packets from it come after their slots; with 300 ms every packet on either side is in time.
+    delay = ("--min-playout-delay", min_playout_delay)
+    answering, calling = call_pair(tmp_path, tiny_model, clips[0], clips[0], delay, delay)
+    calling.wait_for(re.compile("connected to"))
+    time.sleep(1.0)
+    os.kill(calling.process.pid, signal.SIGSTOP)
+    time.sleep(0.15)
+    os.kill(calling.process.pid, signal.SIGCONT)
+    for process in (calling, answering):
+        code, err = process.finish(60)
+        assert code == 0 and err == "", err
+    a, b = (json.loads((tmp_path / f"{side}.json").read_text()) for side in "ab")
+    if min_playout_delay == "40":
+        assert a["late"] > 0 and a["concealed"] > 0, a
+    else:
+        for stats in (a, b):
+            assert stats["late"] == 0 and stats["concealed"] == 0 and stats["loss"] == 0, stats
 
 
 def test_answering_on_every_interface_prints_urls_a_caller_can_use(tiny_model: Path, clips) -> None:
