@@ -16,6 +16,10 @@ import click
 
 from sscodec.common.files import check_can_create, same_file
 
+# The most threads (or worker processes) a flag may ask for: a few per logical core can still pay where they wait
+# on I/O, an unbounded count once stalled the machine (100,000 ONNX Runtime threads requested).
+MAX_THREADS = 4 * (os.cpu_count() or 1)
+
 USAGE_ERROR = 2
 RUNTIME_ERROR = 1
 INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
@@ -115,7 +119,13 @@ def run_cli(
 def _run(command: click.Command, prog: str, expected: tuple[type[BaseException], ...],
          args: Sequence[str] | None) -> None:
     try:
-        command.main(args=args, prog_name=prog, standalone_mode=False)
+        # The context by hand rather than command.main, whose Ctrl-C handling writes a blank line to stderr first,
+        # a second line for a redirected stderr and even for SIGTERM.
+        with command.make_context(prog, list(sys.argv[1:] if args is None else args)) as context:
+            command.invoke(context)
+    except click.exceptions.Exit as error:  # --help and the like: 0 is a normal return
+        if error.exit_code:
+            sys.exit(error.exit_code)
     except click.exceptions.Abort as error:
         _interrupted(prog, error.__cause__)
     except click.exceptions.NoArgsIsHelpError as error:  # a bare group command: its usage, as click prints it
@@ -143,6 +153,8 @@ def _interrupted(prog: str, cause: BaseException | None) -> None:
     if isinstance(cause, Terminated):
         click.echo(f"{prog}: terminated", err=True)
         sys.exit(TERMINATED)
+    if sys.stderr.isatty():  # after the terminal's "^C", on a line of its own
+        click.echo(err=True)
     click.echo(f"{prog}: interrupted", err=True)
     sys.exit(INTERRUPTED)
 

@@ -17,7 +17,11 @@ def load_versioned(path: Path, names: Iterable[str], version: int, kind: str) ->
     """The arrays `names` of the .npz file `path`, whose `version` array must equal `version`; ModelError naming
     `path` (and `kind`, e.g. "entropy tables") if it cannot be read, is not such a file or has another version."""
     try:
-        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as archive:
+        data = io.BytesIO(path.read_bytes())
+        # np.load takes anything that is not a zip for a pickle and says so, advising an unsafe load: say what it is.
+        if not zipfile.is_zipfile(data):
+            raise ModelError(f"{path}: not a valid {kind} file (not an .npz archive)")
+        with np.load(data, allow_pickle=False) as archive:
             found = int(archive["version"])
             arrays = {name: archive[name] for name in names}
     except OSError as error:

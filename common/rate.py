@@ -46,6 +46,8 @@ class CodeRate:
         ValueError when `kbps` is below one codebook's bitrate.
         """
         per_codebook = self.bitrate_kbps(1)
+        if kbps >= self.bitrate_kbps(self.n_codebooks):  # also a kbps so large that the ratio below overflows
+            return self.n_codebooks
         count = math.floor(kbps / per_codebook + 1e-9)
         if count < 1:
             raise ValueError(

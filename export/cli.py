@@ -117,6 +117,11 @@ def main(
     table_files = _table_files(tables_dir or calibration_dir, "--tables-dir" if tables_dir else "--calibration-dir")
     bundled = str(out_dir) == DEFAULT_NAME
     if tables_only:
+        given = {"--onnx": to_onnx, "--checkpoint": checkpoint is not None, "--fp16": fp16, "--int8": int8,
+                 "--opset": opset is not None, "--with-checkpoint": with_checkpoint}
+        if any(given.values()):
+            raise click.UsageError(f"--tables-only rewrites the tables of an existing export: it takes no "
+                                   f"{', '.join(name for name, flag in given.items() if flag)}")
         _tables_only(BUNDLED_MODEL_DIR if bundled else out_dir, table_files, context_model)
         return
     if not to_onnx:

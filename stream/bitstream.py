@@ -145,7 +145,7 @@ def read_packets(stream: BinaryIO, header: FileHeader, bits_per_code: int, sourc
     while frames < header.frames:
         record = stream.read(_RECORD.size)
         if len(record) < _RECORD.size:
-            raise BitstreamError(f"{source}: truncated after packet {index} ({frames} of {header.frames} frames)")
+            raise BitstreamError(f"{source}: truncated before packet {index} ({frames} of {header.frames} frames)")
         length, checksum = _RECORD.unpack(record)
         if not PACKET_HEADER_SIZE <= length <= limit:
             raise BitstreamError(f"{source}: packet {index} claims {length} bytes, outside "

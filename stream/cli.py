@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from sscodec.common.audio import AudioFileError, write_audio
-from sscodec.common.cli import FiniteFloatRange, check_outputs, run_cli
+from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, check_outputs, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream import devices
@@ -82,10 +82,10 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
               show_default=True, metavar="MS",
               help="In calls: the jitter buffer's smallest delay in ms (it grows with the jitter it measures). Raise "
                    "it where the network or either machine stalls: fewer concealed packets for more latency.")
-@click.option("--intra-op-threads", type=click.IntRange(0, None), default=1, show_default=True,
-              help="ONNX Runtime threads inside one operator (0: ONNX Runtime's choice).")
-@click.option("--inter-op-threads", type=click.IntRange(0, None), default=1, show_default=True,
-              help="ONNX Runtime threads across operators (0: ONNX Runtime's choice).")
+@click.option("--intra-op-threads", type=click.IntRange(0, MAX_THREADS), default=1, show_default=True,
+              help="ONNX Runtime threads inside one operator (0: ONNX Runtime's choice; at most 4 per logical core).")
+@click.option("--inter-op-threads", type=click.IntRange(0, MAX_THREADS), default=1, show_default=True,
+              help="ONNX Runtime threads across operators (0: ONNX Runtime's choice; at most 4 per logical core).")
 def command(
     mic: bool,
     web_address: tuple[str, int] | None,

@@ -195,6 +195,25 @@ def test_user_mistakes_are_one_line_errors(command: str, args: list[str], code: 
     assert message in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_file_cut_between_packets_names_the_first_missing_one(tmp_path: Path) -> None:
+    data = valid_files()[1]  # raw, 2-frame packets
+    stream = io.BytesIO(data)
+    header = read_header(stream, "x")
+    packets = read_packets(stream, header, fuzz_model().info.bits_per_code, "x")
+    next(packets), next(packets), next(packets)
+    cut = tmp_path / "cut.sscb"
+    cut.write_bytes(data[: stream.tell()])  # packets 0, 1 and 2 whole, nothing of packet 3
+    with pytest.raises(StreamError) as error:
+        decode_file(fuzz_model(), cut)
+    assert str(error.value) == f"{cut}: truncated before packet 3 (6 of {header.frames} frames)"
+
+
+def test_a_huge_bitrate_sends_every_codebook(model_dir: Path, clip: Path, tmp_path: Path) -> None:
+    done = run("codec-encode", clip, tmp_path / "o.sscb", "--bitrate", "1e308", "--model", model_dir)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "12 codebooks" in done.stdout
+
+
 @functools.lru_cache(maxsize=1)
 def valid_files() -> tuple[bytes, ...]:
     """Short valid files of the tiny model: entropy-coded, context-coded and raw, 12 and 3 codebooks, 2- and

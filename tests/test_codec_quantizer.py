@@ -58,6 +58,7 @@ def test_bitrate_outside_the_range_is_refused() -> None:
     with pytest.raises(ValueError, match="below one codebook"):
         config.codebooks_for_bitrate(0.3)
     assert config.codebooks_for_bitrate(100) == 12
+    assert config.codebooks_for_bitrate(1e308) == 12  # found from outside: 1e308 / 0.5 overflowed to a traceback
     with pytest.raises(ValueError, match="n_codebooks must be in 1..12"):
         config.bitrate_kbps(13)
 

@@ -173,6 +173,11 @@ def test_the_file_is_checked(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04 not really")
     with pytest.raises(ModelError, match="not a valid context model file"):
         load_context_model(path, Q, K)
+    # Found from outside: text was called "pickled (object) data", with advice to load it unsafely.
+    path.write_bytes(b"junk\n")
+    with pytest.raises(ModelError) as caught:
+        load_context_model(path, Q, K)
+    assert str(caught.value) == f"{path}: not a valid context model file (not an .npz archive)"
 
 
 def test_codec_export_trains_the_context_model_for_an_existing_export(tmp_path: Path) -> None:

@@ -101,6 +101,13 @@ def test_tables_only_rewrites_the_tables_of_an_export(full_run, tmp_path: Path) 
     assert load_tables(folder / TABLES_FILE, 12, 1024).sum() == 12 * (1024 + 336)
     result = _run("--tables-only", "--out", str(tmp_path))
     _assert_one_line_error(result, 2, "encoder_stream.onnx: missing")
+    # Found from outside: export flags beside --tables-only were silently ignored.
+    before = (folder / TABLES_FILE).read_bytes()
+    result = _run("--tables-only", "--out", str(folder), "--onnx", "--checkpoint", "x.pt", "--fp16")
+    _assert_one_line_error(
+        result, 2, "--tables-only rewrites the tables of an existing export: it takes no --onnx, --checkpoint, --fp16"
+    )
+    assert (folder / TABLES_FILE).read_bytes() == before
 
 
 def test_int8_keeps_the_codes_and_quantizes_the_decoders_only(full_run) -> None:

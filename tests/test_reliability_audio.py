@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sscodec.common.audio import AudioFileError, read_audio, to_mono_rate
+from sscodec.common.bundled import EXAMPLE_CLIP
 
 RATE = 16000
 # The README's Reliability section quotes these counts; change both together.
@@ -131,11 +134,15 @@ def test_a_declared_length_beyond_the_decode_cap_is_refused_before_allocating(
     # Hypothesis once found a damaged header declaring 1.6 billion frames × 4 channels (a 23.8 GiB read);
     # the cap is checked against the declared length, so a small cap shows the check on a small file.
     path = folder / "long.wav"
-    path.write_bytes(encode(np.zeros((400, 2)), 8000, "WAV", "PCM_16"))
+    path.write_bytes(encode(np.zeros((400, 1)), 8000, "WAV", "PCM_16"))
     monkeypatch.setattr("sscodec.common.audio.MAX_VALUES", 799)
-    with pytest.raises(AudioFileError, match="declares 800 samples, more than 799 to decode at once"):
+    with pytest.raises(AudioFileError, match="declares 800 samples at 16000 Hz, more than 799 to decode at once"):
         read_audio(path, 16000)
     monkeypatch.setattr("sscodec.common.audio.MAX_VALUES", 800)
+    assert read_audio(path, 16000).shape == (800,)
+    # What counts is the output: found from outside, codec-encode refused 100 minutes of 48 kHz stereo (576 M
+    # values in the file) that are 96 M samples at 16 kHz. Here 2,400 stereo frames at 48 kHz are 800 samples.
+    path.write_bytes(encode(np.zeros((2400, 2)), 48000, "WAV", "PCM_16"))
     assert read_audio(path, 16000).shape == (800,)
 
 
@@ -163,3 +170,27 @@ def test_to_mono_rate_is_finite_or_one_clear_error(frames: int, channels: int, r
     assert channels and frames and bad is None and rate > 0
     assert mono.dtype == np.float32 and np.isfinite(mono).all()
     assert abs(mono.shape[0] - frames * RATE / rate) <= 1
+
+
+def test_an_mp3_damaged_midway_is_an_error_not_a_shorter_file(folder: Path, tmp_path: Path) -> None:
+    # Found from outside: libsndfile ends the read at the damage as if the file ended there, and codec-encode
+    # wrote 3 s of a 12.8 s MP3 with exit 0. 200 bytes of noise over the third MP3 frame stop it at 0.22 s.
+    speech = soundfile.read(EXAMPLE_CLIP, dtype="float32")[0]
+    whole = bytearray(encode(speech, 16000, "MP3", "MPEG_LAYER_III"))
+    assert read_audio(_write(folder / "whole.mp3", bytes(whole)), 16000).shape[0] == speech.shape[0]
+    damaged = whole[:2000] + np.random.default_rng(0).integers(0, 256, 200, dtype=np.uint8).tobytes() + whole[2200:]
+    path = _write(folder / "damaged.mp3", bytes(damaged))
+    with pytest.raises(AudioFileError) as error:
+        read_audio(path, 16000)
+    assert str(error.value) == f"{path}: damaged: decoding stopped at 0.22 s of the 6.72 s it declares"
+    done = subprocess.run([str(Path(sys.executable).parent / "codec-encode"), str(path), str(tmp_path / "o.sscb")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1 and not (tmp_path / "o.sscb").exists()
+    # libmpg123 itself writes "Note: ..." lines to stderr; ours is the last, and the only one of ours.
+    assert done.stderr.splitlines()[-1] == f"codec-encode: error: {error.value}", done.stderr
+    assert sum(line.startswith("codec-encode") for line in done.stderr.splitlines()) == 1
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

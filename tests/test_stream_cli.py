@@ -13,6 +13,7 @@ import soundfile
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
 from sscodec.common.audio import read_audio
+from sscodec.common.cli import MAX_THREADS
 from sscodec.stream.cli import main
 from sscodec.stream.engine import StreamEngine
 from sscodec.stream.file_mode import stream_audio
@@ -94,6 +95,9 @@ def test_installed_entry_point_runs(tiny_model: Path, stereo_44k, tmp_path: Path
         (["--input", "{wav}", "--bitrate", "inf"], 2, "inf is not a finite number in the range x>0"),
         (["--input", "{wav}", "--bitrate", "nan"], 2, "nan is not a finite number in the range x>0"),
         (["--input", "{wav}", "--chunk-frames", "0"], 2, "--chunk-frames"),
+        # Found from outside: 100,000 threads were passed to ONNX Runtime and stalled the machine.
+        (["--input", "{wav}", "--intra-op-threads", "100000"], 2, f"100000 is not in the range 0<=x<={MAX_THREADS}"),
+        (["--input", "{wav}", "--inter-op-threads", "100000"], 2, f"100000 is not in the range 0<=x<={MAX_THREADS}"),
         (["--input", "{wav}", "--duration", "3"], 2, "--duration applies only with --mic"),
         (["--input", "{wav}", "--record-output", "{tmp}/r.wav"], 2, "--record-output applies only with --mic"),
         (["--input", "{wav}", "--duration", "3", "--record-output", "{tmp}/r.wav"], 2,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from sscodec.common.cli import MAX_THREADS
 from sscodec.train.cli import main
 from sscodec.train.data import Crop, CropReader
 from sscodec.train.manifest import load_manifest
@@ -236,6 +237,13 @@ def test_weights_are_shares_of_their_sum_even_near_the_float_limit(tmp_path: Pat
               "--checkpoint_dir", str(tmp_path / "ckpt"), "--max_steps", "1", *TINY])
     summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("training data"))
     assert "share 0.77" in summary and "share 0.23" in summary, summary
+
+
+@pytest.mark.parametrize(("flag", "low"), [("--threads", 1), ("--num_workers", 0)])
+def test_thread_and_worker_counts_are_bounded(flag: str, low: int, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "c"), flag, "100000", *TINY]
+    _fails(args, capsys, 2, f"Invalid value for '{flag}': 100000 is not in the range {low}<=x<={MAX_THREADS}")
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "300"])

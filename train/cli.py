@@ -12,7 +12,7 @@ from click.core import ParameterSource
 from sscodec.codec.checkpoint import CheckpointError
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
-from sscodec.common.cli import FiniteFloatRange, int_list, run_cli
+from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, int_list, run_cli
 from sscodec.common.errors import ModelError
 from sscodec.train.config import TrainConfig, parse_data_dir, resumed
 from sscodec.train.manifest import DataError
@@ -57,12 +57,12 @@ def _codebook_counts(text: str) -> tuple[int, ...]:
                    "folder; '#' starts a comment), e.g. a benchmark's held-out speakers from `codec-bench "
                    "heldout`.")
 @click.option("--no_validation", is_flag=True, help="No validation at all (best.pt is then the latest model).")
-@click.option("--num_workers", type=click.IntRange(0),
+@click.option("--num_workers", type=click.IntRange(0, MAX_THREADS),
               help="DataLoader workers per process reading crops from disk [default: cores per process - 1, "
-                   "1 to 4]; 0 reads on the main thread.")
-@click.option("--threads", type=click.IntRange(1),
+                   "1 to 4; at most 4 per logical core]; 0 reads on the main thread.")
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS),
               help="torch threads per process [default on the CPU: cores per process minus data workers, at "
-                   "least 1; on CUDA: torch's default].")
+                   "least 1; on CUDA: torch's default; at most 4 per logical core].")
 @click.option("--in_memory", is_flag=True,
               help="Decode every training file into RAM before step 0 instead of reading crops from disk "
                    "(small corpora only: 100 hours are 23 GB per process).")
