@@ -1,8 +1,13 @@
-"""Output files written whole or not at all: a temp file beside the output, renamed over it on success."""
+"""Output files written whole or not at all: a temp file beside the output, renamed over it on success.
+
+A symlink is written through (its target replaced, the link kept); a device or FIFO (/dev/null, /dev/stdout, a
+named pipe) is written directly, since renaming a file over it would replace the device itself."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,11 +23,15 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     hidden: `.NAME.XXXXXXXX.tmp.SUFFIX`; only a killed process (SIGKILL, power loss) can leave one behind. An
     error message that names the temp file is rewritten to name `path`.
     """
-    path = Path(path)
+    given = Path(path)
+    if _is_special(given):
+        yield given
+        return
+    path = Path(os.path.realpath(given))
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     except OSError as error:
-        raise OSError(error.errno, error.strerror, str(path)) from None
+        raise OSError(error.errno, error.strerror, str(given)) from None
     os.close(fd)
     temp = Path(name)
     try:
@@ -35,7 +44,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(temp, path)
     except BaseException as error:
         temp.unlink(missing_ok=True)
-        _rename_in_message(error, str(temp), str(path))
+        _rename_in_message(error, str(temp), str(given))
         raise
 
 
@@ -46,6 +55,16 @@ def _rename_in_message(error: BaseException, temp: str, path: str) -> None:
             error.filename = path
     elif len(error.args) == 1 and isinstance(error.args[0], str) and temp in error.args[0]:
         error.args = (error.args[0].replace(temp, path),)
+
+
+def _is_special(path: Path) -> bool:
+    """An existing file (symlinks followed) that is neither a regular file nor a folder: a device, FIFO or
+    socket."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def same_file(first: str | os.PathLike, second: str | os.PathLike) -> bool:
@@ -63,13 +82,18 @@ def check_can_create(path: str | os.PathLike, parents: bool = False) -> None:
     read-only mounts, /proc). With `parents`, the folder may be missing and is probed at its nearest existing
     ancestor, for writers that create their folders.
     """
-    path = Path(path)
+    given = Path(path)
+    if _is_special(given):  # written directly (atomic_output), not beside
+        if not os.access(given, os.W_OK):
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(given))
+        return
+    path = Path(os.path.realpath(given))
     folder = path.parent
     while parents and not folder.exists() and folder != folder.parent:
         folder = folder.parent
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
     except OSError as error:
-        raise OSError(error.errno, error.strerror, str(path)) from None
+        raise OSError(error.errno, error.strerror, str(given)) from None
     os.close(fd)
     os.unlink(name)

@@ -7,10 +7,13 @@ input and that previous file byte for byte as they were, and no temp file beside
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -162,3 +165,35 @@ def test_a_call_with_mic_and_no_sound_card_fails_before_waiting_or_calling(tiny_
     message = one_line_error(done, "codec-stream", 1)
     assert "no audio devices found" in message or "PortAudio not found" in message, message
     assert "waiting for a call" not in done.stdout
+
+
+def test_outputs_go_through_symlinks_and_into_fifos_without_replacing_them(tiny_model: Path, speech: Path,  # noqa: F811
+                                                                           tmp_path: Path) -> None:
+    # Found from outside: the temp file was renamed over the path itself, so a symlink became a file (its
+    # target untouched), a FIFO a file, and as root `--stats-json /dev/stdout` would have replaced /dev/stdout.
+    plain = tmp_path / "plain.sscb"
+    assert run("codec-encode", speech, plain, "--raw", "--model", tiny_model).returncode == 0
+    (tmp_path / "elsewhere").mkdir()
+    target = tmp_path / "elsewhere" / "real.sscb"
+    target.write_bytes(PREVIOUS)
+    link = tmp_path / "link.sscb"
+    link.symlink_to(Path("elsewhere") / "real.sscb")
+    assert run("codec-encode", speech, link, "--raw", "--model", tiny_model).returncode == 0
+    assert link.is_symlink() and target.read_bytes() == plain.read_bytes()
+    # A symlink to this process's stdout (a pipe here): the stats arrive there and the link stays.
+    stdout_link = tmp_path / "stdout.json"
+    stdout_link.symlink_to("/proc/self/fd/1")
+    done = run("codec-stream", "--input", speech, "--stats-json", stdout_link, "--model", tiny_model)
+    assert done.returncode == 0, done.stderr
+    stats, _ = json.JSONDecoder().raw_decode(done.stdout)  # the stats first, then the printed summary
+    assert stats["frames"] == 100 and stdout_link.is_symlink()
+    # A FIFO gets the file's bytes from a reader on the other end, and stays a FIFO.
+    fifo = tmp_path / "fifo.sscb"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    done = run("codec-encode", speech, fifo, "--raw", "--model", tiny_model)
+    reader.join(30)
+    assert done.returncode == 0, done.stderr
+    assert received == [plain.read_bytes()] and stat.S_ISFIFO(fifo.stat().st_mode)
