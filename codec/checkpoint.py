@@ -62,6 +62,16 @@ def save_codec(model: Codec, path: str | os.PathLike, **extra: Any) -> None:
     atomic_save({**codec_payload(model), **extra}, path)
 
 
+def round_to_compact(model: Codec) -> None:
+    """Round the model's floating-point weights and buffers to fp16 values, in place: what `save_compact_codec`
+    keeps, so that graphs exported from the rounded model are the ones a re-export from that codec.pt gives (the
+    same fingerprint, so files encoded with either decode with both)."""
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().to(tensor.dtype))
+
+
 def save_compact_codec(model: Codec, path: str | os.PathLike, **extra: Any) -> None:
     """Save the model alone with its floating-point tensors in fp16: half the size, for bundling.
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from sscodec.codec.checkpoint import CheckpointError, load_codec, save_compact_codec
+from sscodec.codec.checkpoint import CheckpointError, load_codec, round_to_compact, save_compact_codec
 from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import (
     BUNDLED_CHECKPOINT,
@@ -148,6 +148,9 @@ def main(
             else None
         )
         click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} {plural(config.n_codebooks, 'codebook')}) to {out_dir}")
+        writes_checkpoint = with_checkpoint or (bundled and str(checkpoint) != DEFAULT_NAME)
+        if writes_checkpoint:  # the graphs from the weights codec.pt keeps, so that re-exporting it changes nothing
+            round_to_compact(model)
         target = Path(tempfile.mkdtemp(prefix=".export-", dir=BUNDLED_MODEL_DIR.parent)) if bundled else out_dir
         try:
             result = export_codec(model, target, opset=opset, fp16=fp16, int8=int8, calibration=clips,
@@ -157,7 +160,7 @@ def main(
         finally:
             if bundled:
                 shutil.rmtree(target, ignore_errors=True)
-        if with_checkpoint or (bundled and str(checkpoint) != DEFAULT_NAME):
+        if writes_checkpoint:
             checkpoint_path = BUNDLED_CHECKPOINT if bundled else out_dir / "codec.pt"
             save_compact_codec(model, checkpoint_path, exported_from=str(checkpoint))
     except (CheckpointError, ExportError, AudioFileError, OSError) as error:

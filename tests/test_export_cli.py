@@ -91,6 +91,15 @@ def test_export_writes_entropy_tables_from_the_calibration_clips(full_run) -> No
     assert frames > 100 and (counts.sum(axis=1) == counts[0].sum()).all()
 
 
+def test_re_exporting_the_codec_pt_of_an_export_gives_the_same_model(checkpoint, tmp_path: Path) -> None:
+    # Found from outside: codec.pt keeps fp16 weights while the graphs came from the fp32 ones, so re-exporting
+    # codec.pt (as the README does for the bundled default) changed the fingerprint and orphaned every file.
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(first), "--with-checkpoint").exit_code == 0
+    assert _run("--onnx", "--checkpoint", str(first / "codec.pt"), "--out", str(again)).exit_code == 0
+    assert CodecModel(again).fingerprint == CodecModel(first).fingerprint
+
+
 def test_tables_only_rewrites_the_tables_of_an_export(full_run, tmp_path: Path) -> None:
     out, _ = full_run
     folder = tmp_path / "model"
