@@ -119,15 +119,18 @@ def command(
         click.echo(devices.list_devices())
         return
     calling = answer is not None or call_url is not None
+    given = _given_flags(click.get_current_context())
     _check_usage(mic, input_path, web_address is not None, output_path, codebooks, bitrate, duration,
                  input_device, output_device, record_input, record_output, calling)
+    if not mic and "--latency" in given:
+        _refuse_flags(["--latency"], ("applies", "apply"), "only with --mic")
     if not calling:  # --mic, --input and --web alike: a call's flags would be silently ignored
-        _check_call_only(token, simulate, concealment, min_playout_delay)
+        _check_call_only(given)
     # Before any model is loaded or call placed: no output may overwrite the input, and each must be writable.
     check_outputs({"--output": output_path, "--stats-json": stats_json, "--record-input": record_input,
                    "--record-output": record_output}, {"--input": input_path})
     if web_address is not None:
-        _check_web_usage(output_path, chunk_frames, stats_json, provider)
+        _check_web_usage(given)
         model = CodecModel(resolve_model_dir(model_dir))
         try:
             initial_codebooks = codebook_count(model.info, codebooks, bitrate)
@@ -193,23 +196,24 @@ def _check_usage(mic: bool, input_path: Path | None, web: bool, output_path: Pat
                       "only with --mic")
 
 
-def _check_call_only(token: str | None, simulate: str | None, concealment: str, min_playout_delay: float) -> None:
-    """Outside a call: --token, --simulate and a non-default --concealment or --min-playout-delay are usage
-    errors."""
-    call_only = {"--token": token, "--simulate": simulate}
-    if concealment != "repeat":
-        call_only["--concealment"] = concealment
-    if min_playout_delay != DEFAULT_MIN_DELAY_MS:
-        call_only["--min-playout-delay"] = str(min_playout_delay)
-    _refuse_flags([name for name, value in call_only.items() if value is not None], ("applies", "apply"),
-                  "only with --answer or --call")
+def _given_flags(context: click.Context) -> set[str]:
+    """The options given on the command line (or the environment), even at their default value: a flag that
+    cannot apply is refused whatever its value, not only when it differs from the default."""
+    sources = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    return {param.opts[0] for param in context.command.params
+            if param.name is not None and context.get_parameter_source(param.name) in sources}
 
 
-def _check_web_usage(output_path: Path | None, chunk_frames: int, stats_json: Path | None, provider: str) -> None:
+def _check_call_only(given: set[str]) -> None:
+    """Outside a call: --token, --simulate, --concealment and --min-playout-delay are usage errors."""
+    call_only = ("--token", "--simulate", "--concealment", "--min-playout-delay")
+    _refuse_flags([name for name in call_only if name in given], ("applies", "apply"), "only with --answer or --call")
+
+
+def _check_web_usage(given: set[str]) -> None:
     """The page streams one frame at a time with ONNX Runtime Web in the browser: these flags cannot apply."""
-    given = {"--output": output_path is not None, "--chunk-frames": chunk_frames != 1,
-             "--stats-json": stats_json is not None, "--provider": provider != "cpu"}
-    _refuse_flags([name for name, flag in given.items() if flag], ("does", "do"),
+    local = ("--output", "--chunk-frames", "--stats-json", "--provider", "--intra-op-threads", "--inter-op-threads")
+    _refuse_flags([name for name in local if name in given], ("does", "do"),
                   "not apply with --web (the browser runs the codec)")
 
 

@@ -95,6 +95,8 @@ def test_installed_entry_point_runs(tiny_model: Path, stereo_44k, tmp_path: Path
         (["--input", "{wav}", "--bitrate", "inf"], 2, "inf is not a finite number in the range x>0"),
         (["--input", "{wav}", "--bitrate", "nan"], 2, "nan is not a finite number in the range x>0"),
         (["--input", "{wav}", "--chunk-frames", "0"], 2, "--chunk-frames"),
+        (["--input", "{wav}", "--latency", "low"], 2, "--latency applies only with --mic"),
+        (["--input", "{wav}", "--concealment", "repeat"], 2, "--concealment applies only with --answer or --call"),
         # Found from outside: 100,000 threads were passed to ONNX Runtime and stalled the machine.
         (["--input", "{wav}", "--intra-op-threads", "100000"], 2, f"100000 is not in the range 0<=x<={MAX_THREADS}"),
         (["--input", "{wav}", "--inter-op-threads", "100000"], 2, f"100000 is not in the range 0<=x<={MAX_THREADS}"),

@@ -545,6 +545,10 @@ def test_an_sscb_of_another_model_names_the_model_but_no_server_path(
         (["--web", "127.0.0.1:0", "--chunk-frames", "4"], 2, "--chunk-frames does not apply with --web"),
         (["--web", "127.0.0.1:0", "--output", "{tmp}/o.wav", "--provider", "cuda"], 2,
          "--output, --provider do not apply with --web"),
+        # Found from outside: at their default values these were silently ignored.
+        (["--web", "127.0.0.1:0", "--provider", "cpu", "--intra-op-threads", "1"], 2,
+         "--provider, --intra-op-threads do not apply with --web"),
+        (["--web", "127.0.0.1:0", "--latency", "0.1"], 2, "--latency applies only with --mic"),
         (["--web", "127.0.0.1:0", "--token", "x"], 2, "--token applies only with --answer or --call"),
         (["--web", "127.0.0.1:0", "--simulate", "loss=0.1"], 2, "--simulate applies only with --answer or --call"),
         (["--web", "127.0.0.1:0", "--concealment", "silence"], 2,
