@@ -192,12 +192,14 @@ def test_a_run_folder_is_never_overwritten_and_init_from_keeps_its_preset(data: 
     capsys.readouterr()
     with pytest.raises(SystemExit) as stopped:
         _train(data, tmp_path / "run", "--losses", "l1", "--max_steps", "1")
-    assert stopped.value.code == 1 and (tmp_path / "run" / "latest.pt").read_bytes() == before
+    # Both are usage mistakes, exit 2 like every other (found from outside: they exited 1).
+    assert stopped.value.code == 2 and (tmp_path / "run" / "latest.pt").read_bytes() == before
     assert capsys.readouterr().err.strip().splitlines() == [
         (f"codec-train: error: {tmp_path / 'run'} already holds a run (latest.pt): continue it with --resume, or "
-        "give a new --checkpoint_dir")]
+        "give a new --checkpoint_dir (see codec-train --help)")]
     with pytest.raises(SystemExit) as stopped:  # TINY says --preset tiny; the bundled default is small
         _train(data, tmp_path / "other", "--losses", "l1", "--max_steps", "1", "--init_from", "default")
-    assert stopped.value.code == 1
+    assert stopped.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "codec-train: error: --preset tiny contradicts --init_from default, a small model: drop --preset")
+        "codec-train: error: --preset tiny contradicts --init_from default, a small model: drop --preset "
+        "(see codec-train --help)")

@@ -132,7 +132,7 @@ def _codebook_counts(text: str) -> tuple[int, ...]:
 def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
     """Train a streaming speech codec; run the same command under `torchrun --nproc_per_node N` for DDP."""
     from sscodec.train.distributed import init_distributed, shutdown
-    from sscodec.train.trainer import Trainer, resolve_device
+    from sscodec.train.trainer import Trainer, TrainingUsageError, resolve_device
 
     if options["noise_prob"] > 0 and not options["noise_dir"]:
         raise click.UsageError("--noise_prob needs --noise_dir (a folder of noise recordings)")
@@ -158,6 +158,8 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
     )
     try:
         result = Trainer(config, info).run()
+    except TrainingUsageError as error:
+        raise click.UsageError(str(error)) from None
     finally:
         shutdown(info)
     if info.is_main:

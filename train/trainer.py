@@ -66,6 +66,11 @@ class TrainingError(RuntimeError):
     """A run that cannot go on (diverged, nothing to resume, ...): reported as one line."""
 
 
+class TrainingUsageError(TrainingError):
+    """A command line that contradicts what it points at (a folder holding a run, the --init_from model's
+    preset): found only once those are read, a usage error all the same (exit 2)."""
+
+
 @dataclass
 class TrainResult:
     """Where a finished run ended."""
@@ -164,7 +169,7 @@ class Trainer:
         """The checkpoint folder, and whether this call created it."""
         directory = Path(self.config.checkpoint_dir)
         if not self.config.resume and (directory / "latest.pt").exists():
-            raise TrainingError(f"{directory} already holds a run (latest.pt): continue it with --resume, or give "
+            raise TrainingUsageError(f"{directory} already holds a run (latest.pt): continue it with --resume, or give "
                                 "a new --checkpoint_dir")
         created = not directory.exists()
         try:
@@ -241,7 +246,7 @@ class Trainer:
                     f"{self.config.init_from}: weights are folded for inference; start from a training checkpoint"
                 )
             if self.config.preset not in (None, model.config.preset):
-                raise TrainingError(f"--preset {self.config.preset} contradicts --init_from {self.config.init_from}, "
+                raise TrainingUsageError(f"--preset {self.config.preset} contradicts --init_from {self.config.init_from}, "
                                     f"a {model.config.preset} model: drop --preset")
             log.info("initialised from %s (preset %s)", self.config.init_from, model.config.preset)
             if self.config.checkerboard_free and not model.config.checkerboard_free:
