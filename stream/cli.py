@@ -139,9 +139,9 @@ def command(
         serve(model, initial_codebooks, *web_address)
         return
     if calling:
-        _call(answer, call_url, token, simulate, concealment, min_playout_delay, mic, input_path, output_path, model_dir, codebooks,
-              bitrate, chunk_frames, duration, (input_device, output_device), latency, stats_json,
-              RuntimeOptions(provider, intra_op_threads, inter_op_threads))
+        _call(answer, call_url, token, simulate, concealment, min_playout_delay, mic, input_path, output_path,
+              model_dir, codebooks, bitrate, chunk_frames, duration, (input_device, output_device), latency,
+              stats_json, RuntimeOptions(provider, intra_op_threads, inter_op_threads))
         return
     try:
         engine = StreamEngine(
@@ -234,8 +234,8 @@ def _web_address(text: str | None) -> tuple[str, int] | None:
 
 
 def _call(answer: str | None, call_url: str | None, token: str | None, simulate: str | None, concealment: str,
-          min_playout_delay: float, mic: bool, input_path: Path | None, output_path: Path | None, model_dir: str | Path | None,
-          codebooks: int | None, bitrate: float | None, chunk_frames: int, duration: float | None,
+          min_playout_delay: float, mic: bool, input_path: Path | None, output_path: Path | None,
+          model_dir: str | Path | None, codebooks: int | None, bitrate: float | None, chunk_frames: int, duration: float | None,
           device_pair: tuple, latency: float | str, stats_json: Path | None, runtime: RuntimeOptions) -> None:
     """--answer / --call: check the call's flags, run the call, report it."""
     if answer is not None and call_url is not None:
