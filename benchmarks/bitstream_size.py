@@ -10,7 +10,7 @@ encoder's codes. With --json, also writes FILE with .md (machine and library ver
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from sscodec.benchmarks.errors import BenchError
 from sscodec.benchmarks.machine import describe, machine_info
+from sscodec.benchmarks.results import result_paths, write_results
 from sscodec.common.audio import read_audio
 from sscodec.export.calibration import audio_files
 from sscodec.stream.file_codec import DEFAULT_PACKET_FRAMES, encode_file, read_checked
@@ -95,13 +97,15 @@ def main() -> None:
     table = markdown(rows)
     print(table)
     if args.json:
-        args.json.write_text(json.dumps({"model": str(model.directory), "packet_frames": args.packet_frames,
-                                         "machine": machine_info(), "rows": rows}, indent=1))
-        args.json.with_suffix(".md").write_text(
-            f"# Bitstream size\n\nModel `{model.directory}`, {model.info.n_codebooks} codebooks, "
-            f"{args.packet_frames}-frame packets, at most {args.max_clips} clips per folder. Machine: "
-            f"{describe(machine_info())}.\n\n{table}\n")
-        figure(rows).savefig(args.json.with_suffix(".png"), dpi=100)
+        data = {"model": str(model.directory), "packet_frames": args.packet_frames, "machine": machine_info(),
+                "rows": rows}
+        report = (f"# Bitstream size\n\nModel `{model.directory}`, {model.info.n_codebooks} codebooks, "
+                  f"{args.packet_frames}-frame packets, at most {args.max_clips} clips per folder. Machine: "
+                  f"{describe(machine_info())}.\n\n{table}\n")
+        try:
+            write_results(result_paths("bitstream_size", args.json), data, report, figure(rows))
+        except BenchError as error:  # one line, as from the CLIs (a missing folder is created, not a traceback)
+            sys.exit(f"bitstream_size: error: {error}")
 
 
 def figure(rows: dict[str, dict]) -> Figure:
