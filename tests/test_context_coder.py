@@ -21,6 +21,7 @@ from sscodec.common.context_model_file import (
     save_context_model,
 )
 from sscodec.common.errors import ModelError
+from sscodec.stream import context_coder
 from sscodec.stream.context_coder import ContextCoder
 from sscodec.stream.model import CodecModel
 from sscodec.stream.packet import CodingMode
@@ -105,9 +106,10 @@ def test_round_trip_of_any_codes(codebooks: int, frames: int) -> None:
 def test_encoding_and_decoding_run_blas_on_one_thread_and_restore_it(monkeypatch: pytest.MonkeyPatch) -> None:
     # Found from outside: OpenBLAS's thread per core made codec-encode 5-30x slower on a 2-core machine with
     # another busy process (README, "Bitstream").
-    from threadpoolctl import ThreadpoolController
-
-    blas = ThreadpoolController().select(user_api="blas")
+    # The libraries numpy had loaded when the coder was imported (numpy is imported first), which its products run
+    # on: a BLAS loaded later by other modules (scipy's own OpenBLAS, once another test imported the coder first)
+    # is none of the coder's business, and once made this test measure the wrong library.
+    blas = context_coder._BLAS.select(user_api="blas")
     if not blas.lib_controllers:
         pytest.skip("numpy here links no BLAS that threadpoolctl can limit")
     coder = ContextCoder({name: value.astype(np.int64) for name, value in random_arrays(5).items()})
