@@ -68,8 +68,7 @@ def round_to_compact(model: Codec) -> None:
     same fingerprint, so files encoded with either decode with both)."""
     with torch.no_grad():
         for tensor in model.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.copy_(tensor.half().to(tensor.dtype))
+            tensor.copy_(_compact(tensor).to(tensor.dtype))
 
 
 def save_compact_codec(model: Codec, path: str | os.PathLike, **extra: Any) -> None:
@@ -78,8 +77,13 @@ def save_compact_codec(model: Codec, path: str | os.PathLike, **extra: Any) -> N
     `load_codec` restores it in fp32 (the cast back is exact), and training can start from it.
     """
     payload = codec_payload(model)
-    payload["model"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["model"].items()}
+    payload["model"] = {k: _compact(v) for k, v in payload["model"].items()}
     atomic_save({**payload, **extra}, path)
+
+
+def _compact(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor as a compact codec.pt stores it: floating point in fp16, integers as they are."""
+    return tensor.half() if tensor.is_floating_point() else tensor
 
 
 def _starts_like_a_pickle(path: Path) -> bool:

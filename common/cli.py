@@ -96,6 +96,14 @@ def int_list(text: str, hint: str) -> tuple[int, ...]:
     return values
 
 
+def given_flags(context: click.Context) -> set[str]:
+    """The options given on the command line (or the environment), even at their default value: a flag that
+    cannot apply is refused whatever its value, not only when it differs from the default."""
+    sources = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    return {param.opts[0] for param in context.command.params
+            if param.name is not None and context.get_parameter_source(param.name) in sources}
+
+
 def run_cli(
     command: click.Command,
     prog: str,

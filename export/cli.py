@@ -24,7 +24,7 @@ from sscodec.common.bundled import (
     EXAMPLE_CLIP,
     resolve_checkpoint,
 )
-from sscodec.common.cli import run_cli
+from sscodec.common.cli import given_flags, run_cli
 from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.errors import ModelError, first_line
 from sscodec.common.text import plural
@@ -45,6 +45,9 @@ def checkpoint_option(value: str) -> Path:
         raise click.BadParameter(str(error), param_hint="--checkpoint") from None
     if not path.exists():
         raise click.BadParameter(f"{path}: no such checkpoint", param_hint="--checkpoint")
+    if path.is_dir():
+        raise click.BadParameter(f"{path}: is a folder; give the checkpoint file in it (e.g. best.pt)",
+                                 param_hint="--checkpoint")
     return path
 
 
@@ -117,11 +120,12 @@ def main(
     table_files = _table_files(tables_dir or calibration_dir, "--tables-dir" if tables_dir else "--calibration-dir")
     bundled = str(out_dir) == DEFAULT_NAME
     if tables_only:
-        given = {"--onnx": to_onnx, "--checkpoint": checkpoint is not None, "--fp16": fp16, "--int8": int8,
-                 "--opset": opset is not None, "--with-checkpoint": with_checkpoint}
-        if any(given.values()):
+        given = given_flags(click.get_current_context())
+        refused = [flag for flag in ("--onnx", "--checkpoint", "--fp16", "--int8", "--opset", "--with-checkpoint",
+                                     "--validation-dir") if flag in given]
+        if refused:
             raise click.UsageError(f"--tables-only rewrites the tables of an existing export: it takes no "
-                                   f"{', '.join(name for name, flag in given.items() if flag)}")
+                                   f"{', '.join(refused)}")
         _tables_only(BUNDLED_MODEL_DIR if bundled else out_dir, table_files, context_model)
         return
     if not to_onnx:

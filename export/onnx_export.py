@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from sscodec.codec.config import CodecConfig
+from sscodec.codec.fingerprint import codec_fingerprint
 from sscodec.codec.model import Codec
 from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.entropy_tables import TABLES_FILE
@@ -24,7 +26,7 @@ from sscodec.export.context_model import write_context_model
 from sscodec.export.conv2d import convs_as_2d
 from sscodec.export.errors import ExportError, UnsupportedConfigError
 from sscodec.export.graphs import GraphSpec, Shape, graph_specs
-from sscodec.export.metadata import codec_fingerprint, metadata_props, set_metadata
+from sscodec.export.metadata import metadata_props, set_metadata
 from sscodec.export.parity import verify_export
 from sscodec.export.probe import probe_signal
 from sscodec.export.tables import write_tables
@@ -85,6 +87,7 @@ def export_codec(
         raise ValueError("int8 export needs calibration clips")
     codec = folded_copy(model)
     config = codec.config
+    created = [folder for folder in (Path(out_dir), *Path(out_dir).parents) if not folder.exists()]  # deepest first
     staging = _staging_dir(Path(out_dir))
     try:
         specs = graph_specs(codec)
@@ -100,11 +103,24 @@ def export_codec(
             for precision, wanted in zip(PRECISIONS, (fp16, int8))
             if wanted
         }
+        # The fp16/int8 folders are the same codec (fingerprint): they code files with the same tables and context
+        # model, so a file encoded with one precision decodes with any other.
+        for precision in variants:
+            for written in (tables, context):
+                if written is not None:
+                    shutil.copy2(written, staging / precision / written.name)
         final = _move_into(staging, Path(out_dir))
         # Tables or a context model left from an earlier export describe other graphs' codes.
-        for name, written in ((TABLES_FILE, tables), (CONTEXT_FILE, context)):
-            if written is None:
-                (Path(out_dir) / name).unlink(missing_ok=True)
+        for folder in (Path(out_dir), *(Path(out_dir) / precision for precision in variants)):
+            for name, written in ((TABLES_FILE, tables), (CONTEXT_FILE, context)):
+                if written is None:
+                    (folder / name).unlink(missing_ok=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # a failed export leaves no folder it made ("nothing is written")
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(
@@ -223,7 +239,7 @@ def _staging_dir(out_dir: Path) -> Path:
 def _move_into(staging: Path, out_dir: Path) -> dict[Path, Path]:
     """Move every staged file to the same relative place under `out_dir`; returns old → new paths."""
     moved = {}
-    for source in sorted([*staging.rglob("*.onnx"), *staging.glob(TABLES_FILE), *staging.glob(CONTEXT_FILE)]):
+    for source in sorted([*staging.rglob("*.onnx"), *staging.rglob(TABLES_FILE), *staging.rglob(CONTEXT_FILE)]):
         target = out_dir / source.relative_to(staging)
         target.parent.mkdir(exist_ok=True)
         os.replace(source, target)

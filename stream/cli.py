@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from sscodec.common.audio import AudioFileError, write_audio
-from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, check_outputs, run_cli
+from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, check_outputs, given_flags, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream import devices
@@ -119,7 +119,7 @@ def command(
         click.echo(devices.list_devices())
         return
     calling = answer is not None or call_url is not None
-    given = _given_flags(click.get_current_context())
+    given = given_flags(click.get_current_context())
     _check_usage(mic, input_path, web_address is not None, output_path, codebooks, bitrate, duration,
                  input_device, output_device, record_input, record_output, calling)
     if not mic and "--latency" in given:
@@ -194,14 +194,6 @@ def _check_usage(mic: bool, input_path: Path | None, web: bool, output_path: Pat
     if not mic:
         _refuse_flags([name for name, value in live_only.items() if value is not None], ("applies", "apply"),
                       "only with --mic")
-
-
-def _given_flags(context: click.Context) -> set[str]:
-    """The options given on the command line (or the environment), even at their default value: a flag that
-    cannot apply is refused whatever its value, not only when it differs from the default."""
-    sources = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
-    return {param.opts[0] for param in context.command.params
-            if param.name is not None and context.get_parameter_source(param.name) in sources}
 
 
 def _check_call_only(given: set[str]) -> None:

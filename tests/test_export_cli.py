@@ -18,13 +18,15 @@ from click.testing import CliRunner
 
 from sscodec.codec.checkpoint import load_codec, save_codec
 from sscodec.codec.config import CodecConfig, preset
+from sscodec.codec.fingerprint import codec_fingerprint
 from sscodec.codec.model import Codec
+from sscodec.common.bundled import EXAMPLE_CLIP
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.export import cli, int8
 from sscodec.export.calibration import audio_files
 from sscodec.export.cli import main
-from sscodec.export.metadata import codec_fingerprint
 from sscodec.export.runtime import quiet_session, run_graph
+from sscodec.stream.bitstream import read_header
 from sscodec.stream.model import CodecModel
 from sscodec.stream.packet import CodingMode
 
@@ -117,6 +119,10 @@ def test_tables_only_rewrites_the_tables_of_an_export(full_run, tmp_path: Path) 
         result, 2, "--tables-only rewrites the tables of an existing export: it takes no --onnx, --checkpoint, --fp16"
     )
     assert (folder / TABLES_FILE).read_bytes() == before
+    # A flag given at its default value is refused as well, and --validation-dir (int8's) too.
+    result = _run("--tables-only", "--out", str(folder), "--opset", "18", "--validation-dir", str(tmp_path))
+    _assert_one_line_error(result, 2, "it takes no --opset, --validation-dir")
+    assert (folder / TABLES_FILE).read_bytes() == before
 
 
 def test_int8_keeps_the_codes_and_quantizes_the_decoders_only(full_run) -> None:
@@ -138,7 +144,7 @@ def test_int8_that_misses_the_acceptance_test_is_refused_with_its_numbers(
         result, 1, "int8 refused", "on 2 speech clips", "codes are 100.0% equal", "needs >= 60 dB"
     )
     assert re.search(r"SNR is \d+\.\d dB", result.stderr)
-    assert not list((tmp_path / "out").rglob("*.onnx"))  # nothing half-exported
+    assert not (tmp_path / "out").exists()  # nothing half-exported; found from outside: an empty folder was left
 
 
 def test_out_default_rewrites_the_bundled_model_in_place(
@@ -227,9 +233,46 @@ def test_every_precision_writes_four_working_files(full_run, precision: str) -> 
     assert ("QuantizeLinear" in ops) == (precision == "int8")
 
 
+def test_a_file_encoded_with_one_precision_decodes_with_the_others(full_run, tmp_path: Path) -> None:
+    # Found from outside: fp16/ and int8/ held no entropy tables, so they refused a file the fp32 export made
+    # ("entropy_tables.npz: missing"), and encoding with them fell back to raw coding, unannounced.
+    out, _ = full_run
+    for precision in ("fp16", "int8"):
+        assert (out / precision / TABLES_FILE).read_bytes() == (out / TABLES_FILE).read_bytes()
+    files = {}
+    for precision, folder in (("fp32", out), ("int8", out / "int8")):
+        files[precision] = tmp_path / f"{precision}.sscb"
+        done = _script("codec-encode", EXAMPLE_CLIP, files[precision], "--model", folder)
+        assert done.returncode == 0, done.stderr
+    # int8 keeps the encoders float: the same codes, coded with the same tables, are the same packets (the headers
+    # differ in the model's folder name only).
+    headers, packets = {}, {}
+    for precision, path in files.items():
+        with path.open("rb") as stream:
+            headers[precision] = read_header(stream, str(path))
+            packets[precision] = stream.read()
+    assert headers["int8"].mode == headers["fp32"].mode == CodingMode.ENTROPY
+    assert headers["int8"].tables_fingerprint == headers["fp32"].tables_fingerprint
+    assert packets["int8"] == packets["fp32"]
+    for precision in ("fp16", "int8"):
+        decoded = tmp_path / f"{precision}.wav"
+        done = _script("codec-decode", files["fp32"], decoded, "--model", out / precision)
+        assert done.returncode == 0, done.stderr
+        assert soundfile.info(decoded).frames == soundfile.info(EXAMPLE_CLIP).frames
+
+
+def _script(name: str, *args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / name), *map(str, args)], check=False,
+                          capture_output=True, text=True)
+
+
 def test_missing_checkpoint_is_a_usage_error(tmp_path: Path) -> None:
     result = _run("--onnx", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "out"))
     _assert_one_line_error(result, 2, "none.pt", "no such checkpoint")
+    # Found from outside: a run's folder where its checkpoint file belongs was exit 1, not a usage error.
+    result = _run("--onnx", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "out"))
+    _assert_one_line_error(result, 2, f"{tmp_path}: is a folder; give the checkpoint file in it")
+    assert not (tmp_path / "out").exists()
 
 
 def test_corrupt_checkpoint_is_a_runtime_error(tmp_path: Path, checkpoint: Path) -> None:
