@@ -21,13 +21,16 @@ import numpy as np
 from sscodec.benchmarks.checkpoint_scores import score_checkpoint
 from sscodec.benchmarks.clips import read_clips
 from sscodec.benchmarks.errors import BenchError
-from sscodec.codec.checkpoint import CheckpointError, read_checkpoint
+from sscodec.codec.checkpoint import CheckpointError, load_codec, read_checkpoint
+from sscodec.codec.fingerprint import codec_fingerprint
 from sscodec.common.bundled import resolve_checkpoint
+from sscodec.common.errors import ModelError
 
 METRICS_FILE = "metrics.jsonl"
 # The recipe fields a reader needs to tell runs apart (TrainConfig names).
 RECIPE_FIELDS = (
-    "losses", "learning_rate", "batch_size", "segment_seconds", "l1_weight", "mel_weight", "adversarial_weight",
+    "losses", "decoder_only", "learning_rate", "lr_decay", "batch_size", "segment_seconds", "l1_weight", "mel_weight",
+    "adversarial_weight",
     "gain_prob", "lowpass_prob", "noise_prob", "quiet_prob", "checkerboard_free", "checkerboard_weight", "init_from",
 )
 VALIDATION_KEYS = ("step", "mel_distance", "snr_db", "si_sdr_db")  # what a curve reads from each row
@@ -56,6 +59,7 @@ class RunCurve:
     device: str  # "cuda" or "cpu", from the run's own metrics
     recipe: dict
     root: str  # what the chain started from: a checkpoint path, "default" or "random weights"
+    root_replaced: bool  # the root's path holds other weights now than when the chain started (not scored)
     start_audio_hours: float
     start_wall_hours: float
     points: list[CurvePoint]
@@ -83,6 +87,9 @@ class RunCurve:
 def read_metrics(run_dir: Path) -> list[dict]:
     """The run's validations in step order (a resumed run may repeat a step: the later row wins)."""
     path = run_dir / METRICS_FILE
+    if not path.exists() and (run_dir / "latest.pt").is_file():
+        raise BenchError(f"{run_dir}: the run has no {METRICS_FILE}: it never validated (--no_validation), so it "
+                         "has no curve")
     try:
         lines = path.read_text().splitlines()
     except OSError as error:
@@ -144,6 +151,7 @@ def run_curve(run_dir: Path, label: str | None = None, _seen: frozenset[Path] = 
     rows = read_metrics(run_dir)
     start_audio = start_wall = 0.0
     root = config.get("init_from") or "random weights"
+    root_replaced = False
     parent_checkpoint = Path(root)
     if config.get("init_from") and (parent_checkpoint.parent / METRICS_FILE).is_file():
         parent = run_curve(parent_checkpoint.parent, _seen=_seen | {run_dir.resolve()})
@@ -151,7 +159,11 @@ def run_curve(run_dir: Path, label: str | None = None, _seen: frozenset[Path] = 
         steps = [p.step for p in parent.points]
         start_audio = float(np.interp(step, steps, [p.audio_hours for p in parent.points]))
         start_wall = float(np.interp(step, steps, [p.wall_hours for p in parent.points]))
-        root = parent.root
+        root, root_replaced = parent.root, parent.root_replaced
+    elif config.get("init_from") and config.get("init_fingerprint"):
+        started_from = config["init_fingerprint"]
+        if _current_fingerprint(root) != started_from:
+            root, root_replaced = f"{root} as it was then (fingerprint {started_from[:16]}; since replaced)", True
     device = "cuda" if any(row.get("peak_gpu_memory_gb") is not None for row in rows) else "cpu"
     points = [
         CurvePoint(
@@ -165,16 +177,27 @@ def run_curve(run_dir: Path, label: str | None = None, _seen: frozenset[Path] = 
         for row in rows
     ]
     recipe = {key: config.get(key) for key in RECIPE_FIELDS}
-    return RunCurve(str(run_dir), label or run_dir.name, device, recipe, root, start_audio, start_wall, points)
+    return RunCurve(str(run_dir), label or run_dir.name, device, recipe, root, root_replaced, start_audio, start_wall,
+                    points)
+
+
+def _current_fingerprint(name: str) -> str | None:
+    """codec_fingerprint of the weights that checkpoint `name` ("default" or a path) holds now; None if none."""
+    try:
+        model = load_codec(resolve_checkpoint(name))
+    except (CheckpointError, ModelError):
+        return None
+    return codec_fingerprint(model.config, model.state_dict())
 
 
 def score_chains(curves: list[RunCurve], audio_dir: Path) -> dict[str, dict[str, float]]:
     """Mean whole-clip scores (SCORED, all codebooks) of each run's best.pt and of each chain's root checkpoint.
 
-    Keys are the runs' labels and the roots as given ("default" is the bundled model); a root of random weights
-    is not scored. Raises BenchError for an unreadable audio folder or checkpoint.
+    Keys are the runs' labels and the roots as given ("default" is the bundled model); a root of random weights,
+    or one whose path holds other weights now, is not scored. Raises BenchError for an unreadable audio folder or checkpoint.
     """
-    checkpoints = {root: resolve_checkpoint(root) for root in {c.root for c in curves} if root != "random weights"}
+    roots = {c.root for c in curves if c.root != "random weights" and not c.root_replaced}
+    checkpoints = {root: resolve_checkpoint(root) for root in roots}
     checkpoints |= {c.label: Path(c.run_dir) / "best.pt" for c in curves}
     clips: dict[int, list[np.ndarray]] = {}
     scores = {}

@@ -12,9 +12,13 @@ _RECIPE_FLAGS = (  # (TrainConfig field, codec-train flag) shown in the recipe c
 
 
 def recipe_text(recipe: dict) -> str:
-    """The recipe in a few words: losses, learning rate, batch, augmentation, checkerboard-free."""
-    parts = [f"`{recipe['losses']}`", f"lr {recipe['learning_rate']:g}",
+    """The recipe in a few words: losses, decoder only, learning rate and its decay, batch, augmentation,
+    checkerboard-free."""
+    decay = recipe.get("lr_decay")
+    parts = [f"`{recipe['losses']}`", f"lr {recipe['learning_rate']:g}" + (f" × {decay:g}/step" if decay else ""),
              f"{recipe['batch_size']} × {recipe['segment_seconds']:g} s"]
+    if recipe.get("decoder_only"):
+        parts.insert(1, "decoder only")
     parts += [f"{flag} {recipe[key]:g}" for key, flag in _RECIPE_FLAGS if recipe.get(key)]
     if recipe.get("checkerboard_free"):
         parts.append("checkerboard-free")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,12 @@ def telugu_train_clips(folder: Path, count: int) -> Path:
     for source in sorted(TELUGU_TRAIN.glob("*.flac"))[:count]:
         (folder / source.name).symlink_to(source)
     return folder
+
+
+@pytest.fixture
+def python_sigint() -> Iterator[None]:
+    """SIGINT with Python's handler for the test: a job started in the background by a shell without job control
+    inherits SIGINT ignored (and Python then leaves it ignored), so a test's own Ctrl-C would never arrive."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -16,7 +16,8 @@ import pytest
 from sscodec.benchmarks.checkpoint_scores import score_checkpoint
 from sscodec.benchmarks.cli import main as bench
 from sscodec.benchmarks.training_curve import SCORED
-from sscodec.codec.checkpoint import atomic_save, read_checkpoint
+from sscodec.codec.checkpoint import atomic_save, load_codec, read_checkpoint, save_compact_codec
+from sscodec.codec.fingerprint import codec_fingerprint
 from sscodec.common.audio import read_audio
 from sscodec.train.cli import main as train
 from tests.conftest import TELUGU_VAL, telugu_train_clips
@@ -127,3 +128,39 @@ def test_a_bad_run_folder_is_one_line(runs: Path, tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err.strip()
     assert err.startswith("codec-bench: error:") and "\n" not in err and "Traceback" not in err
     assert str(run) in err
+    if fault == "no metrics":  # found from outside: "cannot read the run's metrics (No such file or directory)"
+        assert "the run has no metrics.jsonl: it never validated (--no_validation)" in err
+
+
+def test_a_root_whose_weights_were_replaced_is_named_by_its_fingerprint_and_not_scored(
+    runs: Path, tmp_path: Path
+) -> None:
+    # Found from outside: runs started from "default" were placed after, and scored against, whatever the bundled
+    # model was when the curve was drawn. Here the root is a model file outside any run, replaced after the run.
+    model = tmp_path / "models" / "model.pt"
+    model.parent.mkdir()
+    save_compact_codec(load_codec(runs / "parent" / "latest.pt"), model)
+    started_from = _fingerprint(model)
+    _train(runs / "train", tmp_path / "tuned", 10, "--init_from", str(model), "--decoder_only", "--lr_decay", "0.99")
+    assert read_checkpoint(tmp_path / "tuned" / "latest.pt")["train_config"]["init_fingerprint"] == started_from
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shutil.copy(min(TELUGU_VAL.glob("*.flac")), clips)
+    data = _curve(tmp_path, str(tmp_path / "tuned"), "--score-audio", str(clips))
+    assert (data["runs"][0]["root"], data["runs"][0]["root_replaced"]) == (str(model), False)
+    assert set(data["scores"]) == {str(model), "tuned"}
+    # Found from outside: the recipe column did not say the run trained the decoder alone.
+    assert "| tuned | `l1+mel`, decoder only, lr 0.0003 × 0.99/step, 4 × 0.5 s |" in (tmp_path / "curve.md").read_text()
+    save_compact_codec(load_codec(runs / "child" / "latest.pt"), model)  # the same path, other weights
+    assert _fingerprint(model) != started_from
+    data = _curve(tmp_path, str(tmp_path / "tuned"), "--score-audio", str(clips))
+    assert data["runs"][0]["root"] == f"{model} as it was then (fingerprint {started_from[:16]}; since replaced)"
+    assert data["runs"][0]["root_replaced"] is True
+    assert set(data["scores"]) == {"tuned"}
+    assert f"`{model} as it was then (fingerprint {started_from[:16]}; since replaced)`" in (
+        tmp_path / "curve.md").read_text()
+
+
+def _fingerprint(path: Path) -> str:
+    model = load_codec(path)
+    return codec_fingerprint(model.config, model.state_dict())

@@ -4,7 +4,6 @@ stalls, a device that stays gone, and a failing engine."""
 from __future__ import annotations
 
 import _thread
-import signal
 import threading
 import time
 from pathlib import Path
@@ -159,14 +158,9 @@ def test_a_device_that_stays_gone_ends_the_run_with_a_message(tiny_model: Path, 
     assert live.stats.live.reopens >= 3  # retried every stall_s until gone_s had passed
 
 
+@pytest.mark.usefixtures("python_sigint")  # else interrupt_main() could do nothing and the run never end
 def test_ctrl_c_stops_cleanly_with_stats(tiny_model: Path, mic: np.ndarray) -> None:  # noqa: F811
-    # A job started in the background by a shell without job control inherits SIGINT ignored, and then
-    # interrupt_main() does nothing and this run would never end: give SIGINT Python's handler for the test.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        live = live_run(StreamEngine(tiny_model), [], mic, faults={"interrupt_after": 15}, duration_s=None)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    live = live_run(StreamEngine(tiny_model), [], mic, faults={"interrupt_after": 15}, duration_s=None)
     assert live.stop_reason == "interrupted" and live.error is None
     assert live.stats.frames >= 5
 

@@ -38,7 +38,7 @@ def test_empty_data_folder_is_a_one_line_error(tmp_path: Path, capsys: pytest.Ca
 
 def test_missing_data_folder_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--data_dir", str(tmp_path / "nowhere"), "--checkpoint_dir", str(tmp_path / "ckpt"), *TINY]
-    _fails(args, capsys, 1, "no such data folder")
+    _fails(args, capsys, 2, "no such data folder")
 
 
 def test_checkpoint_dir_that_is_a_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,7 +59,7 @@ def test_resume_with_nothing_to_resume_is_a_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "new"), "--resume", *TINY]
-    _fails(args, capsys, 1, "nothing to resume")
+    _fails(args, capsys, 2, "nothing to resume")
 
 
 def test_resume_from_a_corrupt_checkpoint_is_a_one_line_error(
@@ -274,13 +274,14 @@ def test_a_run_that_never_starts_leaves_no_folder(tmp_path: Path, capsys: pytest
     # Found from outside: a missing data folder left an empty checkpoint folder, an empty --val_dir its manifests.
     clips = telugu_train_clips(tmp_path / "data", 2)
     (tmp_path / "empty").mkdir()
-    for args in (["--data_dir", str(tmp_path / "nothere")], ["--data_dir", str(clips), "--val_dir", str(tmp_path / "empty")]):
-        _fails([*args, "--checkpoint_dir", str(tmp_path / "runs" / "new"), *TINY], capsys, 1, "")
+    for args, code in ((["--data_dir", str(tmp_path / "nothere")], 2),
+                       (["--data_dir", str(clips), "--val_dir", str(tmp_path / "empty")], 1)):
+        _fails([*args, "--checkpoint_dir", str(tmp_path / "runs" / "new"), *TINY], capsys, code, "")
         assert not (tmp_path / "runs" / "new").exists()
     kept = tmp_path / "mine"
     kept.mkdir()
     (kept / "notes.txt").write_text("the user's own file")
-    _fails(["--data_dir", str(tmp_path / "nothere"), "--checkpoint_dir", str(kept), *TINY], capsys, 1, "")
+    _fails(["--data_dir", str(tmp_path / "nothere"), "--checkpoint_dir", str(kept), *TINY], capsys, 2, "")
     assert [p.name for p in kept.iterdir()] == ["notes.txt"]
 
 
@@ -298,5 +299,32 @@ def test_the_manifest_line_counts_what_it_left_out(tmp_path: Path, caplog: pytes
 def test_decoder_only_without_a_trained_model_is_a_one_line_error(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "c"), "--decoder_only", *TINY]
-    _fails(args, capsys, 1, "--decoder_only trains a decoder on a trained model's codes: give --init_from")
+    _fails(args, capsys, 2, "--decoder_only trains a decoder on a trained model's codes: give --init_from")
     assert not (tmp_path / "c").exists()
+
+
+def test_crops_shorter_than_the_mel_loss_needs_are_a_usage_error(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # Found from outside: --segment_seconds 0.04 (the option's minimum) was a traceback at step 0 with l1+mel,
+    # after step 0's checkpoint had taken the folder.
+    clips = telugu_train_clips(tmp_path / "data", 2)
+    args = ["--data_dir", str(clips), "--checkpoint_dir", str(tmp_path / "c"), *TINY, "--segment_seconds", "0.06"]
+    _fails(args, capsys, 2, "--segment_seconds 0.06: --losses l1+mel needs crops of at least 1024 samples "
+                            "(0.064 s at 16000 Hz)")
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("second", ["same", "inside"])
+def test_overlapping_data_folders_are_a_usage_error(second: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # Found from outside: the same folder twice trained on each entry's held-out validation file through the other.
+    clips = telugu_train_clips(tmp_path / "data" / "sub", 2)
+    first = str(tmp_path / "data")
+    other = first if second == "same" else str(clips)
+    args = ["--data_dir", first, "--data_dir", other, "--checkpoint_dir", str(tmp_path / "c"), *TINY]
+    _fails(args, capsys, 2, f"{first} and {other} overlap (the same folder, or one inside the other)")
+    assert not (tmp_path / "c").exists()
+
+
+def test_data_dir_is_required_but_with_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _fails(["--checkpoint_dir", str(tmp_path / "c"), *TINY], capsys, 2, "Missing option '--data_dir'.")

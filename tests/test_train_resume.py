@@ -125,11 +125,12 @@ def test_a_resumed_run_keeps_the_weights_it_was_initialised_from(data: Path, tmp
     assert resumed["step"] == 2
 
 
+@pytest.mark.usefixtures("python_sigint")
 def test_an_interrupt_inside_a_step_saves_after_it_and_resumes_exactly(data: Path, tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     # Found from outside: Ctrl-C or SIGTERM landing mid-step saved half a step (weights moved, step not counted),
     # so the resumed run drifted from an uninterrupted one.
-    whole = _train(data, tmp_path / "whole", "--losses", "l1", "--max_steps", "5")
+    whole = _train(data, tmp_path / "whole", "--losses", "l1", "--max_steps", "8")
     real_step = Trainer.train_step
     calls = iter(range(100))
 
@@ -140,15 +141,22 @@ def test_an_interrupt_inside_a_step_saves_after_it_and_resumes_exactly(data: Pat
 
     monkeypatch.setattr(Trainer, "train_step", step_interrupted_on_the_third_call)
     with pytest.raises(SystemExit) as stopped:
-        _train(data, tmp_path / "split", "--losses", "l1", "--max_steps", "5")
+        _train(data, tmp_path / "split", "--losses", "l1", "--max_steps", "8")
     assert stopped.value.code == 130
     assert torch.load(tmp_path / "split" / "latest.pt", weights_only=True)["step"] == 3  # the step it interrupted
     monkeypatch.setattr(Trainer, "train_step", real_step)
-    resumed = _train(data, tmp_path / "split", "--losses", "l1", "--max_steps", "5", "--resume")
+    # Resumed as the message says, with nothing else: found from outside, a resume that left out --max_steps and
+    # --eval_every trained to the default 100 epochs and validated every 500 steps, not as the run planned.
+    main(["--checkpoint_dir", str(tmp_path / "split"), "--resume", "--device", "cpu", "--num_workers", "2"])
+    resumed = torch.load(tmp_path / "split" / "latest.pt", weights_only=True)
+    assert resumed["step"] == 8
     for key in ("model", "optimizer_g", "scheduler_g", "rng"):
         assert _equal(resumed[key], whole[key]), key
+    rows = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [0, 6, 8]  # every 3 steps and at the end, as the run planned
 
 
+@pytest.mark.usefixtures("python_sigint")
 def test_a_second_interrupt_while_one_is_held_stops_at_once() -> None:
     with pytest.raises(KeyboardInterrupt), interrupts_deferred():
         os.kill(os.getpid(), signal.SIGINT)

@@ -51,7 +51,7 @@ def test_the_seed_users_exact_command_validates_on_held_out_files(corpus: Path, 
     # Printed as well: one summary line per validation with the monitored numbers.
     printed = [line for line in result.stderr.splitlines() if " SNR " in line and "amplitude" in line]
     assert len(printed) == 2 and "step 2 epoch" in printed[-1] and " mel " in printed[-1]
-    assert "1 files (2% of each folder of 10 or more, seed 0) are held out and never trained on" in result.stderr
+    assert "1 file (2% of each folder of 10 or more, seed 0) is held out and never trained on" in result.stderr
     held = (checkpoints / "validation_files.txt").read_text().splitlines()
     assert len(held) == 1 and Path(held[0]).parent == corpus
     summary = next(line for line in result.stderr.splitlines() if line.startswith(f"  {corpus}:"))
@@ -190,8 +190,9 @@ def test_val_codebooks_scores_each_rate_and_picks_best_pt_on_their_mean(corpus: 
     from sscodec.train.losses import MultiScaleMelLoss
 
     checkpoints = tmp_path / "C"
+    # 6 given twice counts once (found from outside: it weighed twice in best.pt's mean) and the order is sorted.
     result = _codec_train("--data_dir", str(corpus), "--val_dir", str(TELUGU_VAL), "--val_clips", "1",
-                          "--val_codebooks", "1,6", "--checkpoint_dir", str(checkpoints), "--preset", "tiny",
+                          "--val_codebooks", "6,1,6", "--checkpoint_dir", str(checkpoints), "--preset", "tiny",
                           "--batch_size", "2", "--segment_seconds", "0.2", "--max_steps", "2", "--eval_every", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [json.loads(line) for line in (checkpoints / "metrics.jsonl").read_text().splitlines()]
@@ -215,7 +216,7 @@ def test_val_codebooks_scores_each_rate_and_picks_best_pt_on_their_mean(corpus: 
 @pytest.mark.parametrize(("counts", "code", "message"), [
     ("0", 2, "Invalid value for --val_codebooks: '0': codebook counts start at 1"),
     ("2,x", 2, "Invalid value for --val_codebooks: '2,x': expected A-B or a comma-separated list"),
-    ("12", 1, "--val_codebooks: this model has 12 codebooks, and validation always uses all of them"),
+    ("12", 2, "--val_codebooks: this model has 12 codebooks, and validation always uses all of them"),
 ])
 def test_val_codebooks_out_of_range_is_a_one_line_error(corpus: Path, tmp_path: Path, counts: str, code: int,
                                                         message: str) -> None:

@@ -15,23 +15,34 @@ from sscodec.common.audio import AudioFileError
 from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, int_list, run_cli
 from sscodec.common.errors import ModelError
 from sscodec.train.config import TrainConfig, parse_data_dir, resumed
-from sscodec.train.manifest import DataError
+from sscodec.train.manifest import DataError, check_data_folder
 from sscodec.train.recipe import OVERRIDABLE, RECIPES, recipe
 
 DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 
 
 def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[str, ...]) -> tuple[str, ...]:
-    """Refuse a DIR:WEIGHT whose weight is not a number above 0, and weights on some folders but not all, before
-    anything starts."""
+    """Refuse a missing folder, a DIR:WEIGHT whose weight is not a number above 0, weights on some folders but not
+    all, and overlapping folders, before anything starts."""
     weighted = []
     for spec in specs:
         try:
-            weighted.append(parse_data_dir(spec)[1] is not None)
-        except ValueError as error:
+            folder, weight = parse_data_dir(spec)
+            check_data_folder(folder)
+        except (ValueError, DataError) as error:
             raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+        weighted.append(weight is not None)
     if any(weighted) and not all(weighted):  # a weight is a share against the others' weights, not their hours
         raise click.BadParameter("give every folder a weight (DIR:WEIGHT) or none", ctx=ctx, param=param)
+    # Folders are read recursively and each holds out its own validation files: a folder given twice, or inside
+    # another, would train on what the other holds out (and count its audio twice).
+    folders = [(spec, parse_data_dir(spec)[0].resolve()) for spec in specs]
+    for index, (spec, folder) in enumerate(folders):
+        for other_spec, other in folders[index + 1:]:
+            if folder == other or folder in other.parents or other in folder.parents:
+                raise click.BadParameter(
+                    f"{spec} and {other_spec} overlap (the same folder, or one inside the other): give each "
+                    "folder once, with the share you want as DIR:WEIGHT", ctx=ctx, param=param)
     return specs
 
 
@@ -40,14 +51,14 @@ def _codebook_counts(text: str) -> tuple[int, ...]:
     counts = int_list(text, "--val_codebooks") if text else ()
     if any(count < 1 for count in counts):
         raise click.BadParameter(f"{text!r}: codebook counts start at 1", param_hint="--val_codebooks")
-    return counts
+    return tuple(sorted(set(counts)))  # a count given twice would weigh twice in best.pt's mean
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.option("--data_dir", "data_dirs", multiple=True, required=True, callback=_check_data_dirs,
+@click.option("--data_dir", "data_dirs", multiple=True, callback=_check_data_dirs,
               help="Folder of wav/flac/ogg/mp3 (recursive) or with a metadata.jsonl; repeat to mix corpora, "
                    "by duration, or by weight with DIR:WEIGHT on every folder (each folder's share of the crops "
-                   "is its weight over their sum).")
+                   "is its weight over their sum). Required, but with --resume (the run's folders).")
 @click.option("--checkpoint_dir", required=True, type=click.Path(file_okay=False),
               help="Where latest.pt, best.pt, metrics.jsonl and TensorBoard logs go.")
 @click.option("--val_dir", type=click.Path(exists=True, file_okay=False),
@@ -134,6 +145,8 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
     from sscodec.train.distributed import init_distributed, shutdown
     from sscodec.train.trainer import Trainer, TrainingUsageError, resolve_device
 
+    if not data_dirs and not options["resume"]:
+        raise click.UsageError("Missing option '--data_dir'.")
     if options["noise_prob"] > 0 and not options["noise_dir"]:
         raise click.UsageError("--noise_prob needs --noise_dir (a folder of noise recordings)")
     if options["noise_dir"] and options["noise_prob"] == 0:

@@ -14,6 +14,9 @@ RESUMABLE = frozenset({
     "checkpoint_dir", "resume", "max_steps", "max_minutes", "num_epochs", "num_workers", "threads", "in_memory",
     "eval_every", "device", "amp", "compile", "use_wandb", "experiment_name",
 })
+# Of those, what a resume command that leaves them out takes from the run (where it planned to stop and how often
+# it validates) rather than from the defaults; the machine's settings (device, workers, threads) are this one's.
+KEPT_UNLESS_GIVEN = frozenset({"max_steps", "max_minutes", "num_epochs", "eval_every"})
 
 
 @dataclass
@@ -35,6 +38,9 @@ class TrainConfig:
     quiet_prob: float = 0.0
     preset: str | None = None  # a new model's preset ("small" when None); with init_from, must match its model
     init_from: str | None = None
+    # codec_fingerprint of init_from's weights when the run started (set by the trainer): a name such as
+    # "default" may hold other weights later, and `codec-bench curve` must not place the run after those.
+    init_fingerprint: str | None = None
     checkerboard_free: bool = False  # CodecConfig.checkerboard_free for a new model, or projected into init_from's
     decoder_only: bool = False  # train the decoder alone: init_from's encoder and codebooks (so its codes) stay
     batch_size: int = 16
@@ -90,9 +96,10 @@ def _is_number(text: str) -> bool:
 
 def resumed(config: TrainConfig, saved: Mapping[str, Any], given: set[str]) -> TrainConfig:
     """`config` for continuing the run whose latest.pt saved `saved` (its train_config): every field outside
-    RESUMABLE takes the run's value. ValueError naming each field in `given` (set on the command line) whose
-    value contradicts the run's."""
-    values, conflicts = {}, []
+    RESUMABLE takes the run's value, and so does each of KEPT_UNLESS_GIVEN not in `given` (set on the command
+    line). ValueError naming each field in `given` whose value contradicts the run's."""
+    values = {name: saved[name] for name in KEPT_UNLESS_GIVEN - given if name in saved}
+    conflicts = []
     for name in sorted(dataclasses.asdict(config).keys() - RESUMABLE & saved.keys()):
         mine, theirs = getattr(config, name), saved[name]
         theirs = tuple(theirs) if isinstance(theirs, list) else theirs

@@ -47,12 +47,17 @@ class Manifest:
         return sum(e.seconds for e in self.entries)
 
 
-def list_audio_files(root: Path) -> list[Path]:
-    """Files named by `metadata.jsonl` in `root` if present, else every audio file below `root`, sorted."""
+def check_data_folder(root: Path) -> None:
+    """DataError unless `root` is an existing folder."""
     if not root.exists():
         raise DataError(f"{root}: no such data folder")
     if not root.is_dir():
         raise DataError(f"{root}: is not a folder")
+
+
+def list_audio_files(root: Path) -> list[Path]:
+    """Files named by `metadata.jsonl` in `root` if present, else every audio file below `root`, sorted."""
+    check_data_folder(root)
     metadata = root / "metadata.jsonl"
     if metadata.is_file():
         first_line: dict[Path, int] = {}  # file → its line; a repeat would be trained on twice as often

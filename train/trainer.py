@@ -19,6 +19,7 @@ from torch.nn.utils import parametrize
 
 from sscodec.codec.checkpoint import CheckpointError, atomic_save, codec_payload, load_codec, read_checkpoint
 from sscodec.codec.config import CodecConfig, preset
+from sscodec.codec.fingerprint import codec_fingerprint
 from sscodec.codec.model import Codec
 from sscodec.common.bundled import resolve_checkpoint
 from sscodec.common.cli import interrupts_deferred
@@ -126,18 +127,20 @@ class Trainer:
             # The run began from these weights, whatever this invocation says: its checkpoints and curves
             # (`codec-bench curve`) keep the provenance.
             saved = resume_payload.get("train_config") or {}
-            self.config = config = dataclasses.replace(config, init_from=saved.get("init_from"))
+            self.config = config = dataclasses.replace(config, init_from=saved.get("init_from"),
+                                                       init_fingerprint=saved.get("init_fingerprint"))
         torch.manual_seed(config.seed + dist.rank)
         random.seed(config.seed + dist.rank)
         self.model = self._build_model(resume_payload).to(self.device)
         self.codec_config: CodecConfig = self.model.config
         if not all(count < self.codec_config.n_codebooks for count in config.val_codebooks):
-            raise TrainingError(f"--val_codebooks: this model has {self.codec_config.n_codebooks} codebooks, and "
+            raise TrainingUsageError(f"--val_codebooks: this model has {self.codec_config.n_codebooks} codebooks, and "
                                 f"validation always uses all of them: give counts below {self.codec_config.n_codebooks}")
         if config.decoder_only:
             self._freeze_codes()
         self.discriminator = self._build_discriminator() if self.weights.uses_gan else None
         self.mel = MultiScaleMelLoss(self.codec_config.sample_rate).to(self.device)
+        self._check_crop_length()
         self._build_optimisers()
         self.step = 0
         self.best_mel = math.inf
@@ -199,10 +202,19 @@ class Trainer:
             self.generator = torch.compile(self.generator)
             self.critic = torch.compile(self.critic) if self.critic is not None else None
 
+    def _check_crop_length(self) -> None:
+        """A crop shorter than the mel loss's largest window (which the STFT discriminators' windows do not
+        exceed) cannot be trained on: a usage error before step 0, not a traceback at it."""
+        rate, needed = self.codec_config.sample_rate, self.mel.min_length
+        if (self.weights.mel_weight or self.weights.uses_gan) and int(self.config.segment_seconds * rate) < needed:
+            raise TrainingUsageError(
+                f"--segment_seconds {self.config.segment_seconds:g}: --losses {self.config.losses} needs crops of at "
+                f"least {needed} samples ({math.ceil(needed / rate * 1000) / 1000:g} s at {rate} Hz)")
+
     def _freeze_codes(self) -> None:
         """`--decoder_only`: no gradient reaches the encoder; `_train_mode` keeps the codebooks' EMA still."""
         if not self.config.init_from:
-            raise TrainingError("--decoder_only trains a decoder on a trained model's codes: give --init_from")
+            raise TrainingUsageError("--decoder_only trains a decoder on a trained model's codes: give --init_from")
         self.model.encoder.requires_grad_(False)
         self.model.quantizer.requires_grad_(False)
         log.info("decoder only: the encoder and the %d codebooks stay as in %s (the codes do not change)",
@@ -233,7 +245,7 @@ class Trainer:
             return None
         latest = self.dir / "latest.pt"
         if not latest.exists():
-            raise TrainingError(f"--resume: {latest} does not exist (nothing to resume; drop --resume)")
+            raise TrainingUsageError(f"--resume: {latest} does not exist (nothing to resume; drop --resume)")
         return read_checkpoint(latest)
 
     def _build_model(self, resume_payload: dict[str, Any] | None) -> Codec:
@@ -248,7 +260,10 @@ class Trainer:
             if self.config.preset not in (None, model.config.preset):
                 raise TrainingUsageError(f"--preset {self.config.preset} contradicts --init_from {self.config.init_from}, "
                                     f"a {model.config.preset} model: drop --preset")
-            log.info("initialised from %s (preset %s)", self.config.init_from, model.config.preset)
+            self.config = dataclasses.replace(self.config,
+                                              init_fingerprint=codec_fingerprint(model.config, model.state_dict()))
+            log.info("initialised from %s (preset %s, fingerprint %s)", self.config.init_from, model.config.preset,
+                     self.config.init_fingerprint[:16])
             if self.config.checkerboard_free and not model.config.checkerboard_free:
                 log.info("decoder upsampling projected onto checkerboard-free kernels")
                 model.make_checkerboard_free()
@@ -380,9 +395,10 @@ class Trainer:
         listing = self.dir / "validation_files.txt"
         if self.dist.is_main:
             listing.write_text("".join(f"{e.path}\n" for e in held), encoding="utf-8")
-            log.info("validation: no --val_dir, so %d files (%g%% of each folder of %d or more, seed %d) are held "
+            log.info("validation: no --val_dir, so %d %s (%g%% of each folder of %d or more, seed %d) %s held "
                      "out and never trained on; validating on the first %g s of %s; listed in %s",
-                     len(held), 100 * VAL_SHARE, VAL_MIN_FILES, config.seed, VAL_MAX_SECONDS,
+                     len(held), plural(len(held), "file"), 100 * VAL_SHARE, VAL_MIN_FILES, config.seed,
+                     plural(len(held), "is", "are"), VAL_MAX_SECONDS,
                      f"{config.val_clips} of them" if config.val_clips else "each", listing)
         return held_out_clips(held, reader, config.val_clips)
 
