@@ -92,7 +92,7 @@ def onnx_cases(variants: list[Variant], audio: np.ndarray, chunks: int) -> list[
                 variants[0].directory, chunk_frames=k, runtime=RuntimeOptions(provider="cuda")
             )
         except ProviderError as error:
-            cases.append({**case, "skipped": str(error)})
+            cases.append({**case, "skipped": error.reason})  # the advice names codec-stream's flag
             continue
         cases.append({**case, **_time_engine(engine, audio, chunks)})
     return cases

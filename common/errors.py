@@ -12,7 +12,12 @@ class ModelError(StreamError):
 
 
 class ProviderError(StreamError):
-    """An ONNX Runtime execution provider that was asked for but cannot run here."""
+    """An ONNX Runtime execution provider that was asked for but cannot run here: `reason`, then the user's way
+    out (`advice`), which names codec-stream's flag."""
+
+    def __init__(self, reason: str, advice: str) -> None:
+        super().__init__(f"{reason}; {advice}")
+        self.reason = reason
 
 
 class AudioDeviceError(StreamError):

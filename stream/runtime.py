@@ -52,8 +52,8 @@ def open_session(
     provider = PROVIDERS[options.provider]
     if provider not in ort.get_available_providers():
         raise ProviderError(
-            f"ONNX Runtime here has no {provider} (available: {', '.join(ort.get_available_providers())}); "
-            "install onnxruntime-gpu or use --provider cpu"
+            f"ONNX Runtime here has no {provider} (available: {', '.join(ort.get_available_providers())})",
+            "install onnxruntime-gpu or use --provider cpu",
         )
     providers = [provider] if provider == PROVIDERS["cpu"] else [provider, PROVIDERS["cpu"]]
     if provider != PROVIDERS["cpu"]:
@@ -71,9 +71,7 @@ def open_session(
     except Exception as error:  # noqa: BLE001
         raise ModelError(f"{path}: not a loadable ONNX model ({first_line(error)})") from None
     if session.get_providers()[0] != provider:
-        raise ProviderError(
-            f"{provider} could not start (no usable GPU or CUDA libraries); use --provider cpu"
-        )
+        raise ProviderError(f"{provider} could not start (no usable GPU or CUDA libraries)", "use --provider cpu")
     return session
 
 
