@@ -486,6 +486,9 @@ def curve(json_path: Path | None, runs: tuple[Path, ...], labels: tuple[str, ...
     initialised from (--init_from): audio-hours and wall-hours, and what each run's last hour bought."""
     if labels and len(labels) != len(runs):
         raise click.BadParameter(f"{len(labels)} labels for {len(runs)} runs", param_hint="--label")
+    repeated = sorted({str(run) for run in runs if sum(r.resolve() == run.resolve() for r in runs) > 1})
+    if repeated:
+        raise click.BadParameter(f"{', '.join(repeated)} given more than once", param_hint="RUNS")
     curves = [run_curve(run, label) for run, label in zip(runs, labels or [None] * len(runs))]
     data = {
         "benchmark": "curve",

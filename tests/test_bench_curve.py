@@ -164,3 +164,13 @@ def test_a_root_whose_weights_were_replaced_is_named_by_its_fingerprint_and_not_
 def _fingerprint(path: Path) -> str:
     model = load_codec(path)
     return codec_fingerprint(model.config, model.state_dict())
+
+
+def test_a_run_given_twice_is_a_usage_error(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # Found from outside: the same run twice gave the same row twice.
+    with pytest.raises(SystemExit) as exit_info:
+        bench(["curve", str(runs / "parent"), str(runs / "parent") + "/", "--json", str(tmp_path / "out.json")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{runs / 'parent'} given more than once" in err and "\n" not in err
+    assert not (tmp_path / "out.json").exists()
