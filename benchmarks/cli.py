@@ -477,7 +477,7 @@ def train(
 
 @cli.command()
 @json_option
-@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--label", "labels", multiple=True, help="A name per run, in order [default: the run folder's name].")
 @click.option("--score-audio", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also score each run's best.pt and each chain's root on these clips (PESQ-WB, STOI, mel, SNR).")

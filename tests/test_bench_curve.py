@@ -174,3 +174,7 @@ def test_a_run_given_twice_is_a_usage_error(runs: Path, tmp_path: Path, capsys: 
     err = capsys.readouterr().err.strip()
     assert f"{runs / 'parent'} given more than once" in err and "\n" not in err
     assert not (tmp_path / "out.json").exists()
+    # A run folder that does not exist is a usage mistake too (it was exit 1).
+    with pytest.raises(SystemExit) as exit_info:
+        bench(["curve", str(tmp_path / "nowhere"), "--json", str(tmp_path / "out.json")])
+    assert exit_info.value.code == 2 and "nowhere" in capsys.readouterr().err
