@@ -328,3 +328,13 @@ def test_overlapping_data_folders_are_a_usage_error(second: str, tmp_path: Path,
 
 def test_data_dir_is_required_but_with_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _fails(["--checkpoint_dir", str(tmp_path / "c"), *TINY], capsys, 2, "Missing option '--data_dir'.")
+
+
+def test_a_discriminator_warmup_needs_a_gan_and_room_before_the_adversarial_start(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "c"), *TINY]
+    _fails([*args, "--discriminator_warmup", "5"], capsys, 2,
+           "--discriminator_warmup has no effect without a GAN (--losses l1+mel has none; --losses full has)")
+    _fails([*args, "--losses", "full", "--adversarial_start", "100", "--discriminator_warmup", "101"], capsys, 2,
+           "--discriminator_warmup 101 is longer than the 100 steps before the adversarial terms start: raise "
+           "--adversarial_start to at least the warm-up")

@@ -149,3 +149,30 @@ def test_a_band_too_narrow_for_the_strides_is_refused() -> None:
 def test_audio_must_be_batch_by_samples(discriminator: Discriminator) -> None:
     with pytest.raises(ValueError, match="batch, samples"):
         discriminator(torch.zeros(1, 1, 4000))
+
+
+def test_the_discriminators_warm_up_alone_before_the_adversarial_terms(tmp_path) -> None:
+    # --discriminator_warmup 2 --adversarial_start 3: step 0 trains the generator alone, steps 1-2 also the
+    # discriminators (the generator's loss still without adversarial terms), step 3 on both.
+    from sscodec.train.config import TrainConfig
+    from sscodec.train.trainer import Trainer
+    from tests.conftest import telugu_train_clips
+
+    data = telugu_train_clips(tmp_path / "data", 4)
+    trainer = Trainer(TrainConfig(
+        data_dirs=(str(data),), checkpoint_dir=str(tmp_path / "c"), preset="tiny", device="cpu", num_workers=0,
+        no_validation=True, batch_size=2, segment_seconds=0.2, losses="full", adversarial_start=3,
+        discriminator_warmup=2,
+    ))
+    critic = trainer.discriminator
+    seen = []
+    for _ in range(4):
+        before = [p.detach().clone() for p in critic.parameters()]
+        terms = trainer.advance()
+        moved = any(not torch.equal(a, p) for a, p in zip(before, critic.parameters(), strict=True))
+        seen.append((moved, "disc" in terms, "adv" in terms and "feat" in terms))
+        if "adv" not in terms:  # the generator's loss is the reconstruction recipe's alone
+            w = trainer.weights
+            expected = w.l1_weight * terms["recon"] + w.mel_weight * terms["mel"] + terms["vq"]
+            assert terms["loss"] == pytest.approx(expected, rel=1e-5)
+    assert seen == [(False, False, False), (True, True, False), (True, True, False), (True, True, True)]

@@ -116,6 +116,9 @@ def _codebook_counts(text: str) -> tuple[int, ...]:
                    "full: mel-heavy + GAN (DAC style).")
 @click.option("--adversarial_start", type=click.IntRange(0),
               help="Step at which adversarial terms start (full only).")
+@click.option("--discriminator_warmup", type=click.IntRange(0),
+              help="Train the discriminators alone for this many steps before --adversarial_start, so the "
+                   "generator's first adversarial gradients come from trained critics (full only) [default: 0].")
 @click.option("--l1_weight", type=FiniteFloatRange(0), help="Override the recipe's waveform L1 weight.")
 @click.option("--mel_weight", type=FiniteFloatRange(0), help="Override the recipe's multi-scale mel weight.")
 @click.option("--adversarial_weight", type=FiniteFloatRange(0), help="Override the adversarial weight.")
@@ -152,9 +155,14 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
     if options["noise_dir"] and options["noise_prob"] == 0:
         raise click.UsageError("--noise_dir has no effect without --noise_prob")
     weights = recipe(options["losses"], **{name: options[name] for name in OVERRIDABLE})
-    if options["adversarial_start"] is not None and not weights.uses_gan:
-        raise click.UsageError(f"--adversarial_start has no effect without a GAN (--losses {options['losses']} has "
-                               "none; --losses full has)")
+    for flag in ("adversarial_start", "discriminator_warmup"):
+        if options[flag] is not None and not weights.uses_gan:
+            raise click.UsageError(f"--{flag} has no effect without a GAN (--losses {options['losses']} has "
+                                   "none; --losses full has)")
+    if weights.discriminator_warmup > weights.adversarial_start:
+        raise click.UsageError(f"--discriminator_warmup {weights.discriminator_warmup} is longer than the "
+                               f"{weights.adversarial_start} steps before the adversarial terms start: raise "
+                               "--adversarial_start to at least the warm-up")
     if options["no_validation"] and options["val_codebooks"]:
         raise click.UsageError("--val_codebooks has no effect with --no_validation")
     if options["no_validation"] and options["val_dir"]:

@@ -52,6 +52,7 @@ class TrainConfig:
     lr_decay: float = 0.999996  # per step, as DAC
     losses: str = "l1+mel"
     adversarial_start: int | None = None
+    discriminator_warmup: int | None = None
     l1_weight: float | None = None  # None: the recipe's weight
     mel_weight: float | None = None
     adversarial_weight: float | None = None

@@ -10,13 +10,15 @@ Value = TypeVar("Value")  # a loss term: a tensor in training, a float in valida
 
 # The weights codec-train's flags override; each flag's name is the field's (--l1_weight → l1_weight).
 OVERRIDABLE = (
-    "l1_weight", "mel_weight", "adversarial_weight", "feature_weight", "adversarial_start", "checkerboard_weight",
+    "l1_weight", "mel_weight", "adversarial_weight", "feature_weight", "adversarial_start", "discriminator_warmup",
+    "checkerboard_weight",
 )
 
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weight of each generator loss term; adversarial terms start at `adversarial_start`."""
+    """Weight of each generator loss term; adversarial terms start at `adversarial_start`, and the discriminators
+    learn from `discriminator_start` on."""
 
     l1_weight: float = 1.0
     mel_weight: float = 0.0
@@ -24,7 +26,16 @@ class LossWeights:
     adversarial_weight: float = 0.0
     feature_weight: float = 0.0
     adversarial_start: int = 0
+    # Steps before `adversarial_start` in which the discriminators learn alone: the generator's first adversarial
+    # gradients then come from critics that already tell real from decoded speech, not from random ones (which,
+    # on a trained generator, pushed the mel distance up at once: README, `quality-gan`).
+    discriminator_warmup: int = 0
     checkerboard_weight: float = 0.0  # on Decoder.phase_sum_deviation: a pull towards checkerboard-free kernels
+
+    @property
+    def discriminator_start(self) -> int:
+        """The first step at which the discriminators take an optimisation step."""
+        return max(0, self.adversarial_start - self.discriminator_warmup)
 
     @property
     def uses_gan(self) -> bool:

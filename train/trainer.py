@@ -449,7 +449,7 @@ class Trainer:
         return values
 
     def train_step(self) -> dict[str, float]:
-        """One optimisation step of the generator (and the discriminator once adversarial terms are on)."""
+        """One optimisation step of the generator (and of the discriminators from their start on)."""
         w = self.weights
         audio = self._batch()
         # The quantizer's EMA codebooks move inside the forward pass: a skipped step must undo that move too.
@@ -463,9 +463,9 @@ class Trainer:
         terms["vq"] = w.commitment * out.commitment_loss.float()
         if w.checkerboard_weight:
             terms["checkerboard"] = self.model.decoder.phase_sum_deviation()
-        adversarial = self.critic is not None and self.step >= w.adversarial_start
-        if adversarial:
+        if self.critic is not None and self.step >= w.discriminator_start:
             terms["disc"] = self._discriminator_step(audio, fake.detach())
+        if self.critic is not None and self.step >= w.adversarial_start:
             with self._autocast():
                 real_out, fake_out = _split(self.critic(torch.cat([audio, fake])), len(audio))
             terms["adv"] = generator_adversarial_loss(fake_out)
