@@ -7,12 +7,11 @@ import math
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from sscodec.codec.checkpoint import CheckpointError
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
-from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, int_list, run_cli
+from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, given_flags, int_list, run_cli
 from sscodec.common.errors import ModelError
 from sscodec.train.config import TrainConfig, parse_data_dir, resumed
 from sscodec.train.manifest import DataError, check_data_folder
@@ -24,19 +23,19 @@ DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
 def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[str, ...]) -> tuple[str, ...]:
     """Refuse a missing folder, a DIR:WEIGHT whose weight is not a number above 0, weights on some folders but not
     all, and overlapping folders, before anything starts."""
-    weighted = []
+    folders, weighted = [], []
     for spec in specs:
         try:
             folder, weight = parse_data_dir(spec)
             check_data_folder(folder)
         except (ValueError, DataError) as error:
             raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+        folders.append((spec, folder.resolve()))
         weighted.append(weight is not None)
     if any(weighted) and not all(weighted):  # a weight is a share against the others' weights, not their hours
         raise click.BadParameter("give every folder a weight (DIR:WEIGHT) or none", ctx=ctx, param=param)
     # Folders are read recursively and each holds out its own validation files: a folder given twice, or inside
     # another, would train on what the other holds out (and count its audio twice).
-    folders = [(spec, parse_data_dir(spec)[0].resolve()) for spec in specs]
     for index, (spec, folder) in enumerate(folders):
         for other_spec, other in folders[index + 1:]:
             if folder == other or folder in other.parents or other in folder.parents:
@@ -207,8 +206,9 @@ def _resumed(config: TrainConfig) -> TrainConfig:
     if not latest.is_file():
         return config  # the trainer says there is nothing to resume
     ctx = click.get_current_context()
-    given = {{"compile_": "compile", "no_amp": "amp"}.get(name, name) for name in ctx.params
-             if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
+    flags = given_flags(ctx)
+    given = {{"compile_": "compile", "no_amp": "amp"}.get(param.name, param.name) for param in ctx.command.params
+             if param.opts[0] in flags}
     saved = read_checkpoint(latest).get("train_config") or {}
     try:
         return resumed(config, saved, given)
