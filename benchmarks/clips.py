@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from sscodec.benchmarks.errors import BenchError
-from sscodec.common.audio import read_audio
+from sscodec.common.audio import AudioFileError, read_audio
 from sscodec.export.calibration import audio_files
 
 # The shared speech the README names (read-only); the default for benchmarks that need real audio.
@@ -25,8 +25,20 @@ def read_clips(directory: Path, sample_rate: int) -> dict[str, np.ndarray]:
 
 
 def read_clip_files(files: list[Path], sample_rate: int) -> dict[str, np.ndarray]:
-    """File name → mono float32 audio at `sample_rate`, for each of `files`."""
-    return {path.name: read_audio(path, sample_rate) for path in files}
+    """File name → mono float32 audio at `sample_rate`, for each of `files`.
+
+    Raises AudioFileError naming how many files cannot be used and the first one's fault, after trying them all
+    (a set is scored whole or not at all, and one error tells a user every file to fix, not one per run)."""
+    clips, faults = {}, []
+    for path in files:
+        try:
+            clips[path.name] = read_audio(path, sample_rate)
+        except AudioFileError as error:
+            faults.append(str(error))
+    if faults:
+        others = f" (and {len(faults) - 1} more of the {len(files)} files)" if len(faults) > 1 else ""
+        raise AudioFileError(f"{faults[0]}{others}")
+    return clips
 
 
 def tile_to(clips: list[np.ndarray], samples: int) -> np.ndarray:

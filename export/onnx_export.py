@@ -89,6 +89,7 @@ def export_codec(
     config = codec.config
     created = [folder for folder in (Path(out_dir), *Path(out_dir).parents) if not folder.exists()]  # deepest first
     staging = _staging_dir(Path(out_dir))
+    exported = False
     try:
         specs = graph_specs(codec)
         fingerprint = codec_fingerprint(config, codec.state_dict())
@@ -115,14 +116,13 @@ def export_codec(
             for name, written in ((TABLES_FILE, tables), (CONTEXT_FILE, context)):
                 if written is None:
                     (folder / name).unlink(missing_ok=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        for folder in created:  # a failed export leaves no folder it made ("nothing is written")
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
+        exported = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if not exported:  # a failed export leaves no folder it made ("nothing is written")
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
     return ExportResult(
         out_dir=Path(out_dir),
         opset=opset,

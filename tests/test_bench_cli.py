@@ -244,3 +244,21 @@ def test_heldout_lists_every_clip_of_every_held_out_speaker(capsys: pytest.Captu
             assert len({clips[0].parent / name in listed for name in files}) == 1
     assert {path.parent for path in listed} == {clips[0].parent for clips in sets.values()}
     assert captured.err == f"{len(listed)} clips of the held-out speakers in {len(sets)} folders\n"
+
+
+def test_a_set_with_undecodable_files_names_them_all_at_once(clips: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # Found in review: a folder with several broken files stopped at the first, one file fixed per run.
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for clip in clips.iterdir():
+        (folder / clip.name).symlink_to(clip)
+    (folder / "a_broken.wav").write_bytes(b"RIFF not really a wave file")
+    (folder / "b_empty.flac").write_bytes(b"")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["quality", "--audio", str(folder), "--no-dnsmos", "--json", str(tmp_path / "q.json")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1, err
+    assert err.count("\n") == 1 and err.startswith("codec-bench: error: ") and "a_broken.wav" in err, err
+    assert "(and 1 more of the 4 files)" in err, err
+    assert not (tmp_path / "q.json").exists()
