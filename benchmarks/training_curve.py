@@ -12,6 +12,7 @@ clips); the last few validations of each run give its slope: what the next audio
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -184,7 +185,19 @@ def run_curve(run_dir: Path, label: str | None = None, _seen: frozenset[Path] = 
 def _current_fingerprint(name: str) -> str | None:
     """codec_fingerprint of the weights that checkpoint `name` ("default" or a path) holds now; None if none."""
     try:
-        model = load_codec(resolve_checkpoint(name))
+        path = resolve_checkpoint(name).resolve()
+        stat = path.stat()
+    except (ModelError, OSError):
+        return None
+    return _fingerprint(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint(path: Path, mtime_ns: int, size: int) -> str | None:
+    """The fingerprint of the checkpoint at `path` as it was at (`mtime_ns`, `size`): runs sharing a root (the
+    bundled default, typically) load and hash it once, and a file replaced since is read again."""
+    try:
+        model = load_codec(path)
     except (CheckpointError, ModelError):
         return None
     return codec_fingerprint(model.config, model.state_dict())
