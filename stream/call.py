@@ -273,9 +273,8 @@ async def _converse(
             sink: CallSink = device
         else:
             source = FileSource(setup.input_path, model.info, setup.chunk_frames)
-            sink = file_sink = (
-                FileSink(setup.output_path, model.info.sample_rate) if setup.output_path else _Discard()
-            )
+            file_sink = FileSink(setup.output_path, model.info.sample_rate) if setup.output_path else None
+            sink = file_sink if file_sink is not None else _Discard()
         session = CallSession(
             model,
             codebooks,

@@ -109,6 +109,24 @@ def test_a_loopback_call_delivers_what_codec_stream_input_gives(
     assert b["call"]["peer"]["codebooks"] == 6 and a["call"]["peer"]["chunk_frames"] == 1
 
 
+def test_a_call_without_output_files_ends_with_its_stats(tiny_model: Path, clips, tmp_path: Path) -> None:
+    # Found from outside: --input without --output (the answerer's own hint) crashed at hang-up on either side
+    # ('_Discard' object has no attribute 'close'), with no stats.
+    first, second = clips
+    common = ["--model", str(tiny_model), "--min-playout-delay", "300"]
+    answering, url, token = answer(["--input", str(first), *common, "--stats-json", str(tmp_path / "a.json")])
+    calling = StreamProcess(["--call", url, "--token", token, "--input", str(second), *common,
+                             "--stats-json", str(tmp_path / "b.json")])
+    for process in (calling, answering):
+        code, err = process.finish(120)
+        assert code == 0 and err == "", err
+    for side, peer_clip in (("a", second), ("b", first)):
+        stats = json.loads((tmp_path / f"{side}.json").read_text())
+        assert stats["call"]["ended_by"] == "end of both streams"
+        assert stats["call"]["peer_samples"] == soundfile.info(peer_clip).frames
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
+
+
 @pytest.mark.parametrize("min_playout_delay", ["40", "300"])
 def test_a_longer_min_playout_delay_rides_out_a_stall(min_playout_delay: str, tiny_model: Path, clips, tmp_path: Path) -> None:
     # The caller's process is stopped for 150 ms mid-call, as a loaded machine may: at the default 40 ms the
