@@ -208,6 +208,14 @@ def _checked(resampled: np.ndarray, name: str) -> np.ndarray:
     return resampled
 
 
+def check_writable_format(path: Path) -> None:
+    """AudioFileError unless soundfile can write a file named `path` (it takes the format from the extension):
+    checked before any work, so a call is not accepted or a stream run only to fail at its output."""
+    if path.suffix.lstrip(".").upper() not in soundfile.available_formats():
+        raise AudioFileError(f"{path}: cannot write audio (no audio format has the extension '{path.suffix}': "
+                             "use .wav, .flac or .ogg)")
+
+
 class AudioWriter:
     """Writes mono float audio to a file block by block (a context manager); the format follows the extension.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sscodec.common.audio import AudioFileError, write_audio
+from sscodec.common.audio import AudioFileError, check_writable_format, write_audio
 from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, check_outputs, given_flags, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
@@ -129,6 +129,9 @@ def command(
     # Before any model is loaded or call placed: no output may overwrite the input, and each must be writable.
     check_outputs({"--output": output_path, "--stats-json": stats_json, "--record-input": record_input,
                    "--record-output": record_output}, {"--input": input_path})
+    for audio_output in (output_path, record_input, record_output):
+        if audio_output is not None:
+            check_writable_format(audio_output)
     if web_address is not None:
         _check_web_usage(given)
         model = CodecModel(resolve_model_dir(model_dir))
@@ -178,10 +181,12 @@ def _check_usage(mic: bool, input_path: Path | None, web: bool, output_path: Pat
                  output_device: int | str | None, record_input: Path | None, record_output: Path | None,
                  calling: bool = False) -> None:
     """Reject flag combinations that make no sense before anything is loaded."""
-    if [mic, input_path is not None, web].count(True) != 1:
-        raise click.UsageError("give exactly one of --mic or --input FILE or --web HOST:PORT (or --list-devices)")
     if web and calling:
         raise click.UsageError("--web serves the codec page; it does not take --answer or --call")
+    if calling and mic == (input_path is not None):  # a call's own audio comes from one of these two
+        raise click.UsageError("a call needs exactly one of --mic or --input FILE (what this side sends)")
+    if [mic, input_path is not None, web].count(True) != 1:
+        raise click.UsageError("give exactly one of --mic or --input FILE or --web HOST:PORT (or --list-devices)")
     if calling and (record_input is not None or record_output is not None):
         raise click.UsageError("--record-input and --record-output are for the local loopback, not calls; "
                                "use --input/--output files in calls")

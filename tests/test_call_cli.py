@@ -281,6 +281,10 @@ def test_a_nan_input_is_refused_before_listening_or_calling(
     ("args", "code", "message"),
     [
         (["--answer", "127.0.0.1:0", "--call", "http://127.0.0.1:1"], 2, "--answer or --call, not both"),
+        # Found from outside: "give exactly one of --mic or --input FILE or --web HOST:PORT", but --web is refused.
+        (["--answer", "127.0.0.1:0", "--no-input"], 2,
+         "a call needs exactly one of --mic or --input FILE (what this side sends)"),
+        (["--call", "http://127.0.0.1:1", "--mic", "--input", "{clip}"], 2, "a call needs exactly one of"),
         (["--answer", "127.0.0.1:99999"], 2, "expected HOST:PORT"),
         (["--call", "ftp://host:1"], 2, "expected http://HOST:PORT"),
         (["--call", "https://127.0.0.1:1"], 2, "expected http://HOST:PORT"),
@@ -296,6 +300,10 @@ def test_a_nan_input_is_refused_before_listening_or_calling(
         (["--min-playout-delay", "100"], 2, "--min-playout-delay applies only with --answer or --call"),
         (["--answer", "0", "--min-playout-delay", "500"], 2, "--min-playout-delay': 500.0 is not in the range 0<=x<=400.0"),
         (["--call", "http://127.0.0.1:1"], 1, "cannot reach http://127.0.0.1:1"),
+        # Found from outside: an output format soundfile cannot write failed only once the call was connected.
+        (["--answer", "127.0.0.1:0", "--output", "{tmp}/heard.xyz"], 1,
+         "heard.xyz: cannot write audio (no audio format has the extension '.xyz': use .wav, .flac or .ogg)"),
+        (["--call", "http://127.0.0.1:1", "--output", "{tmp}/heard.xyz"], 1, "heard.xyz: cannot write audio"),
         (["--answer", "203.0.113.1:0"], 1, "cannot listen on 203.0.113.1:0"),
     ],
 )
@@ -308,8 +316,10 @@ def test_call_mistakes_are_one_line_errors(
     tmp_path: Path,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    args = [a.format(tmp=tmp_path) for a in args]
-    if "--mic" not in args:
+    args = [a.format(tmp=tmp_path, clip=clips[0]) for a in args]
+    if "--no-input" in args:
+        args.remove("--no-input")
+    elif "--mic" not in args:
         args += ["--input", str(clips[0])]
     try:
         main([*args, "--model", str(tiny_model)])
