@@ -82,7 +82,7 @@ def plan_playout(frames: int, conditions: NetworkConditions, settings: JitterSet
     simulator = NetworkSimulator(conditions)
     arrivals = sorted((n * p + delay, n) for n in range(frames) for delay in simulator.fate())
     end_at = (frames - 1) * p  # END travels on the reliable channel, right behind the last packet
-    buffer = JitterBuffer(settings)
+    buffer = JitterBuffer(settings, first_sequence=0)  # as in a call: the sender numbers its packets from 0
     if not arrivals:
         return Playout([(n, False) for n in range(frames)], 0, frames, frames, 0, 0, 0.0)
     steps: list[Step] = []
@@ -91,7 +91,7 @@ def plan_playout(frames: int, conditions: NetworkConditions, settings: JitterSet
         due = buffer.next_due_ms()
         arrival = arrivals[index][0] if index < len(arrivals) else float("inf")
         if not ended and end_at <= arrival and (due is None or end_at < due):
-            buffer.end(frames - 1)
+            buffer.end(frames - 1, end_at)
             ended = True
         elif index < len(arrivals) and (due is None or arrival <= due):
             buffer.push(arrivals[index][1], arrival, arrivals[index][1])

@@ -79,7 +79,9 @@ class CallSession:
         self._decoder = StreamDecoder(model)
         self.concealer = Concealer(self._decoder, concealment)
         peer_ms = peer.chunk_frames * info.frame_ms
-        self.buffer = JitterBuffer(JitterSettings(peer_ms, min_delay_ms=min_playout_delay_ms))
+        # A peer's encoder numbers its packets from 0 (StreamEncoder): the packets lost before the first arrival
+        # are concealed in their place, so what is heard keeps the peer's timeline.
+        self.buffer = JitterBuffer(JitterSettings(peer_ms, min_delay_ms=min_playout_delay_ms), first_sequence=0)
         self.simulator = NetworkSimulator(simulate) if simulate is not None else None
         self._silence_timeout_s = silence_timeout_s
         self._probe_interval_s = probe_interval_s
@@ -133,7 +135,7 @@ class CallSession:
             return
         self._peer_end = message
         self._send_control(end_ack_message())
-        self.buffer.end(message.last_sequence)
+        self.buffer.end(message.last_sequence, self._loop.time() * 1000)
         self._arrived.set()
         self._check_done()
 
@@ -308,9 +310,10 @@ class CallSession:
         return self.concealer.conceal(frames)
 
     def _trim_last(self, slot: Slot, audio: np.ndarray) -> np.ndarray:
-        """The stream's last packet without the zero padding past the peer's exact end (its END says where)."""
+        """The stream's last packet (played or concealed) without the samples past the peer's exact end (its END
+        says where)."""
         end = self._peer_end
-        if end is None or slot.kind is not SlotKind.PLAY or slot.sequence != self.buffer.last_sequence:
+        if end is None or slot.kind not in (SlotKind.PLAY, SlotKind.MISSING) or slot.sequence != self.buffer.last_sequence:
             return audio
         keep = end.samples - end.last_sequence * self.peer.chunk_frames * self.info.frame_size
         return audio[:keep] if 0 < keep < audio.size else audio

@@ -119,8 +119,13 @@ class JitterCounters:
 class JitterBuffer:
     """Packets in (any order, any time), playout slots out (in order, on schedule). Not thread-safe."""
 
-    def __init__(self, settings: JitterSettings) -> None:
+    def __init__(self, settings: JitterSettings, first_sequence: int | None = None) -> None:
+        """`first_sequence`: the wire sequence number of the stream's first packet where the protocol fixes it
+        (a call's streams start at 0). Packets lost before the first one that arrives are then missing slots of
+        the schedule like any others (counted, and concealed where they belonged) rather than unseen, unless the
+        first arrival is beyond the window (`capacity`): the schedule then starts at it, as for an unknown start."""
         self.settings = settings
+        self._start = None if first_sequence is None else first_sequence % SEQUENCE_MODULUS
         self.counters = JitterCounters()
         self._items: dict[int, tuple[Any, float]] = {}  # sequence → (payload, arrival ms)
         self._anchor: float | None = None  # packet n plays at anchor + n · packet_ms
@@ -140,9 +145,10 @@ class JitterBuffer:
     def push(self, sequence: int, arrival_ms: float, item: Any) -> Arrival:
         """Offer the packet with wire sequence number `sequence` (u32) that arrived at `arrival_ms`."""
         if self._anchor is None:
-            self._first_raw = sequence % SEQUENCE_MODULUS
-            self._anchor = arrival_ms + self.settings.min_delay_ms
-            n = 0
+            n = self._skipped_before(sequence)
+            self._first_raw = (sequence - n) % SEQUENCE_MODULUS
+            self._anchor = arrival_ms + self.settings.min_delay_ms - n * self.settings.packet_ms
+            self._highest = n
         else:
             n = self._unwrap(sequence)
         if n < self._next and not self._started and self._next - n < self.settings.capacity:
@@ -167,11 +173,16 @@ class JitterBuffer:
         self.counters.accepted += 1
         return Arrival.ACCEPTED
 
-    def end(self, last_sequence: int) -> None:
-        """The sender's stream ends with wire sequence `last_sequence`: play up to it, then `finished`."""
+    def end(self, last_sequence: int, arrival_ms: float) -> None:
+        """The sender's stream ends with wire sequence `last_sequence` (said at `arrival_ms`): play up to it, then
+        `finished`. With no packet received, a known start makes the whole stream missing slots from then on."""
         if self._anchor is None:
-            self._last = -1
-            return
+            n = self._skipped_before(last_sequence)
+            if self._start is None or (last_sequence - self._start) % SEQUENCE_MODULUS != n:
+                self._last = -1  # nothing to play: the start is unknown, or the stream too long to conceal
+                return
+            self._first_raw = self._start
+            self._anchor = arrival_ms + self.settings.min_delay_ms
         self._last = self._unwrap(last_sequence)
         for n in [n for n in self._items if n > self._last]:
             del self._items[n]
@@ -280,6 +291,14 @@ class JitterBuffer:
             self._jitter += (abs(transit - self._previous_transit) - self._jitter) / 16.0
         self._previous_transit = transit
         self._transits.append(transit)
+
+    def _skipped_before(self, sequence: int) -> int:
+        """How many packets of a known start come before wire `sequence` when it is the first to arrive: 0 for an
+        unknown start or beyond the window (the schedule cannot hold that many missing slots)."""
+        if self._start is None:
+            return 0
+        skipped = (sequence - self._start) % SEQUENCE_MODULUS
+        return skipped if skipped < self.settings.capacity else 0
 
     def _unwrap(self, sequence: int) -> int:
         """The wire's u32 sequence as a packet index relative to the first, the nearest to the highest seen."""

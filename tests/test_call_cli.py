@@ -127,6 +127,27 @@ def test_a_call_without_output_files_ends_with_its_stats(tiny_model: Path, clips
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
 
 
+def test_a_stream_whose_every_packet_is_lost_counts_them_and_keeps_its_length(tiny_model: Path,
+                                                                               tmp_path: Path) -> None:
+    # Found from outside: a peer stream of one packet, dropped by --simulate, ended "received 0 packets, lost 0
+    # (0.0 %)" with no output: packets lost before the first arrival were never counted.
+    short = tmp_path / "short.wav"
+    soundfile.write(short, np.full(10, 0.1, dtype=np.float32), 16000, subtype="FLOAT")
+    common = ["--model", str(tiny_model), "--min-playout-delay", "300"]
+    answering, url, token = answer(["--input", str(short), *common])
+    calling = StreamProcess(["--call", url, "--token", token, "--input", str(short), *common, "--simulate",
+                             "loss=0.9,seed=1", "--output", str(tmp_path / "heard.wav"),
+                             "--stats-json", str(tmp_path / "b.json")])
+    for process in (calling, answering):
+        code, err = process.finish(120)
+        assert code == 0 and err == "", err
+    stats = json.loads((tmp_path / "b.json").read_text())
+    assert stats["call"]["simulated_dropped"] == 1, stats  # the seed drops the one packet
+    assert stats["call"]["packets_received"] == 0 and stats["call"]["packets_lost"] == 1
+    assert stats["loss"] == 1.0 and stats["concealed"] >= 1
+    assert received(tmp_path / "heard.wav", stats).size == stats["call"]["peer_samples"] == 10
+
+
 @pytest.mark.parametrize("min_playout_delay", ["40", "300"])
 def test_a_longer_min_playout_delay_rides_out_a_stall(min_playout_delay: str, tiny_model: Path, clips, tmp_path: Path) -> None:
     # The caller's process is stopped for 150 ms mid-call, as a loaded machine may: at the default 40 ms the

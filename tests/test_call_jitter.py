@@ -99,7 +99,7 @@ def test_the_end_of_the_stream_finishes_after_its_last_packet() -> None:
     buffer = JitterBuffer(JitterSettings(P))
     for n in range(10):
         buffer.push(n, n * P, n)
-    buffer.end(11)  # packets 10 and 11 never come
+    buffer.end(11, 1000.0)  # packets 10 and 11 never come
     assert buffer.push(12, 10 * P, 12) is Arrival.OUT_OF_WINDOW
     slots = buffer.pop_due(1e9)
     assert kinds(slots) == ["play"] * 10 + ["missing"] * 2
@@ -157,7 +157,7 @@ def test_a_compress_merges_two_packets_or_skips_a_missing_one_for_free() -> None
     for n in range(1, 40):
         if n != 5:
             assert buffer.push(n, n * P, payloads[n]) is Arrival.ACCEPTED
-    buffer.end(39)
+    buffer.end(39, 1000.0)
     slots = buffer.pop_due(40 * P + 200)
     compresses = [s for s in slots if s.kind is SlotKind.COMPRESS]
     assert 4 <= len(compresses) <= 5 and buffer.counters.compressed == len(compresses)
@@ -178,3 +178,37 @@ def test_slots_map_back_to_wire_sequence_numbers() -> None:
         (start + k) % SEQUENCE_MODULUS for k in range(5)
     ]
     assert kinds(slots) == ["play", "missing", "play", "play", "play"]
+
+
+def test_with_a_known_start_the_packets_lost_before_the_first_arrival_are_missing_in_their_place() -> None:
+    # Found from outside: a call that lost its peer's first packets counted none of them and played the rest
+    # early (the schedule started at the first packet that came).
+    buffer = JitterBuffer(JitterSettings(P, min_delay_ms=40), first_sequence=0)
+    slots, results = drive(buffer, [(n, 1000 + n * P) for n in range(6, 20)], 1000 + 19 * P + 40)
+    assert results == [Arrival.ACCEPTED] * 14
+    assert kinds(slots) == ["missing"] * 6 + ["play"] * 14
+    assert [s.sequence for s in slots] == list(range(20)) and buffer.counters.missing == 6
+    play_6 = slots[6]
+    assert play_6.due_ms == pytest.approx(1000 + 6 * P + 40)  # each packet at its own time after the first
+
+
+def test_with_a_known_start_a_stream_that_never_arrives_is_all_missing() -> None:
+    buffer = JitterBuffer(JitterSettings(P, min_delay_ms=40), first_sequence=0)
+    buffer.end(4, 500.0)
+    slots = buffer.pop_due(1e9)
+    assert kinds(slots) == ["missing"] * 5 and slots[0].due_ms == pytest.approx(540.0)
+    assert buffer.finished and buffer.counters.missing == 5
+    # An unknown start, or more packets than the window holds: nothing to play (no schedule of millions of slots).
+    for buffer, last in ((JitterBuffer(JitterSettings(P)), 4),
+                         (JitterBuffer(JitterSettings(P), first_sequence=0), 2**31)):
+        buffer.end(last, 500.0)
+        assert buffer.finished and buffer.pop_due(1e9) == [] and buffer.counters.missing == 0
+
+
+def test_with_a_known_start_a_first_arrival_beyond_the_window_starts_the_schedule() -> None:
+    settings = JitterSettings(P)
+    buffer = JitterBuffer(settings, first_sequence=0)
+    far = settings.capacity + 3
+    slots, _ = drive(buffer, [(far + n, 1000 + n * P) for n in range(5)], 1000 + 4 * P + 40)
+    assert kinds(slots) == ["play"] * 5 and buffer.counters.missing == 0
+    assert [buffer.wire_sequence(s.sequence) for s in slots] == [far + n for n in range(5)]
