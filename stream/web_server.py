@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 
-from sscodec.common.errors import StreamError
+from sscodec.common.errors import StreamError, first_line
 from sscodec.stream.file_codec import read_checked
 from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import DECODER_STREAM, ENCODER_STREAM
@@ -126,6 +126,14 @@ class CodecPageServer(ThreadingHTTPServer):
             f"/model/{name}": model.directory / name for name in (ENCODER_STREAM, DECODER_STREAM)
         }
         super().__init__(address, PageHandler)
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        """A request that failed: nothing when the client went away (a closed tab, a cancelled upload), else one
+        line on stderr; never socketserver's traceback, and the server keeps serving."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            return
+        print(f"codec-stream: a request from {client_address[0]} failed: {first_line(error)}", file=sys.stderr)
 
     @property
     def url(self) -> str:

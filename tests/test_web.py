@@ -566,3 +566,24 @@ def test_web_mistakes_are_one_line_errors(args: list[str], code: int, message: s
     assert done.returncode == code, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("codec-stream: error: ")
     assert message.format(**names) in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_client_that_goes_away_mid_upload_leaves_no_traceback(in_process_server: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # Found from outside: a browser closed while POST /api/sscb was in flight printed socketserver's traceback
+    # (BrokenPipeError / ConnectionResetError) on the server's terminal.
+    import socket
+    import struct
+    import time
+    from urllib.parse import urlsplit
+
+    address = urlsplit(in_process_server)
+    client = socket.create_connection((address.hostname, address.port))
+    client.sendall(b"POST /api/sscb?name=a.sscb HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nSSCB")
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()  # a reset, as a closed tab gives
+    time.sleep(1.0)
+    status, _, _ = _get(in_process_server, "/api/model")  # and the server goes on serving
+    assert status == 200
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Exception occurred" not in err, err
