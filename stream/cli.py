@@ -41,8 +41,9 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Stream this audio file (any format, rate, channels, length) from disk instead of the microphone.")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="With --input: write the decoded audio here as it is produced (mono at the model's sample rate, "
-                   "the input's length; format from the extension).")
+              help="With --input: write the decoded audio here as it is produced (mono at the model's sample rate; "
+                   "format from the extension): the input's length, or in a call the peer's stream after the "
+                   "silence of the playout delay (stats: call.start_offset_samples).")
 @click.option("--model", "model_dir", callback=model_dir_callback,
               help="Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent; "
                    "./default names a folder of that name).")
@@ -50,7 +51,8 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
 @click.option("--bitrate", type=FiniteFloatRange(min=0, min_open=True),
               help="Target bitrate in kbps; uses floor(KBPS / 0.5) codebooks.")
 @click.option("--chunk-frames", type=click.IntRange(1, 500), default=1, show_default=True,
-              help="Frames (20 ms each) encoded and decoded per call; the delay grows with it.")
+              help="Frames (one hop of the model each: 20 ms for the bundled one) encoded and decoded per call, "
+                   "and per packet in a call (which refuses long packets); the delay grows with it.")
 @click.option("--duration", type=FiniteFloatRange(min=0, min_open=True), help="With --mic: stop after S seconds.")
 @click.option("--stats-json", type=click.Path(dir_okay=False, path_type=Path), help="Write the stream stats here.")
 @click.option("--list-devices", is_flag=True, help="List audio devices and exit.")
