@@ -9,6 +9,7 @@ peer sees the call end, and the stats and output are written.
 from __future__ import annotations
 
 import asyncio
+import shlex
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -136,11 +137,12 @@ async def _run(setup: CallSetup, announce: Callable[[str], None]) -> CallOutcome
         if setup.role == "answer":
             token = setup.token or new_token()
             answerer = _Answerer(hello, setup.connect_timeout_s)
-            server = SignallingServer(*parse_listen_address(setup.address), token, answerer.on_offer)
+            server = SignallingServer(*parse_listen_address(setup.address), token, answerer.on_offer, announce)
             url = await server.start()
-            announce(f"waiting for a call at {url} (token {token})")
+            shown = shlex.quote(token)  # pasted into a shell as printed, whatever characters the token has
+            announce(f"waiting for a call at {url} (token {shown})")
             for reachable in caller_urls(server.host, server.port):
-                announce(f"  call it with: codec-stream --call {reachable} --token {token} --mic (or --input FILE)")
+                announce(f"  call it with: codec-stream --call {reachable} --token {shown} --mic (or --input FILE)")
             link, peer = await answerer.wait(stop, announce)
         else:
             link, peer = await _call(setup, hello, stop, announce)

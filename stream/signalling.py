@@ -25,6 +25,9 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from sscodec.common.errors import StreamError, first_line
 
 MAX_OFFER_BYTES = 64 * 1024
+# Refused offers printed by an answering side; more are only counted (a caller retrying in a loop, or a scan,
+# would otherwise flood the terminal).
+MAX_ANNOUNCED_REFUSALS = 10
 MAX_CALL_CHUNK_FRAMES = 10  # 200 ms per packet: more is no call, and keeps every packet in one small message
 OFFER_PATH = "/offer"
 
@@ -126,10 +129,13 @@ def new_token() -> str:
 class SignallingServer:
     """The HTTP endpoint on (host, port); `refused` counts refusals by reason. Port 0 picks a free port."""
 
-    def __init__(self, host: str, port: int, token: str, on_offer: OfferHandler) -> None:
+    def __init__(self, host: str, port: int, token: str, on_offer: OfferHandler,
+                 announce: Callable[[str], None] | None = None) -> None:
+        """`announce` gets one line per refused offer (the first MAX_ANNOUNCED_REFUSALS; all are counted)."""
         self.host, self.port = host, port
         self._token = token.encode("utf-8")
         self._on_offer = on_offer
+        self._announce = announce
         self.refused: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
 
@@ -163,11 +169,11 @@ class SignallingServer:
         if scheme.lower() != "bearer" or not secrets.compare_digest(
             token.strip().encode("utf-8"), self._token
         ):
-            return self._refuse(403, "wrong or missing token", "token")
+            return self._refuse(request, 403, "wrong or missing token", "token")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return self._refuse(413, f"offer larger than {MAX_OFFER_BYTES} bytes", "malformed")
+            return self._refuse(request, 413, f"offer larger than {MAX_OFFER_BYTES} bytes", "malformed")
         try:
             offer = json.loads(body)
             if (
@@ -178,15 +184,19 @@ class SignallingServer:
                 raise ValueError('expected {"type": "offer", "sdp": ..., "codec": ...}')
             hello = Hello.from_dict(offer.get("codec"))
         except (ValueError, TypeError, RecursionError) as error:
-            return self._refuse(400, f"malformed offer: {first_line(error)}", "malformed")
+            return self._refuse(request, 400, f"malformed offer: {first_line(error)}", "malformed")
         try:
             sdp, answer_hello = await self._on_offer(offer["sdp"], hello)
         except OfferRefused as refusal:
-            return self._refuse(refusal.status, str(refusal), refusal.counter)
+            return self._refuse(request, refusal.status, str(refusal), refusal.counter)
         return web.json_response({"type": "answer", "sdp": sdp, "codec": answer_hello.to_dict()})
 
-    def _refuse(self, status: int, reason: str, counter: str) -> web.Response:
+    def _refuse(self, request: web.Request, status: int, reason: str, counter: str) -> web.Response:
         self.refused[counter] += 1
+        refusals = sum(self.refused.values())
+        if self._announce is not None and refusals <= MAX_ANNOUNCED_REFUSALS:
+            more = "; further refusals are counted, not printed" if refusals == MAX_ANNOUNCED_REFUSALS else ""
+            self._announce(f"refused an offer from {request.remote}: {reason} (HTTP {status}){more}")
         return web.json_response({"error": reason}, status=status)
 
 

@@ -195,6 +195,18 @@ def test_answering_on_every_interface_prints_urls_a_caller_can_use(tiny_model: P
     assert {(match.group(2), match.group(3)) for match in hinted} == {(port, token)}
 
 
+def test_the_printed_call_command_quotes_the_token_for_a_shell(tiny_model: Path, clips) -> None:
+    # Found from outside: --token 'a b;$x' was printed as is, so pasting the hint ran a command.
+    answering = StreamProcess(["--answer", "127.0.0.1:0", "--token", "a b;$x", "--input", str(clips[0]),
+                               "--model", str(tiny_model)])
+    try:
+        hint = answering.wait_for(re.compile(r"  call it with: .*"))
+    finally:
+        answering.interrupt()
+        answering.finish(30)
+    assert hint.group(0).endswith(" --token 'a b;$x' --mic (or --input FILE)"), hint.group(0)
+
+
 def test_a_wrong_or_missing_token_is_refused_with_no_media(
     tiny_model: Path,
     clips,
@@ -226,7 +238,10 @@ def test_a_wrong_or_missing_token_is_refused_with_no_media(
     answering.interrupt()
     code, err = answering.finish(30)
     assert code == 0 and err == ""
-    assert "no call (offers refused: token 3)" in "".join(answering.stdout)
+    printed = "".join(answering.stdout)
+    assert "no call (offers refused: token 3)" in printed
+    # Found from outside: the answering side printed nothing as callers were refused.
+    assert printed.count("refused an offer from 127.0.0.1: wrong or missing token (HTTP 403)\n") == 3, printed
     assert not (tmp_path / "a.wav").exists()
 
 
