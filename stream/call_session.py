@@ -90,7 +90,7 @@ class CallSession:
         self._rtts: list[float] = []
         self._probes_out: dict[int, float] = {}
         self._encode_ms: list[float] = []
-        self._encoded_bytes: list[int] = []
+        self._encoded: list[tuple[int, int]] = []  # (frames, payload bytes) of each packet sent
         self._render_ms: list[float] = []
         self._packets_sent = 0
         self._peer_end: End | None = None
@@ -209,7 +209,7 @@ class CallSession:
                 start = time.perf_counter()
                 packet = self.encoder.encode(chunk)
                 self._encode_ms.append((time.perf_counter() - start) * 1000)
-                self._encoded_bytes.append(len(packet.payload))
+                self._encoded.append((packet.frames, len(packet.payload)))
                 self._send_media(media_message(self._fingerprint, packet))
                 self._packets_sent += 1
             if not self.source.live and upcoming is None:
@@ -344,7 +344,7 @@ class CallSession:
             compute = (self._encode_ms[i] if sent else 0.0) + (
                 self._render_ms[i] if i < len(self._render_ms) else 0.0
             )
-            recorder.add(self.chunk_frames if sent else 0, self._encoded_bytes[i] if sent else 0, compute)
+            recorder.add(*(self._encoded[i] if sent else (0, 0)), compute)  # a file's last packet may be short
         stats = recorder.finish(underflows, overflows)
         c = self.buffer.counters
         slots = c.played + c.missing

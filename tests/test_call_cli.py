@@ -114,7 +114,9 @@ def test_a_call_without_output_files_ends_with_its_stats(tiny_model: Path, clips
     # ('_Discard' object has no attribute 'close'), with no stats.
     first, second = clips
     common = ["--model", str(tiny_model), "--min-playout-delay", "300"]
-    answering, url, token = answer(["--input", str(first), *common, "--stats-json", str(tmp_path / "a.json")])
+    # 2-frame packets of 125 frames: the last packet holds one (found from outside: it was counted as two).
+    answering, url, token = answer(["--input", str(first), *common, "--stats-json", str(tmp_path / "a.json"),
+                                    "--chunk-frames", "2"])
     calling = StreamProcess(["--call", url, "--token", token, "--input", str(second), *common,
                              "--stats-json", str(tmp_path / "b.json")])
     for process in (calling, answering):
@@ -125,6 +127,8 @@ def test_a_call_without_output_files_ends_with_its_stats(tiny_model: Path, clips
         assert stats["call"]["ended_by"] == "end of both streams"
         assert stats["call"]["peer_samples"] == soundfile.info(peer_clip).frames
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
+    sent = json.loads((tmp_path / "a.json").read_text())
+    assert sent["frames"] == -(-soundfile.info(first).frames // 320) == 125, sent
 
 
 def test_a_stream_whose_every_packet_is_lost_counts_them_and_keeps_its_length(tiny_model: Path,
