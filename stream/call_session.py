@@ -97,6 +97,13 @@ class CallSession:
         self._own_done = False
         self._end_acked = False
         self._start_offset: int | None = None
+        # A timeline sink's concealed slots after the newest packet received, before the peer's END: they may lie
+        # past the peer's end (a stalled receiver runs its schedule on while the END waits to be read), so they are
+        # written only once a later packet or the END shows they belong to the stream: (position in the stream's
+        # sequence, kind, audio).
+        self._held: list[tuple[float, SlotKind, np.ndarray]] = []
+        self._past_end_frames = 0  # concealed frames of slots dropped as past the end
+        self._past_end_stretches = 0
         self._finished = asyncio.Event()
         self._arrived = asyncio.Event()
         self._ended_by = ""
@@ -136,6 +143,7 @@ class CallSession:
         self._peer_end = message
         self._send_control(end_ack_message())
         self.buffer.end(message.last_sequence, self._loop.time() * 1000)
+        self._release_held(self.buffer.last_sequence)
         self._arrived.set()
         self._check_done()
 
@@ -189,6 +197,7 @@ class CallSession:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(finished, *tasks, return_exceptions=True)
+            self._release_held()  # a call that ended without the peer's END: what was concealed was heard
         return self._error
 
     async def _send_loop(self) -> None:
@@ -242,9 +251,34 @@ class CallSession:
                     self.sink.write(np.zeros(self._start_offset, dtype=np.float32))
             for slot in slots:
                 start = time.perf_counter()
-                audio = self._render(slot)
+                audio = self._trim_last(slot, self._render(slot))
                 self._render_ms.append((time.perf_counter() - start) * 1000)
-                self.sink.write(self._trim_last(slot, audio))
+                self._play(slot, audio)
+
+    def _play(self, slot: Slot, audio: np.ndarray) -> None:
+        """Write a rendered slot, holding back a timeline sink's concealment that may lie past the peer's end: a
+        missing slot after the newest packet received, and any stretch that follows one."""
+        newest = self.buffer.highest_received
+        if self.sink.timeline and self._peer_end is None and (
+            (slot.kind is SlotKind.MISSING and (newest is None or slot.sequence > newest))
+            or (slot.kind is SlotKind.STRETCH and self._held)
+        ):
+            # A stretch is placed after the sequence before it: past the end when that one is the last or later.
+            position = slot.sequence if slot.sequence is not None else self._held[-1][0] + 0.5
+            self._held.append((position, slot.kind, audio))
+            return
+        self._release_held()
+        self.sink.write(audio)
+
+    def _release_held(self, last_sequence: int | None = None) -> None:
+        """Write the held slots up to `last_sequence` (all when None); those after it were past the peer's end."""
+        for position, kind, audio in self._held:
+            if last_sequence is None or position <= last_sequence:
+                self.sink.write(audio)
+            else:
+                self._past_end_frames += self.peer.chunk_frames
+                self._past_end_stretches += kind is SlotKind.STRETCH
+        self._held.clear()
 
     async def _probe_loop(self) -> None:
         loop = self._loop
@@ -354,7 +388,7 @@ class CallSession:
         call = CallStats(
             loss=lost / slots if slots else 0.0,
             late=c.late,
-            concealed=self.concealer.concealed_frames,
+            concealed=self.concealer.concealed_frames - self._past_end_frames,
             jitter_ms=self.buffer.jitter_ms,
             playout_delay_ms=c.waited_ms_mean,
             rtt_ms=statistics.median(self._rtts) if self._rtts else None,
@@ -369,7 +403,7 @@ class CallSession:
             duplicates=c.duplicates,
             out_of_window=c.out_of_window,
             dropped=dict(self.dropped),
-            stretched=c.stretched,
+            stretched=c.stretched - self._past_end_stretches,
             compressed=c.compressed,
             target_delay_ms=self.buffer.target_delay_ms,
             playout_delay_max_ms=c.waited_ms_max,

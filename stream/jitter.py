@@ -104,6 +104,9 @@ class JitterCounters:
     out_of_window: int = 0
     played: int = 0  # packets decoded (a compress plays two)
     missing: int = 0  # slots concealed because their packet was not there
+    # Slots handed out as missing for sequences after the stream's last one, before its END came (a stalled
+    # receiver or a late END): not packets of the stream, so taken out of `missing` once the END says so.
+    past_end: int = 0
     stretched: int = 0
     compressed: int = 0
     # Playout time − arrival time of the packets played: sum, count and largest (ms).
@@ -186,6 +189,9 @@ class JitterBuffer:
         self._last = self._unwrap(last_sequence)
         for n in [n for n in self._items if n > self._last]:
             del self._items[n]
+        past_end = max(0, self._next - self._last - 1)  # none of those could be here: all were missing slots
+        self.counters.missing -= past_end
+        self.counters.past_end += past_end
 
     # ---- slots out ----
 
@@ -203,6 +209,11 @@ class JitterBuffer:
     def last_sequence(self) -> int | None:
         """The stream's last packet (relative sequence, as in Slot), once `end` has said; else None."""
         return self._last
+
+    @property
+    def highest_received(self) -> int | None:
+        """The highest (relative) sequence accepted so far; None before any packet."""
+        return self._highest if self.counters.accepted else None
 
     @property
     def finished(self) -> bool:

@@ -152,6 +152,32 @@ def test_a_stream_whose_every_packet_is_lost_counts_them_and_keeps_its_length(ti
     assert received(tmp_path / "heard.wav", stats).size == stats["call"]["peer_samples"] == 10
 
 
+def test_a_receiver_that_stalls_past_the_peers_end_keeps_the_exact_stream(tiny_model: Path, clips,
+                                                                            tmp_path: Path) -> None:
+    # Found on a loaded machine: a receiver stalled across its peer's last packet ran its schedule on past it
+    # before reading the END, wrote those slots of concealment after the peer's end and counted them as lost.
+    first, _ = clips  # the answering side sends 2.5 s
+    long_clip = tmp_path / "long.wav"
+    soundfile.write(long_clip, np.tile(read_audio(EXAMPLE_CLIP, 16000)[:48000], 2), 16000)  # 6 s
+    answering, calling = call_pair(tmp_path, tiny_model, first, long_clip)
+    calling.wait_for(re.compile("connected to"))
+    time.sleep(1.0)
+    os.kill(calling.process.pid, signal.SIGSTOP)  # from 1 s to 4 s: across the end of the 2.5 s it receives
+    time.sleep(3.0)
+    os.kill(calling.process.pid, signal.SIGCONT)
+    for process in (calling, answering):
+        code, err = process.finish(120)
+        assert code == 0 and err == "", err
+    b = json.loads((tmp_path / "b.json").read_text())
+    peer_packets = -(-soundfile.info(first).frames // 320)
+    call = b["call"]
+    assert call["packets_received"] + b["late"] + call["packets_lost"] == peer_packets, b
+    # As heard: the peer's stream, with one packet more per stretch and one less per compress.
+    assert call["peer_samples"] == soundfile.info(first).frames
+    heard = received(tmp_path / "b.wav", b)
+    assert heard.size == call["peer_samples"] + 320 * (call["stretched"] - call["compressed"]), b
+
+
 @pytest.mark.parametrize("min_playout_delay", ["40", "300"])
 def test_a_longer_min_playout_delay_rides_out_a_stall(min_playout_delay: str, tiny_model: Path, clips, tmp_path: Path) -> None:
     # The caller's process is stopped for 150 ms mid-call, as a loaded machine may: at the default 40 ms the

@@ -212,3 +212,15 @@ def test_with_a_known_start_a_first_arrival_beyond_the_window_starts_the_schedul
     slots, _ = drive(buffer, [(far + n, 1000 + n * P) for n in range(5)], 1000 + 4 * P + 40)
     assert kinds(slots) == ["play"] * 5 and buffer.counters.missing == 0
     assert [buffer.wire_sequence(s.sequence) for s in slots] == [far + n for n in range(5)]
+
+
+def test_slots_handed_out_past_the_last_packet_before_the_end_came_are_not_missing_packets() -> None:
+    # Found in a loaded CI-like run: a receiver that stalled ran its schedule past the peer's last packet before
+    # it read the END, and counted those slots as lost packets.
+    buffer = JitterBuffer(JitterSettings(P, min_delay_ms=40), first_sequence=0)
+    for n in range(10):
+        buffer.push(n, 1000 + n * P, n)
+    slots = buffer.pop_due(1000 + 14 * P + 40)  # slots 0..14: packets 0..9 and five missing
+    assert kinds(slots) == ["play"] * 10 + ["missing"] * 5 and buffer.highest_received == 9
+    buffer.end(11, 1000 + 15 * P)  # packets 10 and 11 were lost; 12..14 never existed
+    assert buffer.finished and buffer.counters.missing == 2 and buffer.counters.past_end == 3
