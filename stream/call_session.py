@@ -95,7 +95,8 @@ class CallSession:
         self._packets_sent = 0
         self._peer_end: End | None = None
         self._own_done = False
-        self._end_acked = False
+        self._end_acked = False  # the peer acknowledged our END: it has everything we sent before it
+        self._ack_wait_over = False  # END_ACK_TIMEOUT_S passed without that acknowledgement
         self._start_offset: int | None = None
         # A timeline sink's concealed slots after the newest packet received, before the peer's END: they may lie
         # past the peer's end (a stalled receiver runs its schedule on while the END waits to be read), so they are
@@ -353,14 +354,17 @@ class CallSession:
         return audio[:keep] if 0 < keep < audio.size else audio
 
     def _give_up_on_end_ack(self) -> None:
-        self._end_acked = True
+        self._ack_wait_over = True
         self._check_done()
 
     def _check_done(self) -> None:
         if not self.buffer.finished:
             return
-        if self._own_done and (self._end_acked or self._peer_gone):
-            self.finish("end of both streams")
+        if self._own_done and (self._end_acked or self._ack_wait_over or self._peer_gone):
+            # Without the acknowledgement the peer may have gone (or given up on a stalled call) before our
+            # stream's end reached it: say so rather than report a whole call.
+            self.finish("end of both streams" if self._end_acked else
+                        "end of both streams, but the peer never acknowledged ours (it may not have heard all of it)")
         elif self.source.live:
             self.finish("end of the peer's stream")
         elif self._peer_gone:

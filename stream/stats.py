@@ -54,7 +54,7 @@ class CallStats:
     playout_delay_ms: float  # mean time a played packet waited in the jitter buffer (arrival → playout)
     rtt_ms: float | None  # median round-trip time of the probes (1 per second), None if none came back
     role: str  # "answer" or "call"
-    ended_by: str  # "end of both streams", "peer hung up", "interrupted", "duration", "peer silent", ...
+    ended_by: str  # "end of both streams" (with ", but the peer never acknowledged ours ..." if so), "peer hung up", "interrupted", "duration", "peer silent", ...
     seconds: float  # from the connection to the hang-up
     start_offset_samples: int | None  # where the first received frame starts in the output (None: none played)
     peer_samples: int | None  # the peer's stream length in samples, as its END said (None without an END)
