@@ -211,9 +211,11 @@ def _checked(resampled: np.ndarray, name: str) -> np.ndarray:
 def check_writable_format(path: Path) -> None:
     """AudioFileError unless soundfile can write a file named `path` (it takes the format from the extension):
     checked before any work, so a call is not accepted or a stream run only to fail at its output."""
-    if path.suffix.lstrip(".").upper() not in soundfile.available_formats():
-        raise AudioFileError(f"{path}: cannot write audio (no audio format has the extension '{path.suffix}': "
-                             "use .wav, .flac or .ogg)")
+    container = path.suffix.lstrip(".").upper()
+    # RAW is headerless: written without complaint, then unreadable without its rate, type and channel count.
+    if container not in soundfile.available_formats() or container == "RAW":
+        raise AudioFileError(f"{path}: cannot write audio (no audio file format has the extension "
+                             f"'{path.suffix}': use e.g. .wav, .flac, .ogg or .mp3)")
 
 
 class AudioWriter:
@@ -226,6 +228,7 @@ class AudioWriter:
 
     def __init__(self, path: str | os.PathLike, sample_rate: int, exact: bool = False) -> None:
         self.path = Path(path)
+        check_writable_format(self.path)
         subtype = "PCM_16" if self.path.suffix.lower() in {".wav", ".flac"} else None
         container = self.path.suffix.lstrip(".").upper()
         if exact and container in soundfile.available_formats() and soundfile.check_format(container, "FLOAT"):
