@@ -45,6 +45,7 @@ from sscodec.common.cli import FiniteFloatRange, check_outputs, int_list, run_cl
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream.engine import StreamEngine
+from sscodec.stream.live import parse_latency
 
 LATENCY_AUDIO_SECONDS = 60.0  # long enough that 1,000 chunks of 4 frames never repeat the same audio
 
@@ -335,7 +336,17 @@ def live(model: str, json_path: Path | None, latencies: str, chunk_frames: str, 
     )
 
     chosen = [text.strip() for text in latencies.split(",") if text.strip()]
-    cases = [(latency, k) for latency in chosen for k in int_list(chunk_frames, "--chunk-frames")]
+    if not chosen:
+        raise click.BadParameter(f"{latencies!r}: no latency given", param_hint="--latencies")
+    for text in chosen:  # before any sound server starts
+        try:
+            parse_latency(text)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--latencies") from None
+    sizes = int_list(chunk_frames, "--chunk-frames")
+    if min(sizes) < 1:
+        raise click.BadParameter(f"{chunk_frames!r}: chunk sizes are 1 frame or more", param_hint="--chunk-frames")
+    cases = [(latency, k) for latency in chosen for k in sizes]
     skipped, pipewire_soak = [], []
     if missing_tools(PIPEWIRE_TOOLS):
         reason = f"PipeWire not installed ({', '.join(missing_tools(PIPEWIRE_TOOLS))} missing; {PIPEWIRE_HINT})"

@@ -6,6 +6,7 @@ so it cannot disturb a server someone else runs on the machine; the environment 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -51,7 +52,15 @@ def pulseaudio_server() -> Iterator[dict[str, str]]:
         yield env
     finally:
         subprocess.run(["pulseaudio", "--kill"], env=env, check=False, capture_output=True, timeout=30)
+        # --kill only signals the daemon: one still exiting may write into the folder after it is removed.
+        with contextlib.suppress(SoundServerError):
+            _wait_for(lambda: not _pulse_runs(env), None, "the PulseAudio server's exit", timeout_s=10.0)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def _pulse_runs(env: dict[str, str]) -> bool:
+    return subprocess.run(["pulseaudio", "--check"], env=env, capture_output=True, check=False,
+                          timeout=30).returncode == 0
 
 
 @contextmanager

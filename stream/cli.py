@@ -15,7 +15,7 @@ from sscodec.stream import devices
 from sscodec.stream.engine import StreamEngine, codebook_count
 from sscodec.stream.file_mode import stream_file
 from sscodec.stream.jitter import DEFAULT_MIN_DELAY_MS, MAX_DELAY_MS
-from sscodec.stream.live import DEFAULT_LATENCY, run_live
+from sscodec.stream.live import DEFAULT_LATENCY, parse_latency, run_live
 from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import DEFAULT_NAME, resolve_model_dir
 from sscodec.stream.runtime import PROVIDERS, RuntimeOptions
@@ -62,7 +62,7 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
               help="With --mic: output device index or name part (see --list-devices).")
 @click.option("--latency", default=str(DEFAULT_LATENCY), show_default=True,
               callback=lambda ctx, param, value: _latency(value),
-              help="With --mic: PortAudio's suggested device latency: low, high or seconds (e.g. 0.1).")
+              help="With --mic: PortAudio's suggested device latency: low, high or seconds in (0, 2] (e.g. 0.1).")
 @click.option("--record-input", type=click.Path(dir_okay=False, path_type=Path),
               help="With --mic: save what the microphone delivered to the codec (float WAV keeps it exact).")
 @click.option("--record-output", type=click.Path(dir_okay=False, path_type=Path),
@@ -296,16 +296,10 @@ def _device(text: str | None) -> int | str | None:
 
 
 def _latency(text: str) -> float | str:
-    """PortAudio's suggested latency: "low", "high" or a number of seconds in (0, 2]."""
-    if text in ("low", "high"):
-        return text
     try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds <= 2:
-        raise click.BadParameter(f"expected low, high or seconds in (0, 2], got {text!r}")
-    return seconds
+        return parse_latency(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def _report(stats: StreamStats, stats_json: Path | None) -> None:

@@ -25,6 +25,20 @@ RateChooser = Callable[[tuple[Any, Any], int], int]
 DEFAULT_LATENCY: float | str = "low"
 
 
+def parse_latency(text: str) -> float | str:
+    """PortAudio's suggested latency from the command line: "low", "high" or a number of seconds in (0, 2];
+    ValueError for anything else."""
+    if text in ("low", "high"):
+        return text
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 2:
+        raise ValueError(f"expected low, high or seconds in (0, 2], got {text!r}")
+    return seconds
+
+
 @dataclass(frozen=True)
 class LiveResult:
     """How a live run went: its stats, the recorded audio (if asked) and why it stopped."""

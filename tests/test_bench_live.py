@@ -92,3 +92,21 @@ def test_a_click_faster_than_the_algorithmic_latency_fails_the_check_and_is_repo
     assert failed_checks(data) == ["pulseaudio --latency 0.1 chunk 4: fastest click 28.0 ms < 80 ms"]
     assert "1 FAILED" in markdown(data)
     assert "- FAILED: pulseaudio --latency 0.1 chunk 4: fastest click 28.0 ms < 80 ms" in markdown(data)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--latencies", "foo"], "Invalid value for --latencies: expected low, high or seconds in (0, 2], got 'foo'"),
+    (["--latencies", "0"], "Invalid value for --latencies: expected low, high or seconds in (0, 2], got '0'"),
+    (["--latencies", ","], "Invalid value for --latencies: ',': no latency given"),
+    (["--chunk-frames", "0"], "Invalid value for --chunk-frames: '0': chunk sizes are 1 frame or more"),
+])
+def test_live_settings_are_checked_before_any_sound_server_starts(args: list[str], message: str, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # Found from outside: these started the sound servers and failed inside codec-stream (exit 1), or, for ",",
+    # measured nothing and reported every sanity check passed.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["live", "--json", str(tmp_path / "live.json"), *args])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert err.strip() == f"codec-bench: error: {message}", err
+    assert list(tmp_path.iterdir()) == []
