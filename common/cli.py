@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+import sscodec
 from sscodec.common.files import check_can_create, same_file
 
 # The most threads (or worker processes) a flag may ask for: a few per logical core can still pay where they wait
@@ -116,6 +117,8 @@ def run_cli(
     unwound, so temp files are removed and outputs left whole or as they were.
     """
     main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread and signal.getsignal(signal.SIGINT) is sscodec.interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here Ctrl-C unwinds
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         _run(command, prog, expected, args)

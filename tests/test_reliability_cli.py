@@ -173,3 +173,36 @@ def test_mistakes_and_hostile_files_get_one_line_and_an_exit_code(row: Row, outc
     assert errors[0].startswith(f"{row.command}: error: ") and row.fragment in errors[0], done.stderr
     assert done.returncode == row.code, done.stderr
     assert not marker.exists(), "a checkpoint ran code while loading"
+
+
+@pytest.mark.parametrize("command", ["codec-stream", "codec-train"])
+def test_ctrl_c_while_a_command_imports_its_libraries_is_one_line(command: str, python_sigint: None) -> None:
+    # Found from outside: Ctrl-C in the first half second of `codec-stream --mic` (the imports) printed
+    # Python's traceback. Sent once numpy is loaded (this package's __init__ has run) and long before any work.
+    import signal
+    import time
+
+    process = subprocess.Popen([str(Path(sys.executable).with_name(command)), "--help"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    maps = Path(f"/proc/{process.pid}/maps")
+    deadline = time.monotonic() + 30
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if "_multiarray_umath" in maps.read_text():
+                break
+        except OSError:
+            pass
+        time.sleep(0.001)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err == f"{command}: interrupted\n", err
+    assert out == ""  # interrupted before the help was printed
+
+
+def test_the_package_knows_every_installed_command() -> None:
+    from importlib.metadata import distribution
+
+    import sscodec
+
+    scripts = distribution("streaming-speech-codec").entry_points.select(group="console_scripts")
+    assert {script.name for script in scripts} == sscodec.COMMANDS
