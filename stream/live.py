@@ -144,7 +144,7 @@ class ReopeningStream:
         try:
             stream = self._opener()
         except AudioDeviceError as error:
-            self.last_error = str(error)
+            self.last_error = str(error).removesuffix(f": {DEVICE_HINT}")  # the run's error adds the hint once
             return
         try:
             stream.start()
@@ -253,8 +253,9 @@ def _watch(device: ReopeningStream, callback: DuplexCallback, worker: EngineWork
             continue
         if now - last_progress > gone_s:
             why = f": {device.last_error}" if device.last_error else ""
-            return "error", (f"no audio from the device for {gone_s:g} s, reopening did not help{why} "
-                             f"(device disconnected?); {DEVICE_HINT}"), gap_s
+            # The outage that ends the run counts too: the summary's time without audio is all of it.
+            return "error", (f"no audio from the device for {gone_s:g} s (disconnected, or its sound server "
+                             f"stopped?), and reopening did not help{why}; {DEVICE_HINT}"), gap_s + now - last_progress
         if device.active or now - last_attempt > stall_s:  # one that fails to reopen is retried every stall_s
             outage_start = last_progress if outage_start is None else outage_start
             device.reopen()

@@ -39,7 +39,7 @@ class LiveStats:
     # unknown); `codec-bench mouth-to-ear` measures it
     expected_latency_ms: float | None
     reopens: int  # streams that stopped or stalled and were opened again
-    reopen_gap_ms: float  # time without audio callbacks that those reopenings covered: the glitches they caused
+    reopen_gap_ms: float  # time without audio callbacks while reopening: bridged outages and one that ended the run
 
 
 @dataclass(frozen=True)

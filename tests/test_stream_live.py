@@ -154,8 +154,11 @@ def test_a_device_that_stays_gone_ends_the_run_with_a_message(tiny_model: Path, 
                     duration_s=10, record=True, stall_s=0.2, gone_s=1.0)
     assert live.stop_reason == "error" and "reopening did not help: cannot open the audio devices" in live.error
     assert "\n" not in live.error and time.monotonic() - started < 5
+    # Found from outside: the hint came twice, and the summary said 0 ms without audio after 15 s of none.
+    assert live.error.count("--list-devices") == 1, live.error
     assert 15 <= live.stats.frames <= 20 and live.input_audio.shape[0] >= 15 * FRAME
     assert live.stats.live.reopens >= 3  # retried every stall_s until gone_s had passed
+    assert live.stats.live.reopen_gap_ms >= 1000  # the outage that ended the run (gone_s) is time without audio
 
 
 @pytest.mark.usefixtures("python_sigint")  # else interrupt_main() could do nothing and the run never end
