@@ -211,6 +211,9 @@ def run_live(
         device.close()
         worker.stop()
         worker.join()
+    heard = _joined(worker.inputs)
+    if record:  # the partial chunk the stop left buffered: decoded as file mode decodes a file's end
+        worker.outputs += [result.audio for result in engine.flush()]
     stats = engine.stats(callback.underflows, callback.overflows + worker.dropped_frames)
     resampler_ms = owed / rate * 1000
     live = LiveStats(
@@ -223,7 +226,9 @@ def run_live(
         reopens=device.reopens,
         reopen_gap_ms=gap_s * 1000,
     )
-    return LiveResult(replace(stats, live=live), _joined(worker.inputs), _joined(worker.outputs), reason, error)
+    # Cut to what was heard, as file mode cuts its output to the input: `--input` of the input recording then
+    # gives the output recording exactly.
+    return LiveResult(replace(stats, live=live), heard, _joined(worker.outputs)[: heard.size], reason, error)
 
 
 def _watch(device: ReopeningStream, callback: DuplexCallback, worker: EngineWorker, target: int | None,
