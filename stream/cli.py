@@ -303,10 +303,11 @@ def _latency(text: str) -> float | str:
 
 
 def _report(stats: StreamStats, stats_json: Path | None) -> None:
-    """The human summary on stdout and, if asked, the stats JSON."""
+    """The human summary on stdout and, if asked, the stats JSON (after it: a JSON that cannot be written is an
+    error, but the summary is not lost with it)."""
+    click.echo(stats.summary())
     if stats_json is not None:
         write_stats_json(stats_json, stats)
-    click.echo(stats.summary())
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -66,6 +66,20 @@ def test_file_mode_writes_the_streamed_audio_and_stats(tiny_model: Path, stereo_
     assert "bitrate: 2.00 kbps (4 codebooks)" in stdout and "real-time factor" in stdout
 
 
+def test_stats_that_cannot_be_written_keep_the_summary_and_the_audio(tiny_model: Path, stereo_44k,  # noqa: F811
+                                                                        tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    # Found from outside: --stats-json /dev/full lost the summary on stdout too.
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    path, audio = stereo_44k
+    code, stdout, err = run_main(["--input", str(path), "--output", str(tmp_path / "out.wav"), "--model",
+                                  str(tiny_model), "--stats-json", "/dev/full"], capsys)
+    assert code == 1 and err.startswith("codec-stream: error: ") and err.count("\n") == 1, err
+    assert "real-time factor" in stdout
+    assert soundfile.info(tmp_path / "out.wav").frames == audio.shape[0]
+
+
 def test_installed_entry_point_runs(tiny_model: Path, stereo_44k, tmp_path: Path) -> None:  # noqa: F811
     if not SCRIPT.exists():
         pytest.skip(f"{SCRIPT} not installed (pip install -e .)")
