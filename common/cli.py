@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-import sscodec
 from sscodec.common.files import check_can_create, same_file
+from sscodec.common.startup import release_interrupts
 
 # The most threads (or worker processes) a flag may ask for: a few per logical core can still pay where they wait
 # on I/O, an unbounded count once stalled the machine (100,000 ONNX Runtime threads requested).
@@ -117,8 +117,8 @@ def run_cli(
     unwound, so temp files are removed and outputs left whole or as they were.
     """
     main_thread = threading.current_thread() is threading.main_thread()
-    if main_thread and signal.getsignal(signal.SIGINT) is sscodec.interrupted_while_starting:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here Ctrl-C unwinds
+    if main_thread:
+        release_interrupts()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         _run(command, prog, expected, args)

@@ -202,7 +202,7 @@ def test_ctrl_c_while_a_command_imports_its_libraries_is_one_line(command: str, 
 def test_the_package_knows_every_installed_command() -> None:
     from importlib.metadata import distribution
 
-    import sscodec
+    from sscodec.common.startup import COMMANDS
 
     scripts = distribution("streaming-speech-codec").entry_points.select(group="console_scripts")
-    assert {script.name for script in scripts} == sscodec.COMMANDS
+    assert {script.name for script in scripts} == COMMANDS
