@@ -314,6 +314,16 @@ def test_crops_shorter_than_the_mel_loss_needs_are_a_usage_error(tmp_path: Path,
     assert not (tmp_path / "c").exists()
 
 
+def test_crops_shorter_than_the_stft_loss_needs_are_a_usage_error(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    clips = telugu_train_clips(tmp_path / "data", 2)
+    args = ["--data_dir", str(clips), "--checkpoint_dir", str(tmp_path / "c"), *TINY, "--segment_seconds", "0.1",
+            "--stft_weight", "1"]
+    _fails(args, capsys, 2, "--segment_seconds 0.1: --stft_weight needs crops of at least 2048 samples "
+                            "(0.128 s at 16000 Hz)")
+    assert not (tmp_path / "c").exists()
+
+
 @pytest.mark.parametrize("second", ["same", "inside"])
 def test_overlapping_data_folders_are_a_usage_error(second: str, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:

@@ -72,3 +72,18 @@ def test_training_and_validation_loss_decrease(run_dir: Path) -> None:
     assert sum(train_loss[-tenth:]) / tenth < 0.8 * sum(train_loss[:tenth]) / tenth
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["loss"] < rows[0]["loss"]
+
+
+def test_stft_weight_adds_the_stft_loss_to_training_and_to_the_validation_loss(tmp_path: Path) -> None:
+    if not TELUGU_VAL.is_dir():
+        pytest.skip("shared speech data not found")
+    telugu_train_clips(tmp_path / "train", 4)
+    main(["--data_dir", str(tmp_path / "train"), "--val_dir", str(TELUGU_VAL), "--val_clips", "2",
+          "--checkpoint_dir", str(tmp_path / "ckpt"), "--preset", "tiny", "--device", "cpu", "--batch_size", "2",
+          "--segment_seconds", "0.2", "--max_steps", "20", "--eval_every", "20", "--stft_weight", "0.5"])
+    rows = [json.loads(line) for line in (tmp_path / "ckpt" / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:  # the default recipe's terms (L1 10, mel 1) plus the STFT loss at its weight
+        assert row["stft_loss"] > 0
+        expected = 10 * row["recon"] + row["vq"] + row["mel_distance"] + 0.5 * row["stft_loss"]
+        assert row["loss"] == pytest.approx(expected, rel=1e-5)
+    assert len(_train_scalars(tmp_path / "ckpt" / "tensorboard", "train/stft")) == 2

@@ -120,6 +120,9 @@ def _codebook_counts(text: str) -> tuple[int, ...]:
                    "generator's first adversarial gradients come from trained critics (full only) [default: 0].")
 @click.option("--l1_weight", type=FiniteFloatRange(0), help="Override the recipe's waveform L1 weight.")
 @click.option("--mel_weight", type=FiniteFloatRange(0), help="Override the recipe's multi-scale mel weight.")
+@click.option("--stft_weight", type=FiniteFloatRange(0),
+              help="Add the multi-resolution linear-frequency STFT loss (spectral convergence + log magnitude, "
+                   "Parallel WaveGAN; windows 256-2048 samples) with this weight [default: 0, off in every recipe].")
 @click.option("--adversarial_weight", type=FiniteFloatRange(0), help="Override the adversarial weight.")
 @click.option("--feature_weight", type=FiniteFloatRange(0), help="Override the feature-matching weight.")
 @click.option("--checkerboard_weight", type=FiniteFloatRange(0),

@@ -55,6 +55,7 @@ class TrainConfig:
     discriminator_warmup: int | None = None
     l1_weight: float | None = None  # None: the recipe's weight
     mel_weight: float | None = None
+    stft_weight: float | None = None
     adversarial_weight: float | None = None
     feature_weight: float | None = None
     checkerboard_weight: float | None = None

@@ -37,6 +37,7 @@ class Validation:
     # --val_codebooks: the same clips through the first N codebooks only, keyed by N (as a string, as JSON has it)
     mel_distance_at: dict[str, float] = field(default_factory=dict)
     snr_db_at: dict[str, float] = field(default_factory=dict)
+    stft_loss: float | None = None  # with --stft_weight: the multi-resolution STFT loss, unweighted
 
     @property
     def selection_mel_distance(self) -> float:

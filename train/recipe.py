@@ -10,7 +10,7 @@ Value = TypeVar("Value")  # a loss term: a tensor in training, a float in valida
 
 # The weights codec-train's flags override; each flag's name is the field's (--l1_weight → l1_weight).
 OVERRIDABLE = (
-    "l1_weight", "mel_weight", "adversarial_weight", "feature_weight", "adversarial_start", "discriminator_warmup",
+    "l1_weight", "mel_weight", "stft_weight", "adversarial_weight", "feature_weight", "adversarial_start", "discriminator_warmup",
     "checkerboard_weight",
 )
 
@@ -22,6 +22,9 @@ class LossWeights:
 
     l1_weight: float = 1.0
     mel_weight: float = 0.0
+    # The linear-frequency multi-resolution STFT loss (train/losses.py MultiResolutionSTFTLoss): off in every
+    # recipe until a measured run shows it helps; `--stft_weight` adds it to any of them.
+    stft_weight: float = 0.0
     commitment: float = 0.25
     adversarial_weight: float = 0.0
     feature_weight: float = 0.0
@@ -43,9 +46,10 @@ class LossWeights:
 
     def total(self, terms: Mapping[str, Value]) -> Value:
         """The generator loss from its terms: `recon` (waveform L1), `vq` (already weighted by `commitment`),
-        and where present `mel`, `checkerboard`, `adv` and `feat`, each times its weight."""
+        and where present `mel`, `stft`, `checkerboard`, `adv` and `feat`, each times its weight."""
         loss = self.l1_weight * terms["recon"] + terms["vq"]
         loss = loss + self.mel_weight * terms.get("mel", 0.0) + self.checkerboard_weight * terms.get("checkerboard", 0.0)
+        loss = loss + self.stft_weight * terms.get("stft", 0.0)
         if "adv" in terms:
             loss = loss + self.adversarial_weight * terms["adv"] + self.feature_weight * terms["feat"]
         return loss

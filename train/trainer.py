@@ -48,6 +48,7 @@ from sscodec.train.data import (
 from sscodec.train.discriminators import Discriminator, DiscriminatorOutput
 from sscodec.train.distributed import DistInfo, sync_buffers, wrap
 from sscodec.train.losses import (
+    MultiResolutionSTFTLoss,
     MultiScaleMelLoss,
     discriminator_loss,
     feature_matching_loss,
@@ -140,6 +141,7 @@ class Trainer:
             self._freeze_codes()
         self.discriminator = self._build_discriminator() if self.weights.uses_gan else None
         self.mel = MultiScaleMelLoss(self.codec_config.sample_rate).to(self.device)
+        self.stft = MultiResolutionSTFTLoss().to(self.device) if self.weights.stft_weight else None
         self._check_crop_length()
         self._build_optimisers()
         self.step = 0
@@ -203,13 +205,19 @@ class Trainer:
             self.critic = torch.compile(self.critic) if self.critic is not None else None
 
     def _check_crop_length(self) -> None:
-        """A crop shorter than the mel loss's largest window (which the STFT discriminators' windows do not
-        exceed) cannot be trained on: a usage error before step 0, not a traceback at it."""
-        rate, needed = self.codec_config.sample_rate, self.mel.min_length
-        if (self.weights.mel_weight or self.weights.uses_gan) and int(self.config.segment_seconds * rate) < needed:
-            raise TrainingUsageError(
-                f"--segment_seconds {self.config.segment_seconds:g}: --losses {self.config.losses} needs crops of at "
-                f"least {needed} samples ({math.ceil(needed / rate * 1000) / 1000:g} s at {rate} Hz)")
+        """A crop shorter than the largest window of a spectral loss in use (the STFT discriminators' windows do
+        not exceed the mel loss's) cannot be trained on: a usage error before step 0, not a traceback at it."""
+        rate, segment = self.codec_config.sample_rate, int(self.config.segment_seconds * self.codec_config.sample_rate)
+        needs = []
+        if self.weights.mel_weight or self.weights.uses_gan:
+            needs.append((self.mel.min_length, f"--losses {self.config.losses}"))
+        if self.stft is not None:
+            needs.append((self.stft.min_length, "--stft_weight"))
+        for needed, what in needs:
+            if segment < needed:
+                raise TrainingUsageError(
+                    f"--segment_seconds {self.config.segment_seconds:g}: {what} needs crops of at least {needed} "
+                    f"samples ({math.ceil(needed / rate * 1000) / 1000:g} s at {rate} Hz)")
 
     def _freeze_codes(self) -> None:
         """`--decoder_only`: no gradient reaches the encoder; `_train_mode` keeps the codebooks' EMA still."""
@@ -460,6 +468,8 @@ class Trainer:
         terms: dict[str, Tensor] = {"recon": l1_waveform_loss(fake, audio)}
         if w.mel_weight:
             terms["mel"] = self.mel(fake, audio)
+        if self.stft is not None:
+            terms["stft"] = self.stft(fake, audio)
         terms["vq"] = w.commitment * out.commitment_loss.float()
         if w.checkerboard_weight:
             terms["checkerboard"] = self.model.decoder.phase_sum_deviation()
@@ -527,7 +537,7 @@ class Trainer:
         `val_codebooks` count."""
         model = self.model
         model.eval()
-        rows: dict[str, list[float]] = {k: [] for k in ("recon", "vq", "mel", "snr", "sisdr", "amp")}
+        rows: dict[str, list[float]] = {k: [] for k in ("recon", "vq", "mel", "stft", "snr", "sisdr", "amp")}
         lower = {count: {"mel": [], "snr": []} for count in self.config.val_codebooks}
         all_codes, examples = [], {}
         for index, clip in enumerate(self.validation):
@@ -537,6 +547,8 @@ class Trainer:
             rows["recon"].append(float(l1_waveform_loss(decoded, audio)))
             rows["vq"].append(float(self.weights.commitment * out.commitment_loss))
             rows["mel"].append(float(self.mel.distance(decoded, audio).mean()))
+            if self.stft is not None and audio.shape[-1] >= self.stft.min_length:  # clips may be as short as 0.1 s
+                rows["stft"].append(float(self.stft(decoded, audio)))
             rows["snr"].append(float(snr_db(decoded, audio).mean()))
             rows["sisdr"].append(float(si_sdr_db(decoded, audio).mean()))
             rows["amp"].append(float(amplitude_ratio(decoded, audio).mean()))
@@ -550,7 +562,7 @@ class Trainer:
                 if self.step == 0 or not self.monitor or not self.monitor.history:
                     examples[f"val_{index}/original"] = audio[0]
         self._train_mode()
-        mean = {k: _mean(v) for k, v in rows.items()}
+        mean = {k: _mean(v) for k, v in rows.items() if v}
         usage = codebook_usage(torch.cat(all_codes, dim=-1)[None], self.codec_config.codebook_size)
         loss = self.weights.total(mean)  # the reconstruction terms; adversarial ones need the critic
         result = Validation(
@@ -575,6 +587,7 @@ class Trainer:
             ),
             mel_distance_at={str(count): _mean(scores["mel"]) for count, scores in lower.items()},
             snr_db_at={str(count): _mean(scores["snr"]) for count, scores in lower.items()},
+            stft_loss=mean.get("stft"),
         )
         return result, examples
 
