@@ -174,6 +174,8 @@ def command(
     if record_output is not None:
         write_audio(record_output, live.output_audio, engine.info.sample_rate, exact=True)
     _report(live.stats, stats_json)
+    if live.device_hung:
+        devices.abandon_portaudio()
     if live.error:
         raise StreamError(live.error)
 

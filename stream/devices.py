@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from types import ModuleType
 from typing import Any
 
@@ -18,6 +19,16 @@ def sounddevice() -> ModuleType:
     except OSError as error:  # sounddevice raises OSError when it cannot load the PortAudio library
         raise AudioDeviceError(f"PortAudio not found ({first_line(error)}): {INSTALL_HINT}") from None
     return sd
+
+
+def abandon_portaudio() -> None:
+    """Skip sounddevice's exit-time clean-up (stop and close the last stream, then Pa_Terminate).
+
+    For a process whose stream hung inside PortAudio (`stream.live.ReopeningStream.hung`): that clean-up blocks on
+    the same stream, and the process would not exit for minutes after it wrote everything. The operating system
+    releases the device when the process ends. `_exit_handler` is sounddevice's own (0.4 and 0.5) atexit hook.
+    """
+    atexit.unregister(sounddevice()._exit_handler)
 
 
 NO_DEVICE_HINT = "no audio devices found: connect one, or start a sound server (PulseAudio or PipeWire)"

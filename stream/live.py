@@ -23,6 +23,8 @@ StreamOpener = Callable[[int, int, tuple[Any, Any], "float | str", DuplexCallbac
 # The rate to open the (input, output) devices at, given the model's rate.
 RateChooser = Callable[[tuple[Any, Any], int], int]
 DEFAULT_LATENCY: float | str = "low"
+# How long closing a stream may take before the device counts as hung (a working one closes in milliseconds).
+CLOSE_TIMEOUT_S = 2.0
 
 
 def parse_latency(text: str) -> float | str:
@@ -48,6 +50,8 @@ class LiveResult:
     output_audio: np.ndarray  # what the engine decoded, at the model's rate (empty unless recording)
     stop_reason: str  # "duration", "interrupted" or "error"
     error: str | None  # one line, when the device or the engine failed
+    # A stream that would not close: PortAudio is stuck in it, and its exit-time clean-up would wait on it too.
+    device_hung: bool = False
 
 
 class EngineWorker(threading.Thread):
@@ -120,13 +124,18 @@ def open_sounddevice_stream(
 
 
 class ReopeningStream:
-    """The device stream, replaced by a fresh one when it stops or stalls; counts the reopenings."""
+    """The device stream, replaced by a fresh one when it stops or stalls; counts the reopenings.
+
+    `hung` once closing a stream did not finish within CLOSE_TIMEOUT_S: nothing is opened after that, since
+    PortAudio is still inside the old stream.
+    """
 
     def __init__(self, opener: Callable[[], Any]) -> None:
         self._opener = opener
         self.stream: Any = opener()  # the first open's error is the user's to see: wrong device, no PortAudio
         self.reopens = 0
         self.last_error: str | None = None
+        self.hung = False
 
     @property
     def active(self) -> bool:
@@ -138,9 +147,9 @@ class ReopeningStream:
     def reopen(self) -> None:
         """Close the current stream (it may already be gone) and try to open and start a new one."""
         self.reopens += 1
-        if self.stream is not None:
-            _close_quietly(self.stream)
-            self.stream = None
+        self.close()
+        if self.hung:
+            return
         try:
             stream = self._opener()
         except AudioDeviceError as error:
@@ -155,8 +164,10 @@ class ReopeningStream:
         self.stream = stream
 
     def close(self) -> None:
+        """Close the current stream, if any; a close that hangs sets `hung`."""
         if self.stream is not None:
-            _close_quietly(self.stream)
+            self.hung = not _close_quietly(self.stream)
+            self.stream = None
 
 
 def run_live(
@@ -228,7 +239,8 @@ def run_live(
     )
     # Cut to what was heard, as file mode cuts its output to the input: `--input` of the input recording then
     # gives the output recording exactly.
-    return LiveResult(replace(stats, live=live), heard, _joined(worker.outputs)[: heard.size], reason, error)
+    return LiveResult(replace(stats, live=live), heard, _joined(worker.outputs)[: heard.size], reason, error,
+                      device.hung)
 
 
 def _watch(device: ReopeningStream, callback: DuplexCallback, worker: EngineWorker, target: int | None,
@@ -264,6 +276,10 @@ def _watch(device: ReopeningStream, callback: DuplexCallback, worker: EngineWork
         if device.active or now - last_attempt > stall_s:  # one that fails to reopen is retried every stall_s
             outage_start = last_progress if outage_start is None else outage_start
             device.reopen()
+            if device.hung:
+                why = (f"the audio device stopped responding: closing its stream hung for {CLOSE_TIMEOUT_S:g} s "
+                       f"(its sound server died?); {DEVICE_HINT}")
+                return "error", why, gap_s + time.monotonic() - outage_start
             last_attempt = opened_at = time.monotonic()
             delivered = False
 
@@ -273,13 +289,25 @@ def _latency_ms(seconds: float) -> float | None:
     return float(seconds) * 1000 if 0 <= seconds <= 10 else None
 
 
-def _close_quietly(stream: Any) -> None:
-    """Stop and close the stream; a device that already vanished may fail to close, which changes nothing."""
-    for action in (stream.abort, stream.close):
-        try:
-            action()
-        except Exception:  # noqa: BLE001, S110
-            pass
+def _close_quietly(stream: Any, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
+    """Stop and close the stream, waiting at most `timeout_s`; whether that finished.
+
+    A device that already vanished may fail to close, which changes nothing, or hang there: after its JACK server
+    was killed, PortAudio's JACK host API blocked in Pa_AbortStream for about 10 minutes, and a main thread
+    blocked in C never runs the Ctrl-C handler. So the closing happens on a daemon thread that is left behind
+    when it hangs.
+    """
+    def close() -> None:
+        for action in (stream.abort, stream.close):
+            try:
+                action()
+            except Exception:  # noqa: BLE001, S110
+                pass
+
+    closer = threading.Thread(target=close, name="codec-device-close", daemon=True)
+    closer.start()
+    closer.join(timeout_s)
+    return not closer.is_alive()
 
 
 def _joined(blocks: list[np.ndarray]) -> np.ndarray:

@@ -133,7 +133,7 @@ class StreamStats:
                 (f"device: {d.device_rate_hz} Hz, latency in {_ms(d.input_latency_ms)}, "
                  f"out {_ms(d.output_latency_ms)} (PortAudio), resampling {d.resampler_delay_ms:.1f} ms"),
                 f"expected mouth-to-ear latency: {_ms(d.expected_latency_ms)}",
-                f"stream reopened: {d.reopens} times ({d.reopen_gap_ms:.0f} ms without audio)",
+                f"stream reopened: {d.reopens} {plural(d.reopens, 'time')} ({d.reopen_gap_ms:.0f} ms without audio)",
             ]
         if self.call is not None:
             lines += self.call.summary()

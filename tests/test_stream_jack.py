@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import soundfile
 from test_stream_engine import offline_decode
@@ -75,3 +77,35 @@ def test_mic_on_a_48khz_only_jack_server(jack: dict[str, str], tiny_model: Path,
     assert abs(int(np.argmax(autocorrelation[period // 2 :])) + period // 2 - period) <= 16
     # The live path is the file path on what it heard.
     np.testing.assert_allclose(decoded, offline_decode(tiny_model, heard, 12), atol=1e-4)
+
+
+def test_mic_when_the_jack_server_dies_ends_in_seconds_with_everything_written(tiny_model: Path,  # noqa: F811
+                                                                               tmp_path: Path) -> None:
+    # Found from outside: killing jackd during --mic left codec-stream blocked inside PortAudio for about 10 minutes,
+    # deaf to Ctrl-C, and it then died with no recording or stats written.
+    with jack_dummy(48000, 960, metro_bpm=int(60 / TICK_PERIOD_S)) as env:
+        (server,) = (p for p in psutil.process_iter(["name", "cmdline"])
+                     if p.info["name"] == "jackd" and env["JACK_DEFAULT_SERVER"] in (p.info["cmdline"] or []))
+        run = subprocess.Popen(
+            [sys.executable, "-c", "from sscodec.stream.cli import main; main()", "--mic", "--model", str(tiny_model),
+             "--input-device", "codec_ticks", "--output-device", "system", "--duration", "60",
+             "--record-input", str(tmp_path / "in.wav"), "--record-output", str(tmp_path / "out.wav"),
+             "--stats-json", str(tmp_path / "stats.json")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        time.sleep(4)  # started (about 1 s) and streaming
+        server.kill()
+        killed = time.monotonic()
+        try:
+            out, err = run.communicate(timeout=60)
+        finally:
+            run.kill()
+    assert time.monotonic() - killed < 15  # measured: 2.2 s (the 2 s close timeout)
+    assert run.returncode == 1 and err.count("\n") == 1, err
+    assert err.startswith("codec-stream: error: the audio device stopped responding: closing its stream hung")
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    heard, _ = soundfile.read(tmp_path / "in.wav", dtype="float32")
+    decoded, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    assert stats["frames"] >= 50 and decoded.shape == heard.shape and heard.shape[0] >= 50 * FRAME
+    assert np.abs(heard).max() > 0.3  # the ticks were heard before the server died
+    assert "stream reopened: 1 time (" in out

@@ -19,7 +19,7 @@ from sscodec.common.resample import LIVE_QUALITY, StreamResampler
 from sscodec.stream.duplex import DuplexCallback
 from sscodec.stream.engine import StreamEngine
 from sscodec.stream.file_mode import stream_audio
-from sscodec.stream.live import LiveResult, run_live
+from sscodec.stream.live import CLOSE_TIMEOUT_S, LiveResult, run_live
 
 FRAME = 320
 
@@ -29,9 +29,10 @@ class FakeStream:
 
     def __init__(self, callback: DuplexCallback, mic: np.ndarray, block: int, period_s: float = 0.01,
                  vanish_after: int | None = None, stall_after: int | None = None,
-                 interrupt_after: int | None = None) -> None:
+                 interrupt_after: int | None = None, abort_hangs: threading.Event | None = None) -> None:
         self.callback, self.mic, self.block, self.period_s = callback, mic, block, period_s
         self.vanish_after, self.stall_after, self.interrupt_after = vanish_after, stall_after, interrupt_after
+        self.abort_hangs = abort_hangs  # abort blocks until this is set, as PortAudio's JACK host API did
         self.active = False
         self.played: list[np.ndarray] = []
         self._stop = threading.Event()
@@ -59,6 +60,8 @@ class FakeStream:
             time.sleep(self.period_s)
 
     def abort(self) -> None:
+        if self.abort_hangs is not None:
+            self.abort_hangs.wait()
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
@@ -162,6 +165,33 @@ def test_a_device_that_stays_gone_ends_the_run_with_a_message(tiny_model: Path, 
     assert 15 <= live.stats.frames <= 20 and live.input_audio.shape[0] >= 15 * FRAME
     assert live.stats.live.reopens >= 3  # retried every stall_s until gone_s had passed
     assert live.stats.live.reopen_gap_ms >= 1000  # the outage that ended the run (gone_s) is time without audio
+
+
+def test_a_stream_that_hangs_when_closed_ends_the_run_with_everything_heard(tiny_model: Path,  # noqa: F811
+                                                                            mic: np.ndarray) -> None:
+    # Found from outside: after its JACK server was killed, closing the stream blocked in PortAudio for about 10
+    # minutes, deaf to Ctrl-C, and the run ended with nothing written. Now the close is given CLOSE_TIMEOUT_S.
+    streams: list[FakeStream] = []
+    release = threading.Event()
+    started = time.monotonic()
+    try:
+        live = live_run(StreamEngine(tiny_model), streams, mic, faults={"vanish_after": 20, "abort_hangs": release},
+                        duration_s=10, record=True)
+    finally:
+        release.set()
+    assert live.stop_reason == "error" and live.device_hung
+    assert live.error.startswith("the audio device stopped responding: closing its stream hung for 2 s")
+    assert "\n" not in live.error and live.error.count("--list-devices") == 1
+    assert time.monotonic() - started < CLOSE_TIMEOUT_S + 3
+    assert len(streams) == 1  # nothing is opened while PortAudio is inside the old stream
+    assert 15 <= live.stats.frames <= 20 and live.input_audio.shape[0] >= 15 * FRAME
+    assert live.output_audio.shape == live.input_audio.shape
+    assert live.stats.live.reopen_gap_ms >= CLOSE_TIMEOUT_S * 1000
+
+
+def test_a_stream_that_closes_normally_is_not_hung(tiny_model: Path, mic: np.ndarray) -> None:  # noqa: F811
+    live = live_run(StreamEngine(tiny_model), [], mic, duration_s=0.3)
+    assert live.stop_reason == "duration" and not live.device_hung
 
 
 @pytest.mark.usefixtures("python_sigint")  # else interrupt_main() could do nothing and the run never end
