@@ -17,9 +17,9 @@ from sscodec.common.audio import AudioWriter, read_audio_blocks
 from sscodec.common.files import atomic_output
 from sscodec.common.resample import LIVE_QUALITY, StreamResampler
 from sscodec.stream.chunker import Chunker
-from sscodec.stream.devices import supported_rate
+from sscodec.stream.devices import abandon_portaudio, supported_rate
 from sscodec.stream.duplex import DuplexCallback
-from sscodec.stream.live import open_sounddevice_stream
+from sscodec.stream.live import close_stream, open_sounddevice_stream
 from sscodec.stream.model_dir import ModelInfo
 
 
@@ -143,11 +143,9 @@ class DeviceAudio:
         self._stream.start()
 
     def close(self) -> None:
-        for action in (self._stream.abort, self._stream.close):
-            try:
-                action()
-            except Exception:  # noqa: BLE001, S110 -- a device that vanished cannot be closed, and need not be
-                pass
+        """Close the device stream; one that hangs in PortAudio is left behind, with its exit-time clean-up."""
+        if not close_stream(self._stream):
+            abandon_portaudio()
 
     def next_chunk(self) -> np.ndarray | None:
         while self.callback.input_ring.read_into(self._block):

@@ -159,14 +159,14 @@ class ReopeningStream:
             stream.start()
         except Exception as error:  # noqa: BLE001 -- PortAudio errors while a device comes back are expected
             self.last_error = first_line(error)
-            _close_quietly(stream)
+            close_stream(stream)
             return
         self.stream = stream
 
     def close(self) -> None:
         """Close the current stream, if any; a close that hangs sets `hung`."""
         if self.stream is not None:
-            self.hung = not _close_quietly(self.stream)
+            self.hung = not close_stream(self.stream)
             self.stream = None
 
 
@@ -289,7 +289,7 @@ def _latency_ms(seconds: float) -> float | None:
     return float(seconds) * 1000 if 0 <= seconds <= 10 else None
 
 
-def _close_quietly(stream: Any, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
+def close_stream(stream: Any, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
     """Stop and close the stream, waiting at most `timeout_s`; whether that finished.
 
     A device that already vanished may fail to close, which changes nothing, or hang there: after its JACK server
