@@ -63,7 +63,8 @@ def supported_rate(devices: tuple[Any, Any], preferred: int) -> int:
         defaults = [int(sd.query_devices(device, kind)["default_samplerate"])
                     for device, kind in zip(devices, ("input", "output"))]
     except (sd.PortAudioError, ValueError) as error:
-        raise AudioDeviceError(f"cannot use the audio devices ({first_line(error)}): {DEVICE_HINT}") from None
+        raise AudioDeviceError(f"cannot use the audio devices ({_device_problem(error, devices)}): "
+                               f"{DEVICE_HINT}") from None
     problems = []
     for rate in dict.fromkeys([preferred, *defaults]):
         try:
@@ -73,3 +74,14 @@ def supported_rate(devices: tuple[Any, Any], preferred: int) -> int:
         except (sd.PortAudioError, ValueError) as error:
             problems.append(f"{rate} Hz: {first_line(error)}")
     raise AudioDeviceError(f"no sample rate suits both audio devices ({'; '.join(problems)}): {DEVICE_HINT}")
+
+
+def _device_problem(error: Exception, devices: tuple[Any, Any]) -> str:
+    """sounddevice's complaint about a device choice as one line: a name that matches several devices keeps the
+    list of matches (sounddevice puts one per line), and an index out of range says which indices exist."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] + (" " + "; ".join(lines[1:]) if len(lines) > 1 else "") if lines else type(error).__name__
+    count = len(sounddevice().query_devices())
+    if any(isinstance(d, int) and not 0 <= d < count for d in devices):
+        text += f"; the devices are numbered 0 to {count - 1}"
+    return text

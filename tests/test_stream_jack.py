@@ -79,6 +79,23 @@ def test_mic_on_a_48khz_only_jack_server(jack: dict[str, str], tiny_model: Path,
     np.testing.assert_allclose(decoded, offline_decode(tiny_model, heard, 12), atol=1e-4)
 
 
+@pytest.mark.parametrize(("device", "problem"), [
+    # Found from outside: the first line of sounddevice's message only, without the devices that matched.
+    ("JACK", ("Multiple input devices found for 'JACK': [0] system, JACK Audio Connection Kit; [1] codec_ticks, "
+              "JACK Audio Connection Kit")),
+    ("99", "Error querying device 99; the devices are numbered 0 to 1"),
+])
+def test_an_ambiguous_or_unknown_device_says_which_exist(jack: dict[str, str], tiny_model: Path,  # noqa: F811
+                                                         device: str, problem: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "from sscodec.stream.cli import main; main()", "--mic", "--model", str(tiny_model),
+         "--input-device", device, "--duration", "1"],
+        env=jack, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"codec-stream: error: cannot use the audio devices ({problem}): pick devices")
+
+
 def test_mic_when_the_jack_server_dies_ends_in_seconds_with_everything_written(tiny_model: Path,  # noqa: F811
                                                                                tmp_path: Path) -> None:
     # Found from outside: killing jackd during --mic left codec-stream blocked inside PortAudio for about 10 minutes,
