@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -29,6 +33,25 @@ def abandon_portaudio() -> None:
     releases the device when the process ends. `_exit_handler` is sounddevice's own (0.4 and 0.5) atexit hook.
     """
     atexit.unregister(sounddevice()._exit_handler)
+
+
+@contextlib.contextmanager
+def c_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 to /dev/null for the duration: PortAudio's ALSA host API and alsa-lib print several lines
+    ("Expression 'ret' failed in 'src/hostapi/alsa/pa_linux_alsa.c'", "ALSA lib pulse.c: ... Connection refused")
+    from C for every open that fails, which is how a stream is reopened after its sound server stopped. The
+    failure itself still arrives as a PortAudio error, reported in one line. Other threads' writes to stderr in
+    the meantime are lost too; the live loop's threads write none.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 NO_DEVICE_HINT = "no audio devices found: connect one, or start a sound server (PulseAudio or PipeWire)"

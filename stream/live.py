@@ -13,7 +13,7 @@ import numpy as np
 
 from sscodec.common.errors import AudioDeviceError, first_line
 from sscodec.common.resample import LIVE_QUALITY, StreamResampler
-from sscodec.stream.devices import DEVICE_HINT, list_devices, sounddevice, supported_rate
+from sscodec.stream.devices import DEVICE_HINT, c_stderr_silenced, list_devices, sounddevice, supported_rate
 from sscodec.stream.duplex import DuplexCallback
 from sscodec.stream.engine import StreamEngine
 from sscodec.stream.stats import LiveStats, StreamStats
@@ -110,15 +110,16 @@ def open_sounddevice_stream(
     sd = sounddevice()
     list_devices()  # no devices at all deserves its own message, not PortAudio's "Error querying device -1"
     try:
-        return sd.Stream(
-            samplerate=sample_rate,
-            blocksize=block_size,
-            device=devices,
-            channels=1,
-            dtype="float32",
-            latency=latency,
-            callback=callback,
-        )
+        with c_stderr_silenced():  # PortAudio's failed-open diagnostics: the error below says it in one line
+            return sd.Stream(
+                samplerate=sample_rate,
+                blocksize=block_size,
+                device=devices,
+                channels=1,
+                dtype="float32",
+                latency=latency,
+                callback=callback,
+            )
     except (sd.PortAudioError, ValueError) as error:
         raise AudioDeviceError(f"cannot open the audio devices ({first_line(error)}): {DEVICE_HINT}") from None
 
@@ -156,7 +157,8 @@ class ReopeningStream:
             self.last_error = str(error).removesuffix(f": {DEVICE_HINT}")  # the run's error adds the hint once
             return
         try:
-            stream.start()
+            with c_stderr_silenced():
+                stream.start()
         except Exception as error:  # noqa: BLE001 -- PortAudio errors while a device comes back are expected
             self.last_error = first_line(error)
             close_stream(stream)
@@ -211,17 +213,20 @@ def run_live(
     target = None if duration_s is None else int(np.ceil(duration_s * 1000 / info.frame_ms))
     reason, error, gap_s = "duration", None, 0.0
     worker.start()
-    try:
-        device.start()
-        reason, error, gap_s = _watch(device, callback, worker, target, stall_s, start_s, gone_s)
-    except KeyboardInterrupt:
-        reason = "interrupted"
-    except Exception as failure:  # noqa: BLE001 -- PortAudio errors must end the run, not lose its stats
-        reason, error = "error", f"audio device failed: {first_line(failure)}; {DEVICE_HINT}"
-    finally:
-        device.close()
-        worker.stop()
-        worker.join()
+    # PortAudio's own threads print C-level diagnostics while a device fails ("ALSA lib pcm.c: underrun
+    # occurred", "Expression ... failed"); the run reports what happened in its stats and one error line.
+    with c_stderr_silenced():
+        try:
+            device.start()
+            reason, error, gap_s = _watch(device, callback, worker, target, stall_s, start_s, gone_s)
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        except Exception as failure:  # noqa: BLE001 -- PortAudio errors must end the run, not lose its stats
+            reason, error = "error", f"audio device failed: {first_line(failure)}; {DEVICE_HINT}"
+        finally:
+            device.close()
+            worker.stop()
+            worker.join()
     heard = _joined(worker.inputs)
     if record:  # the partial chunk the stop left buffered: decoded as file mode decodes a file's end
         worker.outputs += [result.audio for result in engine.flush()]

@@ -148,3 +148,41 @@ def test_repeated_live_runs_end_only_when_asked(tiny_model: Path) -> None:  # no
         assert row["exit_code"] == 0, row  # a stall is bridged by reopening, not fatal
         assert row["frames"] >= 0.95 * SOAK_SECONDS * frames_per_second, row
         assert row["reopens"] == 0 or row["reopen_gap_ms"] > 0, row  # a reopening is counted with its glitch
+
+
+def test_mic_when_the_sound_server_stops_ends_with_one_line_and_everything_written(tiny_model: Path,  # noqa: F811
+                                                                                  telugu_val: Path,
+                                                                                  tmp_path: Path) -> None:
+    # Found from outside: each failed reopen after PulseAudio stopped printed PortAudio's and alsa-lib's C-level
+    # diagnostics ("Expression 'ret' failed in 'src/hostapi/alsa/pa_linux_alsa.c'", "ALSA lib pulse.c: ...
+    # Connection refused") above the run's one-line error.
+    if missing_tools(PULSE_TOOLS):
+        pytest.skip(f"PulseAudio not installed ({PULSE_HINT})")
+    with pulse_null_sinks() as env:
+        codec = subprocess.Popen(
+            [sys.executable, "-c", "from sscodec.stream.cli import main; main()", "--mic", "--model",
+             str(tiny_model), "--duration", "60", "--record-input", str(tmp_path / "in.wav"),
+             "--stats-json", str(tmp_path / "stats.json")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        wait_for_capture(env, codec)
+        subprocess.run(["paplay", "--device=codec_mic", str(speech_clip(telugu_val))], env=env, check=True,
+                       timeout=60)
+        subprocess.run(["pulseaudio", "--kill"], env=env, check=True, timeout=30)
+        try:
+            stdout, stderr = codec.communicate(timeout=60)
+        finally:
+            codec.kill()
+    assert codec.returncode == 1 and stderr.count("\n") == 1, stderr
+    # Both endings were seen: the ALSA plugin's stream closes and every reopen fails until the 15 s are up, or
+    # closing it blocks inside PortAudio (as with JACK) and the run ends after the 2 s close timeout.
+    gone = stderr.startswith("codec-stream: error: no audio from the device for 15 s (disconnected, or its sound "
+                             "server stopped?), and reopening did not help: cannot open the audio devices")
+    hung = stderr.startswith("codec-stream: error: the audio device stopped responding: closing its stream hung")
+    assert gone or hung, stderr
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    heard, _ = soundfile.read(tmp_path / "in.wav", dtype="float32")
+    assert stats["frames"] >= 100 and heard.shape[0] >= 100 * FRAME  # at least 2 s of the 3-6 s clip
+    assert stats["live"]["reopens"] >= (2 if gone else 1)
+    assert stats["live"]["reopen_gap_ms"] >= (15000 if gone else 2000)
+    assert "stream reopened:" in stdout
