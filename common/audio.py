@@ -214,8 +214,9 @@ def check_writable_format(path: Path) -> None:
     container = path.suffix.lstrip(".").upper()
     # RAW is headerless: written without complaint, then unreadable without its rate, type and channel count.
     if container not in soundfile.available_formats() or container == "RAW":
-        raise AudioFileError(f"{path}: cannot write audio (no audio file format has the extension "
-                             f"'{path.suffix}': use e.g. .wav, .flac, .ogg or .mp3)")
+        why = (f"no audio file format has the extension '{path.suffix}'" if path.suffix
+               else "the name has no extension to choose the format by")
+        raise AudioFileError(f"{path}: cannot write audio ({why}: use e.g. .wav, .flac, .ogg or .mp3)")
 
 
 class AudioWriter:

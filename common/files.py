@@ -28,6 +28,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         yield given
         return
     path = Path(os.path.realpath(given))
+    _check_overwritable(path, given)
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     except OSError as error:
@@ -35,9 +36,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     temp = Path(name)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp's 0600 would make the output unreadable to others
+        _take_permissions(temp, path)
         yield temp
         with open(temp, "rb") as written:
             os.fsync(written.fileno())
@@ -46,6 +45,40 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
         _rename_in_message(error, str(temp), str(given))
         raise
+
+
+def _check_overwritable(path: Path, given: Path) -> None:
+    """PermissionError naming `given` when `path` is an existing file this process may not write: replacing it by
+    a rename would succeed (that needs only the folder), so a read-only output would be overwritten where `cp`
+    refuses. Probed by opening it for writing without truncating it: the kernel's own check, root included."""
+    try:
+        os.close(os.open(path, os.O_WRONLY))
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise OSError(error.errno, error.strerror, str(given)) from None
+        # EISDIR and the like: left to the writer, whose own error names the path.
+
+
+def _take_permissions(temp: Path, path: Path) -> None:
+    """Give `temp` the mode, group and (where allowed) owner of the file `path` it will replace, as an in-place
+    write would keep them (a private 0600 recording stays private); for a new file, 0666 less the umask, as
+    open() gives (mkstemp's 0600 would make the output unreadable to others)."""
+    try:
+        old = path.stat()
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
+        return
+    os.chmod(temp, stat.S_IMODE(old.st_mode))
+    for owner in (old.st_uid, -1):  # only root may give a file away; any member may set one of its groups
+        try:
+            os.chown(temp, owner, old.st_gid)
+            return
+        except PermissionError:
+            continue
 
 
 def _rename_in_message(error: BaseException, temp: str, path: str) -> None:
@@ -88,6 +121,7 @@ def check_can_create(path: str | os.PathLike, parents: bool = False) -> None:
             raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(given))
         return
     path = Path(os.path.realpath(given))
+    _check_overwritable(path, given)
     folder = path.parent
     while parents and not folder.exists() and folder != folder.parent:
         folder = folder.parent

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sscodec.common.audio import AudioFileError, AudioWriter, read_audio
+from sscodec.common.audio import AudioFileError, AudioWriter, check_writable_format, read_audio
 from sscodec.common.cli import FiniteFloatRange, check_outputs, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.files import atomic_output
@@ -92,11 +92,12 @@ def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     """Decode INPUT, a file from codec-encode, to OUTPUT audio (the model's rate; the original length, or the part
     that --start and --duration ask for)."""
     check_outputs({"OUTPUT": output_path}, {"INPUT": input_path})
+    check_writable_format(output_path)  # by the name given: the temp file written first has another extension
     model = CodecModel(resolve_model_dir(model_dir))
     with FileReader(model, input_path) as reader:
         rate, samples = reader.header.sample_rate, reader.header.samples
         if not start * rate < samples:
-            raise click.BadParameter(f"{start:g} s is not before the end of {input_path} ({reader.seconds:.3f} s)",
+            raise click.BadParameter(f"{start:g} s is not before the end of {input_path} (which ends at {reader.seconds:.6g} s)",
                                      param_hint="'--start'")
         first = min(samples - 1, round(start * rate))
         length = None

@@ -178,6 +178,10 @@ def test_encode_summary_says_one_codebook_and_one_packet(model_dir: Path, tmp_pa
         ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/o.wav"], 1, "not a codec-encode file"),
         ("codec-decode", ["{tmp}/future.sscb", "{tmp}/o.wav"], 1, "format version 9"),
         ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/o.wav", "--bogus"], 2, "No such option"),
+        # Found from outside: both named the hidden temp file's extension, '.tmp'.
+        ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/noext"], 1,
+         "noext: cannot write audio (the name has no extension to choose the format by"),
+        ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/o.txt"], 1, "no audio file format has the extension '.txt'"),
     ],
 )
 def test_user_mistakes_are_one_line_errors(command: str, args: list[str], code: int, message: str,

@@ -199,3 +199,45 @@ def test_outputs_go_through_symlinks_and_into_fifos_without_replacing_them(tiny_
     reader.join(30)
     assert done.returncode == 0, done.stderr
     assert received == [plain.read_bytes()] and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o664])
+def test_an_overwritten_output_keeps_its_permissions_and_group(tiny_model: Path, speech: Path,  # noqa: F811
+                                                               tmp_path: Path, mode: int) -> None:
+    # Found from outside: the temp file renamed over an existing output took 0666 less the umask, so a private
+    # 0600 recording became world-readable; its group became the writer's.
+    output = tmp_path / "private.wav"
+    output.write_bytes(PREVIOUS)
+    output.chmod(mode)
+    # Another group than the writer's: root may pick any (nogroup), others one of their own.
+    group = 65534 if os.geteuid() == 0 else next((g for g in os.getgroups() if g != os.getegid()), os.getegid())
+    os.chown(output, -1, group)
+    done = run("codec-stream", "--input", speech, "--output", output, "--model", tiny_model)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(output.stat().st_mode) == mode and output.stat().st_gid == group
+    assert soundfile.info(output).frames == 32000
+
+
+def test_a_new_output_gets_the_usual_permissions(tiny_model: Path, speech: Path, tmp_path: Path) -> None:  # noqa: F811
+    umask = os.umask(0o027)
+    try:
+        done = run("codec-encode", speech, tmp_path / "new.sscb", "--raw", "--model", tiny_model)
+    finally:
+        os.umask(umask)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE((tmp_path / "new.sscb").stat().st_mode) == 0o640  # 0666 less the umask, as open() gives
+
+
+def test_a_read_only_output_is_refused_and_kept(tiny_model: Path, speech: Path, tmp_path: Path) -> None:  # noqa: F811
+    # Found from outside: a read-only output was replaced (renaming over it needs only the folder), where cp
+    # refuses. As root, the test drops the capability that lets root write any file, as an unprivileged user.
+    output = tmp_path / "kept.sscb"
+    output.write_bytes(PREVIOUS)
+    output.chmod(0o444)
+    prefix = []
+    if os.geteuid() == 0:
+        prefix = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
+    done = subprocess.run([*prefix, str(BIN / "codec-encode"), str(speech), str(output), "--raw",
+                           "--model", str(tiny_model)], capture_output=True, text=True, timeout=240, check=False)
+    assert one_line_error(done, "codec-encode", 1) == f"codec-encode: error: {output}: Permission denied\n"
+    assert output.read_bytes() == PREVIOUS and temp_files(tmp_path) == []
