@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from sscodec.benchmarks import (
     training_curve_report,
     training_report,
 )
-from sscodec.benchmarks.clips import SHARED_VAL, read_clip_files, read_clips, tile_to
+from sscodec.benchmarks.clips import SCORED_MIN_SECONDS, SHARED_VAL, read_clip_files, read_clips, tile_to
 from sscodec.benchmarks.dnsmos import DEFAULT_DIR as DNSMOS_DIR
 from sscodec.benchmarks.errors import BenchError
 from sscodec.benchmarks.latency import CHUNK_FRAMES, WARMUP_CHUNKS, onnx_cases, thread_counts, torch_cases
@@ -27,6 +28,7 @@ from sscodec.benchmarks.model_source import (
     precision_variants,
     resolve_model,
 )
+from sscodec.benchmarks.opus import OPUS_MAX_KBPS, OPUS_MIN_KBPS
 from sscodec.benchmarks.results import ResultPaths, result_paths, write_results
 from sscodec.benchmarks.training import (
     BATCH_SIZES,
@@ -206,7 +208,8 @@ def _stage(text: str) -> None:
     "--codebooks", default="1-12", show_default=True, help="Codebook counts: a range A-B or a list."
 )
 @click.option(
-    "--opus-kbps", default="6,8,12", show_default=True, help="Opus bitrates (kbps), comma-separated."
+    "--opus-kbps", default="6,8,12", show_default=True,
+    help="Opus bitrates (kbps), comma-separated (libopus takes 0.5 to 512)."
 )
 @click.option("--dnsmos/--no-dnsmos", default=True, show_default=True, help="Score DNSMOS P.835 and P.808.")
 @click.option(
@@ -230,16 +233,19 @@ def quality(
     model_dir = resolve_model(model)
     codec = WholeClipCodec(model_dir)
     info = codec.info
-    counts = int_list(codebooks, "--codebooks")
+    counts = list(dict.fromkeys(int_list(codebooks, "--codebooks")))  # a count given twice is scored once
     if not all(1 <= q <= info.n_codebooks for q in counts):
         raise click.BadParameter(
             f"codebook counts must be in 1..{info.n_codebooks}", param_hint="--codebooks"
         )
-    rates = tuple(_float_list(opus_kbps, "--opus-kbps"))
-    sets = {directory.name: read_clips(directory, info.sample_rate) for directory in audio_dirs}
+    rates = tuple(dict.fromkeys(_float_list(opus_kbps, "--opus-kbps")))  # a rate given twice is scored once
+    if not all(OPUS_MIN_KBPS <= rate <= OPUS_MAX_KBPS for rate in rates):
+        raise click.BadParameter(f"{opus_kbps!r}: libopus takes bitrates from {OPUS_MIN_KBPS:g} to "
+                                 f"{OPUS_MAX_KBPS:g} kbps", param_hint="--opus-kbps")
+    sets = {directory.name: read_clips(directory, info.sample_rate, SCORED_MIN_SECONDS) for directory in audio_dirs}
     if held_out or not audio_dirs:
         sets.update(
-            {name: read_clip_files(paths, info.sample_rate) for name, paths in validation_sets().items()}
+            {name: read_clip_files(paths, info.sample_rate, SCORED_MIN_SECONDS) for name, paths in validation_sets().items()}
         )
     scorer = ClipScorer(info.sample_rate, Dnsmos(dnsmos_dir) if dnsmos else None)
     results = []
@@ -284,13 +290,18 @@ def quality(
     show_default=True,
     help="Hours of audio to stream.",
 )
-@click.option("--chunk-frames", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--chunk-frames", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Frames per chunk (per packet) of the stream.")
 def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chunk_frames: int) -> None:
     """Hours of speech through one stream at full speed: exact length, flat memory, no compute drift."""
-    from sscodec.benchmarks.soak import run_soak
+    from sscodec.benchmarks.soak import check_length, run_soak
 
     model_dir = resolve_model(model)
     info = StreamEngine(model_dir).info
+    try:
+        check_length(hours * 3600, info.frame_ms, chunk_frames)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'--chunk-frames'") from None
     clips = read_clips(audio_dir, info.sample_rate)
     result = run_soak(model_dir, list(clips.values()), hours * 3600, chunk_frames, progress=click.echo)
     data = {
@@ -377,8 +388,8 @@ def live(model: str, json_path: Path | None, latencies: str, chunk_frames: str, 
 @json_option
 @audio_option("Speech clips to send through the simulated network.")
 @click.option("--codebooks", type=click.IntRange(min=1), default=None, help="Codebooks the codec sends [default: all].")
-@click.option("--opus-kbps", type=FiniteFloatRange(min=0, min_open=True), default=8.0, show_default=True,
-              help="Opus bitrate (VBR), kbps.")
+@click.option("--opus-kbps", type=FiniteFloatRange(min=OPUS_MIN_KBPS, max=OPUS_MAX_KBPS), default=8.0,
+              show_default=True, help="Opus bitrate (VBR), kbps (libopus takes 0.5 to 512).")
 @click.option("--losses", default="0,5,10,20", show_default=True, help="Packet loss rates, percent.")
 @click.option("--jitters", default="0,20,40,60", show_default=True, help="Jitter values, ms.")
 @click.option("--clips", "max_clips", type=click.IntRange(min=1), default=None, help="Use only the first N clips.")
@@ -405,7 +416,7 @@ def call_bench(model: str, json_path: Path | None, audio_dir: Path, codebooks: i
     if any(v >= 1 for v in loss_rates):
         raise click.BadParameter("loss rates must be below 100", param_hint="--losses")
     nets = networks(loss_rates, tuple(_float_list(jitters, "--jitters", allow_zero=True)))
-    clips = read_clips(audio_dir, info.sample_rate)
+    clips = read_clips(audio_dir, info.sample_rate, SCORED_MIN_SECONDS)
     clips = dict(list(clips.items())[:max_clips]) if max_clips else clips
     start = time.monotonic()
     results = run_call_bench(codec, clips, codebooks, opus_kbps, nets, ClipScorer(info.sample_rate),
@@ -548,6 +559,8 @@ def _float_list(text: str, hint: str, allow_zero: bool = False) -> list[float]:
         values = [float(x) for x in text.split(",")]
     except ValueError:
         raise click.BadParameter(f"{text!r}: expected comma-separated numbers", param_hint=hint) from None
+    if not all(math.isfinite(v) for v in values):
+        raise click.BadParameter(f"{text!r}: values must be finite", param_hint=hint)
     if allow_zero and any(not 0 <= v < float("inf") for v in values):
         raise click.BadParameter("values must be finite and >= 0", param_hint=hint)
     if not allow_zero and any(v <= 0 for v in values):

@@ -43,7 +43,11 @@ class ClipScorer:
         }
 
     def pesq_wb(self, decoded: np.ndarray, reference: np.ndarray) -> float:
-        """PESQ-WB of one clip, NaN where PESQ finds no utterance or the clip is too short."""
+        """PESQ-WB of one clip, NaN where PESQ finds no utterance or the clip is too short, and where either side
+        is silent (the `pesq` package fails on a silent output, "cannot convert float NaN to integer", as a call
+        whose every packet came too late gives, and divides by zero on a silent reference)."""
+        if not (np.any(decoded) and np.any(reference)):
+            return float("nan")
         try:
             return float(pesq(self.sample_rate, reference, decoded, "wb"))
         except (NoUtterancesError, PesqError):

@@ -56,6 +56,10 @@ def opus_roundtrip(audio: np.ndarray, sample_rate: int, kbps: float) -> OpusResu
     return OpusResult(np.pad(back, (0, audio.size - back.size)).astype(np.float32), len(stream))
 
 
+# libopus's bitrate range (OPUS_SET_BITRATE: 500 to 512,000 bit/s; it refuses others with "Invalid bitrate").
+OPUS_MIN_KBPS, OPUS_MAX_KBPS = 0.5, 512.0
+
+
 def opus_encode(audio: np.ndarray, sample_rate: int, kbps: float) -> bytes:
     """Mono float audio [T] at `sample_rate` as an Ogg Opus stream at `kbps` (libopus; see METHOD)."""
     if opus_missing():

@@ -178,7 +178,11 @@ def spectrograms(codec, sets: dict[str, dict[str, np.ndarray]], opus_rates: tupl
         if columns == 3:
             versions.append((f"Opus {opus_kbps:g} kbps", opus_roundtrip(audio, info.sample_rate, opus_kbps).audio))
         for ax, (title, signal) in zip(axes[row], versions):
-            ax.specgram(signal + 1e-7, NFFT=512, Fs=info.sample_rate, noverlap=384, cmap="magma", vmin=-140)
+            with np.errstate(divide="ignore"):  # a constant (silent) clip has bins of exactly zero power
+                *_, image = ax.specgram(signal + 1e-7, NFFT=512, Fs=info.sample_rate, noverlap=384, cmap="magma",
+                                        vmin=-140)
+            low, high = image.get_clim()
+            image.set_clim(low, max(high, low + 1))  # a silent clip's whole spectrum lies below vmin
             ax.set_title(f"{set_name}/{clip_name[:24]}: {title}", fontsize=7)
             ax.set_ylabel("Hz", fontsize=7)
     fig.tight_layout()

@@ -16,6 +16,17 @@ DRIFT_LIMIT = 1.5  # last segment's p99 over the first's; above this the compute
 RSS_LIMIT_MB = 20.0  # growth from the end of the first segment to the end of the run
 
 
+def check_length(seconds: float, frame_ms: float, chunk_frames: int) -> None:
+    """ValueError unless each of the SEGMENTS segments of a `seconds` run holds a whole chunk of `chunk_frames`
+    frames (a segment's statistics need at least one chunk's time)."""
+    frames = int(seconds * 1000 / frame_ms) // SEGMENTS
+    if frames < chunk_frames:
+        needed = SEGMENTS * chunk_frames * frame_ms / 1000
+        raise ValueError(f"each of the {SEGMENTS} segments holds {frames} frames, fewer than one chunk of "
+                         f"{chunk_frames}: stream at least {needed:g} s ({needed / 3600:.3g} hours), or send "
+                         f"smaller chunks")
+
+
 def run_soak(
     model_dir: Path,
     clips: list[np.ndarray],

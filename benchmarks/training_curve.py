@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from sscodec.benchmarks.checkpoint_scores import score_checkpoint
-from sscodec.benchmarks.clips import read_clips
+from sscodec.benchmarks.clips import SCORED_MIN_SECONDS, read_clips
 from sscodec.benchmarks.errors import BenchError
 from sscodec.codec.checkpoint import CheckpointError, load_codec, read_checkpoint
 from sscodec.codec.fingerprint import codec_fingerprint
@@ -220,7 +220,7 @@ def score_chains(curves: list[RunCurve], audio_dir: Path) -> dict[str, dict[str,
         except (CheckpointError, KeyError, TypeError) as error:
             raise BenchError(f"{path}: cannot score it ({error})") from None
         if rate not in clips:
-            clips[rate] = list(read_clips(audio_dir, rate).values())
+            clips[rate] = list(read_clips(audio_dir, rate, SCORED_MIN_SECONDS).values())
         summary = score_checkpoint(path, clips[rate]).summary
         scores[name] = {metric: summary[metric]["mean"] for metric in SCORED}
     return scores

@@ -262,3 +262,80 @@ def test_a_set_with_undecodable_files_names_them_all_at_once(clips: Path, tmp_pa
     assert err.count("\n") == 1 and err.startswith("codec-bench: error: ") and "a_broken.wav" in err, err
     assert "(and 1 more of the 4 files)" in err, err
     assert not (tmp_path / "q.json").exists()
+
+
+def _usage_error(args: list[str], capsys: pytest.CaptureFixture[str], code: int = 2) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == code, err
+    assert err.count("\n") == 1 and err.startswith("codec-bench: error: ") and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(("rates", "message"), [
+    # Found from outside: libopus refused these after the codec had been scored, with a traceback.
+    ("1000", "'1000': libopus takes bitrates from 0.5 to 512 kbps"),
+    ("8,0.4", "'8,0.4': libopus takes bitrates from 0.5 to 512 kbps"),
+    ("nan", "'nan': values must be finite"),
+])
+def test_quality_opus_rates_libopus_refuses_are_a_usage_error(tiny: Path, clips: Path, tmp_path: Path, rates: str,
+                                                             message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _usage_error(["quality", "--model", str(tiny), "--audio", str(clips), "--no-dnsmos", "--opus-kbps", rates,
+                        "--json", str(tmp_path / "q.json")], capsys)
+    assert f"Invalid value for --opus-kbps: {message}" in err and not (tmp_path / "q.json").exists()
+
+
+def test_call_opus_rate_outside_libopus_range_is_a_usage_error(tiny: Path, clips: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    err = _usage_error(["call", "--model", str(tiny), "--audio", str(clips), "--opus-kbps", "1000",
+                        "--json", str(tmp_path / "c.json")], capsys)
+    assert "'--opus-kbps': 1000.0 is not in the range 0.5<=x<=512" in err
+
+
+def test_soak_too_short_for_its_chunks_is_a_usage_error(tiny: Path, clips: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # Found from outside: a segment without a whole chunk ended in an IndexError traceback.
+    err = _usage_error(["soak", "--model", str(tiny), "--audio", str(clips), "--hours", "0.002", "--chunk-frames",
+                        "50", "--json", str(tmp_path / "s.json")], capsys)
+    assert ("each of the 10 segments holds 36 frames, fewer than one chunk of 50: stream at least 10 s "
+            "(0.00278 hours), or send smaller chunks") in err
+
+
+def test_quality_refuses_clips_too_short_to_score(tiny: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # Found from outside: clips under a frame were a traceback, and a 0.3 s clip scored STOI 0 for every row.
+    folder = tmp_path / "short"
+    folder.mkdir()
+    soundfile.write(folder / "a.wav", probe_signal(16000, 0.3, seed=0), 16000)
+    soundfile.write(folder / "b.wav", probe_signal(16000, 0.00625, seed=1), 16000)
+    err = _usage_error(["quality", "--model", str(tiny), "--audio", str(folder), "--no-dnsmos",
+                        "--json", str(tmp_path / "q.json")], capsys, code=1)
+    assert (f"{folder / 'a.wav'}: 0.3 s of audio, shorter than the 0.5 s a clip needs to be scored (STOI and PESQ) "
+            "(and 1 more of the 2 files)") in err
+
+
+def test_quality_of_a_silent_set_writes_every_result(tiny: Path, tmp_path: Path) -> None:
+    # Found from outside: the spectrogram figure failed to save (vmin above the whole spectrum) after the rest was
+    # written, and the run exited 1.
+    folder = tmp_path / "silence"
+    folder.mkdir()
+    soundfile.write(folder / "s.wav", np.zeros(32000), 16000)
+    run(["quality", "--model", str(tiny), "--audio", str(folder), "--no-dnsmos", "--codebooks", "6",
+         "--opus-kbps", "8", "--json", str(tmp_path / "q.json")])
+    data = read_results(tmp_path / "q.json")
+    assert (tmp_path / "q_spectrograms.png").stat().st_size > 1000
+    (codec,) = (c for c in data["sets"][0]["conditions"] if c["codec"] == "codec")
+    assert codec["summary"]["pesq_wb"]["n"] == 0  # PESQ has nothing to compare with silence
+
+
+def test_pesq_of_a_silent_side_is_nan_not_an_error() -> None:
+    # Found from outside: `codec-bench call --jitters 100000` (every packet late: a silent output) ended in the pesq
+    # package's "cannot convert float NaN to integer" traceback.
+    from sscodec.benchmarks.metrics import ClipScorer
+
+    speech = probe_signal(16000, 2.0, seed=0)
+    scorer = ClipScorer(16000)
+    assert np.isnan(scorer.pesq_wb(np.zeros_like(speech), speech))
+    assert np.isnan(scorer.pesq_wb(speech, np.zeros_like(speech)))
+    assert 1.0 < scorer.pesq_wb(0.9 * speech, speech) <= 4.65
