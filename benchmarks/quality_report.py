@@ -140,6 +140,12 @@ def figure(data: dict) -> Figure:
     fig = Figure(figsize=(12, 8))
     axes = fig.subplots(2, 2)
     for ax, (metric, title) in zip(axes.flat, PLOTTED):
+        measured = any(c["summary"][metric]["mean"] is not None and np.isfinite(c["summary"][metric]["mean"])
+                       for s in data["sets"] for c in s["conditions"] if "summary" in c)  # JSON holds NaN as null
+        if not measured:  # DNSMOS with --no-dnsmos, PESQ on silence: a note, not empty axes around zero
+            ax.text(0.5, 0.5, f"{title}: not measured in this run", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
         for index, s in enumerate(data["sets"]):
             colour = f"C{index % 10}"
             for codec, kind, style, label in _CURVES:
@@ -151,7 +157,9 @@ def figure(data: dict) -> Figure:
         ax.set_xlabel("kbps actually spent (files with their headers; Opus in Ogg)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes.flat[0].legend(fontsize=6, ncol=2)
+    labelled = [ax for ax in axes.flat if ax.get_legend_handles_labels()[0]]
+    if labelled:
+        labelled[0].legend(fontsize=6, ncol=2)
     fig.suptitle(f"codec-bench quality: {data['model']['preset']} context-coded (solid), static tables (dash-dot) "
                  "and raw (dotted) vs Opus (dashed), per set")
     fig.tight_layout()

@@ -327,6 +327,12 @@ def test_quality_of_a_silent_set_writes_every_result(tiny: Path, tmp_path: Path)
     assert (tmp_path / "q_spectrograms.png").stat().st_size > 1000
     (codec,) = (c for c in data["sets"][0]["conditions"] if c["codec"] == "codec")
     assert codec["summary"]["pesq_wb"]["n"] == 0  # PESQ has nothing to compare with silence
+    # Found from outside: with --no-dnsmos the plot drew an empty DNSMOS panel on made-up axes around zero.
+    from sscodec.benchmarks.quality_report import figure
+
+    panels = {ax.get_title() or ax.texts[0].get_text(): ax.axison for ax in figure(data).axes}
+    assert panels == {"PESQ-WB: not measured in this run": False, "STOI": True,
+                      "mel distance (lower is better)": True, "DNSMOS OVRL: not measured in this run": False}
 
 
 def test_pesq_of_a_silent_side_is_nan_not_an_error() -> None:
