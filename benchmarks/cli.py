@@ -43,7 +43,7 @@ from sscodec.benchmarks.training_curve import SLOPE_POINTS, run_curve, score_cha
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import DEFAULT_NAME
-from sscodec.common.cli import FiniteFloatRange, check_outputs, int_list, run_cli
+from sscodec.common.cli import FiniteFloatRange, check_outputs, int_list, model_dir_callback, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream.engine import StreamEngine
@@ -56,6 +56,7 @@ model_option = click.option(
     "model",
     default=DEFAULT_NAME,
     show_default=True,
+    callback=model_dir_callback,
     metavar="DIR|default",
     help="Exported model folder (codec-export --onnx --out DIR), or the bundled default model.",
 )

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from sscodec.common.bundled import DEFAULT_NAME
 from sscodec.common.files import check_can_create, same_file
 from sscodec.common.startup import release_interrupts
 
@@ -143,7 +144,11 @@ def _run(command: click.Command, prog: str, expected: tuple[type[BaseException],
         error.show()
         sys.exit(error.exit_code)
     except click.UsageError as error:
-        hint = f" (see {prog} --help)" if not isinstance(error, click.BadParameter) else ""
+        # A bad value names its option; a missing argument or a wrong flag needs the usage, of the subcommand
+        # where there is one ("codec-bench curve --help").
+        usage = error.ctx.command_path if error.ctx is not None else prog
+        wrong_value = isinstance(error, click.BadParameter) and not isinstance(error, click.MissingParameter)
+        hint = "" if wrong_value else f" (see {usage} --help)"
         click.echo(f"{prog}: error: {_one_line(error.format_message())}{hint}", err=True)
         sys.exit(USAGE_ERROR)
     except click.ClickException as error:
@@ -194,3 +199,13 @@ def check_outputs(outputs: Mapping[str, Path | None], inputs: Mapping[str, Path 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | None) -> str | Path | None:
+    """--model: an existing directory; 'default' or absent pass through to `resolve_model_dir` unchecked."""
+    if text is None or text == DEFAULT_NAME:
+        return text
+    if Path(text).is_file():  # most often a training checkpoint: say how to get the folder the runtime loads
+        raise click.BadParameter(f"{text} is a file; --model takes the folder of an exported model (codec-export "
+                                 f"--onnx --checkpoint {text} --out DIR)", ctx=ctx, param=param)
+    return click.Path(exists=True, file_okay=False, path_type=Path).convert(text, param, ctx)

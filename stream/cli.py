@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 
 from sscodec.common.audio import AudioFileError, check_writable_format, write_audio
-from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, check_outputs, given_flags, run_cli
+from sscodec.common.cli import (
+    MAX_THREADS,
+    FiniteFloatRange,
+    check_outputs,
+    given_flags,
+    model_dir_callback,
+    run_cli,
+)
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream import devices
@@ -17,20 +24,10 @@ from sscodec.stream.file_mode import stream_file
 from sscodec.stream.jitter import DEFAULT_MIN_DELAY_MS, MAX_DELAY_MS
 from sscodec.stream.live import DEFAULT_LATENCY, parse_latency, run_live
 from sscodec.stream.model import CodecModel
-from sscodec.stream.model_dir import DEFAULT_NAME, resolve_model_dir
+from sscodec.stream.model_dir import resolve_model_dir
 from sscodec.stream.runtime import PROVIDERS, RuntimeOptions
 from sscodec.stream.stats import StreamStats, write_stats_json
 from sscodec.stream.web_server import parse_address, serve
-
-
-def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | None) -> str | Path | None:
-    """--model: an existing directory; 'default' or absent pass through to `resolve_model_dir` unchecked."""
-    if text is None or text == DEFAULT_NAME:
-        return text
-    if Path(text).is_file():  # most often a training checkpoint: say how to get the folder the runtime loads
-        raise click.BadParameter(f"{text} is a file; --model takes the folder of an exported model (codec-export "
-                                 f"--onnx --checkpoint {text} --out DIR)", ctx=ctx, param=param)
-    return click.Path(exists=True, file_okay=False, path_type=Path).convert(text, param, ctx)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,12 +8,11 @@ from pathlib import Path
 import click
 
 from sscodec.common.audio import AudioFileError, AudioWriter, check_writable_format, read_audio
-from sscodec.common.cli import FiniteFloatRange, check_outputs, run_cli
+from sscodec.common.cli import FiniteFloatRange, check_outputs, model_dir_callback, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.files import atomic_output
 from sscodec.common.text import plural
 from sscodec.stream.bitstream import MAX_PACKET_FRAMES
-from sscodec.stream.cli import model_dir_callback
 from sscodec.stream.engine import codebook_count
 from sscodec.stream.file_codec import DEFAULT_PACKET_FRAMES, FileReader, encode_file
 from sscodec.stream.model import CodecModel

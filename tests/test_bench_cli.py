@@ -175,7 +175,7 @@ def test_soak_short(tiny: Path, clips: Path, tmp_path: Path) -> None:
 def test_missing_model_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["soak", "--model", str(tmp_path / "nope"), "--audio", str(tmp_path)])
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 2  # a usage error, as codec-encode and codec-stream make it
     err = capsys.readouterr().err.strip()
     assert err.startswith("codec-bench: error:") and "\n" not in err
 
@@ -345,3 +345,11 @@ def test_pesq_of_a_silent_side_is_nan_not_an_error() -> None:
     assert np.isnan(scorer.pesq_wb(np.zeros_like(speech), speech))
     assert np.isnan(scorer.pesq_wb(speech, np.zeros_like(speech)))
     assert 1.0 < scorer.pesq_wb(0.9 * speech, speech) <= 4.65
+
+
+def test_a_missing_argument_points_at_the_subcommands_help(capsys: pytest.CaptureFixture[str]) -> None:
+    # Found from outside: no hint at all for a missing argument, and the group's help for a wrong flag.
+    err = _usage_error(["curve"], capsys)
+    assert err == "codec-bench: error: Missing argument 'RUNS...'. (see codec-bench curve --help)\n"
+    err = _usage_error(["quality", "--bogus"], capsys)
+    assert err == "codec-bench: error: No such option '--bogus'. (see codec-bench quality --help)\n"
