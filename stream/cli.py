@@ -114,11 +114,14 @@ def command(
 ) -> None:
     """Run the streaming codec live on a microphone or over an audio file and report what it costs; serve it as
     a browser page (--web); or talk through it: --answer waits for a call, --call places one."""
+    given = given_flags(click.get_current_context())
     if list_devices:
+        # Found from outside: `--list-devices --mic ...` listed and exited 0, as if the run had happened.
+        _refuse_flags(sorted(given - {"--list-devices"}), ("does", "do"),
+                      "not apply with --list-devices (it lists the audio devices and exits)")
         click.echo(devices.list_devices())
         return
     calling = answer is not None or call_url is not None
-    given = given_flags(click.get_current_context())
     _check_usage(mic, input_path, web_address is not None, output_path, codebooks, bitrate, duration,
                  input_device, output_device, record_input, record_output, calling)
     if not mic and "--latency" in given:

@@ -129,6 +129,8 @@ def test_installed_entry_point_runs(tiny_model: Path, stereo_44k, tmp_path: Path
         (["--input", "{wav}", "--model", "{corrupt_model}"], 1, "not a loadable ONNX model"),
         (["--bogus"], 2, "No such option"),
         (["--mic", "--latency", "soon"], 2, "--latency"),
+        (["--list-devices", "--mic", "--duration", "3"], 2,
+         "--duration, --mic do not apply with --list-devices (it lists the audio devices and exits)"),
     ],
 )
 def test_user_mistakes_are_one_line_errors(args: list[str], code: int, message: str, tiny_model: Path,  # noqa: F811
