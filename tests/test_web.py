@@ -361,6 +361,21 @@ def test_dropped_wav_is_coded_as_python_codes_it_and_saved(
     assert rate == model.info.sample_rate and np.array_equal(audio, decoded)
 
 
+def test_a_tiny_dropped_file_reports_its_length_and_speed_readably(page, server: str, tmp_path: Path) -> None:
+    # Found from outside: a 100-sample file read "0.00 s, ... (0× real time)".
+    wav = tmp_path / "tiny.wav"
+    soundfile.write(wav, 0.1 * np.ones(100, np.float32), 16000, subtype="PCM_16")
+    open_page(page, server)
+    drop_file(page, wav)
+    wait_for_file(page)
+    status = page.text_content("#file-status")
+    match = re.fullmatch(r"tiny\.wav: 6\.25 ms, encoded and decoded at .+, in (?:under 1 ms|(\d+) ms "
+                         r"\(([\d.]+)× real time\))\.", status)
+    assert match, status
+    if match.group(1):
+        assert float(match.group(2)) == pytest.approx(6.25 / int(match.group(1)), rel=0.1)
+
+
 def test_dropped_sscb_decodes_as_codec_decode_does(
     page, server: str, model: CodecModel, clip: np.ndarray, tmp_path: Path
 ) -> None:

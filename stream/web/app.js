@@ -32,6 +32,18 @@ function setStatus(element, text, error = false) {
   element.classList.toggle('error', error);
 }
 
+// A file's length and what coding it cost, readable for a 6 ms clip as for a 6 minute one (a tiny file read
+// "0.00 s ... (0× real time)").
+function clipLength(seconds) {
+  return seconds >= 1 ? `${seconds.toFixed(2)} s` : `${(seconds * 1000).toPrecision(3)} ms`;
+}
+
+function computeTime(seconds, ms) {
+  if (!(ms >= 1)) return 'in under 1 ms';
+  const speed = (seconds * 1000) / ms;
+  return `in ${Math.round(ms)} ms (${speed >= 10 ? speed.toFixed(0) : speed.toPrecision(2)}× real time)`;
+}
+
 function bitrateLabel(q) {
   const kbps = q * config.kbps_per_codebook;
   return `${q} codebook${q === 1 ? '' : 's'} · ${kbps.toFixed(1)} kbps`;
@@ -293,8 +305,7 @@ async function decodeFile(file) {
     player.src = url;
     player.hidden = false;
     $('save').disabled = false;
-    setStatus(status, `${file.name}: ${seconds.toFixed(2)} s, ${what}, in ${Math.round(result.computeMs)} ms ` +
-      `(${(seconds * 1000 / result.computeMs).toFixed(0)}× real time).`);
+    setStatus(status, `${file.name}: ${clipLength(seconds)}, ${what}, ${computeTime(seconds, result.computeMs)}.`);
   } catch (error) {
     decodedFile = null;
     $('player').hidden = true;
