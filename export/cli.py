@@ -27,12 +27,14 @@ from sscodec.common.bundled import (
 from sscodec.common.cli import given_flags, run_cli
 from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.errors import ModelError, first_line
+from sscodec.common.files import atomic_output
 from sscodec.common.text import plural
 from sscodec.export.calibration import audio_files, load_clips
 from sscodec.export.context_model import write_context_model
 from sscodec.export.errors import ExportError
-from sscodec.export.onnx_export import DEFAULT_OPSET, MAX_OPSET, ExportResult, export_codec
+from sscodec.export.onnx_export import DEFAULT_OPSET, MAX_OPSET, ExportResult, export_codec, is_export
 from sscodec.export.tables import MAX_TABLE_CLIPS, write_tables
+from sscodec.export.variants import PRECISIONS
 
 VALIDATION_CLIPS = 20  # every clip of telugu/val; each is cut to its first 8 s
 
@@ -220,10 +222,20 @@ def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
         raise click.BadParameter(f"{encoder}: missing (export the model first)", param_hint="--out")
     try:
         path, frames = write_tables(out_dir, files)
+        written = [path]
         click.echo(f"{path}: entropy tables from {frames} frames of {len(files)} {plural(len(files), 'clip')}")
         if context_model:
             path, frames = write_context_model(out_dir, files, progress=click.echo)
+            written.append(path)
             click.echo(f"{path}: context model trained on {frames} frames of {len(files)} {plural(len(files), 'clip')}")
+        # The fp16/int8 folders code with the same tables, so that a file made with one precision decodes with
+        # another (found from outside: only OUT's were rewritten, and OUT/int8 refused OUT's new files).
+        for variant in (out_dir / precision for precision in PRECISIONS):
+            if is_export(variant):
+                for source in written:
+                    with atomic_output(variant / source.name) as temp:
+                        shutil.copyfile(source, temp)
+                click.echo(f"{variant}: the same {' and '.join(p.name for p in written)}")
     except (AudioFileError, ExportError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)

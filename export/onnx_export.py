@@ -111,6 +111,11 @@ def export_codec(
                 if written is not None:
                     shutil.copy2(written, staging / precision / written.name)
         final = _move_into(staging, Path(out_dir))
+        # A variant folder left from an earlier export holds another model (found from outside: `--model OUT/int8`
+        # then ran it without a word).
+        for precision in PRECISIONS:
+            if precision not in variants and is_export(Path(out_dir) / precision):
+                shutil.rmtree(Path(out_dir) / precision)
         # Tables or a context model left from an earlier export describe other graphs' codes.
         for folder in (Path(out_dir), *(Path(out_dir) / precision for precision in variants)):
             for name, written in ((TABLES_FILE, tables), (CONTEXT_FILE, context)):
@@ -225,6 +230,11 @@ def _probe(config: CodecConfig, seconds: float = PROBE_SECONDS) -> np.ndarray:
     voice = probe_signal(config.sample_rate, frames * config.frame_size / config.sample_rate)
     noise = 0.05 * np.random.default_rng(1).standard_normal(voice.size).astype(np.float32)
     return np.stack([voice, noise])[:, : frames * config.frame_size]
+
+
+def is_export(folder: Path) -> bool:
+    """Whether `folder` holds an export of this tool (its encoder stream graph): what may be replaced or removed."""
+    return (folder / "encoder_stream.onnx").is_file()
 
 
 def _staging_dir(out_dir: Path) -> Path:

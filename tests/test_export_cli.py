@@ -125,6 +125,35 @@ def test_tables_only_rewrites_the_tables_of_an_export(full_run, tmp_path: Path) 
     assert (folder / TABLES_FILE).read_bytes() == before
 
 
+def test_tables_only_rewrites_the_variants_tables_too(full_run, tmp_path: Path) -> None:
+    # Found from outside: only OUT's tables were rewritten, so OUT/int8 refused a file coded with OUT's new ones.
+    out, _ = full_run
+    folder = tmp_path / "model"
+    shutil.copytree(out, folder)
+    result = _run("--tables-only", "--out", str(folder))  # no clips given: the bundled example
+    assert result.exit_code == 0, result.output
+    new = (folder / TABLES_FILE).read_bytes()
+    assert new != (out / TABLES_FILE).read_bytes()
+    for precision in ("fp16", "int8"):
+        assert (folder / precision / TABLES_FILE).read_bytes() == new
+        assert f"{folder / precision}: the same {TABLES_FILE}" in result.output
+
+
+def test_a_re_export_without_a_variant_removes_the_old_one(full_run, checkpoint, tmp_path: Path) -> None:
+    # Found from outside: fp16/ and int8/ of the previous model stayed beside the new fp32 graphs, so
+    # `--model OUT/int8` ran the old model without a word.
+    out, _ = full_run
+    folder = tmp_path / "model"
+    shutil.copytree(out, folder)
+    (folder / "notes").mkdir()  # a folder of the user's own is no export: left alone
+    torch.manual_seed(1)
+    other = tmp_path / "other.pt"
+    save_codec(Codec(preset("tiny")), other)
+    assert _run("--onnx", "--checkpoint", str(other), "--out", str(folder)).exit_code == 0
+    assert not (folder / "fp16").exists() and not (folder / "int8").exists() and (folder / "notes").is_dir()
+    assert CodecModel(folder).fingerprint != CodecModel(out).fingerprint
+
+
 def test_int8_keeps_the_codes_and_quantizes_the_decoders_only(full_run) -> None:
     out, result = full_run
     # Encoders stay float (any int8 conv there moves codes), so int8's codes are fp32's.
