@@ -181,8 +181,8 @@ def jack_dummy(rate: int = 48000, period: int = 960, metro_bpm: int | None = Non
         raise SoundServerError(f"JACK not installed ({', '.join(missing)} missing): {JACK_HINT}")
     name = f"codec-{os.getpid()}-{time.monotonic_ns()}"
     env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1"}
-    server = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", str(rate), "-p",
-                               str(period)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    command = ["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", str(rate), "-p", str(period)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     metro = None
     try:
         _wait_for(lambda: "system:" in jack_ports(env), server, "the JACK server")
@@ -193,10 +193,32 @@ def jack_dummy(rate: int = 48000, period: int = 960, metro_bpm: int | None = Non
             _wait_for(lambda: "codec_ticks:" in jack_ports(env), server, "jack_metro")
         yield env
     finally:
+        died = server.poll() is not None  # before we stopped it: killed (by a test) or crashed
         for process in (metro, server):
             if process is not None:
                 process.terminate()
                 process.wait(timeout=10)
+        if died:
+            _release_killed_jack_server(command, env)
+
+
+def _release_killed_jack_server(command: list[str], env: dict[str, str]) -> None:
+    """Free what a jackd that died (SIGKILL) left in /dev/shm (a test kills one to play a dying sound server).
+
+    JACK keeps at most 8 servers in its shared registry (jack2 `common/shm.c`, MAX_SERVERS) and reclaims a dead
+    server's slot only when a server of the same name registers again, so every killed server with a unique name
+    holds a slot for good, and the ninth test run could not start JACK ("Too many servers already active"). Starting
+    the same name again and stopping it cleanly reclaims the slot and the server's segments; its clients' semaphore
+    files (named after the server, which is ours alone) are removed by hand, as nothing else ever will.
+    """
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: "system:" in jack_ports(env), server, "the JACK server (restarted to free its registration)")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    for leftover in Path("/dev/shm").glob(f"jack_sem.*_{env['JACK_DEFAULT_SERVER']}_*"):
+        leftover.unlink(missing_ok=True)
 
 
 def jack_ports(env: dict[str, str]) -> str:

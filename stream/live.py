@@ -25,6 +25,8 @@ RateChooser = Callable[[tuple[Any, Any], int], int]
 DEFAULT_LATENCY: float | str = "low"
 # How long closing a stream may take before the device counts as hung (a working one closes in milliseconds).
 CLOSE_TIMEOUT_S = 2.0
+# How long a device may deliver no audio before it counts as gone (live mode reopens it meanwhile).
+GONE_S = 15.0
 
 
 def parse_latency(text: str) -> float | str:
@@ -146,11 +148,12 @@ class ReopeningStream:
         self.stream.start()
 
     def reopen(self) -> None:
-        """Close the current stream (it may already be gone) and try to open and start a new one."""
-        self.reopens += 1
+        """Close the current stream (it may already be gone) and try to open and start a new one; a close that
+        hangs leaves nothing tried (and nothing counted: found from outside, the summary said "reopened: 1 time")."""
         self.close()
         if self.hung:
             return
+        self.reopens += 1
         try:
             stream = self._opener()
         except AudioDeviceError as error:
@@ -182,7 +185,7 @@ def run_live(
     max_backlog_frames: int | None = None,
     stall_s: float = 2.5,
     start_s: float = 5.0,
-    gone_s: float = 15.0,
+    gone_s: float = GONE_S,
     choose_rate: RateChooser = supported_rate,
 ) -> LiveResult:
     """Run the codec live until `duration_s` of audio has passed, Ctrl-C, or a device failure.

@@ -184,6 +184,7 @@ def test_a_stream_that_hangs_when_closed_ends_the_run_with_everything_heard(tiny
     assert "\n" not in live.error and live.error.count("--list-devices") == 1
     assert time.monotonic() - started < CLOSE_TIMEOUT_S + 3
     assert len(streams) == 1  # nothing is opened while PortAudio is inside the old stream
+    assert live.stats.live.reopens == 0  # found from outside: the hung close counted as "reopened: 1 time"
     assert 15 <= live.stats.frames <= 20 and live.input_audio.shape[0] >= 15 * FRAME
     assert live.output_audio.shape == live.input_audio.shape
     assert live.stats.live.reopen_gap_ms >= CLOSE_TIMEOUT_S * 1000
