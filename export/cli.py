@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from sscodec.codec.checkpoint import CheckpointError, load_codec, round_to_compact, save_compact_codec
+from sscodec.codec.model import Codec
 from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import (
     BUNDLED_CHECKPOINT,
@@ -26,15 +27,23 @@ from sscodec.common.bundled import (
 )
 from sscodec.common.cli import given_flags, run_cli
 from sscodec.common.context_model_file import CONTEXT_FILE
+from sscodec.common.entropy_tables import TABLES_FILE
 from sscodec.common.errors import ModelError, first_line
-from sscodec.common.files import atomic_output
+from sscodec.common.model_files import ENCODER_STREAM, MODEL_CARD, PRECISIONS, is_export
 from sscodec.common.text import plural
 from sscodec.export.calibration import audio_files, load_clips
 from sscodec.export.context_model import write_context_model
 from sscodec.export.errors import ExportError
-from sscodec.export.onnx_export import DEFAULT_OPSET, MAX_OPSET, ExportResult, export_codec, is_export
+from sscodec.export.metadata import read_fingerprint
+from sscodec.export.onnx_export import (
+    DEFAULT_OPSET,
+    MAX_OPSET,
+    ExportResult,
+    export_codec,
+    export_fingerprint,
+)
 from sscodec.export.tables import MAX_TABLE_CLIPS, write_tables
-from sscodec.export.variants import PRECISIONS
+from sscodec.export.variants import share_coders
 
 VALIDATION_CLIPS = 20  # every clip of telugu/val; each is cut to its first 8 s
 
@@ -69,13 +78,18 @@ class OneLineErrors(click.Command):
 @click.option("--checkpoint", metavar="FILE", help="Checkpoint written by codec-train (not with --tables-only).")
 @click.option(
     "--out",
-    "out_dir",
+    "out_text",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    type=click.Path(file_okay=False),
     help="Output folder; `default` (re)writes the bundled model in the source checkout (stream graphs and tables "
     "in stream/models/default, offline graphs in codec/pretrained/default; with another --checkpoint, its "
-    "codec.pt too).",
+    "codec.pt too; `./default` is a folder of that name). A folder holding another model's export is replaced "
+    "only with --overwrite.",
 )
+@click.option("--overwrite", is_flag=True,
+              help="Replace the export of another model in --out: its graphs, tables, context model, fp16/int8 "
+                   "folders and MODEL_CARD.md.")
 @click.option("--fp16", is_flag=True, help="Also write OUT/fp16: half-precision weights and activations.")
 @click.option("--int8", is_flag=True, help="Also write OUT/int8: static int8 QDQ, calibrated on speech.")
 @click.option(
@@ -107,7 +121,8 @@ class OneLineErrors(click.Command):
 def main(
     to_onnx: bool,
     checkpoint: str,
-    out_dir: Path,
+    out_text: str,
+    overwrite: bool,
     fp16: bool,
     int8: bool,
     calibration_dir: Path | None,
@@ -119,16 +134,21 @@ def main(
     with_checkpoint: bool,
 ) -> None:
     """Export a codec checkpoint to encoder.onnx, decoder.onnx, encoder_stream.onnx, decoder_stream.onnx."""
-    table_files = _table_files(tables_dir or calibration_dir, "--tables-dir" if tables_dir else "--calibration-dir")
-    bundled = str(out_dir) == DEFAULT_NAME
+    speech_dir = tables_dir or calibration_dir
+    table_files = _table_files(speech_dir, "--tables-dir" if tables_dir else "--calibration-dir")
+    bundled = out_text == DEFAULT_NAME  # the typed word only: Path("./default") would print as "default" too
+    out_dir = BUNDLED_MODEL_DIR if bundled else Path(out_text)
+    if context_model and speech_dir is None:  # found from outside: it trained on the 6.7 s example clip, silently
+        raise click.UsageError("--context-model trains on speech: give it --tables-dir (or --calibration-dir), "
+                               "a folder of clips like the ones the model will code")
     if tables_only:
         given = given_flags(click.get_current_context())
         refused = [flag for flag in ("--onnx", "--checkpoint", "--fp16", "--int8", "--opset", "--with-checkpoint",
-                                     "--validation-dir") if flag in given]
+                                     "--validation-dir", "--overwrite") if flag in given]
         if refused:
             raise click.UsageError(f"--tables-only rewrites the tables of an existing export: it takes no "
                                    f"{', '.join(refused)}")
-        _tables_only(BUNDLED_MODEL_DIR if bundled else out_dir, table_files, context_model)
+        _tables_only(out_dir, table_files, context_model)
         return
     if not to_onnx:
         raise click.UsageError("nothing to export: pass --onnx (or --tables-only)")
@@ -136,6 +156,8 @@ def main(
         raise click.UsageError("Missing option '--checkpoint'.")
     if int8 and calibration_dir is None:
         raise click.UsageError("--int8 needs --calibration-dir (a folder of speech clips)")
+    if validation_dir is not None and not (fp16 or int8):  # found from outside: it was silently ignored
+        raise click.UsageError("--validation-dir measures what --fp16/--int8 cost: it needs one of them")
     if bundled and (fp16 or int8 or tables_dir is None):
         raise click.UsageError("--out default (re)writes the bundled model's fp32 graphs and tables: it takes "
                                "--tables-dir and no --fp16/--int8")
@@ -157,10 +179,15 @@ def main(
         writes_checkpoint = with_checkpoint or (bundled and str(checkpoint) != DEFAULT_NAME)
         if writes_checkpoint:  # the graphs from the weights codec.pt keeps, so that re-exporting it changes nothing
             round_to_compact(model)
+        replaced = None if bundled else _replaced_model(out_dir, model, overwrite)
+        # The same codec re-exported (e.g. to add --int8) keeps its tables and context model unless new speech
+        # is given (found from outside: they were rebuilt from the 6.7 s example clip, the context model lost).
+        keep_coders = is_export(out_dir) and replaced is None and speech_dir is None
         target = Path(tempfile.mkdtemp(prefix=".export-", dir=BUNDLED_MODEL_DIR.parent)) if bundled else out_dir
         try:
             result = export_codec(model, target, opset=opset, fp16=fp16, int8=int8, calibration=clips,
-                                  table_files=table_files, validation=validation, context_model=context_model)
+                                  table_files=None if keep_coders else table_files, validation=validation,
+                                  context_model=context_model, keep_coders=keep_coders)
             if bundled:
                 result = _into_bundled_layout(result)
         finally:
@@ -174,6 +201,34 @@ def main(
         sys.exit(1)
     measured_on = "validation clips" if validation else "calibration clips" if clips else "a synthetic probe signal"
     report(result, measured_on)
+    if keep_coders:
+        kept = [name for name in (TABLES_FILE, CONTEXT_FILE) if (out_dir / name).is_file()]
+        if kept:
+            click.echo(f"kept {' and '.join(kept)}: the same model (fingerprint {result.fingerprint[:16]}); "
+                       "--tables-dir rebuilds them")
+    card = out_dir / MODEL_CARD
+    if replaced is not None and card.is_file():
+        card.unlink()
+        click.echo(f"removed {card}: it described the model this export replaced ({replaced})")
+
+
+def _replaced_model(out_dir: Path, model: Codec, overwrite: bool) -> str | None:
+    """The fingerprint (16 hex digits, "unknown" for graphs exported before one was stamped) of another model's
+    export in `out_dir`, which only `overwrite` may replace; None if `out_dir` holds none or this very codec.
+    Raises ExportError when it holds another model and `overwrite` is not given (found from outside: a copy of the
+    bundled model lost its context model and kept a model card describing another model, without a word)."""
+    if not is_export(out_dir):
+        return None
+    previous = read_fingerprint(out_dir / ENCODER_STREAM)
+    ours = export_fingerprint(model)
+    if previous == ours:
+        return None
+    previous = previous[:16] if previous else "unknown"
+    if not overwrite:
+        raise ExportError(f"{out_dir} holds the export of another model (fingerprint {previous}; this checkpoint is "
+                          f"{ours[:16]}): pass --overwrite to replace it with its tables, context model, fp16/int8 "
+                          "folders and model card, or choose another --out")
+    return previous
 
 
 def _into_bundled_layout(result: ExportResult) -> ExportResult:
@@ -217,9 +272,8 @@ def _table_files(folder: Path | None, option: str) -> list[Path]:
 def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
     """Write OUT/entropy_tables.npz (and with `context_model`, OUT/context_model.npz) for an existing export (e.g.
     the bundled model) without touching its graphs."""
-    encoder = out_dir / "encoder_stream.onnx"
-    if not encoder.is_file():
-        raise click.BadParameter(f"{encoder}: missing (export the model first)", param_hint="--out")
+    if not is_export(out_dir):
+        raise click.BadParameter(f"{out_dir / ENCODER_STREAM}: missing (export the model first)", param_hint="--out")
     try:
         path, frames = write_tables(out_dir, files)
         written = [path]
@@ -228,14 +282,11 @@ def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
             path, frames = write_context_model(out_dir, files, progress=click.echo)
             written.append(path)
             click.echo(f"{path}: context model trained on {frames} frames of {len(files)} {plural(len(files), 'clip')}")
-        # The fp16/int8 folders code with the same tables, so that a file made with one precision decodes with
-        # another (found from outside: only OUT's were rewritten, and OUT/int8 refused OUT's new files).
-        for variant in (out_dir / precision for precision in PRECISIONS):
-            if is_export(variant):
-                for source in written:
-                    with atomic_output(variant / source.name) as temp:
-                        shutil.copyfile(source, temp)
-                click.echo(f"{variant}: the same {' and '.join(p.name for p in written)}")
+        # Found from outside: only OUT's were rewritten, and OUT/int8 refused OUT's new files.
+        variants = [out_dir / precision for precision in PRECISIONS if is_export(out_dir / precision)]
+        share_coders(written, variants)
+        for variant in variants:
+            click.echo(f"{variant}: the same {' and '.join(p.name for p in written)}")
     except (AudioFileError, ExportError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)

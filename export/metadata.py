@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import onnx
 
 from sscodec.codec.config import CodecConfig
@@ -30,3 +32,14 @@ def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, props)
 
+
+
+def read_fingerprint(path: Path) -> str | None:
+    """The codec_fingerprint stamped in the exported graph at `path`; None for a graph exported before it was
+    stamped or a file that is not an ONNX model."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    # A file that is not a model raises protobuf's DecodeError, a package this layer does not import.
+    except Exception:  # noqa: BLE001
+        return None
+    return {prop.key: prop.value for prop in model.metadata_props}.get("codec_fingerprint")

@@ -22,6 +22,7 @@ from sscodec.codec.model import Codec
 from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.entropy_tables import TABLES_FILE
 from sscodec.common.errors import first_line
+from sscodec.common.model_files import PRECISIONS, is_export
 from sscodec.export.context_model import write_context_model
 from sscodec.export.conv2d import convs_as_2d
 from sscodec.export.errors import ExportError, UnsupportedConfigError
@@ -30,7 +31,7 @@ from sscodec.export.metadata import metadata_props, set_metadata
 from sscodec.export.parity import verify_export
 from sscodec.export.probe import probe_signal
 from sscodec.export.tables import write_tables
-from sscodec.export.variants import PRECISIONS, VariantResult, build_variant
+from sscodec.export.variants import VariantResult, build_variant, share_coders
 
 # The opset the dynamo exporter translates to natively (torch's TORCHLIB_OPSET): any other one goes through
 # ONNX's version converter, one more place to break. ONNX Runtime has run it since 1.14 (2023), as do its
@@ -48,6 +49,7 @@ class ExportResult:
     out_dir: Path
     opset: int
     config: CodecConfig
+    fingerprint: str  # SHA-256 hex of the exported codec (codec/fingerprint.py), stamped in every graph
     paths: dict[str, Path]  # graph name ("encoder", "decoder", "encoder_stream", "decoder_stream") → file
     max_abs_error: dict[str, float]  # decoders: decoded audio against PyTorch (contract: ≤ 1e-4)
     code_mismatches: dict[str, int]  # encoders: frames whose codes differ from PyTorch, each at an exact tie
@@ -68,6 +70,7 @@ def export_codec(
     table_files: Sequence[Path] | None = None,
     validation: Sequence[np.ndarray] | None = None,
     context_model: bool = False,
+    keep_coders: bool = False,
 ) -> ExportResult:
     """Write encoder.onnx, decoder.onnx, encoder_stream.onnx and decoder_stream.onnx into `out_dir`.
 
@@ -79,7 +82,9 @@ def export_codec(
     its acceptance test there (int8.check_int8) is refused with ExportError, and nothing is written. `table_files`
     (speech clips) also writes `out_dir`/entropy_tables.npz: the bitstream's per-codebook code counts, from the
     verified stream encoder; with `context_model`, also `out_dir`/context_model.npz, trained on the same clips'
-    codes (export/context_model.py).
+    codes (export/context_model.py). Without `table_files`, tables and a context model already in `out_dir` are
+    removed (they describe another model's codes) unless `keep_coders` (the caller knows it re-exports the same
+    codec): then they stay, and the variants get copies.
     """
     opset = DEFAULT_OPSET if opset is None else opset
     check_exportable(model.config, opset)
@@ -104,12 +109,9 @@ def export_codec(
             for precision, wanted in zip(PRECISIONS, (fp16, int8))
             if wanted
         }
-        # The fp16/int8 folders are the same codec (fingerprint): they code files with the same tables and context
-        # model, so a file encoded with one precision decodes with any other.
-        for precision in variants:
-            for written in (tables, context):
-                if written is not None:
-                    shutil.copy2(written, staging / precision / written.name)
+        kept = [Path(out_dir) / name for name in (TABLES_FILE, CONTEXT_FILE)] if keep_coders else []
+        coders = [path for path in (tables, context, *kept) if path is not None and path.is_file()]
+        share_coders(coders, (staging / precision for precision in variants))
         final = _move_into(staging, Path(out_dir))
         # A variant folder left from an earlier export holds another model (found from outside: `--model OUT/int8`
         # then ran it without a word).
@@ -119,7 +121,7 @@ def export_codec(
         # Tables or a context model left from an earlier export describe other graphs' codes.
         for folder in (Path(out_dir), *(Path(out_dir) / precision for precision in variants)):
             for name, written in ((TABLES_FILE, tables), (CONTEXT_FILE, context)):
-                if written is None:
+                if written is None and not keep_coders:
                     (folder / name).unlink(missing_ok=True)
         exported = True
     finally:
@@ -132,6 +134,7 @@ def export_codec(
         out_dir=Path(out_dir),
         opset=opset,
         config=config,
+        fingerprint=fingerprint,
         paths={name: final[path] for name, path in paths.items()},
         max_abs_error=max_abs_error,
         code_mismatches=code_mismatches,
@@ -143,6 +146,12 @@ def export_codec(
         table_frames=table_frames,
         context_model=final[context] if context is not None else None,
     )
+
+
+def export_fingerprint(model: Codec) -> str:
+    """The codec_fingerprint that exporting `model` stamps in its graphs (weight norm folded, float32)."""
+    codec = folded_copy(model)
+    return codec_fingerprint(codec.config, codec.state_dict())
 
 
 def folded_copy(model: Codec) -> Codec:
@@ -230,11 +239,6 @@ def _probe(config: CodecConfig, seconds: float = PROBE_SECONDS) -> np.ndarray:
     voice = probe_signal(config.sample_rate, frames * config.frame_size / config.sample_rate)
     noise = 0.05 * np.random.default_rng(1).standard_normal(voice.size).astype(np.float32)
     return np.stack([voice, noise])[:, : frames * config.frame_size]
-
-
-def is_export(folder: Path) -> bool:
-    """Whether `folder` holds an export of this tool (its encoder stream graph): what may be replaced or removed."""
-    return (folder / "encoder_stream.onnx").is_file()
 
 
 def _staging_dir(out_dir: Path) -> Path:

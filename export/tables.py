@@ -9,6 +9,7 @@ import numpy as np
 
 from sscodec.common.audio import read_audio
 from sscodec.common.entropy_tables import TABLES_FILE, estimate_counts, save_tables
+from sscodec.common.model_files import ENCODER_STREAM
 from sscodec.export.runtime import quiet_session, run_stream
 
 MAX_TABLE_CLIPS = 2000
@@ -29,7 +30,7 @@ def clip_codes(model_dir: Path, files: Sequence[Path]) -> tuple[Iterator[np.ndar
     """Codes [n_codebooks, frames] of each clip in `files` (whole frames; clips shorter than one frame are left
     out), computed lazily by `model_dir`/encoder_stream.onnx, and the graph's metadata (`n_codebooks`,
     `codebook_size`). AudioFileError for an unreadable clip, when it is reached."""
-    session = quiet_session(model_dir / "encoder_stream.onnx")
+    session = quiet_session(model_dir / ENCODER_STREAM)
     meta = session.get_modelmeta().custom_metadata_map
     sizes = {"n_codebooks": int(meta["n_codebooks"]), "codebook_size": int(meta["codebook_size"])}
     clips = _clips(files, int(meta["sample_rate"]), int(meta["frame_size"]))

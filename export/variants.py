@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import onnx
 
 from sscodec.codec.config import CodecConfig
+from sscodec.common.files import atomic_output
 from sscodec.export.fp16 import convert_fp16
 from sscodec.export.graphs import GraphSpec
 from sscodec.export.int8 import check_int8, quantize_int8
@@ -17,10 +19,21 @@ from sscodec.export.metadata import metadata_props, set_metadata
 from sscodec.export.quality import QualityCost, mel80_distance, snr_db
 from sscodec.export.runtime import quiet_session, run_graph, run_offline, stream_steps
 
-PRECISIONS = ("fp16", "int8")
 # Frames per stream call when calibrating and measuring: scales and costs do not depend on it, and
 # larger chunks keep the Python loop short.
 CHUNK_FRAMES = 10
+
+
+def share_coders(coders: Sequence[Path], folders: Iterable[Path]) -> None:
+    """Copy the entropy tables and context model `coders` into each precision folder of `folders`, atomically.
+
+    A precision folder is the same codec (fingerprint) as its parent, so it codes with the same tables and context
+    model: a file or call made with one precision decodes with any other.
+    """
+    for folder in folders:
+        for source in coders:
+            with atomic_output(folder / source.name) as temp:
+                shutil.copyfile(source, temp)
 
 
 @dataclass(frozen=True)

@@ -234,9 +234,13 @@ def _check_model(header: FileHeader, model: CodecModel, source: str, for_remote:
         what, path = (("tables", model.tables_path) if header.mode is CodingMode.ENTROPY
                       else ("context model", model.context_path))
         holder = f"model '{model.name}'" if for_remote else path
+        # Found from outside: the message gave no way out. Same model, other tables: a re-run of
+        # codec-export --tables-only (or another copy of the export) replaced the ones this file needs.
+        remedy = ("serve the export that encoded it" if for_remote else
+                  f"decode with --model set to the export that encoded it (the same model with the {what} it had)")
         raise BitstreamError(f"{source}: {header.mode.name.lower()}-coded with {what} "
                              f"{header.tables_fingerprint.hex()}, but {holder} holds {what} "
-                             f"{coder_fingerprint(model, header.mode).hex()}")
+                             f"{coder_fingerprint(model, header.mode).hex()}; {remedy}")
 
 
 def coder_fingerprint(model: CodecModel, mode: CodingMode) -> bytes:

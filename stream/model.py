@@ -12,6 +12,7 @@ import onnxruntime as ort
 from sscodec.common.context_model_file import CONTEXT_FILE, context_fingerprint, load_context_model
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables, tables_fingerprint
 from sscodec.common.errors import ModelError
+from sscodec.common.model_files import model_name
 from sscodec.stream.context_coder import ContextCoder
 from sscodec.stream.entropy import EntropyCoder, PacketCoder
 from sscodec.stream.model_dir import ModelInfo, read_model_info, stream_graph_paths
@@ -57,8 +58,9 @@ class CodecModel:
 
     @property
     def name(self) -> str:
-        """How messages name this model: its directory's name ("default" for the bundled one)."""
-        return self.directory.resolve().name
+        """How messages and file headers name this model: its folder's name ("default" for the bundled one,
+        "NAME/int8" for a precision folder; common/model_files.py)."""
+        return model_name(self.directory)
 
     @functools.cached_property
     def fingerprint(self) -> bytes:

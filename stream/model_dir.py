@@ -11,10 +11,8 @@ import onnxruntime as ort
 
 from sscodec.common.bundled import BUNDLED_MODEL_DIR, DEFAULT_NAME
 from sscodec.common.errors import ModelError
+from sscodec.common.model_files import DECODER_STREAM, ENCODER_STREAM
 from sscodec.common.rate import CodeRate
-
-ENCODER_STREAM = "encoder_stream.onnx"
-DECODER_STREAM = "decoder_stream.onnx"
 
 # DESIGN.md's ONNX contract: graph inputs and outputs by name.
 STREAM_GRAPH_IO = {
@@ -38,8 +36,12 @@ class ModelInfo(CodeRate):
 
 
 def resolve_model_dir(model_dir: str | Path | None) -> Path:
-    """The directory to load: `model_dir` if given (or "default"), else the bundled default model."""
-    if model_dir is not None and str(model_dir) != DEFAULT_NAME:
+    """The directory to load: `model_dir` if given, else (None or the string "default") the bundled default model.
+
+    A Path is always a folder, so `--model ./default` (which Path spells "default") is the folder (found from
+    outside: it loaded the bundled model instead).
+    """
+    if model_dir is not None and model_dir != DEFAULT_NAME:
         return Path(model_dir)
     if BUNDLED_MODEL_DIR.is_dir():
         return BUNDLED_MODEL_DIR

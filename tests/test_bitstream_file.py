@@ -124,6 +124,8 @@ def test_other_tables_and_missing_tables(model_dir: Path, clip: Path, tmp_path: 
     write_context_model(other, [clip], hidden=8, epochs=1, progress=lambda line: None)
     done = run("codec-decode", tmp_path / "t.sscb", tmp_path / "o.wav", "--model", other)
     assert done.returncode == 1 and "entropy-coded with tables" in done.stderr and "holds tables" in done.stderr
+    assert done.stderr.rstrip().endswith("decode with --model set to the export that encoded it (the same model "
+                                         "with the tables it had)"), done.stderr
     done = run("codec-decode", tmp_path / "c.sscb", tmp_path / "o.wav", "--model", other)
     assert done.returncode == 1 and "context-coded with context model" in done.stderr, done.stderr
     assert f"{other / CONTEXT_FILE} holds context model" in done.stderr

@@ -21,13 +21,16 @@ from sscodec.codec.config import CodecConfig, preset
 from sscodec.codec.fingerprint import codec_fingerprint
 from sscodec.codec.model import Codec
 from sscodec.common.bundled import EXAMPLE_CLIP
+from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.export import cli, int8
 from sscodec.export.calibration import audio_files
 from sscodec.export.cli import main
+from sscodec.export.context_model import write_context_model
 from sscodec.export.runtime import quiet_session, run_graph
 from sscodec.stream.bitstream import read_header
 from sscodec.stream.model import CodecModel
+from sscodec.stream.model_dir import resolve_model_dir
 from sscodec.stream.packet import CodingMode
 
 GRAPHS = ("encoder", "decoder", "encoder_stream", "decoder_stream")
@@ -149,7 +152,7 @@ def test_a_re_export_without_a_variant_removes_the_old_one(full_run, checkpoint,
     torch.manual_seed(1)
     other = tmp_path / "other.pt"
     save_codec(Codec(preset("tiny")), other)
-    assert _run("--onnx", "--checkpoint", str(other), "--out", str(folder)).exit_code == 0
+    assert _run("--onnx", "--checkpoint", str(other), "--out", str(folder), "--overwrite").exit_code == 0
     assert not (folder / "fp16").exists() and not (folder / "int8").exists() and (folder / "notes").is_dir()
     assert CodecModel(folder).fingerprint != CodecModel(out).fingerprint
 
@@ -280,6 +283,8 @@ def test_a_file_encoded_with_one_precision_decodes_with_the_others(full_run, tmp
         with path.open("rb") as stream:
             headers[precision] = read_header(stream, str(path))
             packets[precision] = stream.read()
+    # Found from outside: every model's int8 copy was named 'int8' in headers and messages.
+    assert (headers["fp32"].model_name, headers["int8"].model_name) == (out.name, f"{out.name}/int8")
     assert headers["int8"].mode == headers["fp32"].mode == CodingMode.ENTROPY
     assert headers["int8"].tables_fingerprint == headers["fp32"].tables_fingerprint
     assert packets["int8"] == packets["fp32"]
@@ -350,7 +355,11 @@ def test_unsupported_config_is_a_runtime_error(tmp_path: Path) -> None:
         ([], "pass --onnx"),
         (["--onnx", "--int8"], "--int8 needs --calibration-dir"),
         (["--onnx", "--calibration-dir", "{empty}"], "no audio files"),
-        (["--onnx", "--validation-dir", "{empty}"], "no audio files"),
+        (["--onnx", "--fp16", "--validation-dir", "{empty}"], "no audio files"),
+        # Found from outside: silently ignored without a precision to measure, or trained on the example clip.
+        (["--onnx", "--validation-dir", "{empty}"], "--validation-dir measures what --fp16/--int8 cost"),
+        (["--onnx", "--context-model"], "--context-model trains on speech: give it --tables-dir"),
+        (["--tables-only", "--context-model"], "--context-model trains on speech: give it --tables-dir"),
         (["--onnx", "--opset", "17"], "'--opset': 17 is not in the range 18<=x<=23"),
         (["--onnx", "--opset", "24"], "'--opset': 24 is not in the range 18<=x<=23"),
     ],
@@ -362,6 +371,68 @@ def test_usage_mistakes_exit_2(tmp_path: Path, checkpoint: Path, args: list[str]
     _assert_one_line_error(result, 2, fragment)
     assert "exporting" not in result.stdout  # refused before any work
     assert not (tmp_path / "out").exists()
+
+
+def test_out_holding_another_models_export_is_replaced_only_with_overwrite(
+    full_run, checkpoint: Path, tmp_path: Path
+) -> None:
+    # Found from outside: `--out` a copy of another model's export replaced it without a word; its context model
+    # was deleted and its MODEL_CARD.md was left describing a model no longer there.
+    out, _ = full_run
+    folder = tmp_path / "model"
+    shutil.copytree(out, folder)
+    (folder / "MODEL_CARD.md").write_text("# the model this folder held\n")
+    before = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    torch.manual_seed(2)
+    other = tmp_path / "other.pt"
+    save_codec(Codec(preset("tiny")), other)
+    result = _run("--onnx", "--checkpoint", str(other), "--out", str(folder))
+    _assert_one_line_error(result, 1, f"{folder} holds the export of another model (fingerprint "
+                           f"{CodecModel(out).fingerprint.hex()}", "pass --overwrite to replace it")
+    assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == before
+    result = _run("--onnx", "--checkpoint", str(other), "--out", str(folder), "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert not (folder / "MODEL_CARD.md").exists() and f"removed {folder / 'MODEL_CARD.md'}" in result.stdout
+    assert CodecModel(folder).fingerprint != CodecModel(out).fingerprint
+
+
+def test_a_re_export_of_the_same_model_keeps_its_tables_and_context_model(
+    full_run, checkpoint: Path, calibration_dir: Path, tmp_path: Path
+) -> None:
+    # Found from outside: re-exporting the same checkpoint (e.g. to add --int8) rebuilt the tables from the 6.7 s
+    # example clip and deleted the context model, which still described this model's codes.
+    out, _ = full_run
+    folder = tmp_path / "model"
+    shutil.copytree(out, folder, ignore=shutil.ignore_patterns("fp16", "int8"))
+    write_context_model(folder, audio_files(calibration_dir)[:1], hidden=8, epochs=1, progress=lambda line: None)
+    (folder / "MODEL_CARD.md").write_text("# this model\n")
+    coders = {name: (folder / name).read_bytes() for name in (TABLES_FILE, CONTEXT_FILE)}
+    result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(folder), "--fp16")
+    assert result.exit_code == 0, result.output
+    assert f"kept {TABLES_FILE} and {CONTEXT_FILE}: the same model" in result.stdout
+    for place in (folder, folder / "fp16"):
+        assert {name: (place / name).read_bytes() for name in coders} == coders
+    assert (folder / "MODEL_CARD.md").read_text() == "# this model\n"
+    # New speech rebuilds them, and a context model is then only there when asked for.
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    shutil.copy(audio_files(calibration_dir)[0], speech)  # the export's tables came from both clips
+    result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(folder), "--tables-dir", str(speech))
+    assert result.exit_code == 0, result.output
+    assert not (folder / CONTEXT_FILE).exists() and (folder / TABLES_FILE).read_bytes() != coders[TABLES_FILE]
+
+
+def test_out_dot_slash_default_is_a_folder_not_the_bundled_model(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found from outside: `--out ./default` (Path prints it "default") rewrote the bundled model.
+    bundled = tmp_path / "bundled"
+    monkeypatch.setattr(cli, "BUNDLED_MODEL_DIR", bundled)
+    monkeypatch.chdir(tmp_path)
+    result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", "./default")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "default" / "encoder_stream.onnx").is_file() and not bundled.exists()
+    assert resolve_model_dir(Path("./default")) == Path("default") != resolve_model_dir("default")
 
 
 def test_console_script_is_installed() -> None:

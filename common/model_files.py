@@ -1,0 +1,35 @@
+"""The layout of an exported model folder: what `codec-export` writes and the runtime loads.
+
+    OUT/
+      encoder_stream.onnx  decoder_stream.onnx   stream graphs: all the runtime needs
+      encoder.onnx         decoder.onnx          offline graphs (benchmarks, parity)
+      entropy_tables.npz   context_model.npz     the bitstream's coders (optional; common/entropy_tables.py,
+                                                 common/context_model_file.py)
+      MODEL_CARD.md                              what the model is, written by hand (never by codec-export)
+      fp16/  int8/                               the same graphs at lower precision, with the same coders
+
+A precision folder is the same codec (the same fingerprint) as its parent, so it is named after both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ENCODER_STREAM = "encoder_stream.onnx"
+DECODER_STREAM = "decoder_stream.onnx"
+MODEL_CARD = "MODEL_CARD.md"
+PRECISIONS = ("fp16", "int8")  # the reduced-precision folders, in the order codec-export writes them
+
+
+def is_export(folder: Path) -> bool:
+    """Whether `folder` holds an export (its encoder stream graph): what codec-export may replace or remove."""
+    return (folder / ENCODER_STREAM).is_file()
+
+
+def model_name(folder: Path) -> str:
+    """How messages and file headers name the model in `folder`: the folder's name, "PARENT/int8" for a precision
+    folder inside an export (found from outside: two models' int8 copies were both named 'int8')."""
+    folder = folder.resolve()
+    if folder.name in PRECISIONS and is_export(folder.parent):
+        return f"{folder.parent.name}/{folder.name}"
+    return folder.name
