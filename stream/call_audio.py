@@ -7,6 +7,7 @@ no clock of its own (the call paces it in real time); the sound card's source is
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from contextlib import ExitStack
 from typing import Any, Protocol
@@ -31,6 +32,10 @@ class CallSource(Protocol):
 
     def next_chunk(self) -> np.ndarray | None:
         """The next chunk [chunk_frames · frame_size] float32, or None: nothing yet (live) or the end (file)."""
+        ...
+
+    def silent_s(self) -> float:
+        """Seconds since a live source last delivered audio (0 for a file, which has no clock)."""
         ...
 
 
@@ -69,6 +74,9 @@ class FileSource:
                 self.samples += block.shape[0]
                 self._ready.extend(self._chunker.push(block))
         return self._ready.popleft() if self._ready else None
+
+    def silent_s(self) -> float:
+        return 0.0
 
 
 class FileSink:
@@ -138,9 +146,19 @@ class DeviceAudio:
         self.samples = 0
         self._frame_size = info.frame_size
         self._stream = open_sounddevice_stream(rate, block, devices, latency, self.callback)
+        self._seen, self._heard_at = 0, time.monotonic()
 
     def start(self) -> None:
         self._stream.start()
+        self._heard_at = time.monotonic()
+
+    def silent_s(self) -> float:
+        """Seconds since the device's last callback (a stopped stream, a dead sound server or a pulled headset
+        leave it growing)."""
+        now = time.monotonic()
+        if self.callback.callbacks != self._seen:
+            self._seen, self._heard_at = self.callback.callbacks, now
+        return now - self._heard_at
 
     def close(self) -> None:
         """Close the device stream; one that hangs in PortAudio is left behind, with its exit-time clean-up."""

@@ -46,7 +46,8 @@ from sscodec.stream.web_server import parse_address, serve
                    "./default names a folder of that name).")
 @click.option("--codebooks", type=click.IntRange(1, None), help="Send only the first Q codebooks (Q x 0.5 kbps).")
 @click.option("--bitrate", type=FiniteFloatRange(min=0, min_open=True),
-              help="Target bitrate in kbps; uses floor(KBPS / 0.5) codebooks.")
+              help="Raw bitrate in kbps: as many codebooks as fit at the model's kbps per codebook (0.5 for the "
+                   "bundled model), all of them above their total.")
 @click.option("--chunk-frames", type=click.IntRange(1, 500), default=1, show_default=True,
               help="Frames (one hop of the model each: 20 ms for the bundled one) encoded and decoded per call, "
                    "and per packet in a call (which refuses long packets); the delay grows with it.")

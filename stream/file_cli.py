@@ -29,10 +29,10 @@ _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled
 @click.argument("input_path", metavar="INPUT", type=_INPUT)
 @click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
-@click.option("--codebooks", type=click.IntRange(1, None), help="Code the first Q codebooks (raw: Q x 0.5 kbps).")
+@click.option("--codebooks", type=click.IntRange(1, None), help="Code the first Q codebooks (raw: Q x the model's kbps per codebook, 0.5 for the bundled model).")
 @click.option("--bitrate", type=FiniteFloatRange(min=0, min_open=True),
-              help="Raw bitrate in kbps: as many codebooks as fit at 10 bits per code (entropy coding then "
-                   "spends less).")
+              help="Raw bitrate in kbps: as many codebooks as fit at the model's raw bits per code, all of them above "
+                   "their total (entropy coding then spends less).")
 @click.option("--raw", is_flag=True, help="Pack codes at a constant 10 bits instead of entropy-coding them.")
 @click.option("--static-tables", is_flag=True,
               help="Entropy-code with the static per-codebook tables, not the context model (larger files, faster "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +78,41 @@ def test_a_call_is_whole_only_when_the_peer_acknowledged_our_end(acknowledge: bo
     assert stats.call.ended_by == ended_by
     assert end_message(0, model.info.frame_size) in control  # our END was sent either way
     assert stats.call.packets_received == 1 and stats.call.peer_samples == model.info.frame_size
+
+
+class _DeviceThatDies:
+    """A live source that delivers `chunks` chunks and then nothing, as a sound card whose server died."""
+
+    live = True
+
+    def __init__(self, info, chunks: int) -> None:
+        self.samples, self._left, self._size = 0, chunks, info.frame_size
+        self._last = time.monotonic()
+
+    def next_chunk(self) -> np.ndarray | None:
+        if self._left == 0:
+            return None
+        self._left -= 1
+        self.samples += self._size
+        self._last = time.monotonic()
+        return np.zeros(self._size, dtype=np.float32)
+
+    def silent_s(self) -> float:
+        return time.monotonic() - self._last
+
+
+def test_a_call_whose_device_stops_delivering_ends_with_a_one_line_error(tmp_path: Path) -> None:
+    # Found from outside: a sound server that died mid-call left the call running, silent, until the peer hung up.
+    model = CodecModel(export_tiny_model())
+    info = model.info
+    peer = Hello("tiny", model.fingerprint, info.sample_rate, info.frame_size, info.n_codebooks, 1)
+    session = CallSession(model, info.n_codebooks, 1, peer, _DeviceThatDies(info, 5), Recorder(), lambda data: None,
+                          lambda data: None, "call", silence_timeout_s=60.0, device_gone_s=0.5)
+    started = time.monotonic()
+    error = asyncio.run(asyncio.wait_for(session.run(), 10))
+    assert 0.5 <= time.monotonic() - started < 3
+    assert error is not None and error.startswith("no audio from the device for 0.5 s (disconnected, or its sound "
+                                                  "server stopped?); pick devices with --input-device")
+    assert "\n" not in error
+    stats = session.stats()
+    assert stats.call.ended_by == "the audio device stopped" and stats.call.packets_sent == 5
