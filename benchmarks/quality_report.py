@@ -81,7 +81,8 @@ def markdown(data: dict, plot_name: str) -> str:
         (
             "| set | clips | "
             + " | ".join(f"codec {c:g} beats Opus {o:g} (PESQ-WB and STOI)" for c, o in TARGETS)
-            + " | PESQ-WB codec 6 / Opus 8 | STOI codec 6 / Opus 8 | kbps spent: codec 6 raw, entropy / Opus 8 |"
+            + " | PESQ-WB codec 6 / Opus 8 | STOI codec 6 / Opus 8 | kbps spent: codec 6 raw, entropy, context / "
+              "Opus 8 |"
         ),
         "| --- | --- |" + " --- |" * (len(TARGETS) + 3),
     ]
@@ -91,7 +92,7 @@ def markdown(data: dict, plot_name: str) -> str:
             f"| {s['name']} | {s['clips']} | "
             + " | ".join(verdict(s["conditions"], c, o) for c, o in TARGETS)
             + f" | {_mean(c6, 'pesq_wb')} / {_mean(o8, 'pesq_wb')} | {_mean(c6, 'stoi')} / {_mean(o8, 'stoi')} | "
-            + f"{_spent(c6, 'raw')}, {_spent(c6, 'entropy')} / {_spent(o8, 'ogg')} |"
+            + f"{_spent(c6, 'raw')}, {_spent(c6, 'entropy')}, {_spent(c6, 'context')} / {_spent(o8, 'ogg')} |"
         )
     for s in data["sets"]:
         lines += [

@@ -149,6 +149,9 @@ def test_quality_codec_opus_and_dnsmos_per_set(tiny: Path, clips: Path, tmp_path
     report = (tmp_path / "q.md").read_text()
     assert "codec 6 beats Opus 8" in report and f"raw {codec[1]['file_kbps']['raw']:.2f}, entropy " in report
     assert f"context {codec[1]['file_kbps']['context']:.2f} kbps" in report
+    # The targets table names all three of the codec's rates (found from outside: context coding was left out).
+    spent = codec[1]["file_kbps"]
+    assert f"| {spent['raw']:.2f}, {spent['entropy']:.2f}, {spent['context']:.2f} / {opus['ogg_kbps']:.2f} |" in report
 
 
 def test_soak_short(tiny: Path, clips: Path, tmp_path: Path) -> None:
