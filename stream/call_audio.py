@@ -7,7 +7,6 @@ no clock of its own (the call paces it in real time); the sound card's source is
 from __future__ import annotations
 
 import os
-import time
 from collections import deque
 from contextlib import ExitStack
 from typing import Any, Protocol
@@ -20,7 +19,14 @@ from sscodec.common.resample import LIVE_QUALITY, StreamResampler
 from sscodec.stream.chunker import Chunker
 from sscodec.stream.devices import abandon_portaudio, supported_rate
 from sscodec.stream.duplex import DuplexCallback
-from sscodec.stream.live import close_stream, open_sounddevice_stream
+from sscodec.stream.live import (
+    GONE_S,
+    DeviceWatchdog,
+    RateChooser,
+    ReopeningStream,
+    StreamOpener,
+    open_sounddevice_stream,
+)
 from sscodec.stream.model_dir import ModelInfo
 
 
@@ -34,8 +40,9 @@ class CallSource(Protocol):
         """The next chunk [chunk_frames · frame_size] float32, or None: nothing yet (live) or the end (file)."""
         ...
 
-    def silent_s(self) -> float:
-        """Seconds since a live source last delivered audio (0 for a file, which has no clock)."""
+    def check_device(self) -> str | None:
+        """A live source's device kept alive (a stream that stopped or stalled reopened); the one-line error that
+        ends the call once the device is gone or hung, else None (always None for a file)."""
         ...
 
 
@@ -75,8 +82,8 @@ class FileSource:
                 self._ready.extend(self._chunker.push(block))
         return self._ready.popleft() if self._ready else None
 
-    def silent_s(self) -> float:
-        return 0.0
+    def check_device(self) -> str | None:
+        return None
 
 
 class FileSink:
@@ -115,7 +122,9 @@ class DeviceAudio:
     resampled to and from the model's rate here, outside the callback.
 
     Decoded audio that finds `backlog_frames` or more frames still queued for the speaker is dropped and counted,
-    as in live mode, so the delay cannot grow. AudioDeviceError when the devices cannot be opened.
+    as in live mode, so the delay cannot grow; a stream that stops or stalls is reopened by live mode's
+    DeviceWatchdog (`check_device`). AudioDeviceError when the devices cannot be opened. `open_stream` and
+    `choose_rate` are live mode's (tests pass a fake sound card), as is `gone_s`.
     """
 
     live = True
@@ -128,8 +137,11 @@ class DeviceAudio:
         devices: tuple[Any, Any] = (None, None),
         latency: float | str = "low",
         backlog_frames: int = 4,
+        open_stream: StreamOpener = open_sounddevice_stream,
+        choose_rate: RateChooser = supported_rate,
+        gone_s: float = GONE_S,
     ) -> None:
-        rate = supported_rate(devices, info.sample_rate)
+        rate = choose_rate(devices, info.sample_rate)
         block = round(rate * info.frame_ms / 1000)
         self._to_model = StreamResampler(rate, info.sample_rate, LIVE_QUALITY)
         self._to_device = StreamResampler(info.sample_rate, rate, LIVE_QUALITY)
@@ -145,24 +157,33 @@ class DeviceAudio:
         self.dropped_frames = 0
         self.samples = 0
         self._frame_size = info.frame_size
-        self._stream = open_sounddevice_stream(rate, block, devices, latency, self.callback)
-        self._seen, self._heard_at = 0, time.monotonic()
+        self.device = ReopeningStream(lambda: open_stream(rate, block, devices, latency, self.callback))
+        self._watchdog: DeviceWatchdog | None = None
+        self._gone_s = gone_s
 
     def start(self) -> None:
-        self._stream.start()
-        self._heard_at = time.monotonic()
+        self.device.start()
+        self._watchdog = DeviceWatchdog(self.device, self.callback, gone_s=self._gone_s)
 
-    def silent_s(self) -> float:
-        """Seconds since the device's last callback (a stopped stream, a dead sound server or a pulled headset
-        leave it growing)."""
-        now = time.monotonic()
-        if self.callback.callbacks != self._seen:
-            self._seen, self._heard_at = self.callback.callbacks, now
-        return now - self._heard_at
+    def check_device(self) -> str | None:
+        # Found from outside: a sound server that died mid-call left the call running, silent, until the peer
+        # hung up. A reopen blocks the caller for the close and the open (milliseconds; at most CLOSE_TIMEOUT_S).
+        return None if self._watchdog is None else self._watchdog.check()
+
+    @property
+    def reopens(self) -> int:
+        """Device streams that stopped or stalled and were opened again."""
+        return self.device.reopens
+
+    @property
+    def gap_ms(self) -> float:
+        """Time without audio from the device that reopening bridged (and the outage that ended the call)."""
+        return 0.0 if self._watchdog is None else self._watchdog.gap_s * 1000
 
     def close(self) -> None:
         """Close the device stream; one that hangs in PortAudio is left behind, with its exit-time clean-up."""
-        if not close_stream(self._stream):
+        self.device.close()
+        if self.device.hung:
             abandon_portaudio()
 
     def next_chunk(self) -> np.ndarray | None:

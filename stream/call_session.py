@@ -33,10 +33,8 @@ from sscodec.stream.call_wire import (
 )
 from sscodec.stream.concealment import Concealer, ConcealMethod
 from sscodec.stream.decoder import StreamDecoder
-from sscodec.stream.devices import DEVICE_HINT
 from sscodec.stream.encoder import StreamEncoder
 from sscodec.stream.jitter import DEFAULT_MIN_DELAY_MS, Arrival, JitterBuffer, JitterSettings, Slot, SlotKind
-from sscodec.stream.live import GONE_S
 from sscodec.stream.model import CodecModel
 from sscodec.stream.netsim import NetworkConditions, NetworkSimulator
 from sscodec.stream.packet import Packet
@@ -68,7 +66,6 @@ class CallSession:
         min_playout_delay_ms: float = DEFAULT_MIN_DELAY_MS,
         silence_timeout_s: float = 10.0,
         probe_interval_s: float = 1.0,
-        device_gone_s: float = GONE_S,
     ) -> None:
         info = model.info
         self.info = info
@@ -87,7 +84,6 @@ class CallSession:
         self.buffer = JitterBuffer(JitterSettings(peer_ms, min_delay_ms=min_playout_delay_ms), first_sequence=0)
         self.simulator = NetworkSimulator(simulate) if simulate is not None else None
         self._silence_timeout_s = silence_timeout_s
-        self._device_gone_s = device_gone_s
         self._probe_interval_s = probe_interval_s
         self._fingerprint = model.fingerprint
         self.dropped: Counter[str] = Counter(dict.fromkeys(DROP_REASONS, 0))
@@ -213,12 +209,9 @@ class CallSession:
             if self.source.live:
                 chunk = self.source.next_chunk()
                 if chunk is None:
-                    # Found from outside: a sound server that died mid-call left the call running without audio
-                    # until the peer hung up. (Live mode reopens such a stream; a call ends, and says why.)
-                    if self.source.silent_s() > self._device_gone_s:
-                        self.finish("the audio device stopped", f"no audio from the device for "
-                                    f"{self._device_gone_s:g} s (disconnected, or its sound server stopped?); "
-                                    f"{DEVICE_HINT}")
+                    error = self.source.check_device()
+                    if error is not None:
+                        self.finish("the audio device stopped", error)
                         return
                     await asyncio.sleep(packet_s / 4)
                     continue

@@ -25,7 +25,11 @@ RateChooser = Callable[[tuple[Any, Any], int], int]
 DEFAULT_LATENCY: float | str = "low"
 # How long closing a stream may take before the device counts as hung (a working one closes in milliseconds).
 CLOSE_TIMEOUT_S = 2.0
-# How long a device may deliver no audio before it counts as gone (live mode reopens it meanwhile).
+# A running stream that delivers no block for STALL_S is reopened (PulseAudio's ALSA plugin pauses about 2 s to
+# recover from an underrun, and is left to), a fresh one that delivers none for START_S too (the same plugin took
+# 1.8 s to start on a loaded 2-core VM); a device silent for GONE_S is gone.
+STALL_S = 2.5
+START_S = 5.0
 GONE_S = 15.0
 
 
@@ -183,8 +187,8 @@ def run_live(
     open_stream: StreamOpener = open_sounddevice_stream,
     latency: float | str = DEFAULT_LATENCY,
     max_backlog_frames: int | None = None,
-    stall_s: float = 2.5,
-    start_s: float = 5.0,
+    stall_s: float = STALL_S,
+    start_s: float = START_S,
     gone_s: float = GONE_S,
     choose_rate: RateChooser = supported_rate,
 ) -> LiveResult:
@@ -253,43 +257,65 @@ def run_live(
 
 def _watch(device: ReopeningStream, callback: DuplexCallback, worker: EngineWorker, target: int | None,
            stall_s: float, start_s: float, gone_s: float) -> tuple[str, str | None, float]:
-    """Wait for the run to end, reopening a stream that stops, stalls for `stall_s`, or (fresh) delivers nothing
-    for `start_s`; returns (reason, error, seconds of outage that reopening bridged)."""
-    seen, last_progress = callback.callbacks, time.monotonic()
-    opened_at, delivered = last_progress, False  # the current stream's start, and whether it has run since
-    outage_start: float | None = None  # the last callback before a stop or stall that is being bridged
-    last_attempt = -float("inf")
-    gap_s = 0.0
+    """Wait for the run to end, the device kept alive by a DeviceWatchdog; returns (reason, error, seconds of
+    outage that reopening bridged)."""
+    watchdog = DeviceWatchdog(device, callback, stall_s, start_s, gone_s)
     while True:
         time.sleep(0.05)
         if worker.error:
-            return "error", worker.error, gap_s
+            return "error", worker.error, watchdog.gap_s
         if target is not None and callback.callbacks >= target:
-            return "duration", None, gap_s
+            return "duration", None, watchdog.gap_s
+        error = watchdog.check()
+        if error is not None:
+            return "error", error, watchdog.gap_s
+
+
+class DeviceWatchdog:
+    """Keeps a started device stream alive: one that stops, delivers no block for `stall_s`, or (fresh) none for
+    `start_s`, is reopened (retried every `stall_s`); a device silent for `gone_s`, or whose close hangs, is gone.
+    Live mode and calls on the sound card share it; `check` is called every few tens of milliseconds.
+    """
+
+    def __init__(self, device: ReopeningStream, callback: DuplexCallback, stall_s: float = STALL_S,
+                 start_s: float = START_S, gone_s: float = GONE_S) -> None:
+        self.device, self.callback = device, callback
+        self.stall_s, self.start_s, self.gone_s = stall_s, start_s, gone_s
+        self.gap_s = 0.0  # seconds without audio that reopening bridged (and the outage that ended the run)
+        self._seen, self._last_progress = callback.callbacks, time.monotonic()
+        self._opened_at, self._delivered = self._last_progress, False  # the current stream's start; ran since?
+        self._outage_start: float | None = None  # the last callback before a stop or stall being bridged
+        self._last_attempt = -float("inf")
+
+    def check(self) -> str | None:
+        """Look once: reopen the stream if it stopped or stalled (this blocks for the close and the open); the
+        one-line error when the device is gone or hung, else None."""
         now = time.monotonic()
-        if callback.callbacks != seen:
-            if outage_start is not None:
-                gap_s += now - outage_start
-                outage_start = None
-            seen, last_progress, delivered = callback.callbacks, now, True
-            continue
-        quiet = now - max(last_progress, opened_at)
-        if device.active and quiet <= (stall_s if delivered else start_s):
-            continue
-        if now - last_progress > gone_s:
-            why = f": {device.last_error}" if device.last_error else ""
+        if self.callback.callbacks != self._seen:
+            if self._outage_start is not None:
+                self.gap_s += now - self._outage_start
+                self._outage_start = None
+            self._seen, self._last_progress, self._delivered = self.callback.callbacks, now, True
+            return None
+        quiet = now - max(self._last_progress, self._opened_at)
+        if self.device.active and quiet <= (self.stall_s if self._delivered else self.start_s):
+            return None
+        if now - self._last_progress > self.gone_s:
+            why = f": {self.device.last_error}" if self.device.last_error else ""
             # The outage that ends the run counts too: the summary's time without audio is all of it.
-            return "error", (f"no audio from the device for {gone_s:g} s (disconnected, or its sound server "
-                             f"stopped?), and reopening did not help{why}; {DEVICE_HINT}"), gap_s + now - last_progress
-        if device.active or now - last_attempt > stall_s:  # one that fails to reopen is retried every stall_s
-            outage_start = last_progress if outage_start is None else outage_start
-            device.reopen()
-            if device.hung:
-                why = (f"the audio device stopped responding: closing its stream hung for {CLOSE_TIMEOUT_S:g} s "
-                       f"(its sound server died?); {DEVICE_HINT}")
-                return "error", why, gap_s + time.monotonic() - outage_start
-            last_attempt = opened_at = time.monotonic()
-            delivered = False
+            self.gap_s += now - self._last_progress
+            return (f"no audio from the device for {self.gone_s:g} s (disconnected, or its sound server "
+                    f"stopped?), and reopening did not help{why}; {DEVICE_HINT}")
+        if self.device.active or now - self._last_attempt > self.stall_s:  # a failed reopen: retried every stall_s
+            self._outage_start = self._last_progress if self._outage_start is None else self._outage_start
+            self.device.reopen()
+            if self.device.hung:
+                self.gap_s += time.monotonic() - self._outage_start
+                return (f"the audio device stopped responding: closing its stream hung for {CLOSE_TIMEOUT_S:g} s "
+                        f"(its sound server died?); {DEVICE_HINT}")
+            self._last_attempt = self._opened_at = time.monotonic()
+            self._delivered = False
+        return None
 
 
 def _latency_ms(seconds: float) -> float | None:

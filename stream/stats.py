@@ -73,12 +73,19 @@ class CallStats:
     simulated_dropped: int  # packets the simulator dropped
     refused_offers: dict[str, int]  # answering side: offers refused, by reason (token, malformed, busy, model)
     peer: dict  # the peer's model name and fingerprint, codebooks and chunk_frames, from signalling
+    # On the sound card (--mic): device streams that stopped or stalled and were opened again, and the time without
+    # audio that cost (with the outage that ended the call, if one did); None for a file.
+    device_reopens: int | None = None
+    device_gap_ms: float | None = None
 
     CONTRACT_KEYS = ("loss", "late", "concealed", "jitter_ms", "playout_delay_ms", "rtt_ms")
 
     def summary(self) -> list[str]:
         """Lines for the terminal."""
         rtt = "unknown" if self.rtt_ms is None else f"{self.rtt_ms:.1f} ms"
+        device = [] if self.device_reopens is None else [
+            (f"device stream reopened: {self.device_reopens} {plural(self.device_reopens, 'time')} "
+            f"({self.device_gap_ms:.0f} ms without audio)")]
         return [
             f"call ({self.role}): {self.seconds:.1f} s, ended by {self.ended_by}",
             (f"received {self.packets_received} packets, lost {self.packets_lost} ({100 * self.loss:.1f} %), "
@@ -86,6 +93,7 @@ class CallStats:
             (f"jitter {self.jitter_ms:.1f} ms, playout delay {self.playout_delay_ms:.1f} ms (max "
              f"{self.playout_delay_max_ms:.1f}, target {self.target_delay_ms:.1f}), round trip {rtt}"),
             f"dropped messages: {', '.join(f'{k} {v}' for k, v in self.dropped.items())}",
+            *device,
         ]
 
 

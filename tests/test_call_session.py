@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from test_stream_live import opener
 from test_stream_model import export_tiny_model
 
-from sscodec.stream.call_audio import FileSource
+from sscodec.stream.call_audio import DeviceAudio, FileSource
 from sscodec.stream.call_session import CallSession
 from sscodec.stream.call_wire import end_ack_message, end_message, media_message
 from sscodec.stream.encoder import StreamEncoder
@@ -80,39 +81,48 @@ def test_a_call_is_whole_only_when_the_peer_acknowledged_our_end(acknowledge: bo
     assert stats.call.packets_received == 1 and stats.call.peer_samples == model.info.frame_size
 
 
-class _DeviceThatDies:
-    """A live source that delivers `chunks` chunks and then nothing, as a sound card whose server died."""
-
-    live = True
-
-    def __init__(self, info, chunks: int) -> None:
-        self.samples, self._left, self._size = 0, chunks, info.frame_size
-        self._last = time.monotonic()
-
-    def next_chunk(self) -> np.ndarray | None:
-        if self._left == 0:
-            return None
-        self._left -= 1
-        self.samples += self._size
-        self._last = time.monotonic()
-        return np.zeros(self._size, dtype=np.float32)
-
-    def silent_s(self) -> float:
-        return time.monotonic() - self._last
-
-
-def test_a_call_whose_device_stops_delivering_ends_with_a_one_line_error(tmp_path: Path) -> None:
-    # Found from outside: a sound server that died mid-call left the call running, silent, until the peer hung up.
+def _call_on_a_fake_card(tmp_path: Path, seconds: float, **card: object) -> tuple[CallSession, DeviceAudio,
+                                                                                  str | None, float]:
+    """A call whose source and sink is DeviceAudio on live mode's fake sound card (`card`: opener faults), ended by
+    `seconds` unless the device ends it first; (session, device, error, seconds it ran)."""
     model = CodecModel(export_tiny_model())
     info = model.info
     peer = Hello("tiny", model.fingerprint, info.sample_rate, info.frame_size, info.n_codebooks, 1)
-    session = CallSession(model, info.n_codebooks, 1, peer, _DeviceThatDies(info, 5), Recorder(), lambda data: None,
-                          lambda data: None, "call", silence_timeout_s=60.0, device_gone_s=0.5)
+    t = np.arange(16000 * 2) / 16000
+    mic = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    streams: list = []
+    fail_after = card.pop("fail_after", None)
+    device = DeviceAudio(info, 1, open_stream=opener(streams, mic, fail_after=fail_after, **card),
+                         choose_rate=lambda devices, rate: 16000, gone_s=1.0)
+    session = CallSession(model, info.n_codebooks, 1, peer, device, device, lambda data: None, lambda data: None,
+                          "call", silence_timeout_s=60.0)
+
+    async def call() -> str | None:
+        device.start()
+        asyncio.get_running_loop().call_later(seconds, session.finish, "duration")
+        try:
+            return await asyncio.wait_for(session.run(), 20)
+        finally:
+            device.close()
+
     started = time.monotonic()
-    error = asyncio.run(asyncio.wait_for(session.run(), 10))
-    assert 0.5 <= time.monotonic() - started < 3
-    assert error is not None and error.startswith("no audio from the device for 0.5 s (disconnected, or its sound "
-                                                  "server stopped?); pick devices with --input-device")
-    assert "\n" not in error
-    stats = session.stats()
-    assert stats.call.ended_by == "the audio device stopped" and stats.call.packets_sent == 5
+    error = asyncio.run(call())
+    return session, device, error, time.monotonic() - started
+
+
+def test_a_call_reopens_a_device_stream_that_stops(tmp_path: Path) -> None:
+    # Found from outside: a call on the sound card had no watchdog; a stream that stopped (a sound server
+    # restarting) left the call running without audio until the peer hung up. Now live mode's watchdog reopens it.
+    session, device, error, _ = _call_on_a_fake_card(tmp_path, 1.5, vanish_after=10)
+    assert error is None and session.stats().call.ended_by == "duration"
+    assert device.reopens == 1 and 0 < device.gap_ms < 1000
+    assert session.stats().call.packets_sent > 20  # the reopened stream's audio was sent too (10 before it)
+
+
+def test_a_call_whose_device_stays_gone_ends_with_a_one_line_error(tmp_path: Path) -> None:
+    session, device, error, took = _call_on_a_fake_card(tmp_path, 30, vanish_after=10, fail_after=1)
+    assert took < 10  # not the 30 s the call was given
+    assert error is not None and error.startswith("no audio from the device for 1 s (disconnected, or its sound "
+                                                  "server stopped?), and reopening did not help: cannot open")
+    assert "\n" not in error and session.stats().call.ended_by == "the audio device stopped"
+    assert device.reopens >= 1 and device.gap_ms >= 1000

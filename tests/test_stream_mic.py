@@ -183,6 +183,6 @@ def test_mic_when_the_sound_server_stops_ends_with_one_line_and_everything_writt
     stats = json.loads((tmp_path / "stats.json").read_text())
     heard, _ = soundfile.read(tmp_path / "in.wav", dtype="float32")
     assert stats["frames"] >= 100 and heard.shape[0] >= 100 * FRAME  # at least 2 s of the 3-6 s clip
-    assert stats["live"]["reopens"] >= (2 if gone else 1)
+    assert stats["live"]["reopens"] >= 2 if gone else stats["live"]["reopens"] == 0  # a hung close opens nothing
     assert stats["live"]["reopen_gap_ms"] >= (15000 if gone else 2000)
     assert "stream reopened:" in stdout
