@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from sscodec.codec.checkpoint import CheckpointError, load_codec, round_to_compact, save_compact_codec
+from sscodec.codec.config import CodecConfig
 from sscodec.codec.model import Codec
 from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import (
@@ -26,8 +27,8 @@ from sscodec.common.bundled import (
     resolve_checkpoint,
 )
 from sscodec.common.cli import given_flags, run_cli
-from sscodec.common.context_model_file import CONTEXT_FILE
-from sscodec.common.entropy_tables import TABLES_FILE
+from sscodec.common.context_model_file import CONTEXT_FILE, load_context_model
+from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.common.errors import ModelError, first_line
 from sscodec.common.model_files import ENCODER_STREAM, MODEL_CARD, PRECISIONS, is_export
 from sscodec.common.text import plural
@@ -175,19 +176,21 @@ def main(
             if validation_files
             else None
         )
-        click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} {plural(config.n_codebooks, 'codebook')}) to {out_dir}")
+        click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} {plural(config.n_codebooks, 'codebook')}) to {out_dir if bundled else out_text}")
         writes_checkpoint = with_checkpoint or (bundled and str(checkpoint) != DEFAULT_NAME)
         if writes_checkpoint:  # the graphs from the weights codec.pt keeps, so that re-exporting it changes nothing
             round_to_compact(model)
         replaced = None if bundled else _replaced_model(out_dir, model, overwrite)
-        # The same codec re-exported (e.g. to add --int8) keeps its tables and context model unless new speech
-        # is given (found from outside: they were rebuilt from the 6.7 s example clip, the context model lost).
-        keep_coders = is_export(out_dir) and replaced is None and speech_dir is None
+        # The same codec re-exported (e.g. to add --int8) keeps what it does not rewrite: its tables unless new
+        # speech is given, its context model unless --context-model, its fp16/int8 folders (found from outside:
+        # the tables were rebuilt from the 6.7 s example clip, the context model and fp16/ deleted).
+        same_codec = not bundled and is_export(out_dir) and replaced is None
+        kept = _usable_coders(out_dir, config, tables=speech_dir is None, context=not context_model) if same_codec else []
         target = Path(tempfile.mkdtemp(prefix=".export-", dir=BUNDLED_MODEL_DIR.parent)) if bundled else out_dir
         try:
             result = export_codec(model, target, opset=opset, fp16=fp16, int8=int8, calibration=clips,
-                                  table_files=None if keep_coders else table_files, validation=validation,
-                                  context_model=context_model, keep_coders=keep_coders)
+                                  table_files=None if out_dir / TABLES_FILE in kept else table_files,
+                                  validation=validation, context_model=context_model, same_codec=same_codec)
             if bundled:
                 result = _into_bundled_layout(result)
         finally:
@@ -196,20 +199,41 @@ def main(
         if writes_checkpoint:
             checkpoint_path = BUNDLED_CHECKPOINT if bundled else out_dir / "codec.pt"
             save_compact_codec(model, checkpoint_path, exported_from=str(checkpoint))
-    except (CheckpointError, ExportError, AudioFileError, OSError) as error:
+    except (CheckpointError, ExportError, AudioFileError, ModelError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)
     measured_on = "validation clips" if validation else "calibration clips" if clips else "a synthetic probe signal"
     report(result, measured_on)
-    if keep_coders:
-        kept = [name for name in (TABLES_FILE, CONTEXT_FILE) if (out_dir / name).is_file()]
-        if kept:
-            click.echo(f"kept {' and '.join(kept)}: the same model (fingerprint {result.fingerprint[:16]}); "
-                       "--tables-dir rebuilds them")
+    if kept:
+        click.echo(f"kept {' and '.join(path.name for path in kept)}: the same model (fingerprint "
+                   f"{result.fingerprint[:16]}); --tables-dir rebuilds the tables, --context-model the context model")
+    kept_variants = [out_dir / p for p in PRECISIONS if same_codec and p not in result.variants and is_export(out_dir / p)]
+    for folder in kept_variants:
+        click.echo(f"kept {folder}: the same model at lower precision")
+    for path in result.removed:
+        click.echo(f"removed {path}: it belonged to the model this export replaced ({replaced})")
     card = out_dir / MODEL_CARD
     if replaced is not None and card.is_file():
         card.unlink()
         click.echo(f"removed {card}: it described the model this export replaced ({replaced})")
+
+
+def _usable_coders(out_dir: Path, config: CodecConfig, tables: bool, context: bool) -> list[Path]:
+    """The tables (if `tables`) and context model (if `context`) in `out_dir` that a re-export of the same codec
+    keeps; ModelError for one that is there but unusable (found from outside: a corrupt entropy_tables.npz was
+    "kept", and encoding with the folder then failed)."""
+    kept = []
+    for wanted, name, load, fix in ((tables, TABLES_FILE, load_tables, "--tables-dir SPEECH rebuilds it"),
+                                    (context, CONTEXT_FILE, load_context_model,
+                                     "--context-model --tables-dir SPEECH retrains it")):
+        path = out_dir / name
+        if wanted and path.is_file():
+            try:
+                load(path, config.n_codebooks, config.codebook_size)
+            except ModelError as error:
+                raise ModelError(f"{first_line(error)}; {fix}") from None
+            kept.append(path)
+    return kept
 
 
 def _replaced_model(out_dir: Path, model: Codec, overwrite: bool) -> str | None:
@@ -223,11 +247,13 @@ def _replaced_model(out_dir: Path, model: Codec, overwrite: bool) -> str | None:
     ours = export_fingerprint(model)
     if previous == ours:
         return None
-    previous = previous[:16] if previous else "unknown"
+    # None: graphs exported before fingerprints were stamped, or a damaged file (found from outside: that was
+    # called "another model").
+    previous = previous[:16] if previous else f"unknown: {ENCODER_STREAM} holds none that can be read"
     if not overwrite:
-        raise ExportError(f"{out_dir} holds the export of another model (fingerprint {previous}; this checkpoint is "
-                          f"{ours[:16]}): pass --overwrite to replace it with its tables, context model, fp16/int8 "
-                          "folders and model card, or choose another --out")
+        raise ExportError(f"{out_dir} holds an export that is not of this checkpoint (fingerprint {previous}; this "
+                          f"checkpoint is {ours[:16]}): pass --overwrite to replace it with its tables, context "
+                          "model, fp16/int8 folders and model card, or choose another --out")
     return previous
 
 
@@ -274,19 +300,28 @@ def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
     the bundled model) without touching its graphs."""
     if not is_export(out_dir):
         raise click.BadParameter(f"{out_dir / ENCODER_STREAM}: missing (export the model first)", param_hint="--out")
+    # Found from outside: tables were replaced without a word on the files they had coded, and tables from the
+    # example clip were reported as "336 frames of 1 clip".
+    replaced = [name for name, new in ((TABLES_FILE, True), (CONTEXT_FILE, context_model)) if new and
+                (out_dir / name).is_file()]
+    source = ("the bundled example clip (too short to save much: give --tables-dir SPEECH)" if files == [EXAMPLE_CLIP]
+              else f"{len(files)} {plural(len(files), 'clip')}")
     try:
         path, frames = write_tables(out_dir, files)
         written = [path]
-        click.echo(f"{path}: entropy tables from {frames} frames of {len(files)} {plural(len(files), 'clip')}")
+        click.echo(f"{path}: entropy tables from {frames} frames of {source}")
         if context_model:
             path, frames = write_context_model(out_dir, files, progress=click.echo)
             written.append(path)
-            click.echo(f"{path}: context model trained on {frames} frames of {len(files)} {plural(len(files), 'clip')}")
+            click.echo(f"{path}: context model trained on {frames} frames of {source}")
         # Found from outside: only OUT's were rewritten, and OUT/int8 refused OUT's new files.
         variants = [out_dir / precision for precision in PRECISIONS if is_export(out_dir / precision)]
         share_coders(written, variants)
         for variant in variants:
             click.echo(f"{variant}: the same {' and '.join(p.name for p in written)}")
+        if replaced:
+            click.echo(f"note: files coded with the previous {' and '.join(replaced)} decode only with a copy of "
+                       f"them (codec-decode names the ones it needs)")
     except (AudioFileError, ExportError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)

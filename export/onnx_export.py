@@ -57,6 +57,7 @@ class ExportResult:
     tables: Path | None = None  # entropy_tables.npz, when table clips were given
     table_frames: int = 0  # frames of speech the tables were counted on
     context_model: Path | None = None  # context_model.npz, when asked for (trained on the table clips)
+    removed: list[Path] = field(default_factory=list)  # another model's files this export took away
 
 
 def export_codec(
@@ -70,7 +71,7 @@ def export_codec(
     table_files: Sequence[Path] | None = None,
     validation: Sequence[np.ndarray] | None = None,
     context_model: bool = False,
-    keep_coders: bool = False,
+    same_codec: bool = False,
 ) -> ExportResult:
     """Write encoder.onnx, decoder.onnx, encoder_stream.onnx and decoder_stream.onnx into `out_dir`.
 
@@ -82,9 +83,12 @@ def export_codec(
     its acceptance test there (int8.check_int8) is refused with ExportError, and nothing is written. `table_files`
     (speech clips) also writes `out_dir`/entropy_tables.npz: the bitstream's per-codebook code counts, from the
     verified stream encoder; with `context_model`, also `out_dir`/context_model.npz, trained on the same clips'
-    codes (export/context_model.py). Without `table_files`, tables and a context model already in `out_dir` are
-    removed (they describe another model's codes) unless `keep_coders` (the caller knows it re-exports the same
-    codec): then they stay, and the variants get copies.
+    codes (export/context_model.py).
+
+    What `out_dir` already holds and this export does not rewrite (tables, a context model, fp16/int8 folders):
+    with `same_codec` (the caller checked that it is an export of this very codec) it stays, kept consistent (every
+    precision folder gets the coders); otherwise it belongs to another model and is removed. The removed files are
+    listed in the result.
     """
     opset = DEFAULT_OPSET if opset is None else opset
     check_exportable(model.config, opset)
@@ -109,20 +113,27 @@ def export_codec(
             for precision, wanted in zip(PRECISIONS, (fp16, int8))
             if wanted
         }
-        kept = [Path(out_dir) / name for name in (TABLES_FILE, CONTEXT_FILE)] if keep_coders else []
-        coders = [path for path in (tables, context, *kept) if path is not None and path.is_file()]
-        share_coders(coders, (staging / precision for precision in variants))
-        final = _move_into(staging, Path(out_dir))
-        # A variant folder left from an earlier export holds another model (found from outside: `--model OUT/int8`
-        # then ran it without a word).
+        out = Path(out_dir)
+        written = [path for path in (tables, context) if path is not None]
+        kept = [out / name for name, new in ((TABLES_FILE, tables), (CONTEXT_FILE, context))
+                if same_codec and new is None and (out / name).is_file()]
+        share_coders([*written, *kept], (staging / precision for precision in variants))
+        final = _move_into(staging, out)
+        removed: list[Path] = []
         for precision in PRECISIONS:
-            if precision not in variants and is_export(Path(out_dir) / precision):
-                shutil.rmtree(Path(out_dir) / precision)
-        # Tables or a context model left from an earlier export describe other graphs' codes.
-        for folder in (Path(out_dir), *(Path(out_dir) / precision for precision in variants)):
-            for name, written in ((TABLES_FILE, tables), (CONTEXT_FILE, context)):
-                if written is None and not keep_coders:
-                    (folder / name).unlink(missing_ok=True)
+            folder = out / precision
+            if precision in variants or not is_export(folder):
+                continue
+            if same_codec:  # the same codec at that precision: it codes with the new tables too
+                share_coders([final[path] for path in written], [folder])
+            else:  # another model's (found from outside: `--model OUT/int8` then ran it without a word)
+                removed += _remove_export(folder, [spec.file_name for spec in specs])
+        if not same_codec:  # tables or a context model left from an earlier export describe other codes
+            for folder in (out, *(out / precision for precision in variants)):
+                for name, new in ((TABLES_FILE, tables), (CONTEXT_FILE, context)):
+                    if new is None and (folder / name).is_file():
+                        (folder / name).unlink()
+                        removed.append(folder / name)
         exported = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -145,6 +156,7 @@ def export_codec(
         tables=final[tables] if tables is not None else None,
         table_frames=table_frames,
         context_model=final[context] if context is not None else None,
+        removed=removed,
     )
 
 
@@ -241,6 +253,19 @@ def _probe(config: CodecConfig, seconds: float = PROBE_SECONDS) -> np.ndarray:
     return np.stack([voice, noise])[:, : frames * config.frame_size]
 
 
+def _remove_export(folder: Path, graph_files: Sequence[str]) -> list[Path]:
+    """Remove what an export writes into `folder` (its graphs and coders), and `folder` once empty; files of the
+    user's own stay (found from outside: a whole fp16/ folder went, a note kept in it too). Returns what went."""
+    removed = []
+    for name in (*graph_files, TABLES_FILE, CONTEXT_FILE):
+        if (folder / name).is_file():
+            (folder / name).unlink()
+            removed.append(folder / name)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+    return removed
+
+
 def _staging_dir(out_dir: Path) -> Path:
     """A fresh hidden folder inside `out_dir`, so nothing unverified ever sits under the final names."""
     try:
@@ -251,12 +276,24 @@ def _staging_dir(out_dir: Path) -> Path:
 
 
 def _move_into(staging: Path, out_dir: Path) -> dict[Path, Path]:
-    """Move every staged file to the same relative place under `out_dir`; returns old → new paths."""
-    moved = {}
-    for source in sorted([*staging.rglob("*.onnx"), *staging.rglob(TABLES_FILE), *staging.rglob(CONTEXT_FILE)]):
-        target = out_dir / source.relative_to(staging)
-        target.parent.mkdir(exist_ok=True)
-        os.replace(source, target)
-        moved[source] = target
-    return moved
+    """Move every staged file to the same relative place under `out_dir`; returns old → new paths.
+
+    Every target folder is tried first (a file created and removed in it), so that a folder that refuses writes
+    (found from outside: an immutable fp16/) stops the export before anything moves, with ExportError naming it.
+    """
+    sources = sorted([*staging.rglob("*.onnx"), *staging.rglob(TABLES_FILE), *staging.rglob(CONTEXT_FILE)])
+    targets = {source: out_dir / source.relative_to(staging) for source in sources}
+    for folder in sorted({target.parent for target in targets.values()}):
+        try:
+            folder.mkdir(exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as error:
+            raise ExportError(f"{folder}: cannot write the export there ({error.strerror or error})") from None
+    for source, target in targets.items():
+        try:
+            os.replace(source, target)
+        except OSError as error:
+            raise ExportError(f"{target}: cannot replace it ({error.strerror or error}); the export is incomplete "
+                              "there: export again once it is writable") from None
+    return targets
 

@@ -9,6 +9,8 @@ import numpy as np
 import onnxruntime as ort
 
 from sscodec.common.chunks import session_steps
+from sscodec.common.errors import first_line
+from sscodec.export.errors import ExportError
 
 CPU = ("CPUExecutionProvider",)
 # A provider name, or (name, options) as ONNX Runtime takes them.
@@ -16,10 +18,16 @@ Provider = str | tuple[str, dict[str, str]]
 
 
 def quiet_session(path: str | os.PathLike, providers: Sequence[Provider] = CPU) -> ort.InferenceSession:
-    """An inference session on `providers`; quiet, since the exporter reports what matters itself."""
+    """An inference session on `providers`; quiet, since the exporter reports what matters itself. ExportError
+    naming `path` for a file ONNX Runtime cannot load (found from outside: `--tables-only` on a damaged
+    encoder_stream.onnx was a traceback)."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(os.fspath(path), options, providers=list(providers))
+    try:
+        return ort.InferenceSession(os.fspath(path), options, providers=list(providers))
+    # ONNX Runtime's pybind exceptions (InvalidProtobuf, Fail, NoSuchFile, ...) share no public base but Exception.
+    except Exception as error:  # noqa: BLE001
+        raise ExportError(f"{path}: not a loadable ONNX model ({first_line(error)})") from None
 
 
 def run_offline(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:

@@ -218,6 +218,9 @@ def _check_model(header: FileHeader, model: CodecModel, source: str, for_remote:
     if header.model_fingerprint != model.fingerprint:
         if for_remote:
             ours, remedy = f"this server's model is '{model.name}'", "serve the model that encoded it"
+        elif header.model_name == model.name:  # found from outside: "by model 'm1' ..., but m1 is model 'm1'"
+            ours = f"{model.directory} holds another model of that name"
+            remedy = "decode with --model set to the model that encoded it"
         else:
             ours = f"{model.directory} is model '{model.name}'"
             remedy = "decode with --model set to the model that encoded it"

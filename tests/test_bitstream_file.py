@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from test_stream_model import copy_model, export_tiny_model
 
 from sscodec.common.audio import read_audio
-from sscodec.common.bundled import EXAMPLE_CLIP
+from sscodec.common.bundled import BUNDLED_MODEL_DIR, EXAMPLE_CLIP
 from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.entropy_tables import load_tables
 from sscodec.common.errors import StreamError
@@ -114,6 +114,13 @@ def test_wrong_model_is_refused_with_both_names(model_dir: Path, clip: Path, tmp
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "encoded by model 'tiny'" in done.stderr and "is model 'default'" in done.stderr
     assert not (tmp_path / "o.wav").exists()
+    # Another model in a folder of the same name (found from outside: "by model 'm1' ..., but m1 is model 'm1'").
+    namesake = tmp_path / "other" / model_dir.name
+    namesake.mkdir(parents=True)
+    for name in ("encoder_stream.onnx", "decoder_stream.onnx"):
+        shutil.copy(BUNDLED_MODEL_DIR / name, namesake)
+    done = run("codec-decode", tmp_path / "t.sscb", tmp_path / "o.wav", "--model", namesake)
+    assert done.returncode == 1 and f"but {namesake} holds another model of that name (" in done.stderr, done.stderr
 
 
 def test_other_tables_and_missing_tables(model_dir: Path, clip: Path, tmp_path: Path) -> None:

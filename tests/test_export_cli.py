@@ -113,6 +113,10 @@ def test_tables_only_rewrites_the_tables_of_an_export(full_run, tmp_path: Path) 
     result = _run("--tables-only", "--out", str(folder))  # no clips given: the bundled example
     assert result.exit_code == 0, result.output
     assert load_tables(folder / TABLES_FILE, 12, 1024).sum() == 12 * (1024 + 336)
+    assert "entropy tables from 336 frames of the bundled example clip (too short" in result.stdout
+    assert "note:" not in result.stdout  # there were no tables before
+    result = _run("--tables-only", "--out", str(folder))
+    assert "note: files coded with the previous entropy_tables.npz decode only with a copy of them" in result.stdout
     result = _run("--tables-only", "--out", str(tmp_path))
     _assert_one_line_error(result, 2, "encoder_stream.onnx: missing")
     # Found from outside: export flags beside --tables-only were silently ignored.
@@ -149,11 +153,17 @@ def test_a_re_export_without_a_variant_removes_the_old_one(full_run, checkpoint,
     folder = tmp_path / "model"
     shutil.copytree(out, folder)
     (folder / "notes").mkdir()  # a folder of the user's own is no export: left alone
+    (folder / "int8" / "mine.txt").write_text("a note kept beside the int8 graphs")  # so is a file of the user's
     torch.manual_seed(1)
     other = tmp_path / "other.pt"
     save_codec(Codec(preset("tiny")), other)
-    assert _run("--onnx", "--checkpoint", str(other), "--out", str(folder), "--overwrite").exit_code == 0
-    assert not (folder / "fp16").exists() and not (folder / "int8").exists() and (folder / "notes").is_dir()
+    result = _run("--onnx", "--checkpoint", str(other), "--out", str(folder), "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert not (folder / "fp16").exists() and (folder / "notes").is_dir()
+    assert [path.name for path in (folder / "int8").iterdir()] == ["mine.txt"]
+    # Every file taken away is named (found from outside: whole folders went without a word).
+    for name in ("encoder_stream.onnx", TABLES_FILE):
+        assert f"removed {folder / 'int8' / name}: it belonged to the model this export replaced" in result.stdout
     assert CodecModel(folder).fingerprint != CodecModel(out).fingerprint
 
 
@@ -387,7 +397,7 @@ def test_out_holding_another_models_export_is_replaced_only_with_overwrite(
     other = tmp_path / "other.pt"
     save_codec(Codec(preset("tiny")), other)
     result = _run("--onnx", "--checkpoint", str(other), "--out", str(folder))
-    _assert_one_line_error(result, 1, f"{folder} holds the export of another model (fingerprint "
+    _assert_one_line_error(result, 1, f"{folder} holds an export that is not of this checkpoint (fingerprint "
                            f"{CodecModel(out).fingerprint.hex()}", "pass --overwrite to replace it")
     assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == before
     result = _run("--onnx", "--checkpoint", str(other), "--out", str(folder), "--overwrite")
@@ -419,7 +429,25 @@ def test_a_re_export_of_the_same_model_keeps_its_tables_and_context_model(
     shutil.copy(audio_files(calibration_dir)[0], speech)  # the export's tables came from both clips
     result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(folder), "--tables-dir", str(speech))
     assert result.exit_code == 0, result.output
-    assert not (folder / CONTEXT_FILE).exists() and (folder / TABLES_FILE).read_bytes() != coders[TABLES_FILE]
+    # The tables are rebuilt, in fp16/ too, which stays (the same model at lower precision), as does the context
+    # model (found from outside: both were deleted).
+    new = (folder / TABLES_FILE).read_bytes()
+    assert new != coders[TABLES_FILE] and (folder / "fp16" / TABLES_FILE).read_bytes() == new
+    assert (folder / CONTEXT_FILE).read_bytes() == coders[CONTEXT_FILE] == (folder / "fp16" / CONTEXT_FILE).read_bytes()
+    assert f"kept {folder / 'fp16'}: the same model at lower precision" in result.stdout
+    # A kept file that is damaged is an error, not "kept" (found from outside: encoding with the folder failed).
+    (folder / TABLES_FILE).write_bytes(b"not tables")
+    result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(folder))
+    _assert_one_line_error(result, 1, str(folder / TABLES_FILE), "--tables-dir SPEECH rebuilds it")
+
+
+def test_tables_only_on_a_damaged_export_is_a_one_line_error(full_run, tmp_path: Path) -> None:
+    # Found from outside: a traceback.
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "encoder_stream.onnx").write_bytes(b"not a model")
+    result = _run("--tables-only", "--out", str(folder))
+    _assert_one_line_error(result, 1, f"{folder / 'encoder_stream.onnx'}: not a loadable ONNX model")
 
 
 def test_out_dot_slash_default_is_a_folder_not_the_bundled_model(
@@ -432,6 +460,7 @@ def test_out_dot_slash_default_is_a_folder_not_the_bundled_model(
     result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", "./default")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "default" / "encoder_stream.onnx").is_file() and not bundled.exists()
+    assert "codebooks) to ./default\n" in result.stdout  # as typed, not "to default"
     assert resolve_model_dir(Path("./default")) == Path("default") != resolve_model_dir("default")
 
 
