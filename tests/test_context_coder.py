@@ -3,6 +3,7 @@ codec-export --context-model as users run it."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_stream_model import copy_model, export_tiny_model
 
+from sscodec.common.bundled import EXAMPLE_CLIP
 from sscodec.common.context_model_file import (
     CONTEXT_FILE,
     context_fingerprint,
@@ -184,8 +186,12 @@ def test_the_file_is_checked(tmp_path: Path) -> None:
 
 def test_codec_export_trains_the_context_model_for_an_existing_export(tmp_path: Path) -> None:
     model_dir = copy_model(export_tiny_model(), tmp_path / "tiny")
-    done = subprocess.run([str(BIN / "codec-export"), "--tables-only", "--context-model", "--out", str(model_dir)],
-                          capture_output=True, text=True, timeout=600, check=False)
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    shutil.copy(EXAMPLE_CLIP, speech)
+    # Speech must be given (found from outside: without it the example clip was used, silently).
+    done = subprocess.run([str(BIN / "codec-export"), "--tables-only", "--context-model", "--out", str(model_dir),
+                           "--tables-dir", str(speech)], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     assert f"{model_dir / CONTEXT_FILE}: context model trained on" in done.stdout
     assert "context model epoch 3/3" in done.stdout
