@@ -176,7 +176,7 @@ def main(
             if validation_files
             else None
         )
-        click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} {plural(config.n_codebooks, 'codebook')}) to {out_dir if bundled else out_text}")
+        click.echo(f"exporting {checkpoint} ({config.preset}, {config.n_codebooks} {plural(config.n_codebooks, 'codebook')}) to {out_text}")
         writes_checkpoint = with_checkpoint or (bundled and str(checkpoint) != DEFAULT_NAME)
         if writes_checkpoint:  # the graphs from the weights codec.pt keeps, so that re-exporting it changes nothing
             round_to_compact(model)
@@ -204,11 +204,11 @@ def main(
         sys.exit(1)
     measured_on = "validation clips" if validation else "calibration clips" if clips else "a synthetic probe signal"
     report(result, measured_on)
-    if kept:
-        click.echo(f"kept {' and '.join(path.name for path in kept)}: the same model (fingerprint "
+    coders = [path for path in result.kept if path.is_file()]
+    if coders:
+        click.echo(f"kept {' and '.join(path.name for path in coders)}: the same model (fingerprint "
                    f"{result.fingerprint[:16]}); --tables-dir rebuilds the tables, --context-model the context model")
-    kept_variants = [out_dir / p for p in PRECISIONS if same_codec and p not in result.variants and is_export(out_dir / p)]
-    for folder in kept_variants:
+    for folder in (path for path in result.kept if path.is_dir()):
         click.echo(f"kept {folder}: the same model at lower precision")
     for path in result.removed:
         click.echo(f"removed {path}: it belonged to the model this export replaced ({replaced})")

@@ -33,7 +33,6 @@ def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
     onnx.helper.set_model_props(model, props)
 
 
-
 def read_fingerprint(path: Path) -> str | None:
     """The codec_fingerprint stamped in the exported graph at `path`; None for a graph exported before it was
     stamped or a file that is not an ONNX model."""

@@ -58,6 +58,7 @@ class ExportResult:
     table_frames: int = 0  # frames of speech the tables were counted on
     context_model: Path | None = None  # context_model.npz, when asked for (trained on the table clips)
     removed: list[Path] = field(default_factory=list)  # another model's files this export took away
+    kept: list[Path] = field(default_factory=list)  # this codec's coders and precision folders left as they were
 
 
 def export_codec(
@@ -87,8 +88,8 @@ def export_codec(
 
     What `out_dir` already holds and this export does not rewrite (tables, a context model, fp16/int8 folders):
     with `same_codec` (the caller checked that it is an export of this very codec) it stays, kept consistent (every
-    precision folder gets the coders); otherwise it belongs to another model and is removed. The removed files are
-    listed in the result.
+    precision folder gets the coders); otherwise it belongs to another model and is removed. The result lists what was
+    removed and what was kept.
     """
     opset = DEFAULT_OPSET if opset is None else opset
     check_exportable(model.config, opset)
@@ -126,6 +127,7 @@ def export_codec(
                 continue
             if same_codec:  # the same codec at that precision: it codes with the new tables too
                 share_coders([final[path] for path in written], [folder])
+                kept.append(folder)
             else:  # another model's (found from outside: `--model OUT/int8` then ran it without a word)
                 removed += _remove_export(folder, [spec.file_name for spec in specs])
         if not same_codec:  # tables or a context model left from an earlier export describe other codes
@@ -157,6 +159,7 @@ def export_codec(
         table_frames=table_frames,
         context_model=final[context] if context is not None else None,
         removed=removed,
+        kept=kept,
     )
 
 

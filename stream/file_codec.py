@@ -218,11 +218,10 @@ def _check_model(header: FileHeader, model: CodecModel, source: str, for_remote:
     if header.model_fingerprint != model.fingerprint:
         if for_remote:
             ours, remedy = f"this server's model is '{model.name}'", "serve the model that encoded it"
-        elif header.model_name == model.name:  # found from outside: "by model 'm1' ..., but m1 is model 'm1'"
-            ours = f"{model.directory} holds another model of that name"
-            remedy = "decode with --model set to the model that encoded it"
         else:
-            ours = f"{model.directory} is model '{model.name}'"
+            # Found from outside: "by model 'm1' ..., but m1 is model 'm1'" for two models of one folder name.
+            ours = (f"{model.directory} holds another model of that name" if header.model_name == model.name
+                    else f"{model.directory} is model '{model.name}'")
             remedy = "decode with --model set to the model that encoded it"
         raise BitstreamError(
             f"{source}: encoded by model '{header.model_name}' ({header.model_fingerprint.hex()}), but "
