@@ -32,7 +32,8 @@ METRICS_FILE = "metrics.jsonl"
 RECIPE_FIELDS = (
     "losses", "decoder_only", "learning_rate", "lr_decay", "batch_size", "segment_seconds", "l1_weight", "mel_weight",
     "adversarial_weight",
-    "gain_prob", "lowpass_prob", "noise_prob", "quiet_prob", "checkerboard_free", "checkerboard_weight", "init_from",
+    "gain_prob", "lowpass_prob", "noise_prob", "quiet_prob", "checkerboard_free", "fold_free", "checkerboard_weight",
+    "init_from",
 )
 VALIDATION_KEYS = ("step", "mel_distance", "snr_db", "si_sdr_db")  # what a curve reads from each row
 SCORED = ("pesq_wb", "stoi", "mel_distance", "snr_db")  # the whole-clip scores `score_chains` reports

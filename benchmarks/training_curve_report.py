@@ -13,7 +13,7 @@ _RECIPE_FLAGS = (  # (TrainConfig field, codec-train flag) shown in the recipe c
 
 def recipe_text(recipe: dict) -> str:
     """The recipe in a few words: losses, decoder only, learning rate and its decay, batch, augmentation,
-    checkerboard-free."""
+    checkerboard-free or fold-free."""
     decay = recipe.get("lr_decay")
     parts = [f"`{recipe['losses']}`", f"lr {recipe['learning_rate']:g}" + (f" × {decay:g}/step" if decay else ""),
              f"{recipe['batch_size']} × {recipe['segment_seconds']:g} s"]
@@ -22,6 +22,8 @@ def recipe_text(recipe: dict) -> str:
     parts += [f"{flag} {recipe[key]:g}" for key, flag in _RECIPE_FLAGS if recipe.get(key)]
     if recipe.get("checkerboard_free"):
         parts.append("checkerboard-free")
+    if recipe.get("fold_free"):
+        parts.append("fold-free")
     if recipe.get("checkerboard_weight"):
         parts.append(f"checkerboard pull {recipe['checkerboard_weight']:g}")
     return ", ".join(parts)

@@ -91,8 +91,8 @@ class Decoder(StreamingSequential):
             nn.Tanh(),
         ]
         super().__init__(*layers)
-        if config.checkerboard_free:
-            self.equalise_phase_sums()
+        if config.checkerboard_free or config.fold_free:
+            self.equalise_phase_sums(fold_only=not config.checkerboard_free)
 
     def upsampling(self) -> list[tuple[nn.Conv1d | nn.ConvTranspose1d, EqualPhaseSums, bool]]:
         """Each layer that writes several output samples per input sample, with the projection of its kernel onto
@@ -104,11 +104,17 @@ class Decoder(StreamingSequential):
         merge = next(i for i, layer in enumerate(self) if isinstance(layer, PhaseMerge))
         return [*layers, (self[merge - 1].conv, EqualPhaseSums(phase_axis=0, tap_axis=-1), True)]
 
-    def equalise_phase_sums(self) -> None:
+    def equalise_phase_sums(self, fold_only: bool = False) -> None:
         """Make every upsampling layer checkerboard-free (see `EqualPhaseSums`): then a constant latent, which
         is what a pause codes to, decodes to a constant waveform, with no line at the frame rate, sample_rate /
-        phases or their harmonics."""
-        for conv, projection, shared_bias in self.upsampling():
+        phases or their harmonics. `fold_only`: the phase fold alone (the last of `upsampling()`), which removes
+        the line at sample_rate / phases for any latent: the output at that frequency comes from the fold's input
+        at 0 Hz through the phases' tap sums, equal after the projection, and their shared bias. Layers already
+        projected are left as they are."""
+        layers = self.upsampling()
+        for conv, projection, shared_bias in layers[-1:] if fold_only else layers:
+            if any(isinstance(p, EqualPhaseSums) for p in conv.parametrizations["weight"]):
+                continue
             parametrize.register_parametrization(conv, "weight", projection)
             if shared_bias:
                 parametrize.register_parametrization(conv, "bias", EqualBias())

@@ -28,6 +28,10 @@ class CodecConfig:
     # Decoder upsampling constrained so a constant latent decodes to a constant waveform (codec/conv.py
     # EqualPhaseSums): no frame-rate buzz or sample_rate / phases line in pauses.
     checkerboard_free: bool = False
+    # The phase fold alone so constrained (the conv into `phases` channels + depth-to-space, the last upsampling
+    # layer): no sample_rate / phases line, whatever the latent; the transposed convs stay free. Implied by
+    # checkerboard_free.
+    fold_free: bool = False
     preset: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
@@ -37,6 +41,8 @@ class CodecConfig:
             raise ValueError(f"kernel_size must be odd and >= 3, got {self.kernel_size}")
         if not 1 <= self.n_codebooks <= 32 or self.codebook_size < 2:
             raise ValueError("n_codebooks must be in 1..32 and codebook_size >= 2")
+        if self.checkerboard_free and self.fold_free:
+            raise ValueError("checkerboard_free implies fold_free: set one of them")
         if not 0.0 <= self.quantizer_dropout <= 1.0:
             raise ValueError(f"quantizer_dropout must be in [0, 1], got {self.quantizer_dropout}")
 

@@ -111,15 +111,17 @@ class Codec(nn.Module):
         return torch.zeros(batch, size, device=next(self.parameters()).device)
 
     # -- helpers ---------------------------------------------------------------------------------
-    def make_checkerboard_free(self) -> Codec:
-        """Project the decoder's upsampling onto checkerboard-free kernels (`CodecConfig.checkerboard_free`), in
-        place, e.g. to continue training a model trained without; returns self. ValueError once folded."""
-        if self.config.checkerboard_free:
+    def make_checkerboard_free(self, fold_only: bool = False) -> Codec:
+        """Project the decoder's upsampling onto checkerboard-free kernels (`CodecConfig.checkerboard_free`), or
+        with `fold_only` its phase fold alone (`CodecConfig.fold_free`), in place, e.g. to continue training a
+        model trained without; returns self. ValueError once folded."""
+        if self.config.checkerboard_free or (fold_only and self.config.fold_free):
             return self
         if not any(parametrize.is_parametrized(m) for m in self.decoder.modules()):
             raise ValueError("weights are folded for inference; make a training checkpoint checkerboard-free")
-        self.decoder.equalise_phase_sums()
-        self.config = dataclasses.replace(self.config, checkerboard_free=True)
+        self.decoder.equalise_phase_sums(fold_only)
+        change = {"fold_free": True} if fold_only else {"checkerboard_free": True, "fold_free": False}
+        self.config = dataclasses.replace(self.config, **change)
         return self
 
     def fold_weight_norm(self) -> Codec:

@@ -94,6 +94,9 @@ def _codebook_counts(text: str) -> tuple[int, ...]:
 @click.option("--checkerboard_free", is_flag=True,
               help="Constrain the decoder's upsampling so pauses decode without a frame-rate buzz or a "
                    "sample_rate/4 line (codec/conv.py EqualPhaseSums); with --init_from, projects its weights.")
+@click.option("--fold_free", is_flag=True,
+              help="Constrain the decoder's phase fold alone (its last layer) so no output has a line at "
+                   "sample_rate/phases; the frame-rate upsampling stays free. With --init_from, projects its weights.")
 @click.option("--decoder_only", is_flag=True,
               help="Train the decoder alone on --init_from's codes: its encoder and codebooks stay as they are, so "
                    "the codes of any audio, and the entropy tables and context model built from them, do not "
@@ -165,6 +168,8 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
         raise click.UsageError(f"--discriminator_warmup {weights.discriminator_warmup} is longer than the "
                                f"{weights.adversarial_start} steps before the adversarial terms start: raise "
                                "--adversarial_start to at least the warm-up")
+    if options["fold_free"] and options["checkerboard_free"]:
+        raise click.UsageError("--checkerboard_free implies --fold_free: give one of them")
     if options["no_validation"] and options["val_codebooks"]:
         raise click.UsageError("--val_codebooks has no effect with --no_validation")
     if options["no_validation"] and options["val_dir"]:

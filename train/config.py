@@ -42,6 +42,7 @@ class TrainConfig:
     # "default" may hold other weights later, and `codec-bench curve` must not place the run after those.
     init_fingerprint: str | None = None
     checkerboard_free: bool = False  # CodecConfig.checkerboard_free for a new model, or projected into init_from's
+    fold_free: bool = False  # CodecConfig.fold_free likewise: the phase fold alone
     decoder_only: bool = False  # train the decoder alone: init_from's encoder and codebooks (so its codes) stay
     batch_size: int = 16
     segment_seconds: float = 0.5

@@ -275,10 +275,14 @@ class Trainer:
             if self.config.checkerboard_free and not model.config.checkerboard_free:
                 log.info("decoder upsampling projected onto checkerboard-free kernels")
                 model.make_checkerboard_free()
+            elif self.config.fold_free and not (model.config.fold_free or model.config.checkerboard_free):
+                log.info("decoder's phase fold projected onto checkerboard-free kernels")
+                model.make_checkerboard_free(fold_only=True)
             return model
         config = preset(self.config.preset or DEFAULT_PRESET)
-        return Codec(dataclasses.replace(config, checkerboard_free=config.checkerboard_free
-                                         or self.config.checkerboard_free))
+        checkerboard_free = config.checkerboard_free or self.config.checkerboard_free
+        return Codec(dataclasses.replace(config, checkerboard_free=checkerboard_free,
+                                         fold_free=(config.fold_free or self.config.fold_free) and not checkerboard_free))
 
     def _restore(self, payload: dict[str, Any]) -> None:
         self.model.load_state_dict(payload["model"])
