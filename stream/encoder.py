@@ -25,7 +25,7 @@ class StreamEncoder:
         self.mode = CodingMode(mode)
         # Loaded now, so missing tables fail at construction and not on the first chunk.
         self._coder = model.coder(self.mode)
-        self._stream = StreamRunner(model.encoder_graph)
+        self._stream = StreamRunner(model.encoder_graph_for(codebooks))  # searches those codebooks alone
         self.reset()
 
     @property

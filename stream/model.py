@@ -7,12 +7,15 @@ import functools
 import hashlib
 from pathlib import Path
 
+import onnx
 import onnxruntime as ort
+from google.protobuf.message import DecodeError
 
 from sscodec.common.context_model_file import CONTEXT_FILE, context_fingerprint, load_context_model
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables, tables_fingerprint
-from sscodec.common.errors import ModelError
+from sscodec.common.errors import ModelError, first_line
 from sscodec.common.model_files import model_name
+from sscodec.stream.codebook_search import search_only
 from sscodec.stream.context_coder import ContextCoder
 from sscodec.stream.entropy import EntropyCoder, PacketCoder
 from sscodec.stream.model_dir import ModelInfo, read_model_info, stream_graph_paths
@@ -36,6 +39,8 @@ class CodecModel:
         self.encoder_graph = StreamGraph(self._graph_paths[0], runtime)
         self.decoder_graph = StreamGraph(self._graph_paths[1], runtime)
         self.info: ModelInfo = read_model_info(self.encoder, self.decoder, self.directory)
+        self._runtime = runtime
+        self._searching: dict[int, StreamGraph] = {self.info.n_codebooks: self.encoder_graph}
 
     @property
     def encoder(self) -> ort.InferenceSession:
@@ -46,6 +51,24 @@ class CodecModel:
     def decoder(self) -> ort.InferenceSession:
         """decoder_stream.onnx's session for chunks of any size."""
         return self.decoder_graph.session
+
+    def encoder_graph_for(self, codebooks: int) -> StreamGraph:
+        """The encoder graph for a sender of the first `codebooks` codebooks: one that searches only those
+        (stream/codebook_search.py; the same codes, opened once per count), or the whole graph where its codes
+        cannot be cut. ValueError for a count outside 1..n_codebooks; ModelError if the file no longer loads."""
+        if not 1 <= codebooks <= self.info.n_codebooks:
+            raise ValueError(f"codebooks must be in 1..{self.info.n_codebooks} for this model, got {codebooks}")
+        if codebooks not in self._searching:
+            path = self.encoder_graph.path
+            try:
+                trimmed = search_only(onnx.load(path), codebooks)
+            except (OSError, DecodeError) as error:
+                raise ModelError(f"{path}: cannot read ({first_line(error)})") from None
+            self._searching[codebooks] = (
+                self.encoder_graph if trimmed is None
+                else StreamGraph(path, self._runtime, trimmed.SerializeToString())
+            )
+        return self._searching[codebooks]
 
     def prepare(self, chunk_frames: int, codebooks: int) -> None:
         """Open the fixed-shape decoder session for chunks of `chunk_frames` frames of `codebooks` codebooks

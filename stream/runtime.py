@@ -45,10 +45,11 @@ def session_options(options: RuntimeOptions) -> ort.SessionOptions:
 
 
 def open_session(
-    path: Path, options: RuntimeOptions, so: ort.SessionOptions | None = None
+    path: Path, options: RuntimeOptions, so: ort.SessionOptions | None = None, model: bytes | None = None
 ) -> ort.InferenceSession:
     """An InferenceSession for one ONNX file on the requested provider (`so`: session options of `options`,
-    refined)."""
+    refined; `model`: the serialized graph to run instead of the file's, e.g. a cut-down copy of it, which
+    errors still name by `path`)."""
     provider = PROVIDERS[options.provider]
     if provider not in ort.get_available_providers():
         raise ProviderError(
@@ -65,7 +66,8 @@ def open_session(
     except OSError as error:
         raise ModelError(f"{path}: cannot read ({error.strerror or error})") from None
     try:
-        session = ort.InferenceSession(str(path), so or session_options(options), providers=providers)
+        session = ort.InferenceSession(model if model is not None else str(path), so or session_options(options),
+                                       providers=providers)
     # ONNX Runtime raises its own pybind exception types (InvalidProtobuf, Fail, NoSuchFile, ...) that share
     # no public base class besides Exception.
     except Exception as error:  # noqa: BLE001
@@ -84,17 +86,19 @@ class StreamGraph:
     Sessions hold no stream state; any number of `StreamRunner`s may share them.
     """
 
-    def __init__(self, path: Path, options: RuntimeOptions) -> None:
+    def __init__(self, path: Path, options: RuntimeOptions, model: bytes | None = None) -> None:
+        """`model`: the serialized graph to run instead of `path`'s (see `open_session`)."""
         self.path = path
         self.options = options
-        self.session = open_session(path, options)
+        self._model = model
+        self.session = open_session(path, options, model=model)
         self._fixed: dict[tuple[int, ...], ort.InferenceSession] = {}
 
     def fix_shape(self, shape: tuple[int, ...]) -> None:
         """Open (once) the session that chunks whose first input has exactly `shape` will run on."""
         if shape not in self._fixed:
             so = fixed_shape_options(self.options, self.session, shape)
-            self._fixed[shape] = open_session(self.path, self.options, so)
+            self._fixed[shape] = open_session(self.path, self.options, so, self._model)
 
     def session_for(self, shape: tuple[int, ...]) -> ort.InferenceSession:
         """The fixed-shape session for `shape` if one was opened, else the session for any shape."""
