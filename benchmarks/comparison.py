@@ -1,5 +1,5 @@
-"""One clip, three ways, in one run: streamed one frame per call (codec-stream's path), our offline graphs over the
-whole clip, and libopus encode + decode; interleaved round by round on one thread, so the ratios hold on any
+"""One clip, three ways, in one run: streamed one frame per call (codec-stream's path; at all the model's codebooks
+and at half of them), our offline graphs over the whole clip, and libopus encode + decode; interleaved round by round on one thread, so the ratios hold on any
 machine, loaded or not."""
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ def compare(model_dir: Path, offline_dir: Path | None, audio: np.ndarray, rounds
     frames = min(audio.size, int(CLIP_SECONDS * info.sample_rate)) // info.frame_size
     clip = np.ascontiguousarray(audio[: frames * info.frame_size], dtype=np.float32)
     ways: dict[str, Callable[[], object] | str] = {"stream, 1-frame chunks": _streamed(engine, clip)}
+    half = info.n_codebooks // 2
+    if half >= 1:  # a lower bitrate: the sender's encoder graph searches only its codebooks (codebook_search.py)
+        lower = StreamEngine(model_dir, codebooks=half, chunk_frames=1)
+        ways[f"stream, 1-frame chunks, {half} of {info.n_codebooks} codebooks ({info.bitrate_kbps(half):g} kbps)"] = (
+            _streamed(lower, clip)
+        )
     ways["offline graphs"] = (
         _offline(offline_dir, clip) if offline_dir else "no encoder.onnx/decoder.onnx beside it"
     )
