@@ -27,7 +27,7 @@ from sscodec.stream.call_peer import OfferError, PeerLink
 from sscodec.stream.call_session import CallSession
 from sscodec.stream.concealment import ConcealMethod
 from sscodec.stream.devices import supported_rate
-from sscodec.stream.engine import codebook_count
+from sscodec.stream.engine import bitrate_cap_note, codebook_count
 from sscodec.stream.jitter import DEFAULT_MIN_DELAY_MS
 from sscodec.stream.model import CodecModel
 from sscodec.stream.netsim import NetworkConditions
@@ -117,6 +117,8 @@ async def _run(setup: CallSetup, announce: Callable[[str], None]) -> CallOutcome
         codebooks = codebook_count(info, setup.codebooks, setup.bitrate_kbps)
     except ValueError as error:
         raise CodebookChoiceError(str(error)) from None
+    if (note := bitrate_cap_note(info, setup.bitrate_kbps)) is not None:
+        announce(note)
     if setup.input_path is not None:
         # Decoded once through now (constant memory), as it will be sent: an unreadable, empty or damaged input,
         # or one with NaN or Inf samples (the check every file reader makes), fails before listening or calling,

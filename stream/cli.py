@@ -19,12 +19,12 @@ from sscodec.common.cli import (
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream import devices
-from sscodec.stream.engine import StreamEngine, codebook_count
+from sscodec.stream.engine import StreamEngine, bitrate_cap_note, codebook_count
 from sscodec.stream.file_mode import stream_file
 from sscodec.stream.jitter import DEFAULT_MIN_DELAY_MS, MAX_DELAY_MS
 from sscodec.stream.live import DEFAULT_LATENCY, parse_latency, run_live
 from sscodec.stream.model import CodecModel
-from sscodec.stream.model_dir import resolve_model_dir
+from sscodec.stream.model_dir import ModelInfo, resolve_model_dir
 from sscodec.stream.runtime import PROVIDERS, RuntimeOptions
 from sscodec.stream.stats import StreamStats, write_stats_json
 from sscodec.stream.web_server import parse_address, serve
@@ -142,6 +142,7 @@ def command(
             initial_codebooks = codebook_count(model.info, codebooks, bitrate)
         except ValueError as error:
             raise click.UsageError(str(error)) from None
+        _note_capped_bitrate(model.info, bitrate)
         serve(model, initial_codebooks, *web_address)
         return
     if calling:
@@ -159,6 +160,7 @@ def command(
         )
     except ValueError as error:  # only the codebook/bitrate choice does not fit this model
         raise click.UsageError(str(error)) from None
+    _note_capped_bitrate(engine.info, bitrate)
     if input_path is not None:
         _report(stream_file(engine, input_path, output_path), stats_json)
         return
@@ -179,6 +181,11 @@ def command(
         devices.abandon_portaudio()
     if live.error:
         raise StreamError(live.error)
+
+
+def _note_capped_bitrate(info: ModelInfo, bitrate: float | None) -> None:
+    if (note := bitrate_cap_note(info, bitrate)) is not None:
+        click.echo(f"codec-stream: {note}", err=True)
 
 
 def _check_usage(mic: bool, input_path: Path | None, web: bool, output_path: Path | None, codebooks: int | None,

@@ -66,6 +66,22 @@ def test_file_mode_writes_the_streamed_audio_and_stats(tiny_model: Path, stereo_
     assert "bitrate: 2.00 kbps (4 codebooks)" in stdout and "real-time factor" in stdout
 
 
+def test_a_bitrate_above_the_models_highest_says_what_is_sent(tiny_model: Path, stereo_44k,  # noqa: F811
+                                                               tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # Found from outside: --bitrate 100 sent all codebooks (6 kbps for the default) without a word.
+    info = StreamEngine(tiny_model).info
+    highest = info.bitrate_kbps(info.n_codebooks)
+    code, stdout, err = run_main(["--input", str(stereo_44k[0]), "--output", str(tmp_path / "out.wav"), "--model",
+                                  str(tiny_model), "--bitrate", "100"], capsys)
+    assert code == 0
+    assert err == (f"codec-stream: note: --bitrate 100 kbps is above this model's highest, {highest:g} kbps (all "
+                   f"{info.n_codebooks} codebooks): sending that\n")
+    assert f"bitrate: {highest:.2f} kbps ({info.n_codebooks} codebooks)" in stdout
+    code, stdout, err = run_main(["--input", str(stereo_44k[0]), "--output", str(tmp_path / "out.wav"), "--model",
+                                  str(tiny_model), "--bitrate", f"{highest:g}"], capsys)
+    assert code == 0 and err == ""  # exactly the highest: nothing to say
+
+
 def test_stats_that_cannot_be_written_keep_the_summary_and_the_audio(tiny_model: Path, stereo_44k,  # noqa: F811
                                                                         tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture) -> None:
