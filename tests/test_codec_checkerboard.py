@@ -155,7 +155,8 @@ def test_the_fold_alone_is_projected_and_a_later_full_projection_adds_the_rest()
 def test_codec_train_fold_free_projects_an_init_from_model_and_trains_it(tmp_path) -> None:
     from click.testing import CliRunner
 
-    from sscodec.codec.checkpoint import load_codec, save_codec
+    from sscodec.benchmarks.training_curve_report import recipe_text
+    from sscodec.codec.checkpoint import load_codec, read_checkpoint, save_codec
     from sscodec.train.cli import command
     from tests.conftest import TELUGU_VAL, telugu_train_clips
 
@@ -174,6 +175,8 @@ def test_codec_train_fold_free_projects_an_init_from_model_and_trains_it(tmp_pat
     assert (model.config.fold_free, model.config.checkerboard_free) == (True, False)
     codes = torch.randint(0, model.config.codebook_size, (1, model.config.n_codebooks, 200))
     assert _quarter_rate_line(model, codes)[1] < -35.0
+    run_recipe = read_checkpoint(tmp_path / "run" / "latest.pt")["train_config"]
+    assert run_recipe["fold_free"] and "fold-free" in recipe_text(run_recipe)  # codec-bench curve's recipe column
     result = CliRunner().invoke(command, [*common, "--checkpoint_dir", str(tmp_path / "both"), "--fold_free",
                                           "--checkerboard_free"])
     assert result.exit_code == 2 and "--checkerboard_free implies --fold_free" in result.output
