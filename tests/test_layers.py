@@ -19,9 +19,10 @@ ALLOWED = {
               "wandb", "torch.utils.tensorboard"},
     "export": {"torch", "numpy", "onnx", "onnxscript", "onnxruntime", "librosa", "click", "soundfile", "common",
                "codec", "export"},
-    # aiortc, aiohttp and ifaddr: the optional `call` extra, imported only by the call modules.
-    "stream": {"numpy", "onnxruntime", "soundfile", "soxr", "sounddevice", "click", "constriction", "threadpoolctl", "aiortc",
-               "aiohttp", "ifaddr", "common", "stream"},
+    # aiortc, aiohttp and ifaddr: the optional `call` extra, imported only by the call modules. onnx (and protobuf,
+    # "google", for the error a damaged file raises): cutting the encoder graph (stream/codebook_search.py).
+    "stream": {"numpy", "onnxruntime", "onnx", "google", "soundfile", "soxr", "sounddevice", "click", "constriction",
+               "threadpoolctl", "aiortc", "aiohttp", "ifaddr", "common", "stream"},
 }
 
 
