@@ -1,6 +1,6 @@
 """One clip, three ways, in one run: streamed one frame per call (codec-stream's path; at all the model's codebooks
-and at half of them), our offline graphs over the whole clip, and libopus encode + decode; interleaved round by round on one thread, so the ratios hold on any
-machine, loaded or not."""
+and at half of them), our offline graphs over the whole clip, and libopus encode + decode; interleaved round by
+round on one thread, so the ratios hold on any machine, loaded or not."""
 
 from __future__ import annotations
 

@@ -25,9 +25,8 @@ def search_only(model: onnx.ModelProto, codebooks: int) -> onnx.ModelProto | Non
     [B, codebooks, K], with what no output needs any more removed; None where `model`'s codes are not a Concat
     of one input per codebook along axis 1 (then nothing can be cut: run the whole graph). ValueError for a
     `codebooks` outside 1..the graph's count."""
-    graph = model.graph
-    producers = {output: node for node in graph.node for output in node.output}
-    concat = producers.get(CODES)
+    index = next((i for i, node in enumerate(model.graph.node) if CODES in node.output), None)
+    concat = None if index is None else model.graph.node[index]
     if concat is None or concat.op_type != "Concat" or _axis(concat) != 1:
         return None
     if not 1 <= codebooks <= len(concat.input):
@@ -35,8 +34,7 @@ def search_only(model: onnx.ModelProto, codebooks: int) -> onnx.ModelProto | Non
     trimmed = onnx.ModelProto()
     trimmed.CopyFrom(model)
     graph = trimmed.graph
-    cut = next(node for node in graph.node if CODES in node.output)
-    del cut.input[codebooks:]
+    del graph.node[index].input[codebooks:]
     _drop_unused(graph)
     dims = next(output for output in graph.output if output.name == CODES).type.tensor_type.shape.dim
     if len(dims) == 3 and dims[1].HasField("dim_value"):

@@ -18,14 +18,13 @@ class StreamEncoder:
     """
 
     def __init__(self, model: CodecModel, codebooks: int, mode: CodingMode = CodingMode.RAW) -> None:
-        if not 1 <= codebooks <= model.info.n_codebooks:
-            raise ValueError(f"codebooks must be in 1..{model.info.n_codebooks} for this model, got {codebooks}")
+        # Searches those codebooks alone; ValueError for a count the model does not have.
+        self._stream = StreamRunner(model.encoder_graph_for(codebooks))
         self.model = model
         self.codebooks = codebooks
         self.mode = CodingMode(mode)
         # Loaded now, so missing tables fail at construction and not on the first chunk.
         self._coder = model.coder(self.mode)
-        self._stream = StreamRunner(model.encoder_graph_for(codebooks))  # searches those codebooks alone
         self.reset()
 
     @property
