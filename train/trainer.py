@@ -272,12 +272,12 @@ class Trainer:
                                               init_fingerprint=codec_fingerprint(model.config, model.state_dict()))
             log.info("initialised from %s (preset %s, fingerprint %s)", self.config.init_from, model.config.preset,
                      self.config.init_fingerprint[:16])
-            if self.config.checkerboard_free and not model.config.checkerboard_free:
-                log.info("decoder upsampling projected onto checkerboard-free kernels")
-                model.make_checkerboard_free()
-            elif self.config.fold_free and not (model.config.fold_free or model.config.checkerboard_free):
-                log.info("decoder's phase fold projected onto checkerboard-free kernels")
-                model.make_checkerboard_free(fold_only=True)
+            if self.config.checkerboard_free or self.config.fold_free:
+                before = model.config
+                model.make_checkerboard_free(fold_only=not self.config.checkerboard_free)  # no-op if already so
+                if model.config != before:
+                    log.info("decoder's %s projected onto checkerboard-free kernels",
+                             "upsampling" if self.config.checkerboard_free else "phase fold")
             return model
         config = preset(self.config.preset or DEFAULT_PRESET)
         checkerboard_free = config.checkerboard_free or self.config.checkerboard_free
