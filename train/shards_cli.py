@@ -23,7 +23,8 @@ _FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="The pack's folder (must not exist): PACK.json and shard-000/, shard-001/, ...")
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="flac", show_default=True,
-              help="flac: lossless 16-bit; opus: Ogg Opus at --kbps (about a tenth of FLAC's size at 16 kbps).")
+              help="flac: 16-bit, lossless but for the rounding; opus: Ogg Opus at --kbps (an eighth of FLAC's size "
+                   "at 16 kbps on speech).")
 @click.option("--kbps", type=FiniteFloatRange(*OPUS_KBPS), default=32.0, show_default=True,
               help="Opus's target bitrate (with --format opus).")
 @click.option("--sample-rate", type=click.IntRange(1000, 384_000), default=CodecConfig().sample_rate,
