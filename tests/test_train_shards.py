@@ -160,7 +160,11 @@ def test_bad_folders_are_one_line_errors_that_leave_nothing(
     (tmp_path / "unreadable").mkdir()
     (tmp_path / "unreadable" / "x.wav").write_bytes(b"not audio")
     code, _, stderr = _pack([str(tmp_path / "unreadable"), "--out", str(out)], capsys)
-    assert code == 1 and "none of its audio files could be read" in stderr.splitlines()[-1]
+    assert code == 1 and "none of its audio files can be packed" in stderr.splitlines()[-1]
+    (tmp_path / "all.txt").write_text("".join(f"{path}\n" for path in sorted(first.rglob("*.*"))))
+    code, _, stderr = _pack([str(first), "--exclude", str(tmp_path / "all.txt"), "--out", str(out)], capsys)
+    assert code == 1 and stderr == (f"codec-pack: error: {first}: none of its audio files can be packed (the "
+                                    "exclude list names every one)\n")
     assert not out.exists() and not [path for path in tmp_path.iterdir() if path.name.startswith(".pack")]
     out.mkdir()
     code, _, stderr = _pack([str(first), "--out", str(out)], capsys)

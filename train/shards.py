@@ -198,7 +198,8 @@ def pack_folders(
                 scorer.add(target, audio)
         for summary, source in zip(summaries, sources, strict=True):
             if not summary.files:
-                raise DataError(f"{source}: none of its audio files could be read ({summary.skipped[0]})")
+                why = summary.skipped[0] if summary.skipped else "the exclude list names every one"
+                raise DataError(f"{source}: none of its audio files can be packed ({why})")
         result = PackSummary(fmt, kbps if fmt == "opus" else None, sample_rate, shard_bytes, summaries, shards,
                              **scorer.result())
         (temp / "PACK.json").write_text(json.dumps(asdict(result), indent=1) + "\n", encoding="utf-8")
