@@ -132,17 +132,19 @@ def note_files(source: Path) -> list[Path]:
 def pack_folders(
     sources: list[Path],
     out: Path,
-    fmt: str = "flac",
-    kbps: float = 32.0,
-    sample_rate: int = 16_000,
-    shard_bytes: int = 16 << 20,
+    *,
+    fmt: str,
+    sample_rate: int,
+    shard_bytes: int,
+    kbps: float | None = None,
     exclude: set[Path] | None = None,
     attributions: list[Path] | None = None,
     progress: Callable[[list], Iterable] = iter,
 ) -> PackSummary:
-    """Re-encode every audio file of `sources` (as codec-train lists them) into shards under `out`, which must not
-    exist; written beside it and renamed when complete, so an error leaves nothing. Files are mono at
-    `sample_rate`; FLAC, or Ogg Opus at `kbps`. A file that cannot be read is skipped and listed (one line each).
+    """Re-encode every audio file of `sources` (as codec-train lists them) into shards of at most `shard_bytes`
+    under `out`, which must not exist; written beside it and renamed when complete, so an error leaves nothing.
+    Files are mono at `sample_rate` Hz; `fmt` "flac", or "opus" at `kbps`. A file that cannot be read is skipped
+    and listed (one line each); files in `exclude` are left out; `attributions` are copied into every shard.
 
     Raises ValueError for a format, rate or bitrate that cannot be written, DataError for a source that holds no
     audio or no file that can be read, OSError for an `out` that exists or cannot be written.
@@ -151,6 +153,8 @@ def pack_folders(
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     level = None
     if fmt == "opus":
+        if kbps is None:
+            raise ValueError("Opus needs a bitrate (kbps)")
         level = opus_compression_level(kbps)
         if sample_rate not in OPUS_RATES:
             raise ValueError(f"Opus codes {', '.join(map(str, OPUS_RATES))} Hz, not {sample_rate} Hz")
@@ -200,7 +204,7 @@ def pack_folders(
             if not summary.files:
                 why = summary.skipped[0] if summary.skipped else "the exclude list names every one"
                 raise DataError(f"{source}: none of its audio files can be packed ({why})")
-        result = PackSummary(fmt, kbps if fmt == "opus" else None, sample_rate, shard_bytes, summaries, shards,
+        result = PackSummary(fmt, kbps if level is not None else None, sample_rate, shard_bytes, summaries, shards,
                              **scorer.result())
         (temp / "PACK.json").write_text(json.dumps(asdict(result), indent=1) + "\n", encoding="utf-8")
         temp.rename(out)

@@ -58,8 +58,10 @@ def pack_command(sources: tuple[Path, ...], out: Path, fmt: str, kbps: float, sa
     excluded = read_file_list(exclude) if exclude else set()
     from tqdm.auto import tqdm
 
-    summary = pack_folders(list(sources), out, fmt, kbps, sample_rate, round(shard_mb * (1 << 20)), excluded,
-                           list(attributions), progress=lambda files: tqdm(files, desc="packing", unit="file", disable=None))
+    summary = pack_folders(list(sources), out, fmt=fmt, sample_rate=sample_rate,
+                           shard_bytes=round(shard_mb * (1 << 20)), kbps=kbps if fmt == "opus" else None,
+                           exclude=excluded, attributions=list(attributions),
+                           progress=lambda files: tqdm(files, desc="packing", unit="file", disable=None))
     for source in summary.sources:
         parts = [f"{source.files} {plural(source.files, 'file')}", f"{source.seconds / 60:.1f} min",
                  f"{source.bytes / (1 << 20):.1f} MiB"]
