@@ -11,7 +11,8 @@ import signal
 import sys
 
 # The installed commands ([project.scripts] in pyproject.toml; a test keeps the two equal).
-COMMANDS = frozenset({"codec-train", "codec-export", "codec-stream", "codec-encode", "codec-decode", "codec-bench"})
+COMMANDS = frozenset({"codec-train", "codec-pack", "codec-export", "codec-stream", "codec-encode", "codec-decode",
+                      "codec-bench"})
 
 
 def interrupted_while_starting(signum: int, frame: object) -> None:
