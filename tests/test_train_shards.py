@@ -14,7 +14,7 @@ import soundfile
 
 from sscodec.common.audio import read_audio
 from sscodec.train.manifest import list_audio_files
-from sscodec.train.shards import opus_compression_level
+from sscodec.train.shards import opus_compression_level, pack_folders
 from sscodec.train.shards_cli import main
 from tests.conftest import telugu_train_clips
 
@@ -130,6 +130,17 @@ def test_opus_bitrate_maps_onto_libsndfiles_compression_level() -> None:
     assert opus_compression_level(131) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="6..256 kbps"):
         opus_compression_level(4)
+
+
+def test_the_library_refuses_overlapping_folders_before_reading_any(tmp_path: Path, corpora: tuple[Path, Path]) -> None:
+    first, second = corpora
+    out = tmp_path / "pack"
+    (tmp_path / "link").symlink_to(first)  # the same folder under another name
+    for sources in ([first, first / "a"], [second, first, tmp_path / "link"]):
+        with pytest.raises(ValueError, match="overlap"):
+            pack_folders(sources, out, fmt="flac", sample_rate=16000, shard_bytes=1 << 20,
+                         progress=lambda files: pytest.fail("read a file"))
+    assert not out.exists() and not list(tmp_path.glob(".pack*"))
 
 
 @pytest.mark.parametrize(("extra", "code", "message"), [

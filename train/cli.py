@@ -14,7 +14,7 @@ from sscodec.common.audio import AudioFileError
 from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, given_flags, int_list, run_cli
 from sscodec.common.errors import ModelError
 from sscodec.train.config import TrainConfig, parse_data_dir, resumed
-from sscodec.train.manifest import DataError, check_data_folder
+from sscodec.train.manifest import DataError, check_data_folder, overlapping_pair
 from sscodec.train.recipe import OVERRIDABLE, RECIPES, recipe
 
 DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
@@ -30,18 +30,17 @@ def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[st
             check_data_folder(folder)
         except (ValueError, DataError) as error:
             raise click.BadParameter(str(error), ctx=ctx, param=param) from None
-        folders.append((spec, folder.resolve()))
+        folders.append(folder)
         weighted.append(weight is not None)
     if any(weighted) and not all(weighted):  # a weight is a share against the others' weights, not their hours
         raise click.BadParameter("give every folder a weight (DIR:WEIGHT) or none", ctx=ctx, param=param)
-    # Folders are read recursively and each holds out its own validation files: a folder given twice, or inside
-    # another, would train on what the other holds out (and count its audio twice).
-    for index, (spec, folder) in enumerate(folders):
-        for other_spec, other in folders[index + 1:]:
-            if folder == other or folder in other.parents or other in folder.parents:
-                raise click.BadParameter(
-                    f"{spec} and {other_spec} overlap (the same folder, or one inside the other): give each "
-                    "folder once, with the share you want as DIR:WEIGHT", ctx=ctx, param=param)
+    # Each folder holds out its own validation files: a folder given twice, or inside another, would train on
+    # what the other holds out (and count its audio twice).
+    pair = overlapping_pair(folders)
+    if pair is not None:
+        raise click.BadParameter(
+            f"{specs[pair[0]]} and {specs[pair[1]]} overlap (the same folder, or one inside the other): give each "
+            "folder once, with the share you want as DIR:WEIGHT", ctx=ctx, param=param)
     return specs
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,20 @@ def check_data_folder(root: Path) -> None:
         raise DataError(f"{root}: no such data folder")
     if not root.is_dir():
         raise DataError(f"{root}: is not a folder")
+
+
+def overlapping_pair(folders: Sequence[Path]) -> tuple[int, int] | None:
+    """Indices of the first two `folders` that are the same folder or one inside the other, else None.
+
+    Folders are read recursively (list_audio_files), so such a pair would list the inner folder's files twice.
+    """
+    resolved = [folder.resolve() for folder in folders]
+    for index, folder in enumerate(resolved):
+        for other_index in range(index + 1, len(resolved)):
+            other = resolved[other_index]
+            if folder == other or folder in other.parents or other in folder.parents:
+                return index, other_index
+    return None
 
 
 def list_audio_files(root: Path) -> list[Path]:

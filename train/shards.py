@@ -35,7 +35,7 @@ import torch
 
 from sscodec.common.audio import AudioFileError, read_audio
 from sscodec.train.losses import MultiScaleMelLoss
-from sscodec.train.manifest import DataError, list_audio_files
+from sscodec.train.manifest import DataError, list_audio_files, overlapping_pair
 from sscodec.train.metrics import snr_db
 
 FORMATS = {"flac": ".flac", "opus": ".ogg"}
@@ -129,6 +129,31 @@ def note_files(source: Path) -> list[Path]:
     )
 
 
+def check_pack(sources: list[Path], out: Path, *, fmt: str, sample_rate: int, kbps: float | None) -> float | None:
+    """Refuse a pack that cannot be written, before any file is read; returns libsndfile's compression level for
+    Opus (None for FLAC).
+
+    Raises ValueError for a format, rate or bitrate that cannot be written or for overlapping `sources` (their
+    files would be packed twice), FileExistsError for an `out` that exists.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    level = None
+    if fmt == "opus":
+        if kbps is None:
+            raise ValueError("Opus needs a bitrate (kbps)")
+        level = opus_compression_level(kbps)
+        if sample_rate not in OPUS_RATES:
+            raise ValueError(f"Opus codes {', '.join(map(str, OPUS_RATES))} Hz, not {sample_rate} Hz")
+    pair = overlapping_pair(sources)
+    if pair is not None:
+        raise ValueError(f"{sources[pair[0]]} and {sources[pair[1]]} overlap (the same folder, or one inside the "
+                         "other): give each folder once")
+    if out.exists():
+        raise FileExistsError(f"{out} exists: choose a new folder for the pack")
+    return level
+
+
 def pack_folders(
     sources: list[Path],
     out: Path,
@@ -146,20 +171,10 @@ def pack_folders(
     Files are mono at `sample_rate` Hz; `fmt` "flac", or "opus" at `kbps`. A file that cannot be read is skipped
     and listed (one line each); files in `exclude` are left out; `attributions` are copied into every shard.
 
-    Raises ValueError for a format, rate or bitrate that cannot be written, DataError for a source that holds no
-    audio or no file that can be read, OSError for an `out` that exists or cannot be written.
+    Raises what check_pack raises, DataError for a source that holds no audio or no file that can be read, OSError
+    for an `out` that cannot be written.
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    level = None
-    if fmt == "opus":
-        if kbps is None:
-            raise ValueError("Opus needs a bitrate (kbps)")
-        level = opus_compression_level(kbps)
-        if sample_rate not in OPUS_RATES:
-            raise ValueError(f"Opus codes {', '.join(map(str, OPUS_RATES))} Hz, not {sample_rate} Hz")
-    if out.exists():
-        raise FileExistsError(f"{out} exists: choose a new folder for the pack")
+    level = check_pack(sources, out, fmt=fmt, sample_rate=sample_rate, kbps=kbps)
     excluded = {path.resolve() for path in exclude or set()}
     summaries = [SourceSummary(name, str(source)) for name, source in zip(source_names(sources), sources, strict=True)]
     listed = []

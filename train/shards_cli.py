@@ -13,7 +13,7 @@ from sscodec.common.cli import FiniteFloatRange, given_flags, run_cli
 from sscodec.common.text import plural
 from sscodec.train.data import read_file_list
 from sscodec.train.manifest import DataError
-from sscodec.train.shards import FORMATS, OPUS_KBPS, OPUS_RATES, pack_folders
+from sscodec.train.shards import FORMATS, OPUS_KBPS, check_pack, pack_folders
 
 _FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 
@@ -45,21 +45,16 @@ def pack_command(sources: tuple[Path, ...], out: Path, fmt: str, kbps: float, sa
     files (mel distance and SNR against the source)."""
     if fmt != "opus" and "--kbps" in given_flags(click.get_current_context()):
         raise click.UsageError("--kbps sets Opus's bitrate: it needs --format opus")
-    if fmt == "opus" and sample_rate not in OPUS_RATES:
-        raise click.BadParameter(f"Opus codes {', '.join(map(str, OPUS_RATES))} Hz, not {sample_rate}",
-                                 param_hint="'--sample-rate'")
-    if out.exists():
-        raise click.BadParameter(f"{out} exists: choose a new folder for the pack", param_hint="'--out'")
-    resolved = [source.resolve() for source in sources]
-    for index, source in enumerate(resolved):
-        for other in resolved[index + 1:]:
-            if source == other or source in other.parents or other in source.parents:
-                raise click.UsageError(f"{source} and {other} overlap: give each folder once")
+    kbps_or_none = kbps if fmt == "opus" else None
+    try:
+        check_pack(list(sources), out, fmt=fmt, sample_rate=sample_rate, kbps=kbps_or_none)
+    except (ValueError, FileExistsError) as error:  # the settings, not the data: usage errors
+        raise click.UsageError(str(error)) from None
     excluded = read_file_list(exclude) if exclude else set()
     from tqdm.auto import tqdm
 
     summary = pack_folders(list(sources), out, fmt=fmt, sample_rate=sample_rate,
-                           shard_bytes=round(shard_mb * (1 << 20)), kbps=kbps if fmt == "opus" else None,
+                           shard_bytes=round(shard_mb * (1 << 20)), kbps=kbps_or_none,
                            exclude=excluded, attributions=list(attributions),
                            progress=lambda files: tqdm(files, desc="packing", unit="file", disable=None))
     for source in summary.sources:
