@@ -26,6 +26,7 @@ from sscodec.stream.encoder import StreamEncoder
 from sscodec.stream.jitter import JitterBuffer, JitterSettings, SlotKind
 from sscodec.stream.model import CodecModel
 from sscodec.stream.netsim import NetworkConditions, NetworkSimulator
+from sscodec.train.perceptual import pesq_wb
 
 LOSSES = (0.0, 0.05, 0.10, 0.20)
 BURST = 3.0  # mean run of lost packets in the bursty pattern
@@ -230,7 +231,7 @@ def score(scorer: ClipScorer, decoded: np.ndarray, reference: np.ndarray) -> dic
         mel = (
             float(scorer.mel.distance(est, ref)[0]) if ref.shape[1] >= scorer.mel.min_length else float("nan")
         )
-    return {"pesq_wb": scorer.pesq_wb(decoded, reference), "mel_distance": mel}
+    return {"pesq_wb": pesq_wb(decoded, reference, scorer.sample_rate), "mel_distance": mel}
 
 
 def verdict(results: list[dict]) -> dict:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pesq import NoUtterancesError, PesqError, pesq
 from pystoi import stoi
 
 from sscodec.benchmarks.dnsmos import METRICS as DNSMOS_METRICS
 from sscodec.benchmarks.dnsmos import Dnsmos
 from sscodec.train.losses import MultiScaleMelLoss
 from sscodec.train.metrics import amplitude_ratio, si_sdr_db, snr_db
+from sscodec.train.perceptual import pesq_wb
 
 METRICS = ("snr_db", "si_sdr_db", "mel_distance", "pesq_wb", "stoi", "amplitude_ratio", *DNSMOS_METRICS)
 MEL_DEFINITION = "sscodec.train.losses.MultiScaleMelLoss.distance (log10 mel L1, windows 64..1024, as in training)"
@@ -36,22 +36,11 @@ class ClipScorer:
             "snr_db": float(snr_db(est, ref)[0]),
             "si_sdr_db": float(si_sdr_db(est, ref)[0]),
             "mel_distance": mel,
-            "pesq_wb": self.pesq_wb(decoded, reference),
+            "pesq_wb": pesq_wb(decoded, reference, self.sample_rate),
             "stoi": float(stoi(reference, decoded, self.sample_rate, extended=False)),
             "amplitude_ratio": float(amplitude_ratio(est, ref)[0]),
             **(self.dnsmos.score(decoded) if self.dnsmos else dict.fromkeys(DNSMOS_METRICS, float("nan"))),
         }
-
-    def pesq_wb(self, decoded: np.ndarray, reference: np.ndarray) -> float:
-        """PESQ-WB of one clip, NaN where PESQ finds no utterance or the clip is too short, and where either side
-        is silent (the `pesq` package fails on a silent output, "cannot convert float NaN to integer", as a call
-        whose every packet came too late gives, and divides by zero on a silent reference)."""
-        if not (np.any(decoded) and np.any(reference)):
-            return float("nan")
-        try:
-            return float(pesq(self.sample_rate, reference, decoded, "wb"))
-        except (NoUtterancesError, PesqError):
-            return float("nan")
 
 
 def spread(values: list[float]) -> dict[str, float]:

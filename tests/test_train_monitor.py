@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from sscodec.train.monitor import Monitor, Validation, bad_signs
+from sscodec.train.monitor import Monitor, Validation, bad_signs, best_selection, better
 
 
-def _validation(step: int, epoch: float, snr: float = 3.0, amplitude: float = 0.9, mel: float = 0.5) -> Validation:
+def _validation(step: int, epoch: float, snr: float = 3.0, amplitude: float = 0.9, mel: float = 0.5,
+                pesq: float | None = None, pesq_at: dict[str, float] | None = None) -> Validation:
     return Validation(
         step=step, epoch=epoch, loss=0.1, recon=0.05, vq=0.01, mel_distance=mel, snr_db=snr, si_sdr_db=snr,
-        amplitude_ratio=amplitude, codebook_perplexity=[10.0], codebook_used_fraction=[0.5],
+        amplitude_ratio=amplitude, codebook_perplexity=[10.0], codebook_used_fraction=[0.5], pesq_wb=pesq,
+        pesq_wb_at=pesq_at or {},
     )
 
 
@@ -48,6 +50,28 @@ def test_no_improvement_in_mel_over_the_patience_window_is_a_bad_sign() -> None:
     assert bad_signs(history, patience=3) == []
     flat = [_validation(i, 0.1 * i, mel=0.5) for i in range(3)]
     assert bad_signs(flat, patience=3) == []
+
+
+def test_pesq_selection_is_the_highest_mean_over_the_codebook_counts() -> None:
+    low_mel_low_pesq = _validation(0, 0.0, mel=0.1, pesq=2.0, pesq_at={"6": 1.6})
+    high_mel_high_pesq = _validation(1, 0.0, mel=0.3, pesq=2.1, pesq_at={"6": 1.7})
+    assert (low_mel_low_pesq.select_by, low_mel_low_pesq.selection) == ("pesq", pytest.approx(1.8))
+    assert best_selection([low_mel_low_pesq, high_mel_high_pesq]) == pytest.approx(1.9)
+    # By mel the other way round; NaN (PESQ scored no clip) never wins, and anything finite beats none yet.
+    assert best_selection([_validation(0, 0.0, mel=0.1), _validation(1, 0.0, mel=0.3)]) == 0.1
+    assert not better(float("nan"), 1.0, "pesq") and not better(float("nan"), float("nan"), "mel")
+    assert better(1.2, float("nan"), "pesq") and better(0.4, float("inf"), "mel")
+
+
+def test_pesq_that_stops_improving_or_scores_nothing_is_a_bad_sign() -> None:
+    history = [_validation(i, 0.1 * i, pesq=1.5 + 0.1 * i) for i in range(3)]
+    history += [_validation(3 + i, 0.5, pesq=1.6) for i in range(3)]
+    (sign,) = bad_signs(history, patience=3)
+    assert "no improvement in PESQ-WB over the last 3 validations" in sign
+    history[-1] = _validation(6, 0.6, pesq=1.8)
+    assert bad_signs(history, patience=3) == []
+    (sign,) = bad_signs([_validation(0, 0.0, pesq=float("nan"))])
+    assert "PESQ-WB scored none of the validation clips" in sign and "best.pt is not updated" in sign
 
 
 def test_several_signs_are_all_named() -> None:

@@ -61,9 +61,25 @@ def test_resumed_run_matches_an_uninterrupted_one_exactly(data: Path, tmp_path: 
     assert not _equal(first["model"], whole["model"])  # it did train after the checkpoint
     for key in ("model", "optimizer_g", "scheduler_g", "discriminator", "optimizer_d", "scheduler_d", "rng"):
         assert _equal(resumed[key], whole[key]), key
-    assert resumed["best_mel_distance"] == whole["best_mel_distance"]
+    assert resumed["best_selection"] == whole["best_selection"]
     rows = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 3  # steps 0 and 3 from the first run, 6 from the resumed one
+
+
+def test_a_run_saved_before_select_by_resumes_choosing_by_mel(data: Path, tmp_path: Path) -> None:
+    first = _train(data, tmp_path / "old", "--losses", "l1", "--max_steps", "2", "--eval_every", "1")
+    # latest.pt as runs saved it before --select_by: the best mel distance under its own name, no select_by
+    first["best_mel_distance"] = first.pop("best_selection")
+    del first["train_config"]["select_by"]
+    torch.save(first, tmp_path / "old" / "latest.pt")
+    (tmp_path / "old" / "best.pt").unlink()
+    resumed = _train(data, tmp_path / "old", "--max_steps", "4", "--resume")
+    assert resumed["step"] == 4 and resumed["train_config"]["select_by"] == "mel"
+    rows = [json.loads(line) for line in (tmp_path / "old" / "metrics.jsonl").read_text().splitlines()]
+    assert resumed["best_selection"] == min(row["mel_distance"] for row in rows)
+    # best.pt comes back only when a resumed validation beats the mel distance the old run had kept
+    best_before = min(row["mel_distance"] for row in rows[:3])
+    assert (tmp_path / "old" / "best.pt").exists() == (min(row["mel_distance"] for row in rows[3:]) < best_before)
 
 
 def test_init_from_starts_from_the_weights_but_not_the_step(data: Path, tmp_path: Path) -> None:

@@ -199,7 +199,7 @@ def test_val_codebooks_scores_each_rate_and_picks_best_pt_on_their_mean(corpus: 
     assert all(row["mel_distance_at"].keys() == row["snr_db_at"].keys() == {"1", "6"} for row in rows)
     means = [(row["mel_distance"] + sum(row["mel_distance_at"].values())) / 3 for row in rows]
     best = torch.load(checkpoints / "best.pt", weights_only=True)
-    assert best["best_mel_distance"] == pytest.approx(min(means), rel=1e-9)
+    assert best["best_selection"] == pytest.approx(min(means), rel=1e-9) and best["select_by"] == "mel"
     assert best["step"] == rows[means.index(min(means))]["step"]
     assert f"best validation mel distance {min(means):.4f} (mean over all codebooks and 1, 6)" in result.stdout
     printed = [line for line in result.stderr.splitlines() if " mel@1cb " in line and " SNR@6cb " in line]
@@ -225,3 +225,54 @@ def test_val_codebooks_out_of_range_is_a_one_line_error(corpus: Path, tmp_path: 
     assert result.returncode == code
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
     assert not (tmp_path / "C").exists()
+
+
+def test_select_by_pesq_keeps_the_best_pt_a_listener_would(corpus: Path, tmp_path: Path) -> None:
+    if not TELUGU_VAL.is_dir():
+        pytest.skip("shared validation data not found")
+    import numpy as np
+    import soundfile
+    import torch
+
+    from sscodec.codec.checkpoint import load_codec
+    from sscodec.train.data import load_validation
+    from sscodec.train.perceptual import pesq_wb
+
+    val = tmp_path / "val"  # 3 s of one held-out clip: PESQ needs an utterance, and validation stays cheap
+    val.mkdir()
+    clip = min(TELUGU_VAL.glob("*.flac"))
+    audio, rate = soundfile.read(clip, dtype="float32")
+    soundfile.write(val / clip.name, audio[: 3 * rate], rate)
+    checkpoints = tmp_path / "C"
+    result = _codec_train("--data_dir", str(corpus), "--val_dir", str(val), "--val_codebooks", "1",
+                          "--select_by", "pesq", "--checkpoint_dir", str(checkpoints), "--preset", "tiny",
+                          "--batch_size", "2", "--segment_seconds", "0.2", "--max_steps", "2", "--eval_every", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in (checkpoints / "metrics.jsonl").read_text().splitlines()]
+    assert all(set(row["pesq_wb_at"]) == {"1"} and np.isfinite(row["pesq_wb"]) for row in rows)
+    means = [(row["pesq_wb"] + row["pesq_wb_at"]["1"]) / 2 for row in rows]
+    best = torch.load(checkpoints / "best.pt", weights_only=True)
+    assert best["select_by"] == "pesq" and best["best_selection"] == pytest.approx(max(means), rel=1e-9)
+    assert best["step"] == rows[means.index(max(means))]["step"]
+    assert f"best validation PESQ-WB {max(means):.4f} (mean over all codebooks and 1)" in result.stdout
+    assert len([line for line in result.stderr.splitlines() if " PESQ-WB@1cb " in line]) == 3
+    # The logged PESQ is the model's own, recomputed here from the last checkpoint.
+    model = load_codec(checkpoints / "latest.pt").eval()
+    reference = load_validation(val, model.config.sample_rate)[0][None]
+    with torch.no_grad():
+        decoded = model(reference).audio
+    assert rows[-1]["pesq_wb"] == pytest.approx(pesq_wb(decoded[0].numpy(), reference[0].numpy(), 16_000), abs=1e-3)
+
+
+def test_select_by_pesq_is_refused_without_validation_or_the_pesq_package(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _codec_train("--data_dir", str(corpus), "--checkpoint_dir", str(tmp_path / "C"), "--no_validation",
+                          "--select_by", "pesq")
+    assert result.returncode == 2 and "--select_by has no effect with --no_validation" in result.stderr
+    from sscodec.train import trainer
+
+    monkeypatch.setattr(trainer, "pesq_available", lambda: False)
+    with pytest.raises(trainer.TrainingUsageError, match=r"--select_by pesq needs the pesq package \(pip install"):
+        _trainer(corpus, tmp_path / "D", select_by="pesq")
+    assert not (tmp_path / "D").exists()

@@ -13,7 +13,7 @@ from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
 from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, given_flags, int_list, run_cli
 from sscodec.common.errors import ModelError
-from sscodec.train.config import TrainConfig, parse_data_dir, resumed
+from sscodec.train.config import SELECT_BY, TrainConfig, parse_data_dir, resumed
 from sscodec.train.manifest import DataError, check_data_folder, overlapping_pair
 from sscodec.train.recipe import OVERRIDABLE, RECIPES, recipe
 
@@ -136,8 +136,12 @@ def _codebook_counts(text: str) -> tuple[int, ...]:
 @click.option("--val_clips", type=click.IntRange(1), help="Use only the first N validation clips.")
 @click.option("--val_codebooks", default="", callback=lambda ctx, param, text: _codebook_counts(text),
               help="Also validate with only the first N codebooks (a list, e.g. 6 for 3 kbps of a 12-codebook "
-                   "model); best.pt is then the model with the lowest mean mel distance over all codebooks and "
-                   "these counts, not over all codebooks alone.")
+                   "model); best.pt is then the best model by --select_by's mean over all codebooks and these "
+                   "counts, not over all codebooks alone.")
+@click.option("--select_by", type=click.Choice(list(SELECT_BY)), default=DEFAULTS.select_by, show_default=True,
+              help="What best.pt is chosen by: the lowest mel distance, or the highest PESQ-WB (ITU-T P.862.2, "
+                   "what a listener hears more nearly; about 2 s per minute of validation audio and codebook "
+                   "count on one core; needs the pesq package, installed with the bench extra).")
 @click.option("--normalize_db", type=FiniteFloatRange(-80, 0),
               help="Scale each training crop to this RMS level (dBFS).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device, show_default=True)
@@ -171,6 +175,8 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
         raise click.UsageError("--checkerboard_free implies --fold_free: give one of them")
     if options["no_validation"] and options["val_codebooks"]:
         raise click.UsageError("--val_codebooks has no effect with --no_validation")
+    if options["no_validation"] and options["select_by"] != DEFAULTS.select_by:
+        raise click.UsageError("--select_by has no effect with --no_validation")
     if options["no_validation"] and options["val_dir"]:
         raise click.UsageError("--no_validation and --val_dir contradict each other; give one")
     config = TrainConfig(
@@ -191,10 +197,10 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
         shutdown(info)
     if info.is_main:
         validation = (
-            f"best validation mel distance {result.best_mel_distance:.4f}"
+            f"best validation {SELECT_BY[result.select_by]} {result.best_selection:.4f}"
             + (f" (mean over all codebooks and {', '.join(map(str, config.val_codebooks))})"
                if config.val_codebooks else "")
-            if math.isfinite(result.best_mel_distance)  # inf: no validation ran (--no_validation, or no clips)
+            if math.isfinite(result.best_selection)  # no validation ran (--no_validation, or no clips)
             else "no validation (best.pt is the latest model)"
         )
         click.echo(

@@ -18,6 +18,9 @@ RESUMABLE = frozenset({
 # it validates) rather than from the defaults; the machine's settings (device, workers, threads) are this one's.
 KEPT_UNLESS_GIVEN = frozenset({"max_steps", "max_minutes", "num_epochs", "eval_every"})
 
+# --select_by: what best.pt is chosen by (monitor.Validation.selection), as the reports name it
+SELECT_BY = {"mel": "mel distance", "pesq": "PESQ-WB"}
+
 
 @dataclass
 class TrainConfig:
@@ -64,6 +67,7 @@ class TrainConfig:
     eval_every: int = 500
     val_clips: int | None = None
     val_codebooks: tuple[int, ...] = ()  # also validate with the first N codebooks; best.pt minimises the mean
+    select_by: str = "mel"  # what best.pt is chosen by (train/monitor.py SELECT_BY): "mel" or "pesq"
     normalize_db: float | None = None
     device: str = "auto"
     amp: bool = True  # bf16 autocast on CUDA

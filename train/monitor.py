@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
+
+from sscodec.train.config import SELECT_BY
 
 log = logging.getLogger("codec-train")
 
@@ -38,17 +41,31 @@ class Validation:
     mel_distance_at: dict[str, float] = field(default_factory=dict)
     snr_db_at: dict[str, float] = field(default_factory=dict)
     stft_loss: float | None = None  # with --stft_weight: the multi-resolution STFT loss, unweighted
+    # With --select_by pesq: PESQ-WB (train/perceptual.py), mean over the clips it can score (NaN if none), with
+    # all codebooks and with each --val_codebooks count
+    pesq_wb: float | None = None
+    pesq_wb_at: dict[str, float] = field(default_factory=dict)
 
     @property
-    def selection_mel_distance(self) -> float:
-        """What best.pt minimises: the mean mel distance over all codebooks and each --val_codebooks count."""
-        values = [self.mel_distance, *self.mel_distance_at.values()]
+    def select_by(self) -> str:
+        """The SELECT_BY key this validation is chosen by: "pesq" where PESQ was measured, else "mel"."""
+        return "mel" if self.pesq_wb is None else "pesq"
+
+    @property
+    def selection(self) -> float:
+        """What best.pt is chosen by, over all codebooks and each --val_codebooks count: the mean mel distance
+        (lowest is best) or, with --select_by pesq, the mean PESQ-WB (highest is best; NaN if PESQ scored no
+        clip, which is never best)."""
+        if self.pesq_wb is None:
+            values = [self.mel_distance, *self.mel_distance_at.values()]
+        else:
+            values = [self.pesq_wb, *self.pesq_wb_at.values()]
         return sum(values) / len(values)
 
     def scalars(self) -> dict[str, float]:
         """Every number of this validation by name (`mel_distance_at` entries as mel_distance_6cb, ...)."""
         values = {k: v for k, v in asdict(self).items() if isinstance(v, int | float) and k != "step"}
-        for name in ("mel_distance", "snr_db"):
+        for name in ("mel_distance", "snr_db", "pesq_wb"):
             values |= {f"{name}_{count}cb": value for count, value in getattr(self, f"{name}_at").items()}
         return values
 
@@ -59,6 +76,8 @@ class Validation:
             f"SI-SDR {self.si_sdr_db:+.2f} dB amplitude {self.amplitude_ratio:.2f} "
             + "".join(f"mel@{count}cb {mel:.4f} SNR@{count}cb {self.snr_db_at[count]:+.2f} dB "
                       for count, mel in self.mel_distance_at.items())
+            + ("" if self.pesq_wb is None else f"PESQ-WB {self.pesq_wb:.3f} " + "".join(
+                f"PESQ-WB@{count}cb {value:.3f} " for count, value in self.pesq_wb_at.items()))
             + f"codebook use {min(self.codebook_used_fraction, default=0):.2f}-"
             f"{max(self.codebook_used_fraction, default=0):.2f} "
             f"({self.train_audio_seconds_per_second:.1f} audio-s/s)"
@@ -73,11 +92,33 @@ def bad_signs(history: list[Validation], patience: int = 3) -> list[str]:
         signs.append(f"bad sign: SNR is negative after the first epoch ({latest.snr_db:+.1f} dB)")
     if latest.amplitude_ratio < 0.5:
         signs.append(f"bad sign: output amplitude is {latest.amplitude_ratio:.0%} of the input (under 50%)")
+    if latest.pesq_wb is not None and not math.isfinite(latest.selection):
+        signs.append("bad sign: PESQ-WB scored none of the validation clips (silent, or too short to find an "
+                     "utterance in), so best.pt is not updated: use --select_by mel or longer clips")
     if len(history) > patience:
-        best_before = min(v.selection_mel_distance for v in history[:-patience])
-        if min(v.selection_mel_distance for v in history[-patience:]) >= best_before:
-            signs.append(f"bad sign: no improvement in mel distance over the last {patience} validations")
+        before = best_selection(history[:-patience])
+        if math.isfinite(before) and not any(better(v.selection, before, v.select_by) for v in history[-patience:]):
+            signs.append(f"bad sign: no improvement in {SELECT_BY[latest.select_by]} over the last {patience} "
+                         "validations")
     return signs
+
+
+def better(value: float, than: float, select_by: str) -> bool:
+    """Whether selection `value` beats `than` (NaN beats nothing and is beaten by anything finite)."""
+    if not math.isfinite(value):
+        return False
+    if not math.isfinite(than):
+        return True
+    return value < than if select_by == "mel" else value > than
+
+
+def best_selection(history: list[Validation]) -> float:
+    """The best `selection` in `history` (NaN if none is finite)."""
+    best = math.nan
+    for validation in history:
+        if better(validation.selection, best, validation.select_by):
+            best = validation.selection
+    return best
 
 
 class Monitor:

@@ -25,7 +25,7 @@ from sscodec.common.bundled import resolve_checkpoint
 from sscodec.common.cli import interrupts_deferred
 from sscodec.common.text import plural
 from sscodec.train.augment import Augmentation
-from sscodec.train.config import TrainConfig, parse_data_dir
+from sscodec.train.config import SELECT_BY, TrainConfig, parse_data_dir
 from sscodec.train.data import (
     VAL_MAX_SECONDS,
     VAL_MIN_FILES,
@@ -57,7 +57,8 @@ from sscodec.train.losses import (
 )
 from sscodec.train.manifest import DataError, Manifest, load_manifest
 from sscodec.train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
-from sscodec.train.monitor import Monitor, Validation
+from sscodec.train.monitor import Monitor, Validation, better
+from sscodec.train.perceptual import PESQ_PACKAGE_HINT, pesq_available, pesq_wb
 from sscodec.train.recipe import OVERRIDABLE, LossWeights, recipe
 
 log = logging.getLogger("codec-train")
@@ -78,7 +79,8 @@ class TrainResult:
     """Where a finished run ended."""
 
     steps: int
-    best_mel_distance: float
+    best_selection: float  # best.pt's Validation.selection (NaN: no validation ran)
+    select_by: str  # what that is (monitor.SELECT_BY)
     last: Validation | None
     nan_skipped_steps: int
     checkpoint_dir: Path
@@ -97,6 +99,12 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
+def _finite_mean(values: list[float]) -> float:
+    """The mean of the finite `values` (PESQ is NaN for a clip it cannot score); NaN if there are none."""
+    finite = [value for value in values if math.isfinite(value)]
+    return _mean(finite) if finite else math.nan
+
+
 def _split(outputs: list[DiscriminatorOutput], n_real: int) -> tuple[list, list]:
     """Split outputs of a discriminator run on cat([real, fake]) into the real and fake halves."""
     real = [DiscriminatorOutput(o.logits[:n_real], [f[:n_real] for f in o.features]) for o in outputs]
@@ -108,6 +116,10 @@ class Trainer:
     """Trains a codec as `TrainConfig` says; `run()` returns a `TrainResult`."""
 
     def __init__(self, config: TrainConfig, dist: DistInfo | None = None) -> None:
+        if config.select_by not in SELECT_BY:
+            raise ValueError(f"select_by must be one of {', '.join(SELECT_BY)}, got {config.select_by!r}")
+        if config.select_by == "pesq" and not pesq_available():
+            raise TrainingUsageError(f"--select_by pesq needs the pesq package ({PESQ_PACKAGE_HINT})")
         self.config = config
         self.dist = dist = dist or DistInfo()
         self.device = self._setup_device()
@@ -145,7 +157,7 @@ class Trainer:
         self._check_crop_length()
         self._build_optimisers()
         self.step = 0
-        self.best_mel = math.inf
+        self.best_selection = math.nan  # none yet: any finite selection is better
         self.nan_skipped = 0
         self.consecutive_nan = 0
         self.train_seconds = 0.0
@@ -295,7 +307,8 @@ class Trainer:
             self.optimizer_d.load_state_dict(payload["optimizer_d"])
             self.scheduler_d.load_state_dict(payload["scheduler_d"])
         self.step = int(payload["step"])
-        self.best_mel = float(payload["best_mel_distance"])
+        # Checkpoints written before --select_by kept the mel distance (inf before any validation) under this name.
+        self.best_selection = float(payload.get("best_selection", payload.get("best_mel_distance", math.nan)))
         self.nan_skipped = int(payload["nan_skipped_steps"])
         self.train_seconds = float(payload.get("train_seconds", 0.0))
         rng = payload["rng"]
@@ -541,8 +554,11 @@ class Trainer:
         `val_codebooks` count."""
         model = self.model
         model.eval()
-        rows: dict[str, list[float]] = {k: [] for k in ("recon", "vq", "mel", "stft", "snr", "sisdr", "amp")}
-        lower = {count: {"mel": [], "snr": []} for count in self.config.val_codebooks}
+        rows: dict[str, list[float]] = {
+            k: [] for k in ("recon", "vq", "mel", "stft", "snr", "sisdr", "amp", "pesq")
+        }
+        lower = {count: {"mel": [], "snr": [], "pesq": []} for count in self.config.val_codebooks}
+        pesq = self.config.select_by == "pesq"
         all_codes, examples = [], {}
         for index, clip in enumerate(self.validation):
             audio = clip[None].to(self.device)
@@ -556,11 +572,15 @@ class Trainer:
             rows["snr"].append(float(snr_db(decoded, audio).mean()))
             rows["sisdr"].append(float(si_sdr_db(decoded, audio).mean()))
             rows["amp"].append(float(amplitude_ratio(decoded, audio).mean()))
+            if pesq:
+                rows["pesq"].append(self._pesq(decoded, audio))
             all_codes.append(out.codes[0])
             for count, scores in lower.items():
                 fewer = model(audio, n_codebooks=count).audio.float()
                 scores["mel"].append(float(self.mel.distance(fewer, audio).mean()))
                 scores["snr"].append(float(snr_db(fewer, audio).mean()))
+                if pesq:
+                    scores["pesq"].append(self._pesq(fewer, audio))
             if index < 2:
                 examples[f"val_{index}/decoded"] = decoded[0]
                 if self.step == 0 or not self.monitor or not self.monitor.history:
@@ -592,8 +612,14 @@ class Trainer:
             mel_distance_at={str(count): _mean(scores["mel"]) for count, scores in lower.items()},
             snr_db_at={str(count): _mean(scores["snr"]) for count, scores in lower.items()},
             stft_loss=mean.get("stft"),
+            pesq_wb=_finite_mean(rows["pesq"]) if pesq else None,
+            pesq_wb_at={str(count): _finite_mean(scores["pesq"]) for count, scores in lower.items()} if pesq else {},
         )
         return result, examples
+
+    def _pesq(self, decoded: Tensor, reference: Tensor) -> float:
+        """PESQ-WB of one validation clip ([1, T] each)."""
+        return pesq_wb(decoded[0].cpu().numpy(), reference[0].cpu().numpy(), self.codec_config.sample_rate)
 
     def _throughput(self) -> float:
         steps = self.step - self._start_step
@@ -606,7 +632,7 @@ class Trainer:
         state: dict[str, Any] = {
             "train_config": self.config.to_dict(),
             "step": self.step,
-            "best_mel_distance": self.best_mel,
+            "best_selection": self.best_selection,
             "nan_skipped_steps": self.nan_skipped,
             "train_seconds": self.train_seconds,
             "optimizer_g": self.optimizer_g.state_dict(),
@@ -624,7 +650,8 @@ class Trainer:
         try:
             atomic_save({**payload, **state}, self.dir / "latest.pt")
             if best:
-                atomic_save({**payload, "step": self.step, "best_mel_distance": self.best_mel}, self.dir / "best.pt")
+                atomic_save({**payload, "step": self.step, "best_selection": self.best_selection,
+                             "select_by": self.config.select_by}, self.dir / "best.pt")
         except OSError as error:
             raise TrainingError(f"{self.dir}: could not save a checkpoint ({error.strerror or error})") from None
 
@@ -686,15 +713,15 @@ class Trainer:
             self.close_data()
             if self.monitor is not None:
                 self.monitor.close()
-        return TrainResult(self.step, self.best_mel, last, self.nan_skipped, self.dir)
+        return TrainResult(self.step, self.best_selection, self.config.select_by, last, self.nan_skipped, self.dir)
 
     def _validate_and_save(self) -> Validation | None:
         result = None
         best = False
         if self.dist.is_main and self.validation:
             result, examples = self.validate()
-            best = result.selection_mel_distance < self.best_mel
-            self.best_mel = min(self.best_mel, result.selection_mel_distance)
+            best = better(result.selection, self.best_selection, result.select_by)
+            self.best_selection = result.selection if best else self.best_selection
             self.monitor.validation(result, examples, self.codec_config.sample_rate)
         elif self.dist.is_main:
             best = True  # without validation data the latest model is the best we know
