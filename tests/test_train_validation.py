@@ -180,6 +180,15 @@ def _trainer(corpus: Path, checkpoints: Path, **options: object) -> Trainer:
                                device="cpu", num_workers=0, **options))
 
 
+def _validated_tiny_run(corpus: Path, checkpoints: Path, *args: str) -> tuple[subprocess.CompletedProcess, list]:
+    """Two steps of `tiny` through codec-train, validated at steps 0, 1 and 2: the process and metrics.jsonl."""
+    result = _codec_train("--data_dir", str(corpus), "--checkpoint_dir", str(checkpoints), "--preset", "tiny",
+                          "--batch_size", "2", "--segment_seconds", "0.2", "--max_steps", "2", "--eval_every", "1",
+                          *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result, [json.loads(line) for line in (checkpoints / "metrics.jsonl").read_text().splitlines()]
+
+
 def test_val_codebooks_scores_each_rate_and_picks_best_pt_on_their_mean(corpus: Path, tmp_path: Path) -> None:
     if not TELUGU_VAL.is_dir():
         pytest.skip("shared validation data not found")
@@ -191,11 +200,8 @@ def test_val_codebooks_scores_each_rate_and_picks_best_pt_on_their_mean(corpus: 
 
     checkpoints = tmp_path / "C"
     # 6 given twice counts once (found from outside: it weighed twice in best.pt's mean) and the order is sorted.
-    result = _codec_train("--data_dir", str(corpus), "--val_dir", str(TELUGU_VAL), "--val_clips", "1",
-                          "--val_codebooks", "6,1,6", "--checkpoint_dir", str(checkpoints), "--preset", "tiny",
-                          "--batch_size", "2", "--segment_seconds", "0.2", "--max_steps", "2", "--eval_every", "1")
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = [json.loads(line) for line in (checkpoints / "metrics.jsonl").read_text().splitlines()]
+    result, rows = _validated_tiny_run(corpus, checkpoints, "--val_dir", str(TELUGU_VAL), "--val_clips", "1",
+                                       "--val_codebooks", "6,1,6")
     assert all(row["mel_distance_at"].keys() == row["snr_db_at"].keys() == {"1", "6"} for row in rows)
     means = [(row["mel_distance"] + sum(row["mel_distance_at"].values())) / 3 for row in rows]
     best = torch.load(checkpoints / "best.pt", weights_only=True)
@@ -244,11 +250,8 @@ def test_select_by_pesq_keeps_the_best_pt_a_listener_would(corpus: Path, tmp_pat
     audio, rate = soundfile.read(clip, dtype="float32")
     soundfile.write(val / clip.name, audio[: 3 * rate], rate)
     checkpoints = tmp_path / "C"
-    result = _codec_train("--data_dir", str(corpus), "--val_dir", str(val), "--val_codebooks", "1",
-                          "--select_by", "pesq", "--checkpoint_dir", str(checkpoints), "--preset", "tiny",
-                          "--batch_size", "2", "--segment_seconds", "0.2", "--max_steps", "2", "--eval_every", "1")
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = [json.loads(line) for line in (checkpoints / "metrics.jsonl").read_text().splitlines()]
+    result, rows = _validated_tiny_run(corpus, checkpoints, "--val_dir", str(val), "--val_codebooks", "1",
+                                       "--select_by", "pesq")
     assert all(set(row["pesq_wb_at"]) == {"1"} and np.isfinite(row["pesq_wb"]) for row in rows)
     means = [(row["pesq_wb"] + row["pesq_wb_at"]["1"]) / 2 for row in rows]
     best = torch.load(checkpoints / "best.pt", weights_only=True)
