@@ -140,7 +140,7 @@ def _codebook_counts(text: str) -> tuple[int, ...]:
                    "counts, not over all codebooks alone.")
 @click.option("--select_by", type=click.Choice(list(SELECT_BY)), default=DEFAULTS.select_by, show_default=True,
               help="What best.pt is chosen by: the lowest mel distance, or the highest PESQ-WB (ITU-T P.862.2, "
-                   "what a listener hears more nearly; about 2 s per minute of validation audio and codebook "
+                   "what a listener hears more nearly; about 1 s per minute of validation audio and codebook "
                    "count on one core; needs the pesq package, installed with the bench extra).")
 @click.option("--normalize_db", type=FiniteFloatRange(-80, 0),
               help="Scale each training crop to this RMS level (dBFS).")
