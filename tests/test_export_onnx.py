@@ -217,3 +217,15 @@ def test_cuda_provider_parity(exported, ten_seconds) -> None:
     cuda = _cuda_provider(result.paths["decoder"])
     _, errors = verify_export(model, result.paths, ten_seconds, providers=[cuda], chunk_frames=(1, 2, 5))
     assert all(error <= TOLERANCE for error in errors.values())
+
+
+def test_quantizing_prints_no_advice(exported, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Found from outside: onnxruntime.quantization's "consider pre-processing" warnings, twice per decoder graph,
+    # on the stderr of codec-bench latency (which, unlike codec-export, leaves logging as it is).
+    from sscodec.export.int8 import quantize_int8
+
+    model, result = exported
+    codes = model.encode(torch.randn(1, 3200)).numpy()
+    quantize_int8(result.paths["decoder"], tmp_path / "decoder.onnx", [{"codes": codes}])
+    assert "QuantizeLinear" in {node.op_type for node in onnx.load(tmp_path / "decoder.onnx").graph.node}
+    assert not [record.getMessage() for record in caplog.records if "quantization" in record.getMessage()]
