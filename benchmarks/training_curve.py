@@ -7,7 +7,8 @@ trained (steps × batch × crop length × processes: independent of the machine)
 took on the hardware they ran on (`elapsed_seconds` in each run's metrics.jsonl).
 
 The points are the runs' own validations (`metrics.jsonl`: mel distance, SNR, SI-SDR on the run's validation
-clips); the last few validations of each run give its slope: what the next audio-hour of that recipe bought at the end.
+clips, and PESQ-WB for runs that choose best.pt by it, `--select_by pesq`); the last few validations of each run
+give its slope: what the next audio-hour of that recipe bought at the end.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ RECIPE_FIELDS = (
     "losses", "decoder_only", "learning_rate", "lr_decay", "batch_size", "segment_seconds", "l1_weight", "mel_weight",
     "adversarial_weight",
     "gain_prob", "lowpass_prob", "noise_prob", "quiet_prob", "checkerboard_free", "fold_free", "checkerboard_weight",
-    "init_from",
+    "init_from", "select_by",
 )
 VALIDATION_KEYS = ("step", "mel_distance", "snr_db", "si_sdr_db")  # what a curve reads from each row
 SCORED = ("pesq_wb", "stoi", "mel_distance", "snr_db")  # the whole-clip scores `score_chains` reports
@@ -50,6 +51,7 @@ class CurvePoint:
     mel_distance: float
     snr_db: float
     si_sdr_db: float
+    pesq_wb: float | None = None  # all codebooks; validated only by runs with --select_by pesq (NaN: no clip scored)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,13 @@ class RunCurve:
 
     @property
     def best(self) -> CurvePoint:
+        """The validation best.pt holds, by all codebooks' score: the highest PESQ-WB for a run that chose by it
+        (`select_by` "pesq"; with --val_codebooks best.pt weighs the lower rates in too), else the lowest mel
+        distance."""
+        if self.recipe.get("select_by") == "pesq":
+            scored = [p for p in self.points if p.pesq_wb is not None and np.isfinite(p.pesq_wb)]
+            if scored:
+                return max(scored, key=lambda p: p.pesq_wb)
         return min(self.points, key=lambda p: p.mel_distance)
 
     def slope_per_audio_hour(self) -> float | None:
@@ -175,6 +184,7 @@ def run_curve(run_dir: Path, label: str | None = None, _seen: frozenset[Path] = 
             mel_distance=row["mel_distance"],
             snr_db=row["snr_db"],
             si_sdr_db=row["si_sdr_db"],
+            pesq_wb=row.get("pesq_wb"),
         )
         for row in rows
     ]

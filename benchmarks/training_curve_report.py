@@ -26,7 +26,20 @@ def recipe_text(recipe: dict) -> str:
         parts.append("fold-free")
     if recipe.get("checkerboard_weight"):
         parts.append(f"checkerboard pull {recipe['checkerboard_weight']:g}")
+    for key, flag in (("l1_weight", "L1"), ("mel_weight", "mel"), ("adversarial_weight", "adversarial")):
+        if recipe.get(key) is not None:
+            parts.append(f"{flag} weight {recipe[key]:g}")
+    if recipe.get("select_by") == "pesq":
+        parts.append("best.pt by PESQ-WB")
     return ", ".join(parts)
+
+
+def _pesq_text(run: dict) -> str:
+    """PESQ-WB at the run's first validation → best.pt's → the last, or – for a run that did not measure it."""
+    first, best, last = run["points"][0], run["best"], run["points"][-1]
+    if first.get("pesq_wb") is None:
+        return "–"
+    return f"{first['pesq_wb']:.3f} → {best['pesq_wb']:.3f} ({best['step']}) → {last['pesq_wb']:.3f}"
 
 
 def markdown(data: dict) -> str:
@@ -40,11 +53,13 @@ def markdown(data: dict) -> str:
          "of the runs it was initialised from (`--init_from`), counted from the chain's root. Audio-hours trained "
          "do not depend on the machine; wall-hours are the runs' own, on the device named. The slope is the "
          f"least-squares change of mel distance per audio-hour over each run's last {data['slope_points']} "
-         "validations (negative: still improving)."),
+         "validations (negative: still improving). PESQ-WB (all codebooks) is validated by runs that choose "
+         "best.pt by it (`--select_by pesq`); best is best.pt's validation."),
         "",
         ("| run | recipe | device | starts at audio-h / wall-h | ends at audio-h / wall-h | audio-s/s "
-         "| mel at start → best (step) → last | SNR last dB | slope mel per audio-h |"),
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+         "| mel at start → best (step) → last | PESQ-WB at start → best (step) → last | SNR last dB "
+         "| slope mel per audio-h |"),
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in data["runs"]:
         first, last, best = run["points"][0], run["points"][-1], run["best"]
@@ -56,7 +71,7 @@ def markdown(data: dict) -> str:
             f"| {run['start_audio_hours']:.2f} / {run['start_wall_hours']:.2f} "
             f"| {last['audio_hours']:.2f} / {last['wall_hours']:.2f} | {rate:.1f} "
             f"| {first['mel_distance']:.3f} → {best['mel_distance']:.3f} ({best['step']}) → {last['mel_distance']:.3f} "
-            f"| {last['snr_db']:+.2f} | {'–' if slope is None else f'{slope:+.4f}'} |"
+            f"| {_pesq_text(run)} | {last['snr_db']:+.2f} | {'–' if slope is None else f'{slope:+.4f}'} |"
         )
     roots = sorted({run["root"] for run in data["runs"]})
     lines += ["", "Chain roots: " + ", ".join(f"`{root}`" for root in roots) + "."]
@@ -75,18 +90,24 @@ def markdown(data: dict) -> str:
 
 
 def figure(data: dict) -> Figure:
-    """Mel distance against audio-hours and against wall-hours, one line per run."""
-    fig = Figure(figsize=(11, 4.2))
-    axes = fig.subplots(1, 2, sharey=True)
-    for run in data["runs"]:
-        mel = [p["mel_distance"] for p in run["points"]]
-        for ax, key in zip(axes, ("audio_hours", "wall_hours")):
-            ax.plot([p[key] for p in run["points"]], mel, marker=".", label=f"{run['label']} ({run['device']})")
-    axes[0].set_xlabel("audio-hours trained since the chain's root")
-    axes[1].set_xlabel("wall-hours of training (each run on its own device)")
-    axes[0].set_ylabel("validation mel distance (lower is better)")
-    for ax in axes:
+    """Mel distance (and, where runs measured it, PESQ-WB) against audio-hours and against wall-hours, one line per
+    run."""
+    pesq_runs = [run for run in data["runs"] if run["points"][0].get("pesq_wb") is not None]
+    rows = [("mel_distance", "validation mel distance (lower is better)", data["runs"])]
+    rows += [("pesq_wb", "validation PESQ-WB (higher is better)", pesq_runs)] if pesq_runs else []
+    fig = Figure(figsize=(11, 4.2 * len(rows)))
+    axes = fig.subplots(len(rows), 2, sharey="row", squeeze=False)
+    for (metric, label, runs), row_axes in zip(rows, axes):
+        for run in runs:
+            values = [p[metric] for p in run["points"]]
+            for ax, key in zip(row_axes, ("audio_hours", "wall_hours")):
+                ax.plot([p[key] for p in run["points"]], values, marker=".",
+                        label=f"{run['label']} ({run['device']})")
+        row_axes[0].set_ylabel(label)
+        row_axes[0].legend(fontsize=7)
+    axes[-1][0].set_xlabel("audio-hours trained since the chain's root")
+    axes[-1][1].set_xlabel("wall-hours of training (each run on its own device)")
+    for ax in axes.flat:
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
     fig.suptitle("codec-bench curve: quality against training compute")
     return fig

@@ -93,6 +93,32 @@ def test_slope_is_the_least_squares_line_through_the_last_validations(runs: Path
     assert data["runs"][0]["slope_mel_per_audio_hour"] == pytest.approx(expected)
 
 
+def test_a_run_choosing_by_pesq_has_its_pesq_curve_and_best_by_pesq(runs: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(runs / "parent", run)
+    payload = read_checkpoint(run / "latest.pt")
+    atomic_save({**payload, "train_config": {**payload["train_config"], "select_by": "pesq"}}, run / "latest.pt")
+    rows = _rows(run)
+    # PESQ peaks where the mel distance does not: best.pt (and the curve's best) follow PESQ.
+    worst_mel = max(range(3), key=lambda i: rows[i]["mel_distance"])
+    pesq = [1.5 if i == worst_mel else 1.2 + 0.1 * i for i in range(3)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps({**row, "pesq_wb": value, "pesq_wb_at": {}}) + "\n"
+                                               for row, value in zip(rows, pesq, strict=True)))
+    data = _curve(tmp_path, str(run), str(runs / "child"))
+    ours, other = data["runs"]
+    assert [p["pesq_wb"] for p in ours["points"]] == pesq and ours["recipe"]["select_by"] == "pesq"
+    assert ours["best"]["step"] == rows[worst_mel]["step"] and ours["best"]["pesq_wb"] == 1.5
+    assert other["best"]["mel_distance"] == min(p["mel_distance"] for p in other["points"])
+    table = (tmp_path / "curve.md").read_text()
+    ours_line = next(line for line in table.splitlines() if line.startswith("| run | `"))
+    assert "best.pt by PESQ-WB" in ours_line
+    assert f"{pesq[0]:.3f} → 1.500 ({rows[worst_mel]['step']}) → {pesq[-1]:.3f}" in ours_line
+    assert "| – |" in next(line for line in table.splitlines() if line.startswith("| child |"))
+    from sscodec.benchmarks.training_curve_report import figure
+
+    assert len(figure(data).axes) == 4  # mel and PESQ rows, against audio-hours and wall-hours
+
+
 def test_score_audio_scores_each_runs_best_checkpoint(runs: Path, tmp_path: Path) -> None:
     clips = tmp_path / "clips"
     clips.mkdir()
