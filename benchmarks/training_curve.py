@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from sscodec.codec.checkpoint import CheckpointError, load_codec, read_checkpoin
 from sscodec.codec.fingerprint import codec_fingerprint
 from sscodec.common.bundled import resolve_checkpoint
 from sscodec.common.errors import ModelError
+from sscodec.train.monitor import better, selection
 
 METRICS_FILE = "metrics.jsonl"
 # The recipe fields a reader needs to tell runs apart (TrainConfig names).
@@ -52,6 +54,7 @@ class CurvePoint:
     snr_db: float
     si_sdr_db: float
     pesq_wb: float | None = None  # all codebooks; validated only by runs with --select_by pesq (NaN: no clip scored)
+    selection: float = float("nan")  # what best.pt is chosen by (train/monitor.py selection)
 
 
 @dataclass(frozen=True)
@@ -70,14 +73,15 @@ class RunCurve:
 
     @property
     def best(self) -> CurvePoint:
-        """The validation best.pt holds, by all codebooks' score: the highest PESQ-WB for a run that chose by it
-        (`select_by` "pesq"; with --val_codebooks best.pt weighs the lower rates in too), else the lowest mel
-        distance."""
-        if self.recipe.get("select_by") == "pesq":
-            scored = [p for p in self.points if p.pesq_wb is not None and np.isfinite(p.pesq_wb)]
-            if scored:
-                return max(scored, key=lambda p: p.pesq_wb)
-        return min(self.points, key=lambda p: p.mel_distance)
+        """The validation best.pt holds: the best selection (the mean mel distance, or with --select_by pesq the
+        mean PESQ-WB, over all codebooks and each --val_codebooks count); the lowest mel distance where no
+        selection is finite."""
+        best = math.nan
+        chosen = None
+        for point in self.points:
+            if better(point.selection, best, "mel" if point.pesq_wb is None else "pesq"):
+                best, chosen = point.selection, point
+        return chosen or min(self.points, key=lambda p: p.mel_distance)
 
     def slope_per_audio_hour(self) -> float | None:
         """Least-squares change of mel distance per audio-hour over the run's last SLOPE_POINTS validations.
@@ -185,6 +189,8 @@ def run_curve(run_dir: Path, label: str | None = None, _seen: frozenset[Path] = 
             snr_db=row["snr_db"],
             si_sdr_db=row["si_sdr_db"],
             pesq_wb=row.get("pesq_wb"),
+            selection=selection(row["mel_distance"], row.get("mel_distance_at") or {}, row.get("pesq_wb"),
+                                row.get("pesq_wb_at") or {}),
         )
         for row in rows
     ]

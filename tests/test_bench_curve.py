@@ -117,6 +117,15 @@ def test_a_run_choosing_by_pesq_has_its_pesq_curve_and_best_by_pesq(runs: Path, 
     from sscodec.benchmarks.training_curve_report import figure
 
     assert len(figure(data).axes) == 4  # mel and PESQ rows, against audio-hours and wall-hours
+    # With --val_codebooks best.pt is the best mean over the counts, and so is the curve's best: the step with the
+    # highest PESQ at all codebooks but the lowest at 6 is not it.
+    at_6 = [0.1 if i == worst_mel else 0.5 for i in range(3)]
+    (run / "metrics.jsonl").write_text("".join(
+        json.dumps({**row, "pesq_wb": value, "pesq_wb_at": {"6": low}}) + "\n"
+        for row, value, low in zip(rows, pesq, at_6, strict=True)))
+    means = [(value + low) / 2 for value, low in zip(pesq, at_6, strict=True)]
+    mean_best = _curve(tmp_path, str(run))["runs"][0]["best"]
+    assert mean_best["step"] == rows[means.index(max(means))]["step"] != rows[worst_mel]["step"]
 
 
 def test_score_audio_scores_each_runs_best_checkpoint(runs: Path, tmp_path: Path) -> None:

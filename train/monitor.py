@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,7 @@ class Validation:
         """What best.pt is chosen by, over all codebooks and each --val_codebooks count: the mean mel distance
         (lowest is best) or, with --select_by pesq, the mean PESQ-WB (highest is best; NaN if PESQ scored no
         clip, which is never best)."""
-        if self.pesq_wb is None:
-            values = [self.mel_distance, *self.mel_distance_at.values()]
-        else:
-            values = [self.pesq_wb, *self.pesq_wb_at.values()]
-        return sum(values) / len(values)
+        return selection(self.mel_distance, self.mel_distance_at, self.pesq_wb, self.pesq_wb_at)
 
     def scalars(self) -> dict[str, float]:
         """Every number of this validation by name (`mel_distance_at` entries as mel_distance_6cb, ...)."""
@@ -101,6 +98,14 @@ def bad_signs(history: list[Validation], patience: int = 3) -> list[str]:
             signs.append(f"bad sign: no improvement in {SELECT_BY[latest.select_by]} over the last {patience} "
                          "validations")
     return signs
+
+
+def selection(mel_distance: float, mel_distance_at: Mapping[str, float], pesq_wb: float | None,
+              pesq_wb_at: Mapping[str, float]) -> float:
+    """Validation.selection from a validation's fields (as metrics.jsonl holds them): the mean PESQ-WB over all
+    codebooks and each --val_codebooks count where PESQ was measured, else the mean mel distance over them."""
+    values = [mel_distance, *mel_distance_at.values()] if pesq_wb is None else [pesq_wb, *pesq_wb_at.values()]
+    return sum(values) / len(values)
 
 
 def better(value: float, than: float, select_by: str) -> bool:
