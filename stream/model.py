@@ -41,6 +41,7 @@ class CodecModel:
         self.info: ModelInfo = read_model_info(self.encoder, self.decoder, self.directory)
         self._runtime = runtime
         self._searching: dict[int, StreamGraph] = {self.info.n_codebooks: self.encoder_graph}
+        self._cut_models: dict[int, bytes | None] = {}
 
     @property
     def encoder(self) -> ort.InferenceSession:
@@ -56,19 +57,31 @@ class CodecModel:
         """The encoder graph for a sender of the first `codebooks` codebooks: one that searches only those
         (stream/codebook_search.py; the same codes, opened once per count), or the whole graph where its codes
         cannot be cut. ValueError for a count outside 1..n_codebooks; ModelError if the file no longer loads."""
+        if codebooks not in self._searching:
+            trimmed = self.encoder_model_for(codebooks)
+            self._searching[codebooks] = (
+                self.encoder_graph if trimmed is None
+                else StreamGraph(self.encoder_graph.path, self._runtime, trimmed)
+            )
+        return self._searching[codebooks]
+
+    def encoder_model_for(self, codebooks: int) -> bytes | None:
+        """encoder_stream.onnx cut to search only the first `codebooks` codebooks, serialized (what
+        `encoder_graph_for` runs, and what the browser page loads for that count); None where the whole graph
+        is the one to run (all codebooks, or codes that cannot be cut). ValueError for a count outside
+        1..n_codebooks; ModelError if the file no longer loads."""
         if not 1 <= codebooks <= self.info.n_codebooks:
             raise ValueError(f"codebooks must be in 1..{self.info.n_codebooks} for this model, got {codebooks}")
-        if codebooks not in self._searching:
+        if codebooks == self.info.n_codebooks:
+            return None
+        if codebooks not in self._cut_models:
             path = self.encoder_graph.path
             try:
                 trimmed = search_only(onnx.load(path), codebooks)
             except (OSError, DecodeError) as error:
                 raise ModelError(f"{path}: cannot read ({first_line(error)})") from None
-            self._searching[codebooks] = (
-                self.encoder_graph if trimmed is None
-                else StreamGraph(path, self._runtime, trimmed.SerializeToString())
-            )
-        return self._searching[codebooks]
+            self._cut_models[codebooks] = None if trimmed is None else trimmed.SerializeToString()
+        return self._cut_models[codebooks]
 
     def prepare(self, chunk_frames: int, codebooks: int) -> None:
         """Open the fixed-shape decoder session for chunks of `chunk_frames` frames of `codebooks` codebooks

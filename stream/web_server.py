@@ -1,8 +1,9 @@
 """`codec-stream --web`: serve the in-browser codec page (README, "In the browser").
 
 The page runs the two stream graphs itself with ONNX Runtime Web; this server only hands out files: the page's
-own (`stream/web/`, installed with the package, ONNX Runtime Web included: no CDN), the model's two stream graphs,
-and the model's contract read from their metadata by the same code as every other command (`/api/model`). It also
+own (`stream/web/`, installed with the package, ONNX Runtime Web included: no CDN), the model's two stream graphs
+(the encoder as `encoder_stream.onnx?codebooks=K` cut to search only the first K codebooks, as a Python sender
+runs it: stream/codebook_search.py), and the model's contract read from their metadata by the same code as every other command (`/api/model`). It also
 unpacks a dropped `.sscb` file to codes (`/api/sscb`), since the entropy coder's tables and range coder live here.
 Nothing outside those is reachable: static paths are resolved and must stay inside the asset folder.
 """
@@ -178,9 +179,13 @@ class PageHandler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, "application/json", body, send_body=True)
 
     def _get(self, send_body: bool) -> None:
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
         if path == "/api/model":
             self._send(HTTPStatus.OK, "application/json", self.server.config_json, send_body)
+            return
+        if path == f"/model/{ENCODER_STREAM}" and "codebooks" in parse_qs(url.query):
+            self._send_encoder_for(parse_qs(url.query)["codebooks"][0], send_body)
             return
         if path in self.server.model_files:
             self._send_file(self.server.model_files[path], send_body)
@@ -190,6 +195,25 @@ class PageHandler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.NOT_FOUND, "not found", send_body)
             return
         self._send_file(file, send_body)
+
+    def _send_encoder_for(self, codebooks: str, send_body: bool) -> None:
+        """The encoder graph a sender of the first `codebooks` codebooks runs (the file itself where nothing is
+        cut); 400 for a count the model does not have."""
+        model = self.server.model
+        if not codebooks.isdigit() or not 1 <= int(codebooks) <= model.info.n_codebooks:
+            message = f"codebooks must be in 1..{model.info.n_codebooks} for this model, got {codebooks[:20]!r}"
+            self._error(HTTPStatus.BAD_REQUEST, message, send_body)
+            return
+        try:
+            cut = model.encoder_model_for(int(codebooks))
+        except StreamError as error:  # the file changed under the server: said here, not to the page (a path)
+            print(f"codec-stream: {error}", file=sys.stderr)
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "the model's encoder graph cannot be read", send_body)
+            return
+        if cut is None:
+            self._send_file(self.server.model_files[f"/model/{ENCODER_STREAM}"], send_body)
+        else:
+            self._send(HTTPStatus.OK, CONTENT_TYPES[".onnx"], cut, send_body)
 
     def _send_file(self, path: Path, send_body: bool) -> None:
         content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")

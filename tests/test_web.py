@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import onnx
 import psutil
 import pytest
 import soundfile
@@ -184,18 +185,10 @@ def test_live_page_codes_and_decodes_the_microphone_as_python_does(
 
     info = model.info
     frame = info.frame_size
-    assert (data["sampleRate"], data["frameSize"], data["nCodebooks"]) == (
-        info.sample_rate,
-        frame,
-        info.n_codebooks,
-    )
-    fed = b64_array(data["input"], "<f4")
-    codes = b64_array(data["codes"], "<i4").reshape(-1, info.n_codebooks)
-    codebooks = b64_array(data["codebooks"], "u1")
-    decoded = b64_array(data["output"], "<f4")
+    fed, codes, codebooks, equal_frames, equal_codes, audio_error = _check_recording(data, model)
     compute_ms = b64_array(data["computeMs"], "<f8")
     frames = codes.shape[0]
-    assert frames >= LIVE_FRAMES and fed.shape == decoded.shape == (frames * frame,)
+    assert frames >= LIVE_FRAMES
     assert (codebooks == info.n_codebooks).all()
 
     # The microphone really carried the clip: some second of what the encoder was fed matches the clip
@@ -204,17 +197,6 @@ def test_live_page_codes_and_decodes_the_microphone_as_python_does(
     assert np.sqrt(np.mean(window**2)) > 0.01
     assert _best_correlation(window, np.concatenate([clip, clip])) > 0.9
 
-    # Codes: Python's encoder_stream.onnx on the same 16 kHz samples, one frame per call as the page ran it.
-    encoder = StreamEncoder(model, info.n_codebooks)
-    expected = np.stack([encoder.encode_codes(chunk)[:, 0] for chunk in fed.reshape(frames, frame)])
-    equal_frames = (expected == codes).all(axis=1).mean()
-    equal_codes = (expected == codes).mean()
-    # Audio: Python's decoder_stream.onnx on the page's codes, each frame with the codebooks the page used.
-    decoder = StreamDecoder(model)
-    reference = np.concatenate(
-        [decoder.decode_codes(codes[i, : codebooks[i], None].astype(np.int64)) for i in range(frames)]
-    )
-    audio_error = float(np.abs(reference - decoded).max())
     native_ms = _native_compute_ms(model, fed.reshape(frames, frame))
     percentiles = (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))
 
@@ -244,6 +226,72 @@ def test_live_page_codes_and_decodes_the_microphone_as_python_does(
     assert audio_error <= AUDIO_TOLERANCE
     assert (compute_ms > 0).all()
     assert page.text_content("#bitrate") == f"{info.n_codebooks} codebooks · {info.bitrate_kbps(12):.1f} kbps"
+
+
+def _check_recording(data: dict, model: CodecModel) -> tuple:
+    """What a `?record` page coded live, against Python: (fed audio, codes [frames, n_codebooks] with -1 for a
+    codebook not sent, codebooks sent per frame, share of frames whose sent codes all equal Python's, share of
+    codes equal, the largest audio difference). Python's codes: the whole encoder_stream.onnx on the same 16 kHz
+    samples, one frame per call as the page ran it, its first codebooks as many as the page sent; its audio:
+    decoder_stream.onnx on the page's codes, each frame with the codebooks the page sent."""
+    info = model.info
+    frame = info.frame_size
+    assert (data["sampleRate"], data["frameSize"], data["nCodebooks"]) == (info.sample_rate, frame, info.n_codebooks)
+    fed = b64_array(data["input"], "<f4")
+    codes = b64_array(data["codes"], "<i4").reshape(-1, info.n_codebooks)
+    codebooks = b64_array(data["codebooks"], "u1")
+    decoded = b64_array(data["output"], "<f4")
+    frames = codes.shape[0]
+    assert fed.shape == decoded.shape == (frames * frame,) and codebooks.shape == (frames,)
+    sent = np.arange(info.n_codebooks)[None, :] < codebooks[:, None]
+    assert (codes[~sent] == -1).all() and (codes[sent] >= 0).all()
+
+    encoder = StreamEncoder(model, info.n_codebooks)
+    expected = np.stack([encoder.encode_codes(chunk)[:, 0] for chunk in fed.reshape(frames, frame)])
+    equal = (expected == codes) | ~sent
+    decoder = StreamDecoder(model)
+    reference = np.concatenate(
+        [decoder.decode_codes(codes[i, : codebooks[i], None].astype(np.int64)) for i in range(frames)]
+    )
+    audio_error = float(np.abs(reference - decoded).max())
+    return fed, codes, codebooks, float(equal.all(axis=1).mean()), float(equal[sent].mean()), audio_error
+
+
+def test_the_live_page_switches_codebooks_mid_stream_on_a_cut_encoder(
+    page, server: str, model: CodecModel
+) -> None:
+    """A user moves the slider while talking: the page loads the encoder cut to the new count (stream/
+    codebook_search.py, served by codec-stream) and goes on with the same state, so its codes stay Python's."""
+    n = model.info.n_codebooks
+    fewer = max(1, n // 3)
+    encoders: list[str] = []
+    page.on("request", lambda request: encoders.append(request.url) if "encoder_stream.onnx" in request.url else None)
+    open_page(page, server + "?record")
+    page.click("#start")
+    page.wait_for_function("() => window.sscodec.stats?.frames >= 50", timeout=60_000)
+    page.eval_on_selector("#codebooks", f"e => {{ e.value = {fewer}; e.dispatchEvent(new Event('input')); }}")
+    page.wait_for_function(f"() => window.sscodec.stats?.codebooks === {fewer}", timeout=30_000)
+    switched_at = page.evaluate("window.sscodec.stats.frames")
+    page.wait_for_function(f"() => window.sscodec.stats.frames >= {switched_at + 100}", timeout=60_000)
+    data = page.evaluate("window.sscodec.collect()")
+    page.click("#start")  # stop
+
+    assert [url.rsplit("/", 1)[1] for url in encoders] == [
+        f"encoder_stream.onnx?codebooks={n}",
+        f"encoder_stream.onnx?codebooks={fewer}",
+    ]
+    _, _, codebooks, equal_frames, _, audio_error = _check_recording(data, model)
+    compute_ms = b64_array(data["computeMs"], "<f8")
+    print(
+        f"\nweb page, compute per frame (encode + decode) median {np.median(compute_ms[codebooks == n]):.2f} ms at "
+        f"{n} codebooks, {np.median(compute_ms[codebooks == fewer]):.2f} ms at {fewer} (cut encoder); load average "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+    changes = np.flatnonzero(np.diff(codebooks.astype(int)))
+    assert len(changes) == 1 and codebooks[0] == n and codebooks[-1] == fewer  # one switch, no frame lost
+    assert (codebooks == fewer).sum() >= 100
+    assert equal_frames >= MIN_EQUAL_FRAMES
+    assert audio_error <= AUDIO_TOLERANCE
 
 
 def _native_compute_ms(model: CodecModel, frames: np.ndarray) -> np.ndarray:
@@ -338,15 +386,15 @@ def test_dropped_wav_is_coded_as_python_codes_it_and_saved(
     drop_file(page, wav)
     result = wait_for_file(page)
     decoded = b64_array(result["decoded"], "<f4")
-    codes = b64_array(result["codes"], "<i4").reshape(-1, model.info.n_codebooks)
+    codes = b64_array(result["codes"], "<i4").reshape(-1, 6)  # the cut encoder's: six codebooks searched
     assert result["codebooks"] == 6 and decoded.shape == samples.shape
 
     frames = codes.shape[0]
     padded = np.zeros(frames * model.info.frame_size, np.float32)
     padded[: len(samples)] = samples
-    expected = StreamEncoder(model, model.info.n_codebooks).encode_codes(padded).T
+    expected = StreamEncoder(model, model.info.n_codebooks).encode_codes(padded).T[:, :6]
     assert (expected == codes).all(axis=1).mean() >= MIN_EQUAL_FRAMES
-    reference = StreamDecoder(model).decode_codes(codes[:, :6].T.astype(np.int64))[: len(samples)]
+    reference = StreamDecoder(model).decode_codes(codes.T.astype(np.int64))[: len(samples)]
     assert np.abs(reference - decoded).max() <= AUDIO_TOLERANCE
     assert "talk.wav: 6.72 s, encoded and decoded at 6 codebooks · 3.0 kbps" in page.text_content(
         "#file-status"
@@ -522,6 +570,22 @@ def test_the_page_and_onnx_runtime_web_come_from_this_server(in_process_server: 
     for graph in ("encoder_stream.onnx", "decoder_stream.onnx"):
         status, _, body = _get(in_process_server, f"/model/{graph}")
         assert status == 200 and body == (BUNDLED_MODEL_DIR / graph).read_bytes()
+
+
+def test_the_encoder_is_served_cut_to_the_codebooks_a_page_sends(in_process_server: str, model: CodecModel) -> None:
+    n = model.info.n_codebooks
+    whole = (BUNDLED_MODEL_DIR / "encoder_stream.onnx").read_bytes()
+    for codebooks in (1, 6):
+        status, headers, body = _get(in_process_server, f"/model/encoder_stream.onnx?codebooks={codebooks}")
+        assert status == 200 and headers["Content-Type"] == "application/octet-stream"
+        graph = onnx.load_from_string(body)
+        assert sum(node.op_type == "ArgMax" for node in graph.graph.node) == codebooks
+        assert len(body) < len(whole) and body == model.encoder_model_for(codebooks)
+    assert _get(in_process_server, f"/model/encoder_stream.onnx?codebooks={n}")[2] == whole
+    for bad in ("0", str(n + 1), "six", "-1", "1e3"):
+        status, _, body = _get(in_process_server, f"/model/encoder_stream.onnx?codebooks={bad}")
+        assert status == 400, bad
+        assert json.loads(body)["error"].startswith(f"codebooks must be in 1..{n} for this model, got"), bad
 
 
 def test_a_bad_sscb_upload_is_a_one_line_error(in_process_server: str) -> None:

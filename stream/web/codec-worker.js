@@ -63,7 +63,8 @@ class LiveSession {
     this.toModel = new Resampler(deviceRate, config.sample_rate);
     this.toDevice = new Resampler(config.sample_rate, deviceRate);
     this.pending = new Float32Array(0);
-    this.codebooks = codebooks;
+    this.codebooks = codebooks; // what is sent; `requested` is what the slider asked for
+    this.requested = codebooks;
     this.playbackPort = playbackPort;
     this.capturePort = capturePort;
     this.busy = false;
@@ -112,9 +113,9 @@ class LiveSession {
   async codeFrame(frame) {
     const q = this.codebooks;
     const t0 = performance.now();
-    const codes = await this.encoder.encode(frame);
+    const codes = await this.encoder.encode(frame, q);
     const t1 = performance.now();
-    const audio = await this.decoder.decode(codes, 1, q, config.n_codebooks);
+    const audio = await this.decoder.decode(codes, 1, q);
     const t2 = performance.now();
     const out = this.toDevice.process(audio);
     this.playbackPort.postMessage(out, [out.buffer]);
@@ -126,7 +127,9 @@ class LiveSession {
     this.outputLevel.add(audio);
     if (this.record) {
       this.record.input.push(frame);
-      this.record.codes.push(codes);
+      const sent = new Int32Array(config.n_codebooks).fill(-1); // -1: a codebook not sent
+      sent.set(codes);
+      this.record.codes.push(sent);
       this.record.codebooks.push(q);
       this.record.output.push(audio);
       this.record.computeMs.push(t2 - t0);
@@ -187,20 +190,20 @@ class LiveSession {
 
 /** A whole signal at the model's rate through encoder and decoder, `FILE_CHUNK_FRAMES` frames per call. */
 async function decodeAudio(id, samples, q) {
-  const { frame_size: frameSize, n_codebooks: n } = config;
+  const frameSize = config.frame_size;
   const frames = Math.ceil(samples.length / frameSize);
   const padded = new Float32Array(frames * frameSize);
   padded.set(samples);
   const encoder = new StreamEncoder(model);
   const decoder = new StreamDecoder(model);
-  const allCodes = new Int32Array(frames * n);
+  const allCodes = new Int32Array(frames * q);
   const output = new Float32Array(frames * frameSize);
   const t0 = performance.now();
   for (let f = 0; f < frames; f += FILE_CHUNK_FRAMES) {
     const k = Math.min(FILE_CHUNK_FRAMES, frames - f);
-    const codes = await encoder.encode(padded.subarray(f * frameSize, (f + k) * frameSize));
-    allCodes.set(codes, f * n);
-    output.set(await decoder.decode(codes, k, q, n), f * frameSize);
+    const codes = await encoder.encode(padded.subarray(f * frameSize, (f + k) * frameSize), q);
+    allCodes.set(codes, f * q);
+    output.set(await decoder.decode(codes, k, q), f * frameSize);
     postMessage({ type: 'progress', id, done: f + k, total: frames });
   }
   const ms = performance.now() - t0;
@@ -235,7 +238,15 @@ const handlers = {
     live = new LiveSession(deviceRate, capturePort, playbackPort, codebooks, record);
   },
   codebooks({ codebooks }) {
-    if (live) live.codebooks = codebooks;
+    // The live loop switches once the encoder for that count is open (the state carries over); until then it
+    // keeps sending the count it has. Opened at once even when idle, so that a start or a file finds it ready.
+    if (live) live.requested = codebooks;
+    model?.encoderFor(codebooks).then(
+      () => {
+        if (live?.requested === codebooks) live.codebooks = codebooks;
+      },
+      (error) => postMessage({ type: 'error', message: `no encoder for ${codebooks} codebooks: ${error.message ?? error}` }),
+    );
   },
   stop() {
     if (live) {

@@ -14,50 +14,76 @@ export async function fetchModelConfig(base = new URL('./', import.meta.url)) {
   return response.json();
 }
 
-/** Both graphs of one model, loaded once; the sessions hold no stream state, so encoders and decoders share them. */
+/**
+ * Both graphs of one model; the sessions hold no stream state, so encoders and decoders share them. The encoder
+ * is opened once per codebook count sent: the server cuts it to search only those codebooks (the same codes and
+ * state as the whole graph; stream/codebook_search.py), so a sender of fewer pays for fewer.
+ */
 export class CodecModel {
   static async load(config, base = new URL('./', import.meta.url)) {
     ort.env.wasm.numThreads = 1; // one thread: no SharedArrayBuffer, no cross-origin isolation needed
     ort.env.wasm.proxy = false; // we already run in a worker
     ort.env.wasm.wasmPaths = new URL('vendor/onnxruntime-web/', base).href;
     ort.env.logLevel = 'error'; // not ONNX Runtime's start-up warnings (e.g. "Unknown CPU vendor" in WebAssembly)
-    const options = {
-      executionProviders: ['wasm'],
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      logSeverityLevel: 3,
-    };
-    const [encoder, decoder] = await Promise.all(
-      [config.graphs.encoder, config.graphs.decoder].map(async (path) => {
-        const response = await fetch(new URL(path, base));
-        if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-        return ort.InferenceSession.create(new Uint8Array(await response.arrayBuffer()), options);
-      }),
-    );
-    const model = new CodecModel(config, encoder, decoder);
+    const model = new CodecModel(config, base);
+    model.decoder = await model.open(config.graphs.decoder);
+    await model.encoderFor(config.codebooks);
     await model.warmUp();
     return model;
   }
 
   /** A few throwaway frames, so that the first real frame does not pay for first-run allocations. */
   async warmUp(frames = 3) {
+    const q = this.config.codebooks;
     const encoder = new StreamEncoder(this);
     const decoder = new StreamDecoder(this);
     for (let i = 0; i < frames; i++) {
-      await decoder.decode(await encoder.encode(new Float32Array(this.config.frame_size)), 1, this.config.n_codebooks);
+      await decoder.decode(await encoder.encode(new Float32Array(this.config.frame_size), q), 1, q);
     }
   }
 
-  constructor(config, encoder, decoder) {
+  constructor(config, base) {
     this.config = config;
-    this.encoder = encoder;
-    this.decoder = decoder;
-    // Calls into one WebAssembly instance must not interleave: every run goes through this queue.
+    this.base = base;
+    this.decoder = null;
+    this.encoders = new Map(); // codebook count -> Promise of its encoder session
+    // Calls into one WebAssembly instance must not interleave: every run and every session creation goes
+    // through this queue.
     this.queue = Promise.resolve();
   }
 
+  /** The encoder session for a sender of the first `q` codebooks, fetched and opened once (a failed load is
+   *  tried again on the next call). */
+  encoderFor(q) {
+    const n = this.config.n_codebooks;
+    if (!(Number.isInteger(q) && q >= 1 && q <= n)) return Promise.reject(new Error(`need 1..${n} codebooks`));
+    if (!this.encoders.has(q)) {
+      const session = this.open(`${this.config.graphs.encoder}?codebooks=${q}`);
+      session.catch(() => this.encoders.delete(q));
+      this.encoders.set(q, session);
+    }
+    return this.encoders.get(q);
+  }
+
+  async open(path) {
+    const response = await fetch(new URL(path, this.base));
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const options = {
+      executionProviders: ['wasm'],
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      logSeverityLevel: 3,
+    };
+    return this.enqueue(() => ort.InferenceSession.create(bytes, options));
+  }
+
   run(session, feeds) {
-    const result = this.queue.then(() => session.run(feeds));
+    return this.enqueue(() => session.run(feeds));
+  }
+
+  enqueue(call) {
+    const result = this.queue.then(call);
     this.queue = result.catch(() => {});
     return result;
   }
@@ -77,28 +103,31 @@ class Stream {
   }
 }
 
-/** audio → codes, frame by frame, with its own encoder state (stream/encoder.py's encode_codes). */
+/** audio → codes, frame by frame, with its own encoder state (stream/encoder.py's encode_codes). The state
+ *  is the same whatever the codebook count, so the count may change from one call to the next. */
 export class StreamEncoder extends Stream {
   constructor(model) {
     super(model, 'encoder_state_size');
   }
 
-  /** Codes (Int32Array [frames * n_codebooks], frame-major) of whole frames of audio (Float32Array). */
-  async encode(audio) {
-    const { frame_size: frameSize, n_codebooks: codebooks } = this.model.config;
+  /** Codes (Int32Array [frames * q], frame-major) of the first `q` codebooks of whole frames of audio
+   *  (Float32Array). */
+  async encode(audio, q) {
+    const { frame_size: frameSize } = this.model.config;
     if (audio.length === 0 || audio.length % frameSize) {
       throw new Error(`a chunk must be whole ${frameSize}-sample frames, got ${audio.length} samples`);
     }
+    const session = await this.model.encoderFor(q);
     const frames = audio.length / frameSize;
-    const out = await this.model.run(this.model.encoder, {
+    const out = await this.model.run(session, {
       audio: new ort.Tensor('float32', audio, [1, audio.length]),
       state: this.state,
     });
     this.state = out.next_state;
-    const raw = out.codes.data; // BigInt64Array [1, n_codebooks, frames]
-    const codes = new Int32Array(frames * codebooks);
-    for (let q = 0; q < codebooks; q++) {
-      for (let f = 0; f < frames; f++) codes[f * codebooks + q] = Number(raw[q * frames + f]);
+    const raw = out.codes.data; // BigInt64Array [1, q, frames]
+    const codes = new Int32Array(frames * q);
+    for (let c = 0; c < q; c++) {
+      for (let f = 0; f < frames; f++) codes[f * q + c] = Number(raw[c * frames + f]);
     }
     return codes;
   }
@@ -110,14 +139,14 @@ export class StreamDecoder extends Stream {
     super(model, 'decoder_state_size');
   }
 
-  /** Audio (Float32Array [frames * frame_size]) of the first `q` codebooks of codes [frames, stride], frame-major. */
-  async decode(codes, frames, q, stride = q) {
+  /** Audio (Float32Array [frames * frame_size]) of codes [frames, q] (frame-major) of the first `q` codebooks. */
+  async decode(codes, frames, q) {
     const { n_codebooks: n, codebook_size: size } = this.model.config;
     if (!(q >= 1 && q <= n && frames >= 1)) throw new Error(`need 1..${n} codebooks and >= 1 frame`);
     const input = new BigInt64Array(q * frames);
     for (let c = 0; c < q; c++) {
       for (let f = 0; f < frames; f++) {
-        const code = codes[f * stride + c];
+        const code = codes[f * q + c];
         if (!(code >= 0 && code < size)) throw new Error(`codes must be in 0..${size - 1}, got ${code}`);
         input[c * frames + f] = BigInt(code);
       }
