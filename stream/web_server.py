@@ -15,6 +15,7 @@ import gzip
 import io
 import ipaddress
 import json
+import re
 import socket
 import sys
 from collections.abc import Callable
@@ -161,16 +162,16 @@ class PageHandler(BaseHTTPRequestHandler):
         if url.path != "/api/sscb":
             self._error(HTTPStatus.NOT_FOUND, "not found")
             return
-        length = self.headers.get("Content-Length", "")
-        if not length.isdigit():
+        length = _decimal(self.headers.get("Content-Length", ""))
+        if length is None:
             self._error(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
             return
-        if int(length) > MAX_UPLOAD_BYTES:
+        if length > MAX_UPLOAD_BYTES:
             self._error(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"files above {MAX_UPLOAD_BYTES >> 20} MB are refused"
             )
             return
-        data = self.rfile.read(int(length))
+        data = self.rfile.read(length)
         try:
             body = json.dumps(unpack_sscb(self.server.model, data, _file_name(url.query))).encode("utf-8")
         except (StreamError, ValueError) as error:
@@ -184,8 +185,9 @@ class PageHandler(BaseHTTPRequestHandler):
         if path == "/api/model":
             self._send(HTTPStatus.OK, "application/json", self.server.config_json, send_body)
             return
-        if path == f"/model/{ENCODER_STREAM}" and "codebooks" in parse_qs(url.query):
-            self._send_encoder_for(parse_qs(url.query)["codebooks"][0], send_body)
+        counts = parse_qs(url.query, keep_blank_values=True).get("codebooks")
+        if path == f"/model/{ENCODER_STREAM}" and counts is not None:
+            self._send_encoder_for(counts, send_body)
             return
         if path in self.server.model_files:
             self._send_file(self.server.model_files[path], send_body)
@@ -196,16 +198,19 @@ class PageHandler(BaseHTTPRequestHandler):
             return
         self._send_file(file, send_body)
 
-    def _send_encoder_for(self, codebooks: str, send_body: bool) -> None:
+    def _send_encoder_for(self, counts: list[str], send_body: bool) -> None:
         """The encoder graph a sender of the first `codebooks` codebooks runs (the file itself where nothing is
-        cut); 400 for a count the model does not have."""
+        cut), for a query that gives the count once; 400 for anything else."""
         model = self.server.model
-        if not codebooks.isdigit() or not 1 <= int(codebooks) <= model.info.n_codebooks:
-            message = f"codebooks must be in 1..{model.info.n_codebooks} for this model, got {codebooks[:20]!r}"
-            self._error(HTTPStatus.BAD_REQUEST, message, send_body)
+        n = model.info.n_codebooks
+        count = _decimal(counts[0]) if len(counts) == 1 else None
+        if count is None or not 1 <= count <= n:
+            got = ", ".join(repr(text[:20]) for text in counts) or "none"
+            self._error(HTTPStatus.BAD_REQUEST, f"codebooks must be one count in 1..{n} for this model, got {got}",
+                        send_body)
             return
         try:
-            cut = model.encoder_model_for(int(codebooks))
+            cut = model.encoder_model_for(count)
         except StreamError as error:  # the file changed under the server: said here, not to the page (a path)
             print(f"codec-stream: {error}", file=sys.stderr)
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "the model's encoder graph cannot be read", send_body)
@@ -254,6 +259,12 @@ class PageHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the terminal shows the address and errors, not every request."""
+
+
+def _decimal(text: str) -> int | None:
+    """A non-negative decimal of ASCII digits (at most 18 of them), or None: str.isdigit also takes "²" and
+    "٣", which int() refuses or reads, and int() of thousands of digits raises."""
+    return int(text) if re.fullmatch(r"[0-9]{1,18}", text) else None
 
 
 def _file_name(query: str) -> str:

@@ -53,6 +53,12 @@ function fmt(ms, digits = 2) {
   return ms == null ? '–' : ms.toFixed(digits);
 }
 
+/** Put the slider and its bitrate label at `q` codebooks (without telling the worker). */
+function showCodebooks(q) {
+  $('codebooks').value = q;
+  $('bitrate').textContent = bitrateLabel(q);
+}
+
 async function init() {
   const response = await fetch('api/model');
   if (!response.ok) throw new Error(`api/model: HTTP ${response.status}`);
@@ -62,10 +68,8 @@ async function init() {
     `Model “${config.name}”${precision}: ${config.sample_rate / 1000} kHz, ${config.frame_ms} ms frames, ` +
     `${config.n_codebooks} codebooks × ${config.bits_per_code} bits (${config.kbps_per_codebook} kbps each) · ` +
     `ONNX Runtime Web ${config.onnxruntime_web}, WebAssembly SIMD, one thread`;
-  const slider = $('codebooks');
-  slider.max = config.n_codebooks;
-  slider.value = config.codebooks;
-  $('bitrate').textContent = bitrateLabel(config.codebooks);
+  $('codebooks').max = config.n_codebooks;
+  showCodebooks(config.codebooks);
 
   worker = new Worker(new URL('codec-worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = onWorkerMessage;
@@ -77,7 +81,7 @@ async function init() {
   const { loadMs } = await ready;
   setStatus($('status'), `Model loaded in ${Math.round(loadMs)} ms. Start the microphone or drop a file.`);
   $('start').disabled = false;
-  slider.disabled = false;
+  $('codebooks').disabled = false;
 }
 
 function onWorkerMessage(event) {
@@ -103,8 +107,11 @@ function onWorkerMessage(event) {
     if (waiting) {
       waiting.reject(new Error(message.message));
       pending.delete(message.id);
+    } else if (message.live) {
+      stopLive(message.message);
     } else {
       setStatus($('status'), message.message, true);
+      if (message.codebooks !== undefined) showCodebooks(message.codebooks); // what is still sent
     }
   }
 }
@@ -177,15 +184,29 @@ async function startLive() {
   }
 }
 
-async function stopLive() {
+/** Stop the live session: by the user, or with `error` when the worker's side stopped. */
+async function stopLive(error = null) {
   if (!audio) return;
-  worker.postMessage({ type: 'stop' });
-  audio.stream.getTracks().forEach((track) => track.stop());
-  await audio.context.close();
+  const { stream, context } = audio;
+  const button = $('start');
+  // A second click while the context closes must neither close it again nor start at once (found from
+  // outside: a double click on Stop threw "Cannot close a closed AudioContext").
   audio = null;
-  $('start').textContent = 'Start microphone';
-  $('start').classList.remove('stop');
-  setStatus($('status'), 'Stopped. The numbers below are from the last run.');
+  button.disabled = true;
+  worker.postMessage({ type: 'stop' });
+  stream.getTracks().forEach((track) => track.stop());
+  button.textContent = 'Start microphone';
+  button.classList.remove('stop');
+  if (error) {
+    setStatus($('status'), error, true);
+  } else {
+    setStatus($('status'), 'Stopped. The numbers below are from the last run.');
+  }
+  try {
+    await context.close();
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function drawTimeline() {

@@ -103,7 +103,8 @@ class LiveSession {
         await this.codeFrame(frame);
       }
     } catch (error) {
-      postMessage({ type: 'error', message: `live coding stopped: ${error.message ?? error}` });
+      // `live`: the page stops its side too (microphone, button), not only shows the message.
+      postMessage({ type: 'error', live: true, message: `live coding stopped: ${error.message ?? error}` });
       this.stop();
     } finally {
       this.busy = false;
@@ -226,6 +227,37 @@ async function decodeCodes(id, codes, frames, q, samples) {
   postMessage({ type: 'result', id, decoded, codebooks: q, computeMs: performance.now() - t0 }, [decoded.buffer]);
 }
 
+/**
+ * The slider moved to `q`. The live loop switches once the encoder for that count is open (the state carries
+ * over); until then it keeps sending the count it has. One count is opened at a time, and a drag across many
+ * counts opens only the one in flight and the last (found from outside: opening every count passed made the
+ * chosen one wait seconds behind the others). Opened even when idle, so that a start or a file finds it ready.
+ */
+let wantedCodebooks = null;
+let switching = false;
+async function switchCodebooks(q) {
+  wantedCodebooks = q;
+  if (live) live.requested = q;
+  if (switching || !model) return;
+  switching = true;
+  try {
+    for (let target = null; target !== wantedCodebooks; ) {
+      target = wantedCodebooks;
+      try {
+        await model.encoderFor(target);
+        if (live?.requested === target) live.codebooks = target;
+      } catch (error) {
+        if (target !== wantedCodebooks) continue; // moved on meanwhile: the newer count is what matters
+        // `codebooks`: what is still sent, which the page's slider shows again (moving it retries).
+        const sent = live && !live.stopped ? live.codebooks : undefined;
+        postMessage({ type: 'error', codebooks: sent, message: `no encoder for ${target} codebooks: ${error.message ?? error}` });
+      }
+    }
+  } finally {
+    switching = false;
+  }
+}
+
 const handlers = {
   async init({ modelConfig }) {
     config = modelConfig;
@@ -238,15 +270,7 @@ const handlers = {
     live = new LiveSession(deviceRate, capturePort, playbackPort, codebooks, record);
   },
   codebooks({ codebooks }) {
-    // The live loop switches once the encoder for that count is open (the state carries over); until then it
-    // keeps sending the count it has. Opened at once even when idle, so that a start or a file finds it ready.
-    if (live) live.requested = codebooks;
-    model?.encoderFor(codebooks).then(
-      () => {
-        if (live?.requested === codebooks) live.codebooks = codebooks;
-      },
-      (error) => postMessage({ type: 'error', message: `no encoder for ${codebooks} codebooks: ${error.message ?? error}` }),
-    );
+    switchCodebooks(codebooks);
   },
   stop() {
     if (live) {
