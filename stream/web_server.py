@@ -3,8 +3,9 @@
 The page runs the two stream graphs itself with ONNX Runtime Web; this server only hands out files: the page's
 own (`stream/web/`, installed with the package, ONNX Runtime Web included: no CDN), the model's two stream graphs
 (the encoder as `encoder_stream.onnx?codebooks=K` cut to search only the first K codebooks, as a Python sender
-runs it: stream/codebook_search.py), and the model's contract read from their metadata by the same code as every other command (`/api/model`). It also
-unpacks a dropped `.sscb` file to codes (`/api/sscb`), since the entropy coder's tables and range coder live here.
+runs it: stream/codebook_search.py), and the model's contract read from their metadata by the same code as every
+other command (`/api/model`). It also unpacks a dropped `.sscb` file to codes (`/api/sscb`), since the entropy
+coder's tables and range coder live here.
 Nothing outside those is reachable: static paths are resolved and must stay inside the asset folder.
 """
 

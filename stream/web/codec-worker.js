@@ -250,7 +250,8 @@ async function switchCodebooks(q) {
         if (target !== wantedCodebooks) continue; // moved on meanwhile: the newer count is what matters
         // `codebooks`: what is still sent, which the page's slider shows again (moving it retries).
         const sent = live && !live.stopped ? live.codebooks : undefined;
-        postMessage({ type: 'error', codebooks: sent, message: `no encoder for ${target} codebooks: ${error.message ?? error}` });
+        const message = `no encoder for ${target} codebooks: ${error.message ?? error}`;
+        postMessage({ type: 'error', codebooks: sent, message });
       }
     }
   } finally {
