@@ -26,8 +26,7 @@ export class CodecModel {
     ort.env.wasm.wasmPaths = new URL('vendor/onnxruntime-web/', base).href;
     ort.env.logLevel = 'error'; // not ONNX Runtime's start-up warnings (e.g. "Unknown CPU vendor" in WebAssembly)
     const model = new CodecModel(config, base);
-    model.decoder = await model.open(config.graphs.decoder);
-    await model.encoderFor(config.codebooks);
+    [model.decoder] = await Promise.all([model.open(config.graphs.decoder), model.encoderFor(config.codebooks)]);
     await model.warmUp();
     return model;
   }
