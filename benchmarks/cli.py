@@ -525,6 +525,39 @@ def curve(json_path: Path | None, runs: tuple[Path, ...], labels: tuple[str, ...
 
 
 @cli.command()
+@model_option
+@json_option
+@audio_option("Speech clips to code (tiled to --seconds).")
+@click.option("--codebooks", default=None, help="Codebook counts: a range A-B or a list [default: a quarter, half and all].")
+@click.option("--seconds", type=FiniteFloatRange(min=2), default=8.0, show_default=True,
+              help="Speech coded per count, one 20 ms frame per call.")
+def web(model: str, json_path: Path | None, audio_dir: Path, codebooks: str | None, seconds: float) -> None:
+    """The in-browser codec's cost per frame in headless Chromium (ONNX Runtime Web, the page's codec.js) and in
+    Python, per codebook count: the cut encoder the page runs against the whole one, and the decoder."""
+    from sscodec.benchmarks import web_report
+    from sscodec.benchmarks.web import run_web
+
+    model_dir = resolve_model(model)
+    info = StreamEngine(model_dir).info
+    n = info.n_codebooks
+    counts = sorted({max(1, n // 4), max(1, n // 2), n}) if codebooks is None else list(int_list(codebooks, "--codebooks"))
+    if not all(1 <= q <= n for q in counts):
+        raise click.BadParameter(f"codebooks must be in 1..{n} for this model", param_hint="--codebooks")
+    frames = int(seconds * 1000 / info.frame_ms)
+    audio = tile_to(list(read_clips(audio_dir, info.sample_rate).values()), frames * info.frame_size)
+    _stage(f"coding {frames} frames per count in Chromium and in Python, at {', '.join(map(str, counts))} "
+           "codebooks ...")
+    data = {
+        "benchmark": "web",
+        "machine": machine_info(),
+        "model": str(model_dir),
+        "audio": str(audio_dir),
+        **run_web(model_dir, audio, counts),
+    }
+    _finish("web", json_path, data, web_report.markdown(data), web_report.figure(data))
+
+
+@cli.command()
 def heldout() -> None:
     """List every clip of the speakers that the quality benchmark's cross-domain sets hold out, one path per
     line on stdout, for `codec-train --exclude`: training on ../shared/data/extra then never hears them."""

@@ -1,8 +1,17 @@
-"""Small wording helpers for what the commands print."""
+"""Small helpers for the text the commands print and read."""
 
 from __future__ import annotations
+
+import re
 
 
 def plural(count: int, noun: str, many: str | None = None) -> str:
     """`noun` for a count of 1, else its plural (`many`, or `noun` + "s"): "1 clip", "2 clips"."""
     return noun if count == 1 else (many or f"{noun}s")
+
+
+def decimal(text: str, max_digits: int = 18) -> int | None:
+    """The non-negative integer that `text` spells in ASCII digits alone (at most `max_digits` of them), else
+    None. Not str.isdigit: it also takes "²", which int() refuses, and "٣" or "８", which int() reads as 3 and 8
+    (found from outside: a server port and a Content-Length); and int() of thousands of digits raises."""
+    return int(text) if re.fullmatch(rf"[0-9]{{1,{max_digits}}}", text) else None

@@ -21,7 +21,7 @@ import numpy as np
 
 from sscodec.common.audio import read_audio_blocks
 from sscodec.common.errors import StreamError
-from sscodec.common.text import plural
+from sscodec.common.text import decimal, plural
 from sscodec.stream.call_audio import CallSink, CallSource, DeviceAudio, FileSink, FileSource
 from sscodec.stream.call_peer import OfferError, PeerLink
 from sscodec.stream.call_session import CallSession
@@ -88,9 +88,10 @@ def parse_listen_address(text: str) -> tuple[str, int]:
     if not sep:
         host, port = DEFAULT_HOST, text
     host = host.strip("[]") or DEFAULT_HOST
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
+    number = decimal(port)
+    if number is None or number > 65535:
         raise ValueError(f"expected HOST:PORT (port 0-65535), got {text!r}")
-    return host, int(port)
+    return host, number
 
 
 def check_call_url(text: str) -> str:

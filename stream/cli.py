@@ -17,7 +17,7 @@ from sscodec.common.cli import (
     run_cli,
 )
 from sscodec.common.errors import StreamError
-from sscodec.common.text import plural
+from sscodec.common.text import decimal, plural
 from sscodec.stream import devices
 from sscodec.stream.engine import StreamEngine, bitrate_cap_note, codebook_count
 from sscodec.stream.file_mode import stream_file
@@ -302,7 +302,8 @@ def _device(text: str | None) -> int | str | None:
     """A device from the command line: an index from --list-devices, or part of its name."""
     if text is None:
         return None
-    return int(text) if text.strip().isdigit() else text
+    index = decimal(text.strip())
+    return text if index is None else index
 
 
 def _latency(text: str) -> float | str:

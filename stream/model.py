@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from pathlib import Path
 
 import onnx
@@ -42,6 +43,7 @@ class CodecModel:
         self._runtime = runtime
         self._searching: dict[int, StreamGraph] = {self.info.n_codebooks: self.encoder_graph}
         self._cut_models: dict[int, bytes | None] = {}
+        self._cut_lock = threading.Lock()
 
     @property
     def encoder(self) -> ort.InferenceSession:
@@ -74,14 +76,17 @@ class CodecModel:
             raise ValueError(f"codebooks must be in 1..{self.info.n_codebooks} for this model, got {codebooks}")
         if codebooks == self.info.n_codebooks:
             return None
-        if codebooks not in self._cut_models:
-            path = self.encoder_graph.path
-            try:
-                trimmed = search_only(onnx.load(path), codebooks)
-            except (OSError, DecodeError) as error:
-                raise ModelError(f"{path}: cannot read ({first_line(error)})") from None
-            self._cut_models[codebooks] = None if trimmed is None else trimmed.SerializeToString()
-        return self._cut_models[codebooks]
+        with self._cut_lock:  # the page's server asks from a thread per request: each count is cut once
+            if codebooks not in self._cut_models:
+                path = self.encoder_graph.path
+                try:
+                    trimmed = search_only(onnx.load(path), codebooks)
+                except (OSError, DecodeError) as error:
+                    raise ModelError(f"{path}: cannot read ({first_line(error)})") from None
+                except ValueError as error:  # fewer searches than its metadata says: the file changed since
+                    raise ModelError(f"{path}: {first_line(error)}") from None
+                self._cut_models[codebooks] = None if trimmed is None else trimmed.SerializeToString()
+            return self._cut_models[codebooks]
 
     def prepare(self, chunk_frames: int, codebooks: int) -> None:
         """Open the fixed-shape decoder session for chunks of `chunk_frames` frames of `codebooks` codebooks

@@ -16,7 +16,6 @@ import gzip
 import io
 import ipaddress
 import json
-import re
 import socket
 import sys
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 
 from sscodec.common.errors import StreamError, first_line
+from sscodec.common.text import decimal
 from sscodec.stream.file_codec import read_checked
 from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import DECODER_STREAM, ENCODER_STREAM
@@ -62,11 +62,12 @@ def parse_address(text: str) -> tuple[str, int]:
     if not sep:
         host, port_text = "", text
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    port = decimal(port_text)
+    if port is None or port > 65535:
         raise ValueError(f"expected HOST:PORT with a port in 0..65535, got {text!r}")
     if ":" in host and not _is_ip(host):
         raise ValueError(f"expected HOST:PORT (an IPv6 host in brackets), got {text!r}")
-    return host or DEFAULT_HOST, int(port_text)
+    return host or DEFAULT_HOST, port
 
 
 def _is_ip(host: str) -> bool:
@@ -163,7 +164,7 @@ class PageHandler(BaseHTTPRequestHandler):
         if url.path != "/api/sscb":
             self._error(HTTPStatus.NOT_FOUND, "not found")
             return
-        length = _decimal(self.headers.get("Content-Length", ""))
+        length = decimal(self.headers.get("Content-Length", ""))
         if length is None:
             self._error(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
             return
@@ -204,7 +205,7 @@ class PageHandler(BaseHTTPRequestHandler):
         cut), for a query that gives the count once; 400 for anything else."""
         model = self.server.model
         n = model.info.n_codebooks
-        count = _decimal(counts[0]) if len(counts) == 1 else None
+        count = decimal(counts[0]) if len(counts) == 1 else None
         if count is None or not 1 <= count <= n:
             got = ", ".join(repr(text[:20]) for text in counts) or "none"
             self._error(HTTPStatus.BAD_REQUEST, f"codebooks must be one count in 1..{n} for this model, got {got}",
@@ -260,12 +261,6 @@ class PageHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the terminal shows the address and errors, not every request."""
-
-
-def _decimal(text: str) -> int | None:
-    """A non-negative decimal of ASCII digits (at most 18 of them), or None: str.isdigit also takes "²" and
-    "٣", which int() refuses or reads, and int() of thousands of digits raises."""
-    return int(text) if re.fullmatch(r"[0-9]{1,18}", text) else None
 
 
 def _file_name(query: str) -> str:

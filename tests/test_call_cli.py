@@ -352,6 +352,8 @@ def test_a_nan_input_is_refused_before_listening_or_calling(
          "a call needs exactly one of --mic or --input FILE (what this side sends)"),
         (["--call", "http://127.0.0.1:1", "--mic", "--input", "{clip}"], 2, "a call needs exactly one of"),
         (["--answer", "127.0.0.1:99999"], 2, "expected HOST:PORT"),
+        (["--answer", "127.0.0.1:²"], 2, "expected HOST:PORT"),  # found in review: str.isdigit takes it
+        (["--answer", "\u0663"], 2, "expected HOST:PORT"),
         (["--call", "ftp://host:1"], 2, "expected http://HOST:PORT"),
         (["--call", "https://127.0.0.1:1"], 2, "expected http://HOST:PORT"),
         (["--call", "http://127.0.0.1:99999"], 2, "expected http://HOST:PORT (port 0-65535)"),

@@ -33,10 +33,11 @@ import psutil
 import pytest
 import soundfile
 import soxr
-from test_stream_model import export_tiny_model
+from test_stream_model import copy_model, export_tiny_model
 
 from sscodec.benchmarks.machine import machine_info
 from sscodec.common.bundled import BUNDLED_MODEL_DIR, EXAMPLE_CLIP
+from sscodec.stream.codebook_search import search_only
 from sscodec.stream.decoder import StreamDecoder
 from sscodec.stream.encoder import StreamEncoder
 from sscodec.stream.file_codec import decode_file, encode_file
@@ -143,13 +144,14 @@ def browser(clip: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Itera
 @pytest.fixture
 def page(browser, server: str) -> Iterator[object]:
     """A fresh tab on the page; it fails the test on any console error or uncaught exception (but the browser's
-    own line for a refused upload, HTTP 422, which the page reports in its status line)."""
+    own line for a refused upload, HTTP 422, or a graph the failure test makes the server refuse, HTTP 503, which
+    the page reports in its status line)."""
     context = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 900})
     tab = context.new_page()
     problems: list[str] = []
 
     def console(message) -> None:
-        if message.type == "error" and "status of 422" not in message.text:
+        if message.type == "error" and not re.search(r"status of (422|503)", message.text):
             problems.append(f"console {message.type}: {message.text}")
 
     tab.on("console", console)
@@ -185,7 +187,8 @@ def test_live_page_codes_and_decodes_the_microphone_as_python_does(
 
     info = model.info
     frame = info.frame_size
-    fed, codes, codebooks, equal_frames, equal_codes, audio_error = _check_recording(data, model)
+    fed, codes, codebooks, equal_rows, equal_codes, audio_error = _check_recording(data, model)
+    equal_frames = float(equal_rows.mean())
     compute_ms = b64_array(data["computeMs"], "<f8")
     frames = codes.shape[0]
     assert frames >= LIVE_FRAMES
@@ -230,7 +233,7 @@ def test_live_page_codes_and_decodes_the_microphone_as_python_does(
 
 def _check_recording(data: dict, model: CodecModel) -> tuple:
     """What a `?record` page coded live, against Python: (fed audio, codes [frames, n_codebooks] with -1 for a
-    codebook not sent, codebooks sent per frame, share of frames whose sent codes all equal Python's, share of
+    codebook not sent, codebooks sent per frame, whether each frame's sent codes all equal Python's, the share of
     codes equal, the largest audio difference). Python's codes: the whole encoder_stream.onnx on the same 16 kHz
     samples, one frame per call as the page ran it, its first codebooks as many as the page sent; its audio:
     decoder_stream.onnx on the page's codes, each frame with the codebooks the page sent."""
@@ -254,7 +257,7 @@ def _check_recording(data: dict, model: CodecModel) -> tuple:
         [decoder.decode_codes(codes[i, : codebooks[i], None].astype(np.int64)) for i in range(frames)]
     )
     audio_error = float(np.abs(reference - decoded).max())
-    return fed, codes, codebooks, float(equal.all(axis=1).mean()), float(equal[sent].mean()), audio_error
+    return fed, codes, codebooks, equal.all(axis=1), float(equal[sent].mean()), audio_error
 
 
 def _slide(tab, *counts: int) -> None:
@@ -293,60 +296,53 @@ def test_the_live_page_switches_codebooks_mid_stream_on_a_cut_encoder(
     # flight when the drag began, if any, and the chosen one.
     counts = [int(url.rsplit("=", 1)[1]) for url in encoders]
     assert counts[0] == n and counts[-1] == fewer and len(counts) <= 3, counts
-    _, _, codebooks, equal_frames, _, audio_error = _check_recording(data, model)
+    _, _, codebooks, equal_rows, _, audio_error = _check_recording(data, model)
     compute_ms = b64_array(data["computeMs"], "<f8")
     print(
         f"\nweb page, compute per frame (encode + decode) median {np.median(compute_ms[codebooks == n]):.2f} ms at "
         f"{n} codebooks, {np.median(compute_ms[codebooks == fewer]):.2f} ms at {fewer} (cut encoder); load average "
         f"{os.getloadavg()[0]:.1f}"
     )
-    sent = [int(q) for i, q in enumerate(codebooks) if i == 0 or q != codebooks[i - 1]]
+    switches = np.flatnonzero(np.diff(codebooks.astype(int))) + 1
+    sent = [int(q) for q in codebooks[np.r_[0, switches]]]
     assert sent[0] == n and sent[-1] == fewer and set(sent) <= set(counts), sent  # no frame lost in a switch
     assert (codebooks == fewer).sum() >= 100
-    assert equal_frames >= MIN_EQUAL_FRAMES
+    # The state carries over: the 20 frames after each switch are Python's exactly (found in review: a state
+    # reset at a switch moves only 3 or 4 frames' codes, which the 98 % share alone would let through).
+    for switch in switches:
+        assert equal_rows[switch : switch + 20].all(), (switch, np.flatnonzero(~equal_rows[switch : switch + 20]))
+    assert equal_rows.mean() >= MIN_EQUAL_FRAMES
     assert audio_error <= AUDIO_TOLERANCE
 
 
-def test_a_count_whose_graph_fails_to_load_is_said_and_nothing_is_left_running(
-    browser, server: str, model: CodecModel
+def test_a_count_whose_graph_is_slow_or_fails_to_load_never_stops_the_live_codec(
+    page, server: str, model: CodecModel
 ) -> None:
-    """Found from outside: a failed switch left the slider claiming a bitrate that was not sent, and a start at
-    a count whose graph failed stopped coding while the page kept the microphone and showed Stop."""
+    """Found from outside and in review: a failed switch left the slider claiming a bitrate that was not sent; a
+    start at a count still opening waited for it (input dropped), and at one that failed stopped coding while
+    the page kept the microphone and showed Stop. Now a start begins at an open count, and a count that fails is
+    said, with the slider back at what is sent."""
     n = model.info.n_codebooks
     broken = max(1, n // 2)
-    context = browser.new_context()
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-    tab.route(
-        re.compile(rf".*/model/encoder_stream\.onnx\?codebooks={broken}$"),
-        lambda route: route.fulfill(status=503, body='{"error": "busy"}', content_type="application/json"),
+    held = []  # the broken count's requests, answered when the test says
+    page.route(
+        re.compile(rf".*/model/encoder_stream\.onnx\?codebooks={broken}$"), lambda route: held.append(route)
     )
-    try:
-        open_page(tab, server)
-        tab.click("#start")
-        tab.wait_for_function("() => window.sscodec.stats?.frames >= 10", timeout=60_000)
-        _slide(tab, broken)
-        tab.wait_for_selector("#status.error")
-        assert f"no encoder for {broken} codebooks" in tab.text_content("#status")
-        assert "HTTP 503" in tab.text_content("#status")
-        assert tab.input_value("#codebooks") == str(n)  # the slider shows what is still sent
-        assert tab.text_content("#bitrate") == f"{n} codebooks · {model.info.bitrate_kbps(n):.1f} kbps"
-        frames = tab.evaluate("window.sscodec.stats.frames")
-        tab.wait_for_function(f"() => window.sscodec.stats.frames >= {frames + 10}")  # still coding at n
-        assert tab.evaluate("window.sscodec.stats.codebooks") == n
-        tab.click("#start")  # stop
-        tab.wait_for_function("() => !document.getElementById('start').disabled")
-
-        _slide(tab, broken)  # idle: said, and a start at that count then fails too
-        tab.wait_for_function(f"() => document.getElementById('status').textContent.includes('{broken} codebooks')")
-        tab.click("#start")
-        tab.wait_for_function("() => document.getElementById('status').textContent.startsWith('live coding stopped')")
-        tab.wait_for_function("() => !window.sscodec.stats?.running && !document.getElementById('start').disabled")
-        assert tab.text_content("#start") == "Start microphone"
-    finally:
-        context.close()
-    assert not problems, problems
+    open_page(page, server)
+    _slide(page, broken)
+    page.click("#start")  # while that count's graph is still on its way
+    page.wait_for_function("() => window.sscodec.stats?.frames >= 20", timeout=60_000)
+    assert page.evaluate("window.sscodec.stats.codebooks") == n  # began at the open count, waiting for nothing
+    assert len(held) == 1
+    held.pop().fulfill(status=503, body='{"error": "busy"}', content_type="application/json")
+    page.wait_for_selector("#status.error")
+    assert f"no encoder for {broken} codebooks" in page.text_content("#status")
+    assert "HTTP 503" in page.text_content("#status")
+    assert page.input_value("#codebooks") == str(n)  # the slider shows what is still sent
+    assert page.text_content("#bitrate") == f"{n} codebooks · {model.info.bitrate_kbps(n):.1f} kbps"
+    frames = page.evaluate("window.sscodec.stats.frames")
+    page.wait_for_function(f"() => window.sscodec.stats.frames >= {frames + 10}")  # still coding, at n
+    assert page.evaluate("window.sscodec.stats.codebooks") == n and page.text_content("#start") == "Stop"
 
 
 def _native_compute_ms(model: CodecModel, frames: np.ndarray) -> np.ndarray:
@@ -635,7 +631,8 @@ def test_the_encoder_is_served_cut_to_the_codebooks_a_page_sends(in_process_serv
         assert status == 200 and headers["Content-Type"] == "application/octet-stream"
         graph = onnx.load_from_string(body)
         assert sum(node.op_type == "ArgMax" for node in graph.graph.node) == codebooks
-        assert len(body) < len(whole) and body == model.encoder_model_for(codebooks)
+        cut = search_only(onnx.load(BUNDLED_MODEL_DIR / "encoder_stream.onnx"), codebooks)
+        assert len(body) < len(whole) and body == cut.SerializeToString()
     assert _get(in_process_server, f"/model/encoder_stream.onnx?codebooks={n}")[2] == whole
     # Found from outside: an empty or valueless count served the whole graph, a repeated one its first value,
     # and digits int() does not read (superscripts) or thousands of them dropped the connection.
@@ -647,6 +644,35 @@ def test_the_encoder_is_served_cut_to_the_codebooks_a_page_sends(in_process_serv
         error = json.loads(body)["error"]
         assert error.startswith(f"codebooks must be one count in 1..{n} for this model, got"), bad[:20]
         assert len(error) < 120 and "\n" not in error
+
+
+def test_an_encoder_file_that_changed_under_the_server_is_a_500_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found in review: a cut that raised anything but StreamError dropped the connection without a reply.
+    directory = copy_model(export_tiny_model(), tmp_path / "model")
+    capsys.readouterr()  # the export's own warnings
+    server = CodecPageServer(("127.0.0.1", 0), CodecModel(directory), 1)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    path = directory / "encoder_stream.onnx"
+    try:
+        graph = onnx.load(path)
+        concat = next(node for node in graph.graph.node if "codes" in node.output)
+        del concat.input[1:]  # one search left, where the metadata the server read says more
+        onnx.save(graph, path)
+        replies = [_get(server.url, "/model/encoder_stream.onnx?codebooks=2")]
+        path.write_bytes(b"not onnx")
+        replies.append(_get(server.url, "/model/encoder_stream.onnx?codebooks=1"))
+        for status, _, body in replies:
+            assert status == 500
+            assert json.loads(body) == {"error": "the model's encoder graph cannot be read"}
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("codec-stream: ") for line in err), err
+    assert "codebooks must be in 1..1 for this graph, got 2" in err[0] and "cannot read" in err[1]
 
 
 def test_a_content_length_int_cannot_read_is_refused(in_process_server: str) -> None:
@@ -689,6 +715,10 @@ def test_an_sscb_of_another_model_names_the_model_but_no_server_path(
         (["--web", "127.0.0.1:0", "--model", "{tmp}"], 1, "encoder_stream.onnx: missing"),
         (["--web", "localhost:http"], 2, "expected HOST:PORT"),
         (["--web", "127.0.0.1:70000"], 2, "expected HOST:PORT"),
+        # Found in review: str.isdigit takes "²" (then int() failed), "٣" and "８０００" (read as ports 3, 8000).
+        (["--web", "²"], 2, "expected HOST:PORT"),
+        (["--web", ":\u0663"], 2, "expected HOST:PORT"),
+        (["--web", "127.0.0.1:\uff18\uff10\uff10\uff10"], 2, "expected HOST:PORT"),
         (["--web", "127.0.0.1:{busy}"], 1, "cannot listen on 127.0.0.1:{busy}"),
         (["--web", "127.0.0.1:0", "--mic"], 2, "exactly one of --mic or --input FILE or --web"),
         (["--web", "127.0.0.1:0", "--chunk-frames", "4"], 2, "--chunk-frames does not apply with --web"),

@@ -11,6 +11,7 @@ const RECORD = params.has('record'); // keep the live input, codes and output fo
 let config = null;
 let worker = null;
 let audio = null; // the running live session's nodes and stream
+let liveId = 0; // the number of the last live session started, which the worker's errors name
 let nextId = 1;
 const pending = new Map(); // worker request id → {resolve, reject, onProgress}
 const PLOT_FRAMES = 250; // frames in the compute-time plot (5 s of 20 ms frames)
@@ -107,11 +108,12 @@ function onWorkerMessage(event) {
     if (waiting) {
       waiting.reject(new Error(message.message));
       pending.delete(message.id);
-    } else if (message.live) {
-      stopLive(message.message);
+    } else if (message.live !== undefined) {
+      if (message.live === liveId) stopLive(message.message); // not a newer session's
     } else {
       setStatus($('status'), message.message, true);
-      if (message.codebooks !== undefined) showCodebooks(message.codebooks); // what is still sent
+      // What is still sent, unless the user has already moved on from the count that failed.
+      if (Number($('codebooks').value) === message.failed) showCodebooks(message.codebooks);
     }
   }
 }
@@ -155,9 +157,13 @@ async function startLive() {
     playback.port.onmessage = (event) => {
       playbackStats = event.data;
     };
+    // Set before the worker starts, so that an error from its side finds a session to stop.
+    audio = { context, stream, source, capture, playback, frameAtDevice };
+    liveId += 1;
     worker.postMessage(
       {
         type: 'start',
+        id: liveId,
         deviceRate: context.sampleRate,
         capturePort: fromCapture.port2,
         playbackPort: toPlayback.port1,
@@ -170,15 +176,20 @@ async function startLive() {
     capture.connect(context.destination); // the capture node outputs silence; connected so that it is pulled
     playback.connect(context.destination);
     await context.resume();
-    audio = { context, stream, source, capture, playback, frameAtDevice };
+    if (audio?.context !== context) return; // stopped meanwhile (its error is on the status line)
     setStatus($('status'), `Running at ${context.sampleRate} Hz on the device, resampled to ` +
       `${config.sample_rate} Hz for the codec. Speak!`);
     button.textContent = 'Stop';
     button.classList.add('stop');
   } catch (error) {
+    if (context?.state === 'closed' && audio?.context !== context) return; // stopLive took over, with its message
+    if (audio?.context === context) {
+      audio = null;
+      worker.postMessage({ type: 'stop' });
+    }
     setStatus($('status'), `Could not start the microphone: ${error.message ?? error}`, true);
     stream?.getTracks().forEach((track) => track.stop());
-    await context?.close();
+    if (context?.state !== 'closed') await context?.close();
   } finally {
     button.disabled = false;
   }

@@ -56,7 +56,8 @@ function concat(chunks, Type) {
 
 /** One live session: its own encoder and decoder state, resamplers and counters. */
 class LiveSession {
-  constructor(deviceRate, capturePort, playbackPort, codebooks, record) {
+  constructor(id, deviceRate, capturePort, playbackPort, codebooks, record) {
+    this.id = id; // the page's number for this session, on its error messages
     this.frameSize = config.frame_size;
     this.encoder = new StreamEncoder(model);
     this.decoder = new StreamDecoder(model);
@@ -104,7 +105,7 @@ class LiveSession {
       }
     } catch (error) {
       // `live`: the page stops its side too (microphone, button), not only shows the message.
-      postMessage({ type: 'error', live: true, message: `live coding stopped: ${error.message ?? error}` });
+      postMessage({ type: 'error', live: this.id, message: `live coding stopped: ${error.message ?? error}` });
       this.stop();
     } finally {
       this.busy = false;
@@ -232,8 +233,10 @@ async function decodeCodes(id, codes, frames, q, samples) {
  * over); until then it keeps sending the count it has. One count is opened at a time, and a drag across many
  * counts opens only the one in flight and the last (found from outside: opening every count passed made the
  * chosen one wait seconds behind the others). Opened even when idle, so that a start or a file finds it ready.
+ * Opening a graph holds the worker's one thread (tens of ms): the first switch to a count costs a short gap.
  */
 let wantedCodebooks = null;
+let readyCodebooks = null; // the last count the slider asked for whose graph opened: where a start begins
 let switching = false;
 async function switchCodebooks(q) {
   wantedCodebooks = q;
@@ -245,13 +248,15 @@ async function switchCodebooks(q) {
       target = wantedCodebooks;
       try {
         await model.encoderFor(target);
+        readyCodebooks = target;
         if (live?.requested === target) live.codebooks = target;
       } catch (error) {
         if (target !== wantedCodebooks) continue; // moved on meanwhile: the newer count is what matters
-        // `codebooks`: what is still sent, which the page's slider shows again (moving it retries).
-        const sent = live && !live.stopped ? live.codebooks : undefined;
+        // `codebooks`: what is still sent (or where a start would begin), which the slider shows again unless
+        // it has moved on from `failed` (moving it retries).
+        const codebooks = live && !live.stopped ? live.codebooks : readyCodebooks;
         const message = `no encoder for ${target} codebooks: ${error.message ?? error}`;
-        postMessage({ type: 'error', codebooks: sent, message });
+        postMessage({ type: 'error', codebooks, failed: target, message });
       }
     }
   } finally {
@@ -264,11 +269,16 @@ const handlers = {
     config = modelConfig;
     const t0 = performance.now();
     model = await CodecModel.load(config, new URL('./', import.meta.url));
+    readyCodebooks = config.codebooks;
     postMessage({ type: 'ready', loadMs: performance.now() - t0 });
   },
-  start({ deviceRate, capturePort, playbackPort, codebooks, record }) {
+  start({ id, deviceRate, capturePort, playbackPort, codebooks, record }) {
     live?.stop();
-    live = new LiveSession(deviceRate, capturePort, playbackPort, codebooks, record);
+    // Found in review: a start at a count still opening waited for it (seconds of input dropped) and one whose
+    // graph had failed ended the session. It begins at an open count and switches when the chosen one is open.
+    const begin = model.opened.has(codebooks) ? codebooks : readyCodebooks;
+    live = new LiveSession(id, deviceRate, capturePort, playbackPort, begin, record);
+    if (begin !== codebooks) switchCodebooks(codebooks);
   },
   codebooks({ codebooks }) {
     switchCodebooks(codebooks);

@@ -46,6 +46,7 @@ export class CodecModel {
     this.base = base;
     this.decoder = null;
     this.encoders = new Map(); // codebook count -> Promise of its encoder session
+    this.opened = new Set(); // the counts whose encoder session is open
     // Calls into one WebAssembly instance must not interleave: every run and every session creation goes
     // through this queue.
     this.queue = Promise.resolve();
@@ -58,7 +59,7 @@ export class CodecModel {
     if (!(Number.isInteger(q) && q >= 1 && q <= n)) return Promise.reject(new Error(`need 1..${n} codebooks`));
     if (!this.encoders.has(q)) {
       const session = this.open(`${this.config.graphs.encoder}?codebooks=${q}`);
-      session.catch(() => this.encoders.delete(q));
+      session.then(() => this.opened.add(q), () => this.encoders.delete(q));
       this.encoders.set(q, session);
     }
     return this.encoders.get(q);
@@ -123,7 +124,7 @@ export class StreamEncoder extends Stream {
       state: this.state,
     });
     this.state = out.next_state;
-    const raw = out.codes.data; // BigInt64Array [1, q, frames]
+    const raw = out.codes.data; // BigInt64Array [1, q or more (a graph that could not be cut), frames]
     const codes = new Int32Array(frames * q);
     for (let c = 0; c < q; c++) {
       for (let f = 0; f < frames; f++) codes[f * q + c] = Number(raw[c * frames + f]);
