@@ -96,8 +96,9 @@ def audio_option(help_text: str):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Benchmarks of the streaming codec: latency, quality against Opus, soak, training throughput, live
-    mouth-to-ear latency, calls through simulated loss, and quality against training compute (curve); `heldout`
-    lists the speakers the quality benchmark holds out, for codec-train --exclude."""
+    mouth-to-ear latency, calls through simulated loss, quality against training compute (curve), and the
+    in-browser codec's cost per frame (web); `heldout` lists the speakers the quality benchmark holds out, for
+    codec-train --exclude."""
 
 
 @cli.command()

@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import re
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,12 +318,6 @@ def _worker_init(worker_id: int) -> None:
     # Workers decode and resample in numpy; torch's own thread pool per worker would only contend for cores.
     # No per-worker seeding: every random draw comes from a generator seeded by (seed, rank, step).
     torch.set_num_threads(1)
-    # Stopping is the main process's job. A signal to the whole process group (Ctrl-C in a terminal, `kill --
-    # -PGID`, a service manager, `pkill -f` on the command line the workers share) killed a worker under the final
-    # save (found from outside: a traceback, and no latest.pt). A worker still ends with its main process: the
-    # loader shuts it down, and torch's watchdog ends it if the main process dies.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _cores() -> int:
