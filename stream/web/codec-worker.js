@@ -64,8 +64,7 @@ class LiveSession {
     this.toModel = new Resampler(deviceRate, config.sample_rate);
     this.toDevice = new Resampler(config.sample_rate, deviceRate);
     this.pending = new Float32Array(0);
-    this.codebooks = codebooks; // what is sent; `requested` is what the slider asked for
-    this.requested = codebooks;
+    this.codebooks = codebooks; // what is sent; the slider's choice is `wantedCodebooks`
     this.playbackPort = playbackPort;
     this.capturePort = capturePort;
     this.busy = false;
@@ -240,7 +239,6 @@ let readyCodebooks = null; // the last count the slider asked for whose graph op
 let switching = false;
 async function switchCodebooks(q) {
   wantedCodebooks = q;
-  if (live) live.requested = q;
   if (switching || !model) return;
   switching = true;
   try {
@@ -249,7 +247,7 @@ async function switchCodebooks(q) {
       try {
         await model.encoderFor(target);
         readyCodebooks = target;
-        if (live?.requested === target) live.codebooks = target;
+        if (live && target === wantedCodebooks) live.codebooks = target; // not a count passed over
       } catch (error) {
         if (target !== wantedCodebooks) continue; // moved on meanwhile: the newer count is what matters
         // `codebooks`: what is still sent (or where a start would begin), which the slider shows again unless
