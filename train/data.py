@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import re
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -318,6 +319,17 @@ def _worker_init(worker_id: int) -> None:
     # Workers decode and resample in numpy; torch's own thread pool per worker would only contend for cores.
     # No per-worker seeding: every random draw comes from a generator seeded by (seed, rank, step).
     torch.set_num_threads(1)
+    # A SIGTERM to the whole process group (`pkill -f` on the command line the workers share, `kill -- -PGID`, a
+    # service manager) killed a worker by signal, and the loader's SIGCHLD check then raised inside the main
+    # process's final save (found from outside: a traceback, no latest.pt). Ctrl-C to the group never did: torch's
+    # worker loop takes a KeyboardInterrupt as "the main process is stopping" and returns cleanly. SIGTERM now
+    # takes the same path. It still ends a worker (the loader's own `terminate()` of a stuck worker keeps working),
+    # which ignoring it would not: the loader's shutdown then hangs on a failed worker.
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+
+
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _cores() -> int:
