@@ -103,6 +103,28 @@ def test_flac_pack_keeps_every_file_at_the_rate_in_shards_that_merge(
     assert pack["sources"][0]["excluded"] == 1 and len(pack["sources"][0]["skipped"]) == 1
 
 
+def test_files_that_differ_only_in_their_suffix_are_all_kept(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # Found from outside: x.wav and x.flac both became x.flac, the second overwrote the first, and the pack
+    # still counted two files. Small shards put them in different shards, which the merge copies over each other.
+    source = tmp_path / "speech"
+    source.mkdir()
+    clips = {"x.flac": _tone(0.5, RATE, seed=1), "x.wav": _tone(0.9, RATE, seed=2), "x.wav.flac": _tone(0.3, RATE, seed=3)}
+    for name, audio in clips.items():
+        soundfile.write(source / name, audio, RATE, subtype="PCM_16")
+    out = tmp_path / "pack"
+    code, _, stderr = _pack([str(source), "--out", str(out), "--shard-mb", "0.01"], capsys)
+    assert code == 0, stderr
+    merged = tmp_path / "merged"
+    for shard in sorted(path for path in out.iterdir() if path.is_dir()):
+        shutil.copytree(shard, merged, dirs_exist_ok=True)
+    packed = {path.name: soundfile.read(path, dtype="float32")[0] for path in list_audio_files(merged)}
+    assert len(packed) == 3 and json.loads((out / "PACK.json").read_text())["sources"][0]["files"] == 3
+    lengths = sorted(audio.shape[0] for audio in packed.values())
+    assert lengths == sorted(audio.shape[0] for audio in clips.values())  # each source file once, none lost
+    assert packed["x.flac"].shape == clips["x.flac"].shape  # a name that needs no change keeps it
+
+
 def test_opus_pack_meets_its_bitrate_and_reports_what_it_cost(tmp_path: Path) -> None:
     clips = telugu_train_clips(tmp_path / "telugu", 4)
     out = tmp_path / "pack"

@@ -22,6 +22,7 @@ bitrate control is a compression level: bitrate = ((1 - level) x 250 + 6) kbps p
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import shutil
 import tempfile
@@ -193,6 +194,7 @@ def pack_folders(
     try:
         shards: list[ShardSummary] = []
         noted: set[tuple[str, str]] = set()  # (shard, source) pairs whose notes are already copied
+        taken: set[Path] = set()  # names in the tree that the shards copied over each other make
         for index, (summary, source, path) in enumerate(progress(listed)):
             try:
                 audio = read_audio(path, sample_rate)
@@ -207,7 +209,8 @@ def pack_folders(
             if (shard.name, summary.name) not in noted:
                 noted.add((shard.name, summary.name))
                 shard.bytes += _copy_notes(note_files(source), temp / shard.name / summary.name)
-            target = (temp / shard.name / summary.name / packed_path(path, source)).with_suffix(FORMATS[fmt])
+            name = unique_name(Path(summary.name, packed_path(path, source)), FORMATS[fmt], taken)
+            target = temp / shard.name / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             seconds = audio.shape[0] / sample_rate
@@ -253,6 +256,22 @@ def packed_path(path: Path, source: Path) -> Path:
     if path.is_relative_to(source):
         return path.relative_to(source)
     return Path("external", *path.resolve().parts[1:])
+
+
+def unique_name(name: Path, suffix: str, taken: set[Path]) -> Path:
+    """`name` with `suffix`, or, where an earlier file took that (x.wav and x.flac both become x.flac), the
+    original suffix kept in the stem (x.wav.flac), then a counter (x.wav-2.flac); the result is added to `taken`.
+
+    Found from outside: the second of x.wav and x.flac overwrote the first, and the pack counted both.
+    """
+    candidates = [name.with_suffix(suffix)]
+    if name.suffix.lower() != suffix:
+        candidates.append(name.with_name(name.name + suffix))
+    base = candidates[-1]
+    counted = (base.with_name(f"{base.stem}-{n}{suffix}") for n in itertools.count(2))
+    chosen = next(c for c in itertools.chain(candidates, counted) if c not in taken)
+    taken.add(chosen)
+    return chosen
 
 
 class _Scorer:
