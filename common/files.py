@@ -1,13 +1,20 @@
 """Output files written whole or not at all: a temp file beside the output, renamed over it on success.
 
 A symlink is written through (its target replaced, the link kept); a device or FIFO (/dev/null, /dev/stdout, a
-named pipe) is written directly, since renaming a file over it would replace the device itself."""
+named pipe) is written directly, since renaming a file over it would replace the device itself. A path that names
+one of this process's own descriptors open on a regular file (/dev/stdout redirected to a file, /dev/fd/N) is
+written whole through that descriptor once complete: renaming over it would replace the file behind the shell's
+redirection, and opening it again would truncate it or write at an offset the descriptor does not share."""
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import re
+import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +31,12 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     error message that names the temp file is rewritten to name `path`.
     """
     given = Path(path)
+    descriptor = descriptor_of(given)
+    if descriptor is not None and _on_regular_file(descriptor):
+        # Found from outside: `--stats-json /dev/stdout >> log` renamed the JSON over the log, losing it.
+        with _through_descriptor(descriptor, given) as temp:
+            yield temp
+        return
     if _is_special(given):
         yield given
         return
@@ -45,6 +58,61 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
         _rename_in_message(error, str(temp), str(given))
         raise
+
+
+@contextmanager
+def _through_descriptor(descriptor: int, given: Path) -> Iterator[Path]:
+    """A temp file (in the temp folder, with `given`'s suffix) copied to `descriptor` at its own offset on success
+    and deleted either way: the descriptor gets the output whole or nothing."""
+    fd, name = tempfile.mkstemp(prefix=".sscodec.", suffix=f".tmp{given.suffix}")
+    os.close(fd)
+    temp = Path(name)
+    try:
+        yield temp
+        for stream in (sys.stdout, sys.stderr):  # what was printed before goes first
+            stream.flush()
+        with open(temp, "rb") as written, open(os.dup(descriptor), "wb") as target:
+            shutil.copyfileobj(written, target)
+    except BaseException as error:
+        _rename_in_message(error, str(temp), str(given))
+        raise
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _on_regular_file(descriptor: int) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(descriptor).st_mode)
+    except OSError:  # not open: left to the writer, whose error names the path
+        return False
+
+
+_DESCRIPTOR_LINK = re.compile(r"/proc/(self|\d+)/fd/(\d+)")
+
+
+def descriptor_of(path: str | os.PathLike) -> int | None:
+    """The file descriptor of this process that `path` names (/dev/stdout, /dev/fd/N, /proc/self/fd/N, or a link
+    to one of them), else None. The links are followed one by one: resolving them all would give the file the
+    descriptor is open on, not the descriptor."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on links followed
+        # The folder's links first (/dev/fd/N: /dev/fd is the link), then the name's own.
+        current = os.path.join(os.path.realpath(os.path.dirname(current)), os.path.basename(current))
+        found = _DESCRIPTOR_LINK.fullmatch(current)
+        if found and found[1] in ("self", str(os.getpid())):
+            return int(found[2])
+        try:
+            target = os.readlink(current)
+        except OSError:  # not a link (or one we may not read: another process's descriptor)
+            return None
+        current = os.path.normpath(os.path.join(os.path.dirname(current), target))
+    return None
+
+
+def writes_stdout(path: str | os.PathLike | None) -> bool:
+    """Whether an output at `path` goes to this process's standard output (its human summary then belongs on
+    stderr)."""
+    return path is not None and descriptor_of(path) == 1
 
 
 def _check_overwritable(path: Path, given: Path) -> None:
@@ -116,6 +184,15 @@ def check_can_create(path: str | os.PathLike, parents: bool = False) -> None:
     ancestor, for writers that create their folders.
     """
     given = Path(path)
+    descriptor = descriptor_of(given)
+    if descriptor is not None:  # written through the descriptor (atomic_output)
+        try:
+            writable = fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+        except OSError:
+            writable = False
+        if not writable:
+            raise OSError(errno.EBADF, "not open for writing", str(given))
+        return
     if _is_special(given):  # written directly (atomic_output), not beside
         if not os.access(given, os.W_OK):
             raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(given))

@@ -17,6 +17,7 @@ from sscodec.common.cli import (
     run_cli,
 )
 from sscodec.common.errors import StreamError
+from sscodec.common.files import writes_stdout
 from sscodec.common.text import decimal, plural
 from sscodec.stream import devices
 from sscodec.stream.engine import StreamEngine, bitrate_cap_note, codebook_count
@@ -162,7 +163,7 @@ def command(
         raise click.UsageError(str(error)) from None
     _note_capped_bitrate(engine.info, bitrate)
     if input_path is not None:
-        _report(stream_file(engine, input_path, output_path), stats_json)
+        _report(stream_file(engine, input_path, output_path), stats_json, output_path)
         return
     live = run_live(
         engine,
@@ -176,7 +177,7 @@ def command(
         write_audio(record_input, live.input_audio, engine.info.sample_rate, exact=True)
     if record_output is not None:
         write_audio(record_output, live.output_audio, engine.info.sample_rate, exact=True)
-    _report(live.stats, stats_json)
+    _report(live.stats, stats_json, record_input, record_output)
     if live.device_hung:
         devices.abandon_portaudio()
     if live.error:
@@ -293,7 +294,7 @@ def _call(answer: str | None, call_url: str | None, token: str | None, simulate:
     except call.CodebookChoiceError as error:
         raise click.UsageError(str(error)) from None
     if outcome.stats is not None:
-        _report(outcome.stats, stats_json)
+        _report(outcome.stats, stats_json, output_path)
     if outcome.error:
         raise StreamError(outcome.error)
 
@@ -313,10 +314,11 @@ def _latency(text: str) -> float | str:
         raise click.BadParameter(str(error)) from None
 
 
-def _report(stats: StreamStats, stats_json: Path | None) -> None:
-    """The human summary on stdout and, if asked, the stats JSON (after it: a JSON that cannot be written is an
-    error, but the summary is not lost with it)."""
-    click.echo(stats.summary())
+def _report(stats: StreamStats, stats_json: Path | None, *outputs: Path | None) -> None:
+    """The human summary and, if asked, the stats JSON (after it: a JSON that cannot be written is an error, but
+    the summary is not lost with it). The summary goes to stdout unless the JSON or one of the run's `outputs`
+    does (found from outside: `--stats-json /dev/stdout | python -m json.tool` read the summary first)."""
+    click.echo(stats.summary(), err=any(map(writes_stdout, (stats_json, *outputs))))
     if stats_json is not None:
         write_stats_json(stats_json, stats)
 

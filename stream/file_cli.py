@@ -10,7 +10,7 @@ import click
 from sscodec.common.audio import AudioFileError, AudioWriter, check_writable_format, read_audio
 from sscodec.common.cli import FiniteFloatRange, check_outputs, model_dir_callback, run_cli
 from sscodec.common.errors import StreamError
-from sscodec.common.files import atomic_output
+from sscodec.common.files import atomic_output, writes_stdout
 from sscodec.common.text import plural
 from sscodec.stream.bitstream import MAX_PACKET_FRAMES
 from sscodec.stream.engine import codebook_count
@@ -75,7 +75,8 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
                f"{summary.packets} {plural(summary.packets, 'packet')}"
                f"{fallback}, "
                f"{summary.file_bytes} bytes ({summary.file_bytes * 8 / seconds / 1000:.2f} kbps); codes "
-               f"{sum(summary.payload_bytes) / raw_bytes:.1%} of raw {model.info.bits_per_code}-bit packing")
+               f"{sum(summary.payload_bytes) / raw_bytes:.1%} of raw {model.info.bits_per_code}-bit packing",
+               err=writes_stdout(output_path))  # the bitstream owns stdout
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
