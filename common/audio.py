@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile
@@ -19,6 +21,10 @@ MIN_RATE, MAX_RATE = 1000, 768_000  # Hz: beyond any real recording, so outside 
 # Samples × channels decoded at once (2 GiB of float32, 3 hours of 48 kHz mono): a damaged header can
 # declare billions of frames, and allocating them is a crash, not an error message.
 MAX_VALUES = 2**29
+# A piped input is spooled whole before decoding: in memory up to 64 MiB (half an hour of 16 kHz 16-bit WAV), on
+# disk past that, refused past 4 GiB (six hours of 48 kHz stereo 16-bit WAV).
+SPOOL_MEMORY_BYTES = 64 << 20
+MAX_PIPED_BYTES = 4 << 30
 
 
 # The audio files the tools pick up from a folder (what libsndfile decodes).
@@ -92,6 +98,8 @@ def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     its own rate and channels do not count: 100 minutes of 48 kHz stereo are 96 M samples at 16 kHz.
     """
     path = _readable(Path(path))
+    if not path.is_file():
+        return _read_piped(path, sample_rate)
     try:
         info = soundfile.info(str(path))
     except _DECODE_ERRORS as error:
@@ -101,6 +109,34 @@ def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         raise AudioFileError(f"{path}: declares {declared:,} samples at {sample_rate} Hz, more than "
                              f"{MAX_VALUES:,} to decode at once")
     return np.concatenate(list(read_audio_blocks(path, sample_rate)))
+
+
+def _read_piped(path: Path, sample_rate: int) -> np.ndarray:
+    """`read_audio` of a pipe, FIFO or device (`cat x.flac | codec-encode /dev/stdin ...`): its bytes spooled to
+    memory, or to a temp file past SPOOL_MEMORY_BYTES, and decoded from there. libsndfile reads the header
+    twice and seeks in FLAC, Ogg and MP3, which a pipe cannot do (found from outside: "Format not recognised"
+    for a WAV and "flac decoder lost sync" for a FLAC); the length is checked as it decodes."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as spool:
+        try:
+            with open(path, "rb") as source:
+                while chunk := source.read(1 << 20):
+                    if spool.tell() + len(chunk) > MAX_PIPED_BYTES:
+                        raise AudioFileError(f"{path}: more than {MAX_PIPED_BYTES >> 30} GiB through a pipe; "
+                                             "give it as a file")
+                    spool.write(chunk)
+        except OSError as error:
+            raise AudioFileError(f"{path}: cannot read ({error.strerror or error})") from None
+        if not spool.tell():
+            raise AudioFileError(f"{path}: empty (nothing came through)")
+        spool.seek(0)
+        blocks, total = [], 0
+        for block in _blocks(_open(spool, path), path, sample_rate, BLOCK_FRAMES):
+            total += block.shape[0]
+            if total > MAX_VALUES:
+                raise AudioFileError(f"{path}: more than {MAX_VALUES:,} samples at {sample_rate} Hz to decode "
+                                     "at once")
+            blocks.append(block)
+        return np.concatenate(blocks)
 
 
 def read_audio_blocks(
@@ -116,15 +152,30 @@ def read_audio_blocks(
     """
     path = _readable(Path(path))
     try:
-        handle = soundfile.SoundFile(str(path))
+        handle = _open(str(path), path)
+    except AudioFileError as error:
+        if path.is_file():
+            raise
+        # Streamed, a pipe is not spooled (live input must flow): say why a file would work.
+        raise AudioFileError(f"{error}; through a pipe libsndfile reads only formats it need not seek in, such "
+                             "as WAV: pipe WAV, or give a file") from None
+    return _blocks(handle, path, sample_rate, block_frames)
+
+
+def _open(source: str | BinaryIO, path: Path) -> soundfile.SoundFile:
+    """`source` (the file at `path`, or its bytes) opened for decoding, its rate checked; AudioFileError naming
+    `path` otherwise."""
+    try:
+        handle = soundfile.SoundFile(source)
     except _DECODE_ERRORS as error:
-        raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
+        why = first_line(error).replace(repr(source), f"'{path}'")  # a spool's repr means nothing to the user
+        raise AudioFileError(f"{path}: cannot decode audio ({why})") from None
     try:
         _check_rate(handle.samplerate, str(path))
     except AudioFileError:
         handle.close()
         raise
-    return _blocks(handle, path, sample_rate, block_frames)
+    return handle
 
 
 def _blocks(handle: soundfile.SoundFile, path: Path, sample_rate: int, block_frames: int) -> Iterator[np.ndarray]:

@@ -110,7 +110,9 @@ class FileReader:
         except BaseException:
             self._stream.close()
             raise
-        self._packets_at = self._stream.tell()
+        # A pipe (`cat x.sscb | codec-decode /dev/stdin ...`) cannot seek back: its packets are read once.
+        self._packets_at = self._stream.tell() if self._stream.seekable() else 0
+        self._read_once = False
 
     def __enter__(self) -> FileReader:  # noqa: PYI034 -- typing.Self needs Python 3.11
         return self
@@ -143,7 +145,11 @@ class FileReader:
             memory = decoder_memory_frames(self.model)
             first_frame = 0 if memory is None else max(0, first_frame - memory)
         first_packet = first_frame // header.packet_frames
-        self._stream.seek(self._packets_at)
+        if self._stream.seekable():
+            self._stream.seek(self._packets_at)
+        elif self._read_once:
+            raise BitstreamError(f"{self.source}: a pipe is read once: its audio cannot be read again")
+        self._read_once = True
         skip_packets(self._stream, header, first_packet, info.bits_per_code, self.source)
         decoder = StreamDecoder(self.model)
         position = first_frame * header.frame_size  # the sample the decoder's next output starts at
