@@ -224,10 +224,11 @@ async def send_offer(
     except ValueError:
         reply = None
     if status != 200:
-        reason = (
-            reply.get("error") if isinstance(reply, dict) and isinstance(reply.get("error"), str) else text
-        )
-        raise StreamError(f"{url} refused the call (HTTP {status}): {first_line(Exception(reason))}")
+        if not (isinstance(reply, dict) and isinstance(reply.get("error"), str)):
+            # Found from outside: another server's error page was quoted ("<!DOCTYPE HTML>", "Exception").
+            raise StreamError(f"{url} is not codec-stream --answer (it answered the offer with HTTP {status}); is "
+                              "codec-stream --answer running there?")
+        raise StreamError(f"{url} refused the call (HTTP {status}): {first_line(Exception(reply['error']))}")
     try:
         if (
             not isinstance(reply, dict)

@@ -3,6 +3,7 @@ within 1e-4, with a small playout delay; a wrong token is refused; Ctrl-C hangs 
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -424,3 +426,34 @@ def test_without_the_call_extra_a_call_is_a_one_line_error(
     err = capsys.readouterr().err
     assert exit_.value.code == 1 and len(err.strip().splitlines()) == 1
     assert "calls need the call extra" in err and "pip install 'streaming-speech-codec[call]'" in err
+
+
+@pytest.mark.parametrize("reply", ["html", "json-without-error"])
+def test_calling_a_server_that_is_not_an_answering_codec_stream_says_so(reply: str, tiny_model: Path, clips,
+                                                                        tmp_path: Path) -> None:
+    # Found from outside: `--call` at a plain web server quoted its error page ("refused the call (HTTP 501):
+    # <!DOCTYPE HTML>", or "(HTTP 404): Exception").
+    class NotACodec(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = b"<!DOCTYPE HTML>\n<html><body>Not here</body></html>" if reply == "html" else b'{"detail": 1}'
+            self.send_response(404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotACodec)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        calling = StreamProcess(["--call", url, "--input", str(clips[0]), "--output", str(tmp_path / "b.wav"),
+                                 "--model", str(tiny_model)])
+        code, err = calling.finish(60)
+    finally:
+        server.shutdown()
+    assert code == 1 and err.strip().splitlines() == [
+        (f"codec-stream: error: {url} is not codec-stream --answer (it answered the offer with HTTP 404); is "
+        "codec-stream --answer running there?")], err
+    assert not (tmp_path / "b.wav").exists()
