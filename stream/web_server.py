@@ -235,7 +235,7 @@ class PageHandler(BaseHTTPRequestHandler):
             return
         encoding = None
         if path.suffix == ".gz":
-            if "gzip" in self.headers.get("Accept-Encoding", ""):
+            if accepts_gzip(self.headers.get("Accept-Encoding", "")):
                 encoding = "gzip"
             else:
                 data = gzip.decompress(data)
@@ -252,6 +252,7 @@ class PageHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if encoding:
             self.send_header("Content-Encoding", encoding)
+            self.send_header("Vary", "Accept-Encoding")  # a cache must not give this body to a client without gzip
         self.send_header("Cache-Control", "no-cache")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Content-Security-Policy", CSP)
@@ -261,6 +262,28 @@ class PageHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the terminal shows the address and errors, not every request."""
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether to answer an Accept-Encoding header with gzip (RFC 9110, section 12.5.3): gzip or x-gzip, or else
+    `*`, with a weight above 0 and not below identity's where that is listed; names are case-insensitive. Found
+    from outside: `gzip;q=0` (a refusal) and `gzip;q=0.5, identity;q=1` were sent gzip."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0  # a weight that cannot be read: not a yes
+        if name:
+            weights[name.lower()] = weight
+    listed = [weights[name] for name in ("gzip", "x-gzip") if name in weights]
+    gzip_weight = max(listed) if listed else weights.get("*", 0.0)
+    return gzip_weight > 0 and gzip_weight >= weights.get("identity", 0.0)
 
 
 def _file_name(query: str) -> str:
