@@ -141,8 +141,17 @@ class CodecPageServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
+        """The page's URL on this machine: the bound address, or localhost for a wildcard bind (0.0.0.0, ::),
+        which no browser can open (found from outside: `--web 0.0.0.0:0` printed http://0.0.0.0:PORT/)."""
         host, port = self.server_address[:2]
+        if self.every_interface:
+            host = "localhost"
         return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+    @property
+    def every_interface(self) -> bool:
+        """Bound to a wildcard address: other machines reach the page at this one's addresses."""
+        return ipaddress.ip_address(self.server_address[0]).is_unspecified
 
 
 class PageHandler(BaseHTTPRequestHandler):
@@ -321,6 +330,9 @@ def serve(
         raise StreamError(f"cannot listen on {host}:{port} ({error.strerror or error})") from None
     with server:
         announce(f"codec-stream: the codec page is at {server.url} (model '{model.name}'; Ctrl-C stops)")
+        if server.every_interface:
+            announce(f"codec-stream: listening on every interface: other machines open this one's address at "
+                     f"port {server.server_address[1]}")
         if not ipaddress.ip_address(server.server_address[0]).is_loopback:
             announce(
                 "codec-stream: note: browsers allow the microphone only on https or localhost pages; from "

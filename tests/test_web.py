@@ -524,6 +524,25 @@ def test_binds_loopback_by_default_and_serves_the_model_config(model: CodecModel
         process.wait(timeout=20)
 
 
+def test_a_wildcard_bind_prints_an_address_a_browser_can_open(model: CodecModel) -> None:
+    # Found from outside: `--web 0.0.0.0:0` printed http://0.0.0.0:PORT/, which no browser opens.
+    process = subprocess.Popen([str(SCRIPT), "--web", "0.0.0.0:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        url = _announced_url(process)
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert url == f"http://localhost:{port}/"
+        assert process.stdout.readline().strip() == (
+            f"codec-stream: listening on every interface: other machines open this one's address at port {port}")
+        assert "microphone only on https or localhost" in process.stdout.readline()
+        assert json.loads(_get(f"http://127.0.0.1:{port}", "/api/model")[2])["sample_rate"] == model.info.sample_rate
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        process.stdout.close()
+        process.stderr.close()
+
+
 @pytest.fixture(scope="module")
 def in_process_server(model: CodecModel) -> Iterator[str]:
     server = CodecPageServer(("127.0.0.1", 0), model, model.info.n_codebooks)
