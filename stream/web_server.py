@@ -339,4 +339,7 @@ def serve(
                 "another machine this page can decode files but not use the microphone"
             )
         sys.stdout.flush()
-        server.serve_forever()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:  # Ctrl-C (SIGTERM too, common/cli.py) is how a page server ends: not a failure
+            announce("codec-stream: the page server stopped")

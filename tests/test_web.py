@@ -18,6 +18,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -541,6 +542,18 @@ def test_a_wildcard_bind_prints_an_address_a_browser_can_open(model: CodecModel)
         process.wait(timeout=20)
         process.stdout.close()
         process.stderr.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_the_page_server_as_its_normal_end(sig: signal.Signals) -> None:
+    # Found from outside: Ctrl-C, the documented way to stop --web, printed "codec-stream: interrupted" and exited
+    # 130, as a failure would; --mic and --answer end with 0.
+    with page_server() as (url, process):
+        assert _get(url, "/api/model")[0] == 200
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == 0 and err == "", err
+        assert out.strip().splitlines()[-1] == "codec-stream: the page server stopped"
 
 
 @pytest.fixture(scope="module")
