@@ -20,14 +20,24 @@ from sscodec.stream.model_dir import resolve_model_dir
 from sscodec.stream.packet import CodingMode
 from sscodec.stream.packing import packed_size
 
-_INPUT = click.Path(exists=True, dir_okay=False, path_type=Path)
+_INPUT = click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True)
 _OUTPUT = click.Path(dir_okay=False, path_type=Path)
+
+
+def _dash_is_stdin(ctx: click.Context, param: click.Parameter, path: Path) -> Path:
+    # `-` is standard input, as for most Unix tools (found from outside: `codec-encode x.wav -` wrote a file named
+    # "-"); read as /dev/stdin is, spooled where it must be.
+    return Path("/dev/stdin") if str(path) == "-" else path
+
+
+def _dash_is_stdout(ctx: click.Context, param: click.Parameter, path: Path) -> Path:
+    return Path("/dev/stdout") if str(path) == "-" else path
 _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent)."
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("input_path", metavar="INPUT", type=_INPUT)
-@click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
+@click.argument("input_path", metavar="INPUT", type=_INPUT, callback=_dash_is_stdin)
+@click.argument("output_path", metavar="OUTPUT", type=_OUTPUT, callback=_dash_is_stdout)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
 @click.option("--codebooks", type=click.IntRange(1, None), help="Code the first Q codebooks (raw: Q x the model's kbps per codebook, 0.5 for the bundled model).")
 @click.option("--bitrate", type=FiniteFloatRange(min=0, min_open=True),
@@ -44,7 +54,8 @@ _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled
                    "50 made 5.3.")
 def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | None, codebooks: int | None,
                    bitrate: float | None, raw: bool, static_tables: bool, packet_frames: int) -> None:
-    """Compress INPUT (any audio file soundfile reads) to OUTPUT, a codec bitstream file."""
+    """Compress INPUT (any audio file soundfile reads; - for standard input) to OUTPUT, a codec bitstream file
+    (- for standard output)."""
     check_outputs({"OUTPUT": output_path}, {"INPUT": input_path})
     if codebooks is not None and bitrate is not None:
         raise click.UsageError("give --codebooks or --bitrate, not both")
@@ -80,7 +91,7 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("input_path", metavar="INPUT", type=_INPUT)
+@click.argument("input_path", metavar="INPUT", type=_INPUT, callback=_dash_is_stdin)
 @click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
 @click.option("--start", type=FiniteFloatRange(min=0), default=0.0, show_default=True,
@@ -89,8 +100,8 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
               help="Decode this many seconds (to the end at most); default: to the end.")
 def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | None, start: float,
                    duration: float | None) -> None:
-    """Decode INPUT, a file from codec-encode, to OUTPUT audio (the model's rate; the original length, or the part
-    that --start and --duration ask for)."""
+    """Decode INPUT, a file from codec-encode (- for standard input), to OUTPUT audio (the model's rate; the
+    original length, or the part that --start and --duration ask for)."""
     check_outputs({"OUTPUT": output_path}, {"INPUT": input_path})
     check_writable_format(output_path)  # by the name given: the temp file written first has another extension
     model = CodecModel(resolve_model_dir(model_dir))

@@ -469,6 +469,16 @@ def test_a_pipe_can_be_encoded_and_decoded_as_a_file_is(model_dir: Path, tmp_pat
                      + " ".join(extra))
         assert done.returncode == 0, done.stderr
         assert piped.read_bytes() == whole.read_bytes()
+    # `-` is standard input and (for the bitstream) standard output, as for most Unix tools (found from outside:
+    # `codec-encode x.wav -` wrote a file named "-").
+    dashed = tmp_path / "dashed.sscb"
+    done = shell(f'cat "{flac}" | "{BIN}/codec-encode" - - --model "{model_dir}" > "{dashed}"')
+    assert done.returncode == 0 and dashed.read_bytes() == from_file.read_bytes(), done.stderr
+    done = shell(f'cat "{dashed}" | "{BIN}/codec-decode" - "{tmp_path}/dashed.wav" --model "{model_dir}"')
+    assert done.returncode == 0, done.stderr
+    assert run("codec-decode", from_file, tmp_path / "all.wav", "--model", model_dir).returncode == 0
+    assert (tmp_path / "dashed.wav").read_bytes() == (tmp_path / "all.wav").read_bytes()
+    assert not (tmp_path / "-").exists()
     # A pipe that ends early, or carries nothing: one line naming it, and no output left.
     size = from_file.stat().st_size
     for line, message in [(f'head -c {size // 2} "{from_file}" | "{BIN}/codec-decode" /dev/stdin "{tmp_path}/t.wav"',
