@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sscodec.common.text import decimal
+
 # How long a packet picked for reordering is held back beyond its other delay: more than one 20 ms frame, so it
 # arrives after the packet sent after it.
 REORDER_HOLD_MS = 30.0
@@ -82,9 +84,10 @@ def parse_conditions(text: str) -> NetworkConditions:
     without `ms`. ValueError (one line) for an unknown key, a repeated key or a value out of range.
     """
     values: dict[str, float | int] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:  # found from outside: `--simulate ''` ran unsimulated without a word
+        raise ValueError("--simulate: no conditions given (e.g. loss=0.05,jitter=30ms)")
+    for item in items:
         key, sep, raw = item.partition("=")
         key, raw = key.strip().lower(), raw.strip().lower()
         if not sep or key not in _KEYS:
@@ -93,17 +96,25 @@ def parse_conditions(text: str) -> NetworkConditions:
             )
         if _KEYS[key] in values:
             raise ValueError(f"--simulate: {key} given twice")
+        # Each kind of value says what it takes (found from outside: seed=1.5 and delay=20s were "not a number").
+        if key == "seed":
+            seed = decimal(raw)
+            if seed is None:
+                raise ValueError(f"--simulate: seed={raw!r} is not a whole number (e.g. seed=1)")
+            values["seed"] = seed
+            continue
         try:
-            if key == "seed":
-                values["seed"] = int(raw)
-            elif key in ("delay", "jitter"):
+            if key in ("delay", "jitter"):
                 values[_KEYS[key]] = float(raw.removesuffix("ms"))
             elif raw.endswith("%"):
                 values[_KEYS[key]] = float(raw[:-1]) / 100
             else:
                 values[_KEYS[key]] = float(raw)
         except ValueError:
-            raise ValueError(f"--simulate: {key}={raw!r} is not a number") from None
+            what = ("a number of milliseconds (e.g. 20 or 20ms)" if key in ("delay", "jitter")
+                    else "a mean number of packets (e.g. burst=3)" if key == "burst"
+                    else "a fraction (0.1) or a percentage (10%)")
+            raise ValueError(f"--simulate: {key}={raw!r} is not {what}") from None
     if any(not np.isfinite(v) for v in values.values()):
         raise ValueError("--simulate: values must be finite")
     try:

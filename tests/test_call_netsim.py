@@ -95,7 +95,7 @@ def test_perfect_conditions_change_nothing() -> None:
             "loss=5%, burst=3, delay=20, reorder=1%, duplicate=0.5%",
             NetworkConditions(loss=0.05, burst=3, delay_ms=20, reorder=0.01, duplicate=0.005),
         ),
-        ("", NetworkConditions()),
+        ("seed=0", NetworkConditions()),
     ],
 )
 def test_parse_conditions(text: str, expected: NetworkConditions) -> None:
@@ -112,10 +112,16 @@ def test_parse_conditions(text: str, expected: NetworkConditions) -> None:
         ("jitter=-3ms", "delay and jitter must be >= 0"),
         ("speed=3", "KEY=VALUE"),
         ("loss", "KEY=VALUE"),
-        ("loss=lots", "not a number"),
+        ("loss=lots", "loss='lots' is not a fraction (0.1) or a percentage (10%)"),
         ("loss=0.1,loss=0.2", "given twice"),
         ("jitter=nan", "finite"),
-        ("seed=1.5", "not a number"),
+        # Found from outside: these said only "not a number", and an empty list simulated nothing without a word.
+        ("seed=1.5", "seed='1.5' is not a whole number (e.g. seed=1)"),
+        ("seed=-1", "seed='-1' is not a whole number"),
+        ("delay=20s", "delay='20s' is not a number of milliseconds (e.g. 20 or 20ms)"),
+        ("burst=many", "burst='many' is not a mean number of packets (e.g. burst=3)"),
+        ("", "no conditions given (e.g. loss=0.05,jitter=30ms)"),
+        (" , ,", "no conditions given"),
     ],
 )
 def test_bad_conditions_are_one_line_errors(text: str, message: str) -> None:
