@@ -36,6 +36,7 @@ ASSET_DIR = Path(__file__).resolve().parent / "web"
 ORT_DIR = ASSET_DIR / "vendor" / "onnxruntime-web"
 DEFAULT_HOST = "127.0.0.1"
 MAX_UPLOAD_BYTES = 64 << 20  # a .sscb of an hour at 6 kbps is 2.7 MB
+UPLOAD_PATH = "/api/sscb"  # POST a bitstream file: its codes and header as JSON
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -170,8 +171,12 @@ class PageHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)
-        if url.path != "/api/sscb":
-            self._error(HTTPStatus.NOT_FOUND, "not found")
+        if url.path != UPLOAD_PATH:
+            # A page or file is there to GET (found from outside: a POST to one was "not found").
+            if self._gettable(url.path):
+                self._error(HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD here", allow="GET, HEAD")
+            else:
+                self._error(HTTPStatus.NOT_FOUND, "not found")
             return
         length = decimal(self.headers.get("Content-Length", ""))
         if length is None:
@@ -193,6 +198,10 @@ class PageHandler(BaseHTTPRequestHandler):
     def _get(self, send_body: bool) -> None:
         url = urlsplit(self.path)
         path = url.path
+        if path == UPLOAD_PATH:
+            self._error(HTTPStatus.METHOD_NOT_ALLOWED, "only POST here (a bitstream file to decode)", send_body,
+                        allow="POST")
+            return
         if path == "/api/model":
             self._send(HTTPStatus.OK, "application/json", self.server.config_json, send_body)
             return
@@ -208,6 +217,9 @@ class PageHandler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.NOT_FOUND, "not found", send_body)
             return
         self._send_file(file, send_body)
+
+    def _gettable(self, path: str) -> bool:
+        return path == "/api/model" or path in self.server.model_files or static_file(path) is not None
 
     def _send_encoder_for(self, counts: list[str], send_body: bool) -> None:
         """The encoder graph a sender of the first `codebooks` codebooks runs (the file itself where nothing is
@@ -250,15 +262,20 @@ class PageHandler(BaseHTTPRequestHandler):
                 data = gzip.decompress(data)
         self._send(HTTPStatus.OK, content_type, data, send_body, encoding)
 
-    def _error(self, status: HTTPStatus, message: str, send_body: bool = True) -> None:
-        self._send(status, "application/json", json.dumps({"error": message}).encode("utf-8"), send_body)
+    def _error(self, status: HTTPStatus, message: str, send_body: bool = True, allow: str | None = None) -> None:
+        """A JSON error; `allow` (405's required header) lists the methods the path takes."""
+        self._send(status, "application/json", json.dumps({"error": message}).encode("utf-8"), send_body,
+                   allow=allow)
 
     def _send(
-        self, status: HTTPStatus, content_type: str, body: bytes, send_body: bool, encoding: str | None = None
+        self, status: HTTPStatus, content_type: str, body: bytes, send_body: bool, encoding: str | None = None,
+        allow: str | None = None,
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if allow:
+            self.send_header("Allow", allow)
         if encoding:
             self.send_header("Content-Encoding", encoding)
             self.send_header("Vary", "Accept-Encoding")  # a cache must not give this body to a client without gzip

@@ -724,6 +724,18 @@ def test_a_content_length_int_cannot_read_is_refused(in_process_server: str) -> 
     assert reply.startswith((b"HTTP/1.0 411", b"HTTP/1.1 411")), reply[:80]
 
 
+def test_a_method_a_path_does_not_take_is_405_with_the_ones_it_does(in_process_server: str) -> None:
+    # Found from outside: a POST to the page (or the model) was "404 not found", and a GET of the upload path too.
+    for path in ("/", "/index.html", "/api/model", "/model/decoder_stream.onnx"):
+        status, headers, body = _get(in_process_server, path, method="POST", body=b"x")
+        assert (status, headers.get("Allow")) == (405, "GET, HEAD"), path
+        assert json.loads(body) == {"error": "only GET and HEAD here"}
+    for method in ("GET", "HEAD"):
+        status, headers, _ = _get(in_process_server, "/api/sscb", method=method)
+        assert (status, headers.get("Allow")) == (405, "POST"), method
+    assert _get(in_process_server, "/nothing-here", method="POST", body=b"x")[0] == 404
+
+
 def test_a_bad_sscb_upload_is_a_one_line_error(in_process_server: str) -> None:
     status, _, body = _get(
         in_process_server, "/api/sscb?name=x%0Ay.sscb", method="POST", body=b"SSCB garbage"
