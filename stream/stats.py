@@ -87,7 +87,9 @@ class CallStats:
             (f"device stream reopened: {self.device_reopens} {plural(self.device_reopens, 'time')} "
             f"({self.device_gap_ms:.0f} ms without audio)")]
         return [
-            f"call ({self.role}): {self.seconds:.1f} s, ended by {self.ended_by}",
+            # Found from outside: the caller's read "call (call)".
+            (f"call {'answered' if self.role == 'answer' else 'placed'}: {self.seconds:.1f} s, ended by "
+            f"{self.ended_by}"),
             (f"received {self.packets_received} packets, lost {self.packets_lost} ({100 * self.loss:.1f} %), "
              f"late {self.late}, concealed {self.concealed} frames ({self.concealment})"),
             (f"jitter {self.jitter_ms:.1f} ms, playout delay {self.playout_delay_ms:.1f} ms (max "

@@ -124,9 +124,10 @@ def test_a_call_without_output_files_ends_with_its_stats(tiny_model: Path, clips
     for process in (calling, answering):
         code, err = process.finish(120)
         assert code == 0 and err == "", err
-    for side, peer_clip in (("a", second), ("b", first)):
+    for side, peer_clip, process, role in (("a", second, answering, "answered"), ("b", first, calling, "placed")):
         stats = json.loads((tmp_path / f"{side}.json").read_text())
         assert stats["call"]["ended_by"] == "end of both streams"
+        assert re.search(rf"^call {role}: [0-9.]+ s, ended by end of both streams$", "".join(process.stdout), re.MULTILINE)
         assert stats["call"]["peer_samples"] == soundfile.info(peer_clip).frames
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
     sent = json.loads((tmp_path / "a.json").read_text())
