@@ -322,7 +322,7 @@ def static_file(url_path: str, root: Path = ASSET_DIR) -> Path | None:
     """The asset a URL path names, or None: never anything outside `root` (no '..', no hidden files, no links
     out); a missing file is served from its gzip-compressed copy `NAME.gz` if there is one."""
     relative = unquote(url_path).lstrip("/") or "index.html"
-    if "\\" in relative or "\0" in relative:
+    if "\\" in relative or "\0" in relative or relative.endswith(("/", "/.")):  # a folder: not a file
         return None
     if any(part.startswith(".") for part in PurePosixPath(relative).parts):
         return None

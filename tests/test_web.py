@@ -597,6 +597,10 @@ def _get(
         "/.hidden",
         "/vendor/",
         "/api/nothing",
+        # Found from outside: a file named as a folder was served, and the page's relative links then failed.
+        "/index.html/",
+        "/app.js/",
+        "/app.js/.",
     ],
 )
 def test_nothing_outside_the_assets_and_the_two_graphs_is_served(in_process_server: str, path: str) -> None:
