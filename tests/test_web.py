@@ -346,6 +346,33 @@ def test_a_count_whose_graph_is_slow_or_fails_to_load_never_stops_the_live_codec
     assert page.evaluate("window.sscodec.stats.codebooks") == n and page.text_content("#start") == "Stop"
 
 
+def test_a_live_coding_error_stops_the_microphone_and_says_why(page, server: str, model: CodecModel) -> None:
+    """The worker's live error path (untested before): a graph that opens but cannot code stops the session, the
+    page says why and gives the microphone back, with no uncaught exception (the page fixture fails on one)."""
+    n = model.info.n_codebooks
+    broken = max(1, n // 2)
+    wrong = (BUNDLED_MODEL_DIR / "decoder_stream.onnx").read_bytes()  # a valid graph, with no `audio` input
+    page.route(re.compile(rf".*/model/encoder_stream\.onnx\?codebooks={broken}$"),
+               lambda route: route.fulfill(status=200, body=wrong, content_type="application/octet-stream"))
+    open_page(page, server)
+    page.click("#start")
+    page.wait_for_function("() => window.sscodec.stats?.frames >= 20", timeout=60_000)
+    _slide(page, broken)
+    page.wait_for_selector("#status.error", timeout=60_000)
+    assert page.text_content("#status").startswith("live coding stopped: ")
+    page.wait_for_function("() => !document.getElementById('start').disabled", timeout=30_000)
+    assert page.text_content("#start") == "Start microphone"
+    frames = page.evaluate("window.sscodec.stats.frames")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.sscodec.stats.frames") == frames  # nothing coded after the stop
+    assert page.evaluate("window.sscodec.stats.running") is False  # the microphone was given back
+    _slide(page, n)
+    page.click("#start")  # the microphone can be started again, at a count that works
+    page.wait_for_function("() => window.sscodec.stats?.running && window.sscodec.stats.frames >= 20",
+                           timeout=60_000)
+    assert page.text_content("#start") == "Stop" and page.evaluate("window.sscodec.stats.codebooks") == n
+
+
 def _native_compute_ms(model: CodecModel, frames: np.ndarray) -> np.ndarray:
     """Milliseconds per frame of encode + decode (all codebooks) through the Python runtime, one frame per call."""
     encoder, decoder = StreamEncoder(model, model.info.n_codebooks), StreamDecoder(model)
