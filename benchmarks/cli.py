@@ -287,7 +287,9 @@ def quality(
 @audio_option("Speech clips, repeated to fill the run.")
 @click.option(
     "--hours",
-    type=FiniteFloatRange(min=0, min_open=True),
+    # Found from outside: --hours 1e9 tried to allocate 1.28 PiB for its per-chunk records (a traceback); 100
+    # hours (days of streaming at full speed) need about 140 MB of them.
+    type=FiniteFloatRange(min=0, max=100, min_open=True),
     default=1.0,
     show_default=True,
     help="Hours of audio to stream.",

@@ -67,6 +67,9 @@ ROWS = [
     Row("bench-unreadable-model", "codec-bench", ("soak", "--audio", "{data}", "--model", "{locked_model}"), 1,
         "encoder_stream.onnx: cannot read (Permission denied)", unreadable=True),
     Row("bench-bad-hours", "codec-bench", ("soak", "--audio", "{data}", "--hours", "-1"), 2, "--hours"),
+    # Found from outside: a traceback (1.28 PiB to allocate).
+    Row("bench-huge-hours", "codec-bench", ("soak", "--audio", "{data}", "--hours", "1e9"), 2,
+        "Invalid value for '--hours': 1000000000.0 is not in the range 0<x<=100."),
     Row("stream-unreadable-input", "codec-stream", ("--input", "{locked_wav}", "--model", "{model}"), 2,
         "is not readable", unreadable=True),
     Row("stream-unreadable-model", "codec-stream", ("--input", "{wav}", "--model", "{locked_model}"), 1,

@@ -205,6 +205,25 @@ def test_a_float_option_that_is_not_finite_is_a_usage_error(
     assert not (tmp_path / "ckpt").exists()
 
 
+@pytest.mark.parametrize(("extra", "message"), [
+    # Found from outside: each of these crashed with a traceback, was blamed on the audio files, or ran the machine
+    # out of memory until the OS killed the run without a word.
+    (["--seed", "9223372036854775807"], ("Invalid value for '--seed': 9223372036854775807 is not in the range "
+                                        "0<=x<=4294967295.")),
+    (["--seed", "-1"], "Invalid value for '--seed': -1 is not in the range 0<=x<=4294967295."),
+    (["--segment_seconds", "1e9"], ("Invalid value for '--segment_seconds': 1000000000.0 is not in the range "
+                                   "0.04<=x<=60.0.")),
+    (["--batch_size", "100000", "--segment_seconds", "1"],
+     ("--batch_size 100000 × --segment_seconds 1 is 100,000 s of audio per step, more than the 3,600 s a step may "
+     "hold: lower one of them")),
+])
+def test_sizes_past_any_real_run_are_usage_errors(extra: list[str], message: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--data_dir", str(tmp_path), "--checkpoint_dir", str(tmp_path / "ckpt"), *TINY, *extra]
+    _fails(args, capsys, 2, message)
+    assert not (tmp_path / "ckpt").exists()
+
+
 def test_a_file_listed_twice_in_metadata_is_one_file_and_a_warning(tmp_path: Path,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     # Found in the shared extra/indicvoices metadata: a repeated line would train on a file twice as often and

@@ -18,6 +18,13 @@ from sscodec.train.manifest import DataError, check_data_folder, overlapping_pai
 from sscodec.train.recipe import OVERRIDABLE, RECIPES, recipe
 
 DEFAULTS = TrainConfig(data_dirs=(), checkpoint_dir="")
+# Found from outside, each a crash or the OS killing the run: seeds from about 9e12 overflowed the generators'
+# int64 seeds (seed × 1,000,003 + ...); a crop of 1e9 s was read as "every file cannot be decoded"; 100,000 crops
+# of 1 s filled 20 GB before the first step. The bounds are far past any real run (DAC trains on 0.38 s crops,
+# EnCodec on 1 s; the bundled model's batches were 32 × 1 s).
+MAX_SEED = 2**32 - 1
+MAX_SEGMENT_S = 60.0
+MAX_STEP_AUDIO_S = 3600
 
 
 def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[str, ...]) -> tuple[str, ...]:
@@ -101,7 +108,7 @@ def _codebook_counts(text: str) -> tuple[int, ...]:
                    "the codes of any audio, and the entropy tables and context model built from them, do not "
                    "change (the fingerprint does: the weights are new).")
 @click.option("--batch_size", type=click.IntRange(1), default=DEFAULTS.batch_size, show_default=True)
-@click.option("--segment_seconds", type=FiniteFloatRange(0.04), default=DEFAULTS.segment_seconds,
+@click.option("--segment_seconds", type=FiniteFloatRange(0.04, MAX_SEGMENT_S), default=DEFAULTS.segment_seconds,
               show_default=True, help="Length of each random training crop.")
 @click.option("--num_epochs", type=click.IntRange(1), default=DEFAULTS.num_epochs, show_default=True,
               help="An epoch is as many crops as the training audio lasts.")
@@ -147,7 +154,7 @@ def _codebook_counts(text: str) -> tuple[int, ...]:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device, show_default=True)
 @click.option("--no_amp", is_flag=True, help="Train in fp32 on CUDA instead of bf16 autocast.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the generator and discriminators.")
-@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=DEFAULTS.seed, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from CHECKPOINT_DIR/latest.pt.")
 @click.option("--use_wandb", is_flag=True, help="Also log to Weights & Biases.")
 @click.option("--experiment_name", default=DEFAULTS.experiment_name, show_default=True)
@@ -179,6 +186,11 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
         raise click.UsageError("--select_by has no effect with --no_validation")
     if options["no_validation"] and options["val_dir"]:
         raise click.UsageError("--no_validation and --val_dir contradict each other; give one")
+    step_audio = options["batch_size"] * options["segment_seconds"]
+    if step_audio > MAX_STEP_AUDIO_S:  # found from outside: --batch_size 100000 ran out of memory, killed by the OS
+        raise click.UsageError(f"--batch_size {options['batch_size']} × --segment_seconds "
+                               f"{options['segment_seconds']:g} is {step_audio:,.0f} s of audio per step, more "
+                               f"than the {MAX_STEP_AUDIO_S:,} s a step may hold: lower one of them")
     config = TrainConfig(
         data_dirs=tuple(data_dirs), checkpoint_dir=checkpoint_dir, amp=not no_amp, compile=compile_, **options
     )
