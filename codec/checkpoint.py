@@ -142,4 +142,9 @@ def load_codec(path: str | os.PathLike, config: CodecConfig | None = None) -> Co
     except (RuntimeError, KeyError) as error:
         summary = str(error).strip().splitlines()[0]
         raise CheckpointError(f"{path}: weights do not fit config ({summary})") from None
+    # Found from outside: bytes overwritten inside a checkpoint's tensors made NaN weights, which the export blamed
+    # on its own ONNX graph ("max abs error nan") and --init_from trained from without a word.
+    bad = sum(int((~torch.isfinite(t)).sum()) for t in model.state_dict().values() if t.is_floating_point())
+    if bad:
+        raise CheckpointError(f"{path}: {bad:,} weights are not finite (a corrupt file, or a run that diverged)")
     return model

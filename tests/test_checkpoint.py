@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import torch
 from sscodec.codec.checkpoint import CheckpointError, codec_payload, load_codec, save_codec
 from sscodec.codec.config import preset
 from sscodec.codec.model import Codec
+from tests.conftest import TELUGU_VAL
 
 
 def _model(name: str = "tiny") -> Codec:
@@ -82,3 +85,26 @@ def test_a_file_that_is_no_checkpoint_at_all_is_named_so(tmp_path: Path) -> None
     with pytest.raises(CheckpointError) as error:
         load_codec(path)
     assert str(error.value) == f"{path}: not a codec checkpoint (not a file torch.save wrote)"
+
+
+def test_weights_that_are_not_finite_are_refused_by_every_command_that_loads_them(tmp_path: Path) -> None:
+    # Found from outside: bytes overwritten inside a checkpoint made NaN weights; codec-export blamed its own graph
+    # ("decoder.onnx: max abs error nan against PyTorch") and codec-train --init_from trained from them silently.
+    payload = codec_payload(_model())
+    name = next(key for key, value in payload["model"].items() if value.is_floating_point() and value.numel() > 3)
+    payload["model"][name].view(-1)[:3] = torch.tensor([float("nan"), float("inf"), 0.5])
+    path = tmp_path / "damaged.pt"
+    torch.save(payload, path)
+    message = f"{path}: 2 weights are not finite (a corrupt file, or a run that diverged)"
+    with pytest.raises(CheckpointError) as refused:
+        load_codec(path)
+    assert str(refused.value) == message
+    bin_dir = Path(sys.executable).parent
+    for command in (["codec-export", "--onnx", "--checkpoint", str(path), "--out", str(tmp_path / "export")],
+                    ["codec-train", "--init_from", str(path), "--data_dir", str(TELUGU_VAL), "--preset", "tiny",
+                     "--checkpoint_dir", str(tmp_path / "run"), "--max_steps", "1", "--device", "cpu"]):
+        done = subprocess.run([str(bin_dir / command[0]), *command[1:]], capture_output=True, text=True, timeout=300,
+                              check=False)
+        assert done.returncode != 0 and done.stderr.strip().splitlines()[-1].endswith(message), done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "export").exists() and not (tmp_path / "run").exists()
