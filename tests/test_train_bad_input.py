@@ -191,7 +191,7 @@ def test_no_validation_run_says_there_was_no_validation(tmp_path: Path, capsys: 
     main(["--data_dir", str(data), "--checkpoint_dir", str(tmp_path / "ckpt"), "--no_validation", "--max_steps", "1",
           "--num_workers", "0", *TINY])
     out = capsys.readouterr().out
-    assert "done: 1 steps, no validation (best.pt is the latest model)," in out, out
+    assert "done: 1 step, no validation (best.pt is the latest model)," in out, out  # "1 steps" found from outside
     assert "inf" not in out, out
 
 

@@ -13,6 +13,7 @@ from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
 from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, given_flags, int_list, run_cli
 from sscodec.common.errors import ModelError
+from sscodec.common.text import plural
 from sscodec.train.config import SELECT_BY, TrainConfig, parse_data_dir, resumed
 from sscodec.train.manifest import DataError, check_data_folder, overlapping_pair
 from sscodec.train.recipe import OVERRIDABLE, RECIPES, recipe
@@ -216,8 +217,9 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
             else "no validation (best.pt is the latest model)"
         )
         click.echo(
-            f"done: {result.steps} steps, {validation}, "
-            f"{result.nan_skipped_steps} non-finite steps skipped; checkpoints in {result.checkpoint_dir} "
+            f"done: {result.steps} {plural(result.steps, 'step')}, {validation}, "
+            f"{result.nan_skipped_steps} non-finite {plural(result.nan_skipped_steps, 'step')} skipped; checkpoints "
+            f"in {result.checkpoint_dir} "
             f"(next: codec-export --onnx --checkpoint {result.checkpoint_dir / 'best.pt'} --out DIR; curves: "
             f"tensorboard --logdir {result.checkpoint_dir / 'tensorboard'})"
         )

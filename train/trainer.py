@@ -369,8 +369,10 @@ class Trainer:
                     log.warning("every clip of %s is shorter than the %g s crops: each crop is a whole clip "
                                 "padded with silence (a shorter --segment_seconds wastes less)", corpus.root,
                                 config.segment_seconds)
-            log.info("%d steps per epoch of %.1f audio-s each; %d data workers and %d torch threads per process",
-                     self.steps_per_epoch, self.audio_seconds_per_step, self.num_workers, torch.get_num_threads())
+            threads = torch.get_num_threads()
+            log.info("%d %s per epoch of %.1f audio-s each; %d data %s and %d torch %s per process",
+                     self.steps_per_epoch, plural(self.steps_per_epoch, "step"), self.audio_seconds_per_step,
+                     self.num_workers, plural(self.num_workers, "worker"), threads, plural(threads, "thread"))
 
     def _check_exclusions(self, excluded: set[Path], corpora: list[Corpus]) -> None:
         """Warn about an --exclude list that looks mistaken: empty, naming missing files, or none of the data."""
