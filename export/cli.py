@@ -186,6 +186,9 @@ def main(
         # the tables were rebuilt from the 6.7 s example clip, the context model and fp16/ deleted).
         same_codec = not bundled and is_export(out_dir) and replaced is None
         kept = _usable_coders(out_dir, config, tables=speech_dir is None, context=not context_model) if same_codec else []
+        # Found from outside: a re-export with --tables-dir replaced the tables without the note --tables-only gives.
+        rebuilt = [name for name, rebuilds in ((TABLES_FILE, speech_dir is not None), (CONTEXT_FILE, context_model))
+                   if same_codec and rebuilds and (out_dir / name).is_file()]
         target = Path(tempfile.mkdtemp(prefix=".export-", dir=BUNDLED_MODEL_DIR.parent)) if bundled else out_dir
         try:
             result = export_codec(model, target, opset=opset, fp16=fp16, int8=int8, calibration=clips,
@@ -210,6 +213,7 @@ def main(
                    f"{result.fingerprint[:16]}); --tables-dir rebuilds the tables, --context-model the context model")
     for folder in (path for path in result.kept if path.is_dir()):
         click.echo(f"kept {folder}: the same model at lower precision")
+    _note_replaced_coders(rebuilt)
     for path in result.removed:
         click.echo(f"removed {path}: it belonged to the model this export replaced ({replaced})")
     card = out_dir / MODEL_CARD
@@ -319,12 +323,17 @@ def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
         share_coders(written, variants)
         for variant in variants:
             click.echo(f"{variant}: the same {' and '.join(p.name for p in written)}")
-        if replaced:
-            click.echo(f"note: files coded with the previous {' and '.join(replaced)} decode only with a copy of "
-                       f"them (codec-decode names the ones it needs)")
+        _note_replaced_coders(replaced)
     except (AudioFileError, ExportError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)
+
+
+def _note_replaced_coders(names: list[str]) -> None:
+    """Say that files coded with the tables or context model `names` (now replaced) need a copy of the old ones."""
+    if names:
+        click.echo(f"note: files coded with the previous {' and '.join(names)} decode only with a copy of them "
+                   f"(codec-decode names the ones it needs)")
 
 
 def report(result: ExportResult, measured_on: str) -> None:

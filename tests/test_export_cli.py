@@ -420,6 +420,7 @@ def test_a_re_export_of_the_same_model_keeps_its_tables_and_context_model(
     result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(folder), "--fp16")
     assert result.exit_code == 0, result.output
     assert f"kept {TABLES_FILE} and {CONTEXT_FILE}: the same model" in result.stdout
+    assert "files coded with the previous" not in result.stdout
     for place in (folder, folder / "fp16"):
         assert {name: (place / name).read_bytes() for name in coders} == coders
     assert (folder / "MODEL_CARD.md").read_text() == "# this model\n"
@@ -433,6 +434,9 @@ def test_a_re_export_of_the_same_model_keeps_its_tables_and_context_model(
     # model (found from outside: both were deleted).
     new = (folder / TABLES_FILE).read_bytes()
     assert new != coders[TABLES_FILE] and (folder / "fp16" / TABLES_FILE).read_bytes() == new
+    # Found from outside: files coded with the old tables stopped decoding without a word (--tables-only says so).
+    assert (f"note: files coded with the previous {TABLES_FILE} decode only with a copy of them (codec-decode names "
+            "the ones it needs)") in result.stdout
     assert (folder / CONTEXT_FILE).read_bytes() == coders[CONTEXT_FILE] == (folder / "fp16" / CONTEXT_FILE).read_bytes()
     assert f"kept {folder / 'fp16'}: the same model at lower precision" in result.stdout
     # A kept file that is damaged is an error, not "kept" (found from outside: encoding with the folder failed).
