@@ -17,7 +17,7 @@ import click
 from sscodec.codec.checkpoint import CheckpointError, load_codec, round_to_compact, save_compact_codec
 from sscodec.codec.config import CodecConfig
 from sscodec.codec.model import Codec
-from sscodec.common.audio import AudioFileError
+from sscodec.common.audio import AudioFileError, probe_audio
 from sscodec.common.bundled import (
     BUNDLED_CHECKPOINT,
     BUNDLED_CHECKPOINT_DIR,
@@ -282,21 +282,35 @@ def _into_bundled_layout(result: ExportResult) -> ExportResult:
     return dataclasses.replace(result, out_dir=BUNDLED_MODEL_DIR, paths=paths, tables=tables, context_model=context)
 
 
-def _clip_files(folder: Path | None, option: str) -> list[Path]:
-    """The audio files of an optional clip folder; a usage error if it holds none."""
+def _clip_files(folder: Path | None, option: str, limit: int | None = None) -> list[Path]:
+    """The audio files of an optional clip folder (the first `limit`), each checked to open; one that does not is
+    skipped with a line on stderr, as codec-train and codec-pack skip it (found from outside: one bad file failed
+    the whole export, after its graphs were made). A usage error if none opens."""
     if folder is None:
         return []
     files = audio_files(folder)
     if not files:
         raise click.BadParameter(f"{folder}: no audio files", param_hint=option)
-    return files
+    readable = []
+    for path in files:
+        try:
+            probe_audio(path)
+        except AudioFileError as error:
+            click.echo(f"codec-export: skipping {first_line(error)}", err=True)
+            continue
+        readable.append(path)
+        if len(readable) == limit:
+            break
+    if not readable:
+        raise click.BadParameter(f"{folder}: none of its {len(files)} audio files can be read", param_hint=option)
+    return readable
 
 
 def _table_files(folder: Path | None, option: str) -> list[Path]:
     """The clips the entropy tables are counted on: `folder`'s, or the bundled example."""
     if folder is None:
         return [EXAMPLE_CLIP]
-    return _clip_files(folder, option)[:MAX_TABLE_CLIPS]
+    return _clip_files(folder, option, MAX_TABLE_CLIPS)
 
 
 def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:

@@ -445,6 +445,27 @@ def test_a_re_export_of_the_same_model_keeps_its_tables_and_context_model(
     _assert_one_line_error(result, 1, str(folder / TABLES_FILE), "--tables-dir SPEECH rebuilds it")
 
 
+def test_an_unreadable_clip_among_the_tables_speech_is_skipped_with_a_line(
+    checkpoint: Path, calibration_dir: Path, tmp_path: Path
+) -> None:
+    # Found from outside: one bad file failed the whole export, after its graphs were made; codec-train and
+    # codec-pack skip such files.
+    speech = tmp_path / "speech"
+    shutil.copytree(calibration_dir, speech)
+    (speech / "b.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio at all")
+    result = CliRunner().invoke(main, ["--onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "m"),
+                                       "--tables-dir", str(speech)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(f"codec-export: skipping {speech / 'b.wav'}: cannot decode audio")
+    assert result.stderr.count("\n") == 1 and (tmp_path / "m" / TABLES_FILE).is_file()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "b.wav").write_bytes(b"not audio")
+    result = CliRunner().invoke(main, ["--onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "n"),
+                                       "--tables-dir", str(tmp_path / "bad")])
+    assert result.exit_code == 2 and "none of its 1 audio files can be read" in result.stderr
+    assert not (tmp_path / "n").exists()
+
+
 def test_tables_only_on_a_damaged_export_is_a_one_line_error(full_run, tmp_path: Path) -> None:
     # Found from outside: a traceback.
     folder = tmp_path / "model"
