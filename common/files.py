@@ -9,7 +9,6 @@ redirection, and opening it again would truncate it or write at an offset the de
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import re
 import shutil
@@ -63,7 +62,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
 @contextmanager
 def _through_descriptor(descriptor: int, given: Path) -> Iterator[Path]:
     """A temp file (in the temp folder, with `given`'s suffix) copied to `descriptor` at its own offset on success
-    and deleted either way: the descriptor gets the output whole or nothing."""
+    and deleted either way: nothing reaches the descriptor before the output is complete."""
     fd, name = tempfile.mkstemp(prefix=".sscodec.", suffix=f".tmp{given.suffix}")
     os.close(fd)
     temp = Path(name)
@@ -187,11 +186,9 @@ def check_can_create(path: str | os.PathLike, parents: bool = False) -> None:
     descriptor = descriptor_of(given)
     if descriptor is not None:  # written through the descriptor (atomic_output)
         try:
-            writable = fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+            os.write(descriptor, b"")  # the kernel's own check: EBADF unless open for writing
         except OSError:
-            writable = False
-        if not writable:
-            raise OSError(errno.EBADF, "not open for writing", str(given))
+            raise OSError(errno.EBADF, "not open for writing", str(given)) from None
         return
     if _is_special(given):  # written directly (atomic_output), not beside
         if not os.access(given, os.W_OK):
