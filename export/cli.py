@@ -187,8 +187,7 @@ def main(
         same_codec = not bundled and is_export(out_dir) and replaced is None
         kept = _usable_coders(out_dir, config, tables=speech_dir is None, context=not context_model) if same_codec else []
         # Found from outside: a re-export with --tables-dir replaced the tables without the note --tables-only gives.
-        rebuilt = [name for name, rebuilds in ((TABLES_FILE, speech_dir is not None), (CONTEXT_FILE, context_model))
-                   if same_codec and rebuilds and (out_dir / name).is_file()]
+        rebuilt = _present_coders(out_dir, tables=speech_dir is not None, context=context_model) if same_codec else []
         target = Path(tempfile.mkdtemp(prefix=".export-", dir=BUNDLED_MODEL_DIR.parent)) if bundled else out_dir
         try:
             result = export_codec(model, target, opset=opset, fp16=fp16, int8=int8, calibration=clips,
@@ -320,8 +319,7 @@ def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
         raise click.BadParameter(f"{out_dir / ENCODER_STREAM}: missing (export the model first)", param_hint="--out")
     # Found from outside: tables were replaced without a word on the files they had coded, and tables from the
     # example clip were reported as "336 frames of 1 clip".
-    replaced = [name for name, new in ((TABLES_FILE, True), (CONTEXT_FILE, context_model)) if new and
-                (out_dir / name).is_file()]
+    replaced = _present_coders(out_dir, tables=True, context=context_model)
     source = ("the bundled example clip (too short to save much: give --tables-dir SPEECH)" if files == [EXAMPLE_CLIP]
               else f"{len(files)} {plural(len(files), 'clip')}")
     try:
@@ -341,6 +339,13 @@ def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
     except (AudioFileError, ExportError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)
+
+
+def _present_coders(out_dir: Path, tables: bool, context: bool) -> list[str]:
+    """The names of the tables (if `tables`) and context model (if `context`) that `out_dir` holds: what an export
+    that writes them replaces."""
+    return [name for name, wanted in ((TABLES_FILE, tables), (CONTEXT_FILE, context))
+            if wanted and (out_dir / name).is_file()]
 
 
 def _note_replaced_coders(names: list[str]) -> None:

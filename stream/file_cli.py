@@ -22,6 +22,7 @@ from sscodec.stream.packing import packed_size
 
 _INPUT = click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True)
 _OUTPUT = click.Path(dir_okay=False, path_type=Path)
+_MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent)."
 
 
 def _dash_is_stdin(ctx: click.Context, param: click.Parameter, path: Path) -> Path:
@@ -32,7 +33,6 @@ def _dash_is_stdin(ctx: click.Context, param: click.Parameter, path: Path) -> Pa
 
 def _dash_is_stdout(ctx: click.Context, param: click.Parameter, path: Path) -> Path:
     return Path("/dev/stdout") if str(path) == "-" else path
-_MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent)."
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

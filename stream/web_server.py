@@ -37,6 +37,7 @@ ORT_DIR = ASSET_DIR / "vendor" / "onnxruntime-web"
 DEFAULT_HOST = "127.0.0.1"
 MAX_UPLOAD_BYTES = 64 << 20  # a .sscb of an hour at 6 kbps is 2.7 MB
 UPLOAD_PATH = "/api/sscb"  # POST a bitstream file: its codes and header as JSON
+CONFIG_PATH = "/api/model"  # GET the model's configuration, as the page needs it
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -202,7 +203,7 @@ class PageHandler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.METHOD_NOT_ALLOWED, "only POST here (a bitstream file to decode)", send_body,
                         allow="POST")
             return
-        if path == "/api/model":
+        if path == CONFIG_PATH:
             self._send(HTTPStatus.OK, "application/json", self.server.config_json, send_body)
             return
         counts = parse_qs(url.query, keep_blank_values=True).get("codebooks")
@@ -219,7 +220,7 @@ class PageHandler(BaseHTTPRequestHandler):
         self._send_file(file, send_body)
 
     def _gettable(self, path: str) -> bool:
-        return path == "/api/model" or path in self.server.model_files or static_file(path) is not None
+        return path == CONFIG_PATH or path in self.server.model_files or static_file(path) is not None
 
     def _send_encoder_for(self, counts: list[str], send_body: bool) -> None:
         """The encoder graph a sender of the first `codebooks` codebooks runs (the file itself where nothing is
