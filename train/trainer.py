@@ -727,6 +727,7 @@ class Trainer:
             self.monitor.validation(result, examples, self.codec_config.sample_rate)
         elif self.dist.is_main:
             best = True  # without validation data the latest model is the best we know
-        self.save(best)
+        with interrupts_deferred():  # a Ctrl-C mid-write broke torch's zip writer for the interrupt's own save
+            self.save(best)
         return result
 
