@@ -5,7 +5,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from sscodec.benchmarks.machine import describe
-from sscodec.common.text import plural
+from sscodec.common.text import duration, plural
 
 METHOD_NAMES = {
     "codec_repeat": "codec, our concealment",
@@ -25,7 +25,7 @@ def markdown(data: dict) -> str:
         (
             f"Model: `{data['model']['directory']}`, {data['codebooks']} {plural(data['codebooks'], 'codebook')} ({data['codec_kbps']:g} kbps raw), "
             f"1-frame packets; Opus: {data['opus']}. {len(data['clips'])} {plural(len(data['clips']), 'clip')} from `{data['audio_dir']}` "
-            f"({data['audio_seconds']:.0f} s), {data['wall_seconds']:.0f} s wall."
+            f"({duration(data['audio_seconds'])}), {duration(data['wall_seconds'])} wall."
         ),
         "",
         f"Network: {data['network_method']}",

@@ -42,7 +42,7 @@ def markdown(data: dict) -> str:
         (
             f"Model: `{model['directory']}` (preset `{model['preset']}`), {model['parameters']:,} parameters "
             f"({model['parameter_source']}); stream graphs {model['stream_graph_mb']:.2f} MB on disk "
-            f"(all files: {model['size_bytes']})."
+            f"(all files: {', '.join(f'{name} {size / 1e6:.2f} MB' for name, size in model['size_bytes'].items())})."
         ),
         (
             f"Algorithmic latency: {data['algorithmic_latency_ms']:g} ms (one frame; a chunk of K frames waits K × "

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from sscodec.common.text import duration
 from sscodec.stream.engine import StreamEngine
 
 SEGMENTS = 10
@@ -79,7 +80,7 @@ def run_soak(
         )
         progress(
             f"segment {s + 1}/{SEGMENTS}: p99 {segments[-1]['p99_ms']:.3f} ms, "
-            f"RSS {segments[-1]['rss_mb']:.1f} MB, {time.perf_counter() - started:.0f} s wall"
+            f"RSS {segments[-1]['rss_mb']:.1f} MB, {duration(time.perf_counter() - started)} wall"
         )
     output = min(decoded, total)  # file mode's trim: the padded last frame is cut back to the input's length
     p99 = [s["p99_ms"] for s in segments]

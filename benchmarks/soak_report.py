@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from sscodec.benchmarks.machine import describe
 from sscodec.benchmarks.soak import DRIFT_LIMIT, RSS_LIMIT_MB
-from sscodec.common.text import plural
+from sscodec.common.text import duration, plural
 
 
 def markdown(data: dict) -> str:
@@ -23,7 +23,7 @@ def markdown(data: dict) -> str:
             f"Model: `{data['model']['directory']}` (preset `{data['model']['preset']}`), all codebooks, "
             f"{r['chunk_frames']}-frame chunks, one stream never reset, fed {data['block_samples']}-sample blocks "
             f"at full speed: {hours:.3f} h of audio ({len(data['clips'])} {plural(len(data['clips']), 'clip')} from `{data['audio_dir']}`, repeated) "
-            f"in {r['wall_seconds']:.0f} s wall."
+            f"in {duration(r['wall_seconds'])} wall."
         ),
         "",
         (

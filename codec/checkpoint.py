@@ -41,8 +41,12 @@ def atomic_save(payload: dict[str, Any], path: str | os.PathLike) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, RuntimeError) and isinstance(error.__context__, KeyboardInterrupt):
+            # torch.save's writer, closing after a Ctrl-C inside it, fails on its own half-written state ("unexpected
+            # pos"): the Ctrl-C is what happened.
+            raise error.__context__ from None
         raise
 
 

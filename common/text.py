@@ -15,3 +15,8 @@ def decimal(text: str, max_digits: int = 18) -> int | None:
     None. Not str.isdigit: it also takes "²", which int() refuses, and "٣" or "８", which int() reads as 3 and 8
     (found from outside: a server port and a Content-Length); and int() of thousands of digits raises."""
     return int(text) if re.fullmatch(rf"[0-9]{{1,{max_digits}}}", text) else None
+
+
+def duration(value: float) -> str:
+    """A duration for a report: whole seconds from 10 s up, tenths below ("0.4 s", not "0 s")."""
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"

@@ -108,7 +108,11 @@ def test_latency_writes_every_case(tiny: Path, clips: Path, tmp_path: Path, caps
     assert summary["stream_over_offline"] == pytest.approx(
         summary["streamed_us_per_frame"] / summary["us"]["offline_per_frame"]
     )
-    assert "Where a streamed 1-frame chunk's time goes" in (tmp_path / "lat.md").read_text()
+    report = (tmp_path / "lat.md").read_text()
+    assert "Where a streamed 1-frame chunk's time goes" in report
+    # Each file's size in MB (found from outside: the line printed a Python dict).
+    sizes = ", ".join(f"{name} {(tiny / name).stat().st_size / 1e6:.2f} MB" for name in data["model"]["size_bytes"])
+    assert f"(all files: {sizes})." in report and "{" not in report.split("Model:")[1].split("\n")[0]
 
 
 def test_pytorch_eager_cases(tiny: Path) -> None:
@@ -179,6 +183,8 @@ def test_soak_short(tiny: Path, clips: Path, tmp_path: Path) -> None:
     assert soak["input_samples"] % 320 != 0
     assert len(soak["segments"]) == 10 and all(s["finite"] for s in soak["segments"])
     assert soak["rss_start_mb"] > 0 and soak["rss_end_mb"] > 0
+    # A short run's wall time in tenths (found from outside: "in 0 s wall").
+    assert soak["wall_seconds"] < 10 and f"in {soak['wall_seconds']:.1f} s wall." in (tmp_path / "s.md").read_text()
 
 
 def test_missing_model_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

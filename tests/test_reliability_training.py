@@ -165,6 +165,41 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_a_ctrl_c_inside_the_checkpoint_write_is_a_ctrl_c_and_keeps_the_previous_checkpoint(
+        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by clean-clone CI: a Ctrl-C landing in torch.save's writes left its zip writer to fail while closing
+    # ("unexpected pos"), a RuntimeError and a traceback where the user had pressed Ctrl-C.
+    from sscodec.codec.checkpoint import atomic_save
+
+    trainer = Trainer(config(data_dir, tmp_path, max_steps=1))
+    trainer.run()
+    before = (tmp_path / "latest.pt").read_bytes()
+    real_fdopen = os.fdopen
+
+    class CtrlCOnThirdWrite(io.RawIOBase):
+        def __init__(self, fd: int) -> None:
+            self.file, self.writes = real_fdopen(fd, "wb"), 0
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: object) -> int:
+            self.writes += 1
+            if self.writes == 3:
+                raise KeyboardInterrupt
+            return self.file.write(data)
+
+        def close(self) -> None:
+            self.file.close()
+            super().close()
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: CtrlCOnThirdWrite(fd))
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save(read_checkpoint(tmp_path / "latest.pt") | {"step": 2}, tmp_path / "latest.pt")
+    monkeypatch.undo()
+    assert (tmp_path / "latest.pt").read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
+
+
 SLOW_WRITER = textwrap.dedent("""
     import io, sys, time
     import torch

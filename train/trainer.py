@@ -708,7 +708,11 @@ class Trainer:
                 last = self._validate_and_save()
         except KeyboardInterrupt:
             log.warning("interrupted at step %d; saving latest.pt (continue with --resume)", self.step)
-            self.save(best=False)
+            # Workers first: a worker that the same Ctrl-C ended outside torch's worker loop exits non-zero, and
+            # the loader's SIGCHLD check then raises inside this save (clean-clone CI, one run in six).
+            self.close_data()
+            with interrupts_deferred():
+                self.save(best=False)
             raise
         finally:
             bar.close()
