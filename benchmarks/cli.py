@@ -43,7 +43,14 @@ from sscodec.benchmarks.training_curve import SLOPE_POINTS, run_curve, score_cha
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import DEFAULT_NAME
-from sscodec.common.cli import FiniteFloatRange, check_outputs, int_list, model_dir_callback, run_cli
+from sscodec.common.cli import (
+    FiniteFloatRange,
+    check_outputs,
+    command_settings,
+    int_list,
+    model_dir_callback,
+    run_cli,
+)
 from sscodec.common.errors import StreamError
 from sscodec.common.text import plural
 from sscodec.stream.engine import StreamEngine
@@ -93,7 +100,7 @@ def audio_option(help_text: str):
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings=command_settings())
 def cli() -> None:
     """Benchmarks of the streaming codec: latency, quality against Opus, soak, training throughput, live
     mouth-to-ear latency, calls through simulated loss, quality against training compute (curve), and the

@@ -28,6 +28,16 @@ INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
 TERMINATED = 143  # SIGTERM, as shells report it
 
 
+def command_settings(separator: str = "-", **settings: Any) -> dict[str, Any]:
+    """click's context settings for every command: `-h` beside `--help`, and a flag's words joined by "-" or "_"
+    alike. codec-train's flags are spelled with "_", as users' training scripts spell them, every other command's
+    with "-" (found from outside: `codec-train --batch-size` and `codec-export --tables_only` were "no such
+    option"). click applies the same function to Choice values, none of which holds either separator."""
+    other = "_" if separator == "-" else "-"
+    return {"help_option_names": ["-h", "--help"],
+            "token_normalize_func": lambda token: token.replace(other, separator), **settings}
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: temp files removed, outputs kept whole."""
 

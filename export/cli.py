@@ -26,7 +26,7 @@ from sscodec.common.bundled import (
     EXAMPLE_CLIP,
     resolve_checkpoint,
 )
-from sscodec.common.cli import given_flags, run_cli
+from sscodec.common.cli import command_settings, given_flags, run_cli
 from sscodec.common.context_model_file import CONTEXT_FILE, load_context_model
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.common.errors import ModelError, first_line
@@ -74,7 +74,7 @@ class OneLineErrors(click.Command):
         return run_cli(self, "codec-export", (), args)
 
 
-@click.command(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineErrors, context_settings=command_settings())
 @click.option("--onnx", "to_onnx", is_flag=True, help="Export to ONNX (the only format so far).")
 @click.option("--checkpoint", metavar="FILE", help="Checkpoint written by codec-train (not with --tables-only).")
 @click.option(

@@ -12,6 +12,7 @@ from sscodec.common.cli import (
     MAX_THREADS,
     FiniteFloatRange,
     check_outputs,
+    command_settings,
     given_flags,
     model_dir_callback,
     run_cli,
@@ -31,7 +32,7 @@ from sscodec.stream.stats import StreamStats, write_stats_json
 from sscodec.stream.web_server import parse_address, serve
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=command_settings())
 @click.option("--mic", is_flag=True, help="Live: microphone → codec → speakers.")
 @click.option("--web", "web_address", metavar="HOST:PORT", callback=lambda ctx, param, value: _web_address(value),
               help="Serve the in-browser codec page at http://HOST:PORT/ (HOST 127.0.0.1 if left out; port 0: any "

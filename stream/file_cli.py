@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from sscodec.common.audio import AudioFileError, AudioWriter, check_writable_format, read_audio
-from sscodec.common.cli import FiniteFloatRange, check_outputs, model_dir_callback, run_cli
+from sscodec.common.cli import FiniteFloatRange, check_outputs, command_settings, model_dir_callback, run_cli
 from sscodec.common.errors import StreamError
 from sscodec.common.files import atomic_output, writes_stdout
 from sscodec.common.text import plural
@@ -35,7 +35,7 @@ def _dash_is_stdout(ctx: click.Context, param: click.Parameter, path: Path) -> P
     return Path("/dev/stdout") if str(path) == "-" else path
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=command_settings())
 @click.argument("input_path", metavar="INPUT", type=_INPUT, callback=_dash_is_stdin)
 @click.argument("output_path", metavar="OUTPUT", type=_OUTPUT, callback=_dash_is_stdout)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
@@ -90,7 +90,7 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
                err=writes_stdout(output_path))  # the bitstream owns stdout
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=command_settings())
 @click.argument("input_path", metavar="INPUT", type=_INPUT, callback=_dash_is_stdin)
 @click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)

@@ -164,6 +164,17 @@ def test_encode_summary_says_one_codebook_and_one_packet(model_dir: Path, tmp_pa
     assert "1 codebooks" not in done.stdout and "1 packets" not in done.stdout, done.stdout
 
 
+def test_a_flag_spelled_with_underscores_is_the_same_flag(model_dir: Path, clip: Path, tmp_path: Path) -> None:
+    # Found from outside: codec-train spells its flags with "_", so users typed `--packet_frames` here too and got
+    # "no such option".
+    for name, flag in (("hyphen", "--packet-frames"), ("underscore", "--packet_frames")):
+        done = run("codec-encode", clip, tmp_path / f"{name}.sscb", flag, "3", "--static-tables", "--model", model_dir)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "hyphen.sscb").read_bytes() == (tmp_path / "underscore.sscb").read_bytes()
+    one_frame = run("codec-encode", clip, tmp_path / "one.sscb", "--packet_frames", "1", "--model", model_dir)
+    assert one_frame.returncode == 0 and (tmp_path / "one.sscb").stat().st_size > (tmp_path / "hyphen.sscb").stat().st_size
+
+
 @pytest.mark.parametrize(
     ("command", "args", "code", "message"),
     [

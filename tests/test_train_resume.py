@@ -54,6 +54,18 @@ def _train(clips: Path, checkpoint_dir: Path, *extra: str) -> dict:
     return torch.load(checkpoint_dir / "latest.pt", weights_only=True)
 
 
+def test_flags_spelled_with_hyphens_train_the_same_run(data: Path, tmp_path: Path) -> None:
+    # Found from outside: every other command spells its flags with "-", and `codec-train --batch-size` was "no
+    # such option".
+    underscores = _train(data, tmp_path / "underscores", "--max_steps", "2")
+    hyphens = [flag.replace("_", "-") if flag.startswith("--") else flag for flag in TINY]
+    main(["--data-dir", str(data / "data"), "--val-dir", str(data / "val"), "--checkpoint-dir",
+          str(tmp_path / "hyphens"), *hyphens, "--max-steps", "2"])
+    saved = torch.load(tmp_path / "hyphens" / "latest.pt", weights_only=True)
+    assert saved["train_config"]["batch_size"] == 2 and saved["train_config"]["num_workers"] == 2
+    assert _equal(saved["model"], underscores["model"])
+
+
 def test_resumed_run_matches_an_uninterrupted_one_exactly(data: Path, tmp_path: Path) -> None:
     # `full` with the GAN starting mid-run covers the discriminator, both optimisers and both schedulers.
     whole = _train(data, tmp_path / "whole", *GAN, "--max_steps", "6")

@@ -11,7 +11,7 @@ import click
 from sscodec.codec.checkpoint import CheckpointError
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
-from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, given_flags, int_list, run_cli
+from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, command_settings, given_flags, int_list, run_cli
 from sscodec.common.errors import ModelError
 from sscodec.common.text import plural
 from sscodec.train.config import SELECT_BY, TrainConfig, parse_data_dir, resumed
@@ -60,7 +60,7 @@ def _codebook_counts(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(counts)))  # a count given twice would weigh twice in best.pt's mean
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.command(context_settings=command_settings("_", max_content_width=110))
 @click.option("--data_dir", "data_dirs", multiple=True, callback=_check_data_dirs,
               help="Folder of wav/flac/ogg/mp3 (recursive) or with a metadata.jsonl; repeat to mix corpora, "
                    "by duration, or by weight with DIR:WEIGHT on every folder (each folder's share of the crops "

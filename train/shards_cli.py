@@ -9,7 +9,7 @@ import click
 
 from sscodec.codec.config import CodecConfig
 from sscodec.common.audio import AudioFileError
-from sscodec.common.cli import FiniteFloatRange, given_flags, run_cli
+from sscodec.common.cli import FiniteFloatRange, command_settings, given_flags, run_cli
 from sscodec.common.text import plural
 from sscodec.train.data import read_file_list
 from sscodec.train.manifest import DataError
@@ -18,7 +18,7 @@ from sscodec.train.shards import FORMATS, OPUS_KBPS, check_pack, pack_folders
 _FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.command(context_settings=command_settings(max_content_width=110))
 @click.argument("sources", metavar="FOLDER...", nargs=-1, required=True, type=_FOLDER)
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="The pack's folder (must not exist): PACK.json and shard-000/, shard-001/, ...")
