@@ -104,7 +104,7 @@ def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     original length, or the part that --start and --duration ask for)."""
     check_outputs({"OUTPUT": output_path}, {"INPUT": input_path})
     check_writable_format(output_path)  # by the name given: the temp file written first has another extension
-    model = CodecModel(resolve_model_dir(model_dir))
+    model = CodecModel(resolve_model_dir(model_dir), decode_only=True)  # a receiver's folder may lack the encoder
     with FileReader(model, input_path) as reader:
         rate, samples = reader.header.sample_rate, reader.header.samples
         if not start * rate < samples:

@@ -15,11 +15,11 @@ from google.protobuf.message import DecodeError
 from sscodec.common.context_model_file import CONTEXT_FILE, context_fingerprint, load_context_model
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables, tables_fingerprint
 from sscodec.common.errors import ModelError, first_line
-from sscodec.common.model_files import model_name
+from sscodec.common.model_files import DECODER_STREAM, ENCODER_STREAM, model_name
 from sscodec.stream.codebook_search import search_only
 from sscodec.stream.context_coder import ContextCoder
 from sscodec.stream.entropy import EntropyCoder, PacketCoder
-from sscodec.stream.model_dir import ModelInfo, read_model_info, stream_graph_paths
+from sscodec.stream.model_dir import ModelInfo, read_decoder_info, read_model_info, stream_graph_paths
 from sscodec.stream.packet import CodingMode
 from sscodec.stream.runtime import RuntimeOptions, StreamGraph
 
@@ -30,20 +30,34 @@ class CodecModel:
     """The exported model in `directory`, shared by any number of StreamEncoders and StreamDecoders.
 
     The sessions hold no stream state (each encoder and decoder keeps its own), so sharing them is safe.
-    Raises ModelError for a missing, corrupt or inconsistent directory.
+    `decode_only` opens decoder_stream.onnx alone (a receiver's folder may hold nothing else); the encoder's
+    members then raise ModelError. Raises ModelError for a missing, corrupt or inconsistent directory.
     """
 
-    def __init__(self, directory: Path, runtime: RuntimeOptions | None = None) -> None:
+    def __init__(self, directory: Path, runtime: RuntimeOptions | None = None, decode_only: bool = False) -> None:
         runtime = runtime or RuntimeOptions()
         self.directory = Path(directory)
-        self._graph_paths = stream_graph_paths(self.directory)
-        self.encoder_graph = StreamGraph(self._graph_paths[0], runtime)
-        self.decoder_graph = StreamGraph(self._graph_paths[1], runtime)
-        self.info: ModelInfo = read_model_info(self.encoder, self.decoder, self.directory)
         self._runtime = runtime
-        self._searching: dict[int, StreamGraph] = {self.info.n_codebooks: self.encoder_graph}
+        if decode_only:
+            (decoder_path,) = stream_graph_paths(self.directory, (DECODER_STREAM,))
+            self._encoder_graph: StreamGraph | None = None
+            self.decoder_graph = StreamGraph(decoder_path, runtime)
+            self.info: ModelInfo = read_decoder_info(self.decoder, self.directory)
+        else:
+            encoder_path, decoder_path = stream_graph_paths(self.directory)
+            self._encoder_graph = StreamGraph(encoder_path, runtime)
+            self.decoder_graph = StreamGraph(decoder_path, runtime)
+            self.info = read_model_info(self.encoder, self.decoder, self.directory)
+        self._searching: dict[int, StreamGraph] = {}
         self._cut_models: dict[int, bytes | None] = {}
         self._cut_lock = threading.Lock()
+
+    @property
+    def encoder_graph(self) -> StreamGraph:
+        """encoder_stream.onnx; ModelError for a model opened to decode only."""
+        if self._encoder_graph is None:
+            raise ModelError(f"{self.directory / ENCODER_STREAM}: not opened (this model was opened to decode only)")
+        return self._encoder_graph
 
     @property
     def encoder(self) -> ort.InferenceSession:
@@ -60,7 +74,7 @@ class CodecModel:
         (stream/codebook_search.py; the same codes, opened once per count), or the whole graph where its codes
         cannot be cut. ValueError for a count outside 1..n_codebooks; ModelError if the file no longer loads."""
         if codebooks not in self._searching:
-            trimmed = self.encoder_model_for(codebooks)
+            trimmed = self.encoder_model_for(codebooks)  # checks the count
             self._searching[codebooks] = (
                 self.encoder_graph if trimmed is None
                 else StreamGraph(self.encoder_graph.path, self._runtime, trimmed)
@@ -109,12 +123,12 @@ class CodecModel:
         (SHA-256 over the weights and configuration, so a re-export of the same checkpoint keeps it).
 
         Graphs exported before codec-export stamped one: SHA-256 over both stream graph files instead (any
-        re-export changes it; reading 13 MB costs tens of milliseconds, once).
+        re-export changes it; reading 13 MB costs tens of milliseconds, once), so such a folder needs both.
         """
         if self.info.codec_fingerprint is not None:
             return bytes.fromhex(self.info.codec_fingerprint)[:FINGERPRINT_SIZE]
         digest = hashlib.sha256()
-        for path in self._graph_paths:
+        for path in stream_graph_paths(self.directory):
             try:
                 digest.update(path.read_bytes())
             except OSError as error:

@@ -164,6 +164,23 @@ def test_encode_summary_says_one_codebook_and_one_packet(model_dir: Path, tmp_pa
     assert "1 codebooks" not in done.stdout and "1 packets" not in done.stdout, done.stdout
 
 
+def test_a_receivers_folder_without_the_encoder_decodes(model_dir: Path, clip: Path, tmp_path: Path) -> None:
+    # Found from outside: codec-decode opened encoder_stream.onnx too, so a receive-only device had to carry it.
+    assert run("codec-encode", clip, tmp_path / "a.sscb", "--model", model_dir).returncode == 0
+    receiver = tmp_path / model_dir.name
+    receiver.mkdir()
+    for name in ("decoder_stream.onnx", "entropy_tables.npz", CONTEXT_FILE):
+        shutil.copy(model_dir / name, receiver / name)
+    for folder, out in ((model_dir, "whole.wav"), (receiver, "receiver.wav")):
+        done = run("codec-decode", tmp_path / "a.sscb", tmp_path / out, "--model", folder)
+        assert done.returncode == 0, done.stderr
+    assert np.array_equal(soundfile.read(tmp_path / "whole.wav")[0], soundfile.read(tmp_path / "receiver.wav")[0])
+    sender = run("codec-encode", clip, tmp_path / "b.sscb", "--model", receiver)
+    assert sender.returncode == 1 and sender.stderr.strip() == (
+        f"codec-encode: error: {receiver / 'encoder_stream.onnx'}: missing (export the model with codec-export "
+        f"--onnx --out {receiver})")
+
+
 def test_a_flag_spelled_with_underscores_is_the_same_flag(model_dir: Path, clip: Path, tmp_path: Path) -> None:
     # Found from outside: codec-train spells its flags with "_", so users typed `--packet_frames` here too and got
     # "no such option".
