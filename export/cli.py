@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +180,8 @@ def main(
         writes_checkpoint = with_checkpoint or (bundled and str(checkpoint) != DEFAULT_NAME)
         if writes_checkpoint:  # the graphs from the weights codec.pt keeps, so that re-exporting it changes nothing
             round_to_compact(model)
-        replaced = None if bundled else _replaced_model(out_dir, model, overwrite)
+        replaced = None if bundled else _replaced_model(
+            out_dir, model, overwrite, writes_checkpoint, lambda: _twin_fingerprint(checkpoint, writes_checkpoint))
         # The same codec re-exported (e.g. to add --int8) keeps what it does not rewrite: its tables unless new
         # speech is given, its context model unless --context-model, its fp16/int8 folders (found from outside:
         # the tables were rebuilt from the 6.7 s example clip, the context model and fp16/ deleted).
@@ -221,6 +222,15 @@ def main(
         click.echo(f"removed {card}: it described the model this export replaced ({replaced})")
 
 
+def _twin_fingerprint(checkpoint: str, rounded: bool) -> str:
+    """The fingerprint of `checkpoint` exported the other way: from full-precision weights if `rounded`, else
+    from the fp16-rounded weights that --with-checkpoint exports (codec.pt's)."""
+    model = load_codec(checkpoint_option(checkpoint))
+    if not rounded:
+        round_to_compact(model)
+    return export_fingerprint(model)
+
+
 def _usable_coders(out_dir: Path, config: CodecConfig, tables: bool, context: bool) -> list[Path]:
     """The tables (if `tables`) and context model (if `context`) in `out_dir` that a re-export of the same codec
     keeps; ModelError for one that is there but unusable (found from outside: a corrupt entropy_tables.npz was
@@ -239,17 +249,25 @@ def _usable_coders(out_dir: Path, config: CodecConfig, tables: bool, context: bo
     return kept
 
 
-def _replaced_model(out_dir: Path, model: Codec, overwrite: bool) -> str | None:
+def _replaced_model(out_dir: Path, model: Codec, overwrite: bool, rounded: bool, twin: Callable[[], str]) -> str | None:
     """The fingerprint (16 hex digits, "unknown" for graphs exported before one was stamped) of another model's
     export in `out_dir`, which only `overwrite` may replace; None if `out_dir` holds none or this very codec.
     Raises ExportError when it holds another model and `overwrite` is not given (found from outside: a copy of the
-    bundled model lost its context model and kept a model card describing another model, without a word)."""
+    bundled model lost its context model and kept a model card describing another model, without a word).
+    `rounded`: `model` holds fp16-rounded weights (--with-checkpoint); `twin`: the fingerprint of the same
+    checkpoint exported the other way, computed only when needed."""
     if not is_export(out_dir):
         return None
     previous = read_fingerprint(out_dir / ENCODER_STREAM)
     ours = export_fingerprint(model)
     if previous == ours:
         return None
+    if not overwrite and previous is not None and previous == twin():
+        # Found from outside: a re-export that only added --with-checkpoint was refused as "not of this checkpoint".
+        weights = ("at full precision", "fp16-rounded as --with-checkpoint exports it")
+        held, now = weights if rounded else weights[::-1]
+        raise ExportError(f"{out_dir} holds this checkpoint {held} ({previous[:16]}), not {now} ({ours[:16]}), a "
+                          "codec its coded files do not decode with: export as before, or pass --overwrite")
     # None: graphs exported before fingerprints were stamped, or a damaged file (found from outside: that was
     # called "another model").
     previous = previous[:16] if previous else f"unknown: {ENCODER_STREAM} holds none that can be read"

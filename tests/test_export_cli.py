@@ -105,6 +105,30 @@ def test_re_exporting_the_codec_pt_of_an_export_gives_the_same_model(checkpoint,
     assert CodecModel(again).fingerprint == CodecModel(first).fingerprint
 
 
+def test_adding_or_dropping_with_checkpoint_says_why_it_is_another_codec(checkpoint, tmp_path: Path) -> None:
+    # Found from outside: --with-checkpoint exports the fp16-rounded weights codec.pt keeps, another fingerprint, and
+    # a re-export that only added the flag was refused as "not of this checkpoint", which it is.
+    plain, rounded = tmp_path / "plain", tmp_path / "rounded"
+    for out, flags in ((plain, ()), (rounded, ("--with-checkpoint",))):
+        assert _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(out), *flags).exit_code == 0
+    fingerprints = {out: CodecModel(out).info.codec_fingerprint[:16] for out in (plain, rounded)}
+    assert fingerprints[plain] != fingerprints[rounded]
+    before = (plain / "encoder_stream.onnx").read_bytes()
+    result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(plain), "--with-checkpoint")
+    _assert_one_line_error(result, 1, (
+        f"{plain} holds this checkpoint at full precision ({fingerprints[plain]}), not fp16-rounded as "
+        f"--with-checkpoint exports it ({fingerprints[rounded]}), a codec its coded files do not decode with: export "
+        "as before, or pass --overwrite"))
+    assert (plain / "encoder_stream.onnx").read_bytes() == before and not (plain / "codec.pt").exists()
+    result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(rounded))
+    _assert_one_line_error(result, 1, f"{rounded} holds this checkpoint fp16-rounded as --with-checkpoint exports "
+                                      f"it ({fingerprints[rounded]}), not at full precision ({fingerprints[plain]}), "
+                                      "a codec its coded files do not decode with")
+    assert _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(plain), "--with-checkpoint",
+                "--overwrite").exit_code == 0
+    assert CodecModel(plain).info.codec_fingerprint[:16] == fingerprints[rounded]
+
+
 def test_tables_only_rewrites_the_tables_of_an_export(full_run, tmp_path: Path) -> None:
     out, _ = full_run
     folder = tmp_path / "model"
