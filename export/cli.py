@@ -26,7 +26,7 @@ from sscodec.common.bundled import (
     EXAMPLE_CLIP,
     resolve_checkpoint,
 )
-from sscodec.common.cli import command_settings, given_flags, run_cli
+from sscodec.common.cli import command_settings, given_flags, interrupts_deferred, run_cli
 from sscodec.common.context_model_file import CONTEXT_FILE, load_context_model
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.common.errors import ModelError, first_line
@@ -340,23 +340,34 @@ def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
     replaced = _present_coders(out_dir, tables=True, context=context_model)
     source = ("the bundled example clip (too short to save much: give --tables-dir SPEECH)" if files == [EXAMPLE_CLIP]
               else f"{len(files)} {plural(len(files), 'clip')}")
+    # Made beside OUT and moved in together at the end: a Ctrl-C or an error while the context model trains (minutes)
+    # left OUT with new tables and the old context model, and its precision folders with the old of both (found
+    # from outside).
+    staging = Path(tempfile.mkdtemp(prefix=".coders-", dir=out_dir))
     try:
-        path, frames = write_tables(out_dir, files)
-        written = [path]
-        click.echo(f"{path}: entropy tables from {frames} frames of {source}")
+        tables, frames = write_tables(out_dir, files, out_dir=staging)
+        staged = [tables]
+        lines = [f"{out_dir / tables.name}: entropy tables from {frames} frames of {source}"]
         if context_model:
-            path, frames = write_context_model(out_dir, files, progress=click.echo)
-            written.append(path)
-            click.echo(f"{path}: context model trained on {frames} frames of {source}")
+            context, frames = write_context_model(out_dir, files, progress=click.echo, out_dir=staging)
+            staged.append(context)
+            lines.append(f"{out_dir / context.name}: context model trained on {frames} frames of {source}")
         # Found from outside: only OUT's were rewritten, and OUT/int8 refused OUT's new files.
         variants = [out_dir / precision for precision in PRECISIONS if is_export(out_dir / precision)]
-        share_coders(written, variants)
-        for variant in variants:
-            click.echo(f"{variant}: the same {' and '.join(p.name for p in written)}")
-        _note_replaced_coders(replaced)
+        with interrupts_deferred():
+            share_coders(staged, variants)
+            for path in staged:
+                os.replace(path, out_dir / path.name)
     except (AudioFileError, ExportError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for line in lines:
+        click.echo(line)
+    for variant in variants:
+        click.echo(f"{variant}: the same {' and '.join(path.name for path in staged)}")
+    _note_replaced_coders(replaced)
 
 
 def _present_coders(out_dir: Path, tables: bool, context: bool) -> list[str]:

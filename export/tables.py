@@ -37,8 +37,9 @@ def clip_codes(model_dir: Path, files: Sequence[Path]) -> tuple[Iterator[np.ndar
     return (run_stream(session, clip[None], _CHUNK_FRAMES)[0] for clip in clips), sizes
 
 
-def write_tables(model_dir: Path, files: Sequence[Path]) -> tuple[Path, int]:
-    """Code the speech in `files` with `model_dir`/encoder_stream.onnx; write the per-codebook counts to `model_dir`.
+def write_tables(model_dir: Path, files: Sequence[Path], out_dir: Path | None = None) -> tuple[Path, int]:
+    """Code the speech in `files` with `model_dir`/encoder_stream.onnx; write the per-codebook counts to `out_dir`
+    (default `model_dir`).
 
     Returns the tables file and the number of frames counted. The codes are the stream graph's own, so the
     tables describe exactly what the runtime will code. AudioFileError for an unreadable clip.
@@ -53,6 +54,6 @@ def write_tables(model_dir: Path, files: Sequence[Path]) -> tuple[Path, int]:
             yield codes
 
     counts = estimate_counts(counted(), sizes["n_codebooks"], sizes["codebook_size"])
-    path = model_dir / TABLES_FILE
+    path = (out_dir or model_dir) / TABLES_FILE
     save_tables(path, counts)
     return path, frames

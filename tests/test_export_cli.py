@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import numpy as np
 import onnx
 import pytest
@@ -168,6 +169,29 @@ def test_tables_only_rewrites_the_variants_tables_too(full_run, tmp_path: Path) 
     for precision in ("fp16", "int8"):
         assert (folder / precision / TABLES_FILE).read_bytes() == new
         assert f"{folder / precision}: the same {TABLES_FILE}" in result.output
+
+
+def test_a_ctrl_c_while_the_context_model_trains_leaves_every_folders_coders_as_they_were(
+        full_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found from outside: the new tables were already in OUT when the context model's training was stopped, so OUT
+    # held new tables beside the old context model, and its precision folders the old of both.
+    out, _ = full_run
+    folder = tmp_path / "model"
+    shutil.copytree(out, folder)
+    write_context_model(folder, [EXAMPLE_CLIP], hidden=8, epochs=1, progress=lambda _: None)
+    shutil.copy(folder / CONTEXT_FILE, folder / "int8")
+    coders = [folder / name / coder for name in ("", "fp16", "int8") for coder in (TABLES_FILE, CONTEXT_FILE)]
+    before = {path: path.read_bytes() for path in coders if path.is_file()}
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "write_context_model", stopped)
+    with pytest.raises(click.exceptions.Abort):  # click's form of the KeyboardInterrupt
+        main(["--tables-only", "--context-model", "--tables-dir", str(EXAMPLE_CLIP.parent), "--out", str(folder)],
+             standalone_mode=False)
+    assert {path: path.read_bytes() for path in coders if path.is_file()} == before
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # no staging left behind
 
 
 def test_a_re_export_without_a_variant_removes_the_old_one(full_run, checkpoint, tmp_path: Path) -> None:
