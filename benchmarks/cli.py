@@ -120,7 +120,7 @@ def cli() -> None:
 )
 @click.option(
     "--calibration-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="Speech clips to calibrate an int8 export made from the checkpoint.",
 )

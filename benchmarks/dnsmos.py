@@ -37,7 +37,8 @@ class Dnsmos:
         paths = [model_dir / P835_FILE, model_dir / P808_FILE]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
-            raise BenchError(f"DNSMOS model not found: {', '.join(missing)}")
+            raise BenchError(f"DNSMOS model not found: {', '.join(missing)} (give --dnsmos-dir, or --no-dnsmos to "
+                             "score without it)")
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         options.log_severity_level = 3

@@ -6,6 +6,7 @@ import errno
 import os
 import pickle
 import re
+import sys
 import tempfile
 import warnings
 import zipfile
@@ -17,6 +18,7 @@ from torch.nn.utils import parametrize
 
 from sscodec.codec.config import CodecConfig
 from sscodec.codec.model import Codec
+from sscodec.common.files import umask_mode
 
 FORMAT = "streaming-speech-codec/1"
 
@@ -28,14 +30,14 @@ class CheckpointError(ValueError):
 def atomic_save(payload: dict[str, Any], path: str | os.PathLike) -> None:
     """Write `payload` with torch.save to a temp file beside `path`, then rename over it.
 
-    A crash mid-write leaves the previous file intact; a full disk raises OSError and removes the temp file.
+    A crash mid-write leaves the previous file intact; a full disk raises OSError and a Ctrl-C KeyboardInterrupt,
+    each removing the temp file.
     """
     path = Path(path)
+    handling = sys.exc_info()[1]  # e.g. the Ctrl-C whose `except` block saves: not one raised inside this write
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
     try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make shipped checkpoints unreadable to others
+        os.chmod(tmp, umask_mode(0o666))  # mkstemp's 0600 would make shipped checkpoints unreadable to others
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
             handle.flush()
@@ -43,10 +45,11 @@ def atomic_save(payload: dict[str, Any], path: str | os.PathLike) -> None:
         os.replace(tmp, path)
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(error, RuntimeError) and isinstance(error.__context__, KeyboardInterrupt):
-            # torch.save's writer, closing after a Ctrl-C inside it, fails on its own half-written state ("unexpected
-            # pos"): the Ctrl-C is what happened.
-            raise error.__context__ from None
+        cause = error.__context__
+        if isinstance(error, RuntimeError) and isinstance(cause, KeyboardInterrupt | OSError) and cause is not handling:
+            # torch.save's zip writer, closing after a Ctrl-C or a failed write (a full disk) inside it, fails on its
+            # own half-written state ("unexpected pos"): what happened is the Ctrl-C or the OSError.
+            raise cause from None
         raise
 
 

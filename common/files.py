@@ -128,6 +128,14 @@ def _check_overwritable(path: Path, given: Path) -> None:
         # EISDIR and the like: left to the writer, whose own error names the path.
 
 
+def umask_mode(mode: int) -> int:
+    """`mode` less this process's umask: what open() (0o666) or mkdir() (0o777) gives a new file or folder, which
+    mkstemp's 0600 and mkdtemp's 0700 do not (outputs made through them would be unreadable to others)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 def _take_permissions(temp: Path, path: Path) -> None:
     """Give `temp` the mode, group and (where allowed) owner of the file `path` it will replace, as an in-place
     write would keep them (a private 0600 recording stays private); for a new file, 0666 less the umask, as
@@ -135,9 +143,7 @@ def _take_permissions(temp: Path, path: Path) -> None:
     try:
         old = path.stat()
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
+        os.chmod(temp, umask_mode(0o666))
         return
     os.chmod(temp, stat.S_IMODE(old.st_mode))
     for owner in (old.st_uid, -1):  # only root may give a file away; any member may set one of its groups

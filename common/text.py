@@ -19,4 +19,4 @@ def decimal(text: str, max_digits: int = 18) -> int | None:
 
 def duration(value: float) -> str:
     """A duration for a report: whole seconds from 10 s up, tenths below ("0.4 s", not "0 s")."""
-    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+    return f"{value:.0f} s" if round(value, 1) >= 10 else f"{value:.1f} s"

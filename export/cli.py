@@ -42,6 +42,8 @@ from sscodec.export.onnx_export import (
     ExportResult,
     export_codec,
     export_fingerprint,
+    move_into,
+    staging_dir,
 )
 from sscodec.export.tables import MAX_TABLE_CLIPS, write_tables
 from sscodec.export.variants import share_coders
@@ -118,7 +120,9 @@ class OneLineErrors(click.Command):
 @click.option("--opset", type=click.IntRange(DEFAULT_OPSET, MAX_OPSET), default=None,
               help=f"ONNX opset ({DEFAULT_OPSET}..{MAX_OPSET}; default {DEFAULT_OPSET}).")
 @click.option("--with-checkpoint", is_flag=True,
-              help="Also write OUT/codec.pt: the model alone in fp16, to train on from (--init_from OUT/codec.pt).")
+              help="Also write OUT/codec.pt: the model alone in fp16, to train on from (--init_from OUT/codec.pt). "
+                   "The graphs then come from its fp16-rounded weights, so re-exporting codec.pt gives the same "
+                   "codec; they are another codec (fingerprint) than an export without this flag.")
 def main(
     to_onnx: bool,
     checkpoint: str,
@@ -266,8 +270,8 @@ def _replaced_model(out_dir: Path, model: Codec, overwrite: bool, rounded: bool,
         # Found from outside: a re-export that only added --with-checkpoint was refused as "not of this checkpoint".
         weights = ("at full precision", "fp16-rounded as --with-checkpoint exports it")
         held, now = weights if rounded else weights[::-1]
-        raise ExportError(f"{out_dir} holds this checkpoint {held} ({previous[:16]}), not {now} ({ours[:16]}), a "
-                          "codec its coded files do not decode with: export as before, or pass --overwrite")
+        raise ExportError(f"{out_dir} holds this checkpoint {held} ({previous[:16]}), not {now} ({ours[:16]}): "
+                          "files coded with it would not decode; export as before, or pass --overwrite")
     # None: graphs exported before fingerprints were stamped, or a damaged file (found from outside: that was
     # called "another model").
     previous = previous[:16] if previous else f"unknown: {ENCODER_STREAM} holds none that can be read"
@@ -340,34 +344,38 @@ def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
     replaced = _present_coders(out_dir, tables=True, context=context_model)
     source = ("the bundled example clip (too short to save much: give --tables-dir SPEECH)" if files == [EXAMPLE_CLIP]
               else f"{len(files)} {plural(len(files), 'clip')}")
-    # Made beside OUT and moved in together at the end: a Ctrl-C or an error while the context model trains (minutes)
-    # left OUT with new tables and the old context model, and its precision folders with the old of both (found
-    # from outside).
-    staging = Path(tempfile.mkdtemp(prefix=".coders-", dir=out_dir))
+    # Made in a staging folder, OUT's and its precision folders' alike, and moved in together at the end: a Ctrl-C
+    # or an error while the context model trains (minutes) left OUT with new tables and the old context model, and
+    # its precision folders with the old of both (found from outside).
+    variants = [precision for precision in PRECISIONS if is_export(out_dir / precision)]
     try:
-        tables, frames = write_tables(out_dir, files, out_dir=staging)
-        staged = [tables]
-        lines = [f"{out_dir / tables.name}: entropy tables from {frames} frames of {source}"]
-        if context_model:
-            context, frames = write_context_model(out_dir, files, progress=click.echo, out_dir=staging)
-            staged.append(context)
-            lines.append(f"{out_dir / context.name}: context model trained on {frames} frames of {source}")
-        # Found from outside: only OUT's were rewritten, and OUT/int8 refused OUT's new files.
-        variants = [out_dir / precision for precision in PRECISIONS if is_export(out_dir / precision)]
-        with interrupts_deferred():
-            share_coders(staged, variants)
-            for path in staged:
-                os.replace(path, out_dir / path.name)
+        staging = staging_dir(out_dir)
+        try:
+            tables, frames = write_tables(out_dir, files, into=staging)
+            staged = [tables]
+            lines = [f"{out_dir / tables.name}: entropy tables from {frames} frames of {source}"]
+            if context_model:
+                context, frames = write_context_model(out_dir, files, progress=click.echo, into=staging)
+                staged.append(context)
+                lines.append(f"{out_dir / context.name}: context model trained on {frames} frames of {source}")
+            for precision in variants:
+                (staging / precision).mkdir()
+            share_coders(staged, (staging / precision for precision in variants))
+            # Found from outside: tables counted again from the same clips are the same file, yet the note said
+            # files coded with the previous ones needed a copy of them.
+            replaced = [name for name in replaced if (out_dir / name).read_bytes() != (staging / name).read_bytes()]
+            with interrupts_deferred():  # the lines too: a Ctrl-C held through the moves must not hide them
+                move_into(staging, out_dir)
+                for line in lines:
+                    click.echo(line)
+                for precision in variants:  # found from outside: only OUT's were rewritten, and OUT/int8 refused them
+                    click.echo(f"{out_dir / precision}: the same {' and '.join(path.name for path in staged)}")
+                _note_replaced_coders(replaced)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     except (AudioFileError, ExportError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    for line in lines:
-        click.echo(line)
-    for variant in variants:
-        click.echo(f"{variant}: the same {' and '.join(path.name for path in staged)}")
-    _note_replaced_coders(replaced)
 
 
 def _present_coders(out_dir: Path, tables: bool, context: bool) -> list[str]:
@@ -393,7 +401,8 @@ def report(result: ExportResult, measured_on: str) -> None:
             detail = f"max abs error {result.max_abs_error[name]:.2e}"
         else:
             ties = result.code_mismatches[name]
-            detail = f"codes equal to PyTorch except {ties} frames at exact ties" if ties else "codes identical"
+            detail = (f"codes equal to PyTorch except {ties} {plural(ties, 'frame')} at exact ties" if ties
+                      else "codes identical")
         click.echo(f"  {path}  {size}  {detail}")
     if result.tables is not None:
         click.echo(f"  {result.tables}  entropy tables from {result.table_frames} frames of speech")

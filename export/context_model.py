@@ -177,15 +177,15 @@ def _fraction_bits(tensors: list[Tensor]) -> int:
 
 
 def write_context_model(model_dir: Path, files: Sequence[Path], hidden: int = HIDDEN, epochs: int = EPOCHS,
-                        progress=print, out_dir: Path | None = None) -> tuple[Path, int]:
+                        progress=print, into: Path | None = None) -> tuple[Path, int]:
     """Train the context model on the codes `model_dir`/encoder_stream.onnx gives the speech in `files`; write it
-    to `out_dir` (default `model_dir`)/context_model.npz. Returns the file and the frames trained on.
+    to `into` (default `model_dir`)/context_model.npz. Returns the file and the frames trained on.
     AudioFileError for an unreadable clip, ExportError for a graph without codebook vectors."""
     clips_iter, sizes = clip_codes(model_dir, files)
     clips = list(clips_iter)
     vectors = codebook_vectors(model_dir, sizes["n_codebooks"], sizes["codebook_size"])
     torch.set_num_threads(min(torch.get_num_threads(), 4))  # small matrices: more threads only contend
     network = train_network(clips, vectors, hidden, epochs, progress=progress)
-    path = (out_dir or model_dir) / CONTEXT_FILE
+    path = (into or model_dir) / CONTEXT_FILE
     save_context_model(path, integer_arrays(network))
     return path, sum(codes.shape[1] for codes in clips)

@@ -98,7 +98,7 @@ def export_codec(
     codec = folded_copy(model)
     config = codec.config
     created = [folder for folder in (Path(out_dir), *Path(out_dir).parents) if not folder.exists()]  # deepest first
-    staging = _staging_dir(Path(out_dir))
+    staging = staging_dir(Path(out_dir))
     exported = False
     try:
         specs = graph_specs(codec)
@@ -119,7 +119,7 @@ def export_codec(
         kept = [out / name for name, new in ((TABLES_FILE, tables), (CONTEXT_FILE, context))
                 if same_codec and new is None and (out / name).is_file()]
         share_coders([*written, *kept], (staging / precision for precision in variants))
-        final = _move_into(staging, out)
+        final = move_into(staging, out)
         removed: list[Path] = []
         for precision in PRECISIONS:
             folder = out / precision
@@ -269,7 +269,7 @@ def _remove_export(folder: Path, graph_files: Sequence[str]) -> list[Path]:
     return removed
 
 
-def _staging_dir(out_dir: Path) -> Path:
+def staging_dir(out_dir: Path) -> Path:
     """A fresh hidden folder inside `out_dir`, so nothing unverified ever sits under the final names."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -278,7 +278,7 @@ def _staging_dir(out_dir: Path) -> Path:
         raise ExportError(f"{out_dir}: cannot write the export there ({error.strerror or error})") from None
 
 
-def _move_into(staging: Path, out_dir: Path) -> dict[Path, Path]:
+def move_into(staging: Path, out_dir: Path) -> dict[Path, Path]:
     """Move every staged file to the same relative place under `out_dir`; returns old → new paths.
 
     Every target folder is tried first (a file created and removed in it), so that a folder that refuses writes

@@ -10,6 +10,7 @@ import numpy as np
 from sscodec.common.audio import read_audio
 from sscodec.common.entropy_tables import TABLES_FILE, estimate_counts, save_tables
 from sscodec.common.model_files import ENCODER_STREAM
+from sscodec.export.errors import ExportError
 from sscodec.export.runtime import quiet_session, run_stream
 
 MAX_TABLE_CLIPS = 2000
@@ -18,12 +19,20 @@ _CHUNK_FRAMES = 250
 
 
 def _clips(files: Sequence[Path], sample_rate: int, frame_size: int) -> Iterator[np.ndarray]:
-    """Mono float32 clips at `sample_rate`, cut to whole frames, read one at a time (AudioFileError if unreadable)."""
+    """Mono float32 clips at `sample_rate`, cut to whole frames, read one at a time (AudioFileError if unreadable);
+    ExportError at the end if none held a whole frame (found from outside: the tables were replaced by ones
+    counted from 0 frames, and the context model's training raised a traceback)."""
+    found = False
     for path in files:
         audio = read_audio(path, sample_rate)
         whole = len(audio) // frame_size * frame_size
         if whole:
+            found = True
             yield audio[:whole]
+    if not found:
+        raise ExportError(f"{'the clip is' if len(files) == 1 else f'each of the {len(files)} clips is'} shorter "
+                          f"than one {1000 * frame_size / sample_rate:g} ms frame: there is no speech to learn the "
+                          "codes' statistics from")
 
 
 def clip_codes(model_dir: Path, files: Sequence[Path]) -> tuple[Iterator[np.ndarray], dict[str, int]]:
@@ -37,8 +46,8 @@ def clip_codes(model_dir: Path, files: Sequence[Path]) -> tuple[Iterator[np.ndar
     return (run_stream(session, clip[None], _CHUNK_FRAMES)[0] for clip in clips), sizes
 
 
-def write_tables(model_dir: Path, files: Sequence[Path], out_dir: Path | None = None) -> tuple[Path, int]:
-    """Code the speech in `files` with `model_dir`/encoder_stream.onnx; write the per-codebook counts to `out_dir`
+def write_tables(model_dir: Path, files: Sequence[Path], into: Path | None = None) -> tuple[Path, int]:
+    """Code the speech in `files` with `model_dir`/encoder_stream.onnx; write the per-codebook counts to `into`
     (default `model_dir`).
 
     Returns the tables file and the number of frames counted. The codes are the stream graph's own, so the
@@ -54,6 +63,6 @@ def write_tables(model_dir: Path, files: Sequence[Path], out_dir: Path | None = 
             yield codes
 
     counts = estimate_counts(counted(), sizes["n_codebooks"], sizes["codebook_size"])
-    path = (out_dir or model_dir) / TABLES_FILE
+    path = (into or model_dir) / TABLES_FILE
     save_tables(path, counts)
     return path, frames

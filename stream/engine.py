@@ -101,11 +101,12 @@ def codebook_count(info: ModelInfo, codebooks: int | None, bitrate_kbps: float |
     return codebooks
 
 
-def bitrate_cap_note(info: ModelInfo, bitrate_kbps: float | None) -> str | None:
-    """The line that says a requested bitrate is above the model's highest, which `codebook_count` sends instead
-    (found from outside: --bitrate 100 sent 6 kbps without a word); None when it is not."""
+def bitrate_cap_note(info: ModelInfo, bitrate_kbps: float | None, doing: str = "sending") -> str | None:
+    """The line that says a requested bitrate is above the model's highest, which `codebook_count` sends (or, with
+    `doing` "coding", codes) instead (found from outside: --bitrate 100 sent 6 kbps without a word); None when it
+    is not."""
     highest = info.bitrate_kbps(info.n_codebooks)
     if bitrate_kbps is None or bitrate_kbps <= highest:
         return None
     return (f"note: --bitrate {bitrate_kbps:g} kbps is above this model's highest, {highest:g} kbps (all "
-            f"{info.n_codebooks} codebooks): sending that")
+            f"{info.n_codebooks} codebooks): {doing} that")

@@ -13,7 +13,7 @@ from sscodec.common.errors import StreamError
 from sscodec.common.files import atomic_output, writes_stdout
 from sscodec.common.text import plural
 from sscodec.stream.bitstream import MAX_PACKET_FRAMES
-from sscodec.stream.engine import codebook_count
+from sscodec.stream.engine import bitrate_cap_note, codebook_count
 from sscodec.stream.file_codec import DEFAULT_PACKET_FRAMES, FileReader, encode_file
 from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import resolve_model_dir
@@ -66,6 +66,9 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
         count = codebook_count(model.info, codebooks, bitrate)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
+    # Found from outside: codec-stream said so, codec-encode coded fewer kbps without a word.
+    if (note := bitrate_cap_note(model.info, bitrate, "coding")) is not None:
+        click.echo(f"codec-encode: {note}", err=True)
     mode = CodingMode.RAW if raw else CodingMode.ENTROPY if static_tables else CodingMode.CONTEXT
     # One note for a fallback: to the static tables without a context model, to raw without tables either.
     no_context = mode is CodingMode.CONTEXT and not model.has_context_model

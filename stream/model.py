@@ -127,6 +127,9 @@ class CodecModel:
         """
         if self.info.codec_fingerprint is not None:
             return bytes.fromhex(self.info.codec_fingerprint)[:FINGERPRINT_SIZE]
+        if self._encoder_graph is None and not (self.directory / ENCODER_STREAM).is_file():
+            raise ModelError(f"{self.directory / DECODER_STREAM} was exported before codec-export stamped a "
+                             f"fingerprint, so this model is named by both graphs: copy its {ENCODER_STREAM} too")
         digest = hashlib.sha256()
         for path in stream_graph_paths(self.directory):
             try:

@@ -118,13 +118,13 @@ def test_adding_or_dropping_with_checkpoint_says_why_it_is_another_codec(checkpo
     result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(plain), "--with-checkpoint")
     _assert_one_line_error(result, 1, (
         f"{plain} holds this checkpoint at full precision ({fingerprints[plain]}), not fp16-rounded as "
-        f"--with-checkpoint exports it ({fingerprints[rounded]}), a codec its coded files do not decode with: export "
-        "as before, or pass --overwrite"))
+        f"--with-checkpoint exports it ({fingerprints[rounded]}): files coded with it would not decode; export as "
+        "before, or pass --overwrite"))
     assert (plain / "encoder_stream.onnx").read_bytes() == before and not (plain / "codec.pt").exists()
     result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(rounded))
     _assert_one_line_error(result, 1, f"{rounded} holds this checkpoint fp16-rounded as --with-checkpoint exports "
                                       f"it ({fingerprints[rounded]}), not at full precision ({fingerprints[plain]}), "
-                                      "a codec its coded files do not decode with")
+                                      ": files coded with it would not decode")
     assert _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(plain), "--with-checkpoint",
                 "--overwrite").exit_code == 0
     assert CodecModel(plain).info.codec_fingerprint[:16] == fingerprints[rounded]
@@ -140,8 +140,29 @@ def test_tables_only_rewrites_the_tables_of_an_export(full_run, tmp_path: Path) 
     assert load_tables(folder / TABLES_FILE, 12, 1024).sum() == 12 * (1024 + 336)
     assert "entropy tables from 336 frames of the bundled example clip (too short" in result.stdout
     assert "note:" not in result.stdout  # there were no tables before
+    before = (folder / TABLES_FILE).read_bytes()
     result = _run("--tables-only", "--out", str(folder))
+    # The same clips count the same tables: no file loses its tables (found from outside: the note said so anyway).
+    assert result.exit_code == 0 and (folder / TABLES_FILE).read_bytes() == before and "note:" not in result.stdout
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    shutil.copy(EXAMPLE_CLIP, speech / "a.flac")
+    soundfile.write(speech / "b.wav", soundfile.read(EXAMPLE_CLIP)[0][::-1], 16000)  # other codes
+    result = _run("--tables-only", "--out", str(folder), "--tables-dir", str(speech))
     assert "note: files coded with the previous entropy_tables.npz decode only with a copy of them" in result.stdout
+    assert (folder / TABLES_FILE).read_bytes() != before
+    # Found from outside: clips shorter than a frame replaced the tables with ones counted from 0 frames, and
+    # --context-model raised a traceback.
+    before = (folder / TABLES_FILE).read_bytes()
+    short = tmp_path / "short"
+    short.mkdir()
+    soundfile.write(short / "c.wav", np.zeros(100, dtype=np.float32), 16000)
+    for flags in ((), ("--context-model",)):
+        result = _run("--tables-only", "--out", str(folder), "--tables-dir", str(short), *flags)
+        _assert_one_line_error(result, 1, "the clip is shorter than one 20 ms frame: there is no speech to learn the "
+                                          "codes' statistics from")
+        assert (folder / TABLES_FILE).read_bytes() == before and not (folder / CONTEXT_FILE).exists()
+        assert not [path for path in folder.iterdir() if path.name.startswith(".")]
     result = _run("--tables-only", "--out", str(tmp_path))
     _assert_one_line_error(result, 2, "encoder_stream.onnx: missing")
     # Found from outside: export flags beside --tables-only were silently ignored.

@@ -211,3 +211,23 @@ def test_the_package_knows_every_installed_command() -> None:
 
     scripts = distribution("streaming-speech-codec").entry_points.select(group="console_scripts")
     assert {script.name for script in scripts} == COMMANDS
+
+
+def test_no_choice_or_subcommand_name_holds_a_flag_separator() -> None:
+    # Every command reads "-" and "_" in flags alike through click's token_normalize_func, which click applies to
+    # Choice values and subcommand names too: one holding either separator would be rewritten (common/cli.py).
+    import click
+
+    from sscodec.benchmarks.cli import cli as bench
+    from sscodec.export.cli import main as export
+    from sscodec.stream.cli import command as stream
+    from sscodec.stream.file_cli import decode_command, encode_command
+    from sscodec.train.cli import command as train
+    from sscodec.train.shards_cli import pack_command
+
+    commands = [train, pack_command, export, stream, encode_command, decode_command, *bench.commands.values()]
+    assert set(bench.commands) and not [name for name in bench.commands if "-" in name or "_" in name]
+    held = [(command.name, param.name, value) for command in commands for param in command.params
+            if isinstance(param.type, click.Choice) for value in param.type.choices
+            if "-" in str(value) or "_" in str(value)]
+    assert held == [] and sum(isinstance(p.type, click.Choice) for c in commands for p in c.params) >= 5

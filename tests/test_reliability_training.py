@@ -165,10 +165,12 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_a_ctrl_c_inside_the_checkpoint_write_is_a_ctrl_c_and_keeps_the_previous_checkpoint(
-        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("fault", [KeyboardInterrupt(), OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))])
+def test_a_ctrl_c_or_full_disk_inside_the_checkpoint_write_is_what_it_is_and_keeps_the_previous_checkpoint(
+        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: BaseException) -> None:
     # Found by clean-clone CI: a Ctrl-C landing in torch.save's writes left its zip writer to fail while closing
-    # ("unexpected pos"), a RuntimeError and a traceback where the user had pressed Ctrl-C.
+    # ("unexpected pos"), a RuntimeError and a traceback where the user had pressed Ctrl-C; a write that fails on
+    # a full disk did the same.
     from sscodec.codec.checkpoint import atomic_save
 
     trainer = Trainer(config(data_dir, tmp_path, max_steps=1))
@@ -176,7 +178,7 @@ def test_a_ctrl_c_inside_the_checkpoint_write_is_a_ctrl_c_and_keeps_the_previous
     before = (tmp_path / "latest.pt").read_bytes()
     real_fdopen = os.fdopen
 
-    class CtrlCOnThirdWrite(io.RawIOBase):
+    class FailsOnThirdWrite(io.RawIOBase):
         def __init__(self, fd: int) -> None:
             self.file, self.writes = real_fdopen(fd, "wb"), 0
 
@@ -186,18 +188,38 @@ def test_a_ctrl_c_inside_the_checkpoint_write_is_a_ctrl_c_and_keeps_the_previous
         def write(self, data: object) -> int:
             self.writes += 1
             if self.writes == 3:
-                raise KeyboardInterrupt
+                raise fault
             return self.file.write(data)
 
         def close(self) -> None:
             self.file.close()
             super().close()
 
-    monkeypatch.setattr(os, "fdopen", lambda fd, mode: CtrlCOnThirdWrite(fd))
-    with pytest.raises(KeyboardInterrupt):
-        atomic_save(read_checkpoint(tmp_path / "latest.pt") | {"step": 2}, tmp_path / "latest.pt")
+    payload = read_checkpoint(tmp_path / "latest.pt") | {"step": 2}
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: FailsOnThirdWrite(fd))
+    with pytest.raises(type(fault)) as raised:
+        atomic_save(payload, tmp_path / "latest.pt")
+    assert raised.value is fault
     monkeypatch.undo()
     assert (tmp_path / "latest.pt").read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_an_error_of_the_save_that_a_ctrl_c_started_is_not_taken_for_the_ctrl_c(
+        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by review: the interrupt's own save runs in `except KeyboardInterrupt`, so every error inside it has
+    # that Ctrl-C as its context; a real failure there must not pass for a clean "interrupted".
+    from sscodec.codec.checkpoint import atomic_save
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(torch, "save", failing)
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            atomic_save({"step": 1}, tmp_path / "latest.pt")
+    assert not list(tmp_path.iterdir())
 
 
 SLOW_WRITER = textwrap.dedent("""

@@ -13,6 +13,7 @@ import pytest
 
 from sscodec.common.errors import ModelError
 from sscodec.stream.engine import StreamEngine
+from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import DECODER_STREAM, ENCODER_STREAM, resolve_model_dir
 
 
@@ -105,3 +106,23 @@ def test_bad_metadata(tiny_model: Path, tmp_path: Path, key: str, value: str | N
     onnx.save(proto, model / DECODER_STREAM)
     with pytest.raises(ModelError, match=message):
         StreamEngine(model)
+
+
+def test_a_receivers_folder_of_graphs_without_a_fingerprint_asks_for_the_encoder(tiny_model: Path,
+                                                                                 tmp_path: Path) -> None:
+    # Found by review: such graphs are named by a hash of both files, and the advice given was to export again
+    # (which would name them anew, so no old file would decode).
+    model = copy_model(tiny_model, tmp_path / "m")
+    for name in (ENCODER_STREAM, DECODER_STREAM):
+        proto = onnx.load(model / name)
+        props = [p for p in proto.metadata_props if p.key != "codec_fingerprint"]
+        del proto.metadata_props[:]
+        proto.metadata_props.extend(props)
+        onnx.save(proto, model / name)
+    whole = CodecModel(model).fingerprint
+    assert CodecModel(model, decode_only=True).fingerprint == whole
+    (model / ENCODER_STREAM).unlink()
+    with pytest.raises(ModelError) as raised:
+        _ = CodecModel(model, decode_only=True).fingerprint
+    assert str(raised.value) == (f"{model / DECODER_STREAM} was exported before codec-export stamped a fingerprint, "
+                                 f"so this model is named by both graphs: copy its {ENCODER_STREAM} too")

@@ -268,6 +268,7 @@ def test_a_signal_to_the_whole_process_group_saves_and_exits_in_one_line(
             time.sleep(0.1)
         time.sleep(0.3 + 0.35 * trial)  # mid-run, the workers busy, at a different point each time
         assert process.poll() is None, process.communicate()[1][-2000:]
+        signalled = time.time()
         os.killpg(process.pid, sig)
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == code, stderr[-2000:]
@@ -277,4 +278,5 @@ def test_a_signal_to_the_whole_process_group_saves_and_exits_in_one_line(
         stopped_at = re.search(r"interrupted at step (\d+); saving latest.pt", stderr)
         saved = torch.load(run / "latest.pt", weights_only=True)
         assert stopped_at and saved["step"] == int(stopped_at.group(1)), stderr[-2000:]
+        assert (run / "latest.pt").stat().st_mtime > signalled  # written after the signal, not a periodic save
         assert not list(run.glob("*.tmp*"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import soundfile
 
 from sscodec.common.audio import read_audio
+from sscodec.common.files import umask_mode
 from sscodec.train.manifest import list_audio_files
 from sscodec.train.shards import opus_compression_level, pack_folders
 from sscodec.train.shards_cli import main
@@ -74,6 +76,9 @@ def test_flac_pack_keeps_every_file_at_the_rate_in_shards_that_merge(
     assert "broken.wav" in stderr and "1 unreadable, skipped" in stdout and "1 excluded" in stdout
     pack = json.loads((out / "PACK.json").read_text())
     shards = sorted(path for path in out.iterdir() if path.is_dir())
+    # The pack folder as mkdir makes one (found from outside: mkdtemp's 0700 kept it from the other users of the
+    # machine it was shipped to).
+    assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE(shards[0].stat().st_mode) == umask_mode(0o777)
     assert [shard.name for shard in shards] == [shard["name"] for shard in pack["shards"]]
     assert len(shards) >= 2  # 0.04 MiB shards: the 1 s file alone is about 30 kB of FLAC
     for shard, record in zip(shards, pack["shards"], strict=True):

@@ -35,6 +35,7 @@ import soundfile
 import torch
 
 from sscodec.common.audio import AudioFileError, read_audio
+from sscodec.common.files import umask_mode
 from sscodec.train.losses import MultiScaleMelLoss
 from sscodec.train.manifest import DataError, list_audio_files, overlapping_pair
 from sscodec.train.metrics import snr_db
@@ -191,6 +192,7 @@ def pack_folders(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    temp.chmod(umask_mode(0o777))  # the pack is renamed to OUT whole: mkdtemp's 0700 hid it from other users
     try:
         shards: list[ShardSummary] = []
         noted: set[tuple[str, str]] = set()  # (shard, source) pairs whose notes are already copied
