@@ -77,12 +77,13 @@ def _export_missing(
         }
     try:
         from sscodec.export.errors import ExportError
-        from sscodec.export.onnx_export import export_codec
+        from sscodec.export.onnx_export import export_codec, quiet_exporter_logs
     except ImportError:
         return {
             p: Variant(p, None, "not in the model folder and torch/onnx are not installed") for p in missing
         }
     want_int8 = "int8" in missing and bool(calibration)
+    quiet_exporter_logs()  # found from outside: 16 lines of torch's exporter advice amid the benchmark's output
     model = load_model(checkpoint)
     refused = None
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import shutil
 import sys
@@ -43,6 +42,7 @@ from sscodec.export.onnx_export import (
     export_codec,
     export_fingerprint,
     move_into,
+    quiet_exporter_logs,
     staging_dir,
 )
 from sscodec.export.tables import MAX_TABLE_CLIPS, write_tables
@@ -168,9 +168,7 @@ def main(
                                "--tables-dir and no --fp16/--int8")
     files = _clip_files(calibration_dir, "--calibration-dir")
     validation_files = _clip_files(validation_dir, "--validation-dir")
-    # The exporter and the quantizer log advice meant for their developers; errors still come through.
-    logging.basicConfig(level=logging.ERROR)
-    logging.getLogger("torch").setLevel(logging.ERROR)
+    quiet_exporter_logs()
     try:
         model = load_codec(checkpoint_option(checkpoint))
         config = model.config
@@ -210,7 +208,7 @@ def main(
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)
     measured_on = "validation clips" if validation else "calibration clips" if clips else "a synthetic probe signal"
-    report(result, measured_on)
+    report(result, measured_on, table_files)
     coders = [path for path in result.kept if path.is_file()]
     if coders:
         click.echo(f"kept {' and '.join(path.name for path in coders)}: the same model (fingerprint "
@@ -342,8 +340,7 @@ def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
     # Found from outside: tables were replaced without a word on the files they had coded, and tables from the
     # example clip were reported as "336 frames of 1 clip".
     replaced = _present_coders(out_dir, tables=True, context=context_model)
-    source = ("the bundled example clip (too short to save much: give --tables-dir SPEECH)" if files == [EXAMPLE_CLIP]
-              else f"{len(files)} {plural(len(files), 'clip')}")
+    source = _table_source(files)
     # Made in a staging folder, OUT's and its precision folders' alike, and moved in together at the end: a Ctrl-C
     # or an error while the context model trains (minutes) left OUT with new tables and the old context model, and
     # its precision folders with the old of both (found from outside).
@@ -392,8 +389,16 @@ def _note_replaced_coders(names: list[str]) -> None:
                    f"(codec-decode names the ones it needs)")
 
 
-def report(result: ExportResult, measured_on: str) -> None:
-    """Print each file with its parity against PyTorch, then each variant's quality cost."""
+def _table_source(files: list[Path]) -> str:
+    """What the tables were counted on, for the line that reports them."""
+    if files == [EXAMPLE_CLIP]:
+        return "the bundled example clip (too short to save much: give --tables-dir SPEECH)"
+    return f"{len(files)} {plural(len(files), 'clip')}"
+
+
+def report(result: ExportResult, measured_on: str, table_files: list[Path]) -> None:
+    """Print each file with its parity against PyTorch, the clips the tables were counted on, then each variant's
+    quality cost."""
     click.echo(f"opset {result.opset}; parity against PyTorch (onnx.checker passed):")
     for name, path in result.paths.items():
         size = f"{path.stat().st_size / 1e6:6.2f} MB"
@@ -405,7 +410,9 @@ def report(result: ExportResult, measured_on: str) -> None:
                       else "codes identical")
         click.echo(f"  {path}  {size}  {detail}")
     if result.tables is not None:
-        click.echo(f"  {result.tables}  entropy tables from {result.table_frames} frames of speech")
+        # Found from outside: "frames of speech" where the tables came from the 6.7 s example clip.
+        click.echo(f"  {result.tables}  entropy tables from {result.table_frames} frames of "
+                   f"{_table_source(table_files)}")
     if result.context_model is not None:
         click.echo(f"  {result.context_model}  context model trained on the same frames")
     for variant in result.variants.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -59,6 +60,14 @@ class ExportResult:
     context_model: Path | None = None  # context_model.npz, when asked for (trained on the table clips)
     removed: list[Path] = field(default_factory=list)  # another model's files this export took away
     kept: list[Path] = field(default_factory=list)  # this codec's coders and precision folders left as they were
+
+
+def quiet_exporter_logs() -> None:
+    """Keep the exporter's and the quantizer's log advice, meant for their developers, off a command's output
+    (e.g. "torchvision is not installed. Skipping torchvision::nms"); errors still come through. For commands:
+    it sets the root and torch loggers' levels."""
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("torch").setLevel(logging.ERROR)
 
 
 def export_codec(

@@ -392,3 +392,16 @@ def test_missing_folders_name_their_option(tiny: Path, clips: Path, tmp_path: Pa
     err = _usage_error(["quality", "--model", str(tiny), "--audio", str(clips), "--dnsmos-dir", str(tmp_path),
                         "--json", str(tmp_path / "q.json")], capsys, code=1)
     assert err.strip().endswith("(give --dnsmos-dir, or --no-dnsmos to score without it)") and "sig_bak_ovr.onnx" in err
+
+
+def test_precisions_exported_on_the_spot_keep_the_exporters_advice_off_the_output(
+        tiny: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    # Found from outside: with codec.pt in the folder, codec-bench latency printed 16 lines of torch's exporter
+    # advice ("torchvision is not installed. Skipping torchvision::nms"), which codec-export keeps quiet.
+    from sscodec.benchmarks.model_source import _export_missing
+
+    capfd.readouterr()
+    made = _export_missing(["fp16"], tiny.parent / "tiny.pt", None, tmp_path / "work")
+    assert (made["fp16"].directory / "encoder_stream.onnx").is_file()
+    out, err = capfd.readouterr()
+    assert "torchvision" not in err + out and "W1" not in err, err[-2000:]
