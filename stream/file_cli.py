@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from sscodec.stream.packing import packed_size
 
 _INPUT = click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True)
 _OUTPUT = click.Path(dir_okay=False, path_type=Path)
+_OUTPUT_AUDIO = click.Path(dir_okay=False, path_type=Path, allow_dash=True)
 _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent)."
 
 
@@ -95,7 +99,7 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
 
 @click.command(context_settings=command_settings())
 @click.argument("input_path", metavar="INPUT", type=_INPUT, callback=_dash_is_stdin)
-@click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
+@click.argument("output_path", metavar="OUTPUT", type=_OUTPUT_AUDIO)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
 @click.option("--start", type=FiniteFloatRange(min=0), default=0.0, show_default=True,
               help="Decode from this time (seconds): packets before it are skipped, not decoded.")
@@ -104,9 +108,11 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
 def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | None, start: float,
                    duration: float | None) -> None:
     """Decode INPUT, a file from codec-encode (- for standard input), to OUTPUT audio (the model's rate; the
-    original length, or the part that --start and --duration ask for)."""
-    check_outputs({"OUTPUT": output_path}, {"INPUT": input_path})
-    check_writable_format(output_path)  # by the name given: the temp file written first has another extension
+    original length, or the part that --start and --duration ask for; - for WAV on standard output)."""
+    to_stdout = str(output_path) == "-"
+    check_outputs({"OUTPUT": None if to_stdout else output_path}, {"INPUT": input_path})
+    if not to_stdout:
+        check_writable_format(output_path)  # by the name given: the temp file written first has another extension
     model = CodecModel(resolve_model_dir(model_dir), decode_only=True)  # a receiver's folder may lack the encoder
     with FileReader(model, input_path) as reader:
         rate, samples = reader.header.sample_rate, reader.header.samples
@@ -117,10 +123,26 @@ def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
         length = None
         if duration is not None:  # finite and > 0 (FiniteFloatRange)
             length = None if duration * rate >= samples else max(1, round(duration * rate))
+        if to_stdout:
+            # Found from outside: `codec-decode x.sscb - | player` was "-: cannot write audio". A WAV header holds
+            # the length, which libsndfile writes by seeking back: the file is made whole, then copied to the pipe.
+            with tempfile.TemporaryDirectory() as folder:
+                whole = Path(folder) / "decoded.wav"
+                _write_audio(reader, first, length, whole)
+                with open(whole, "rb") as decoded:
+                    shutil.copyfileobj(decoded, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+            return
         # Written beside OUTPUT and renamed when complete: an error or Ctrl-C leaves OUTPUT as it was.
-        with atomic_output(output_path) as temp, AudioWriter(temp, rate) as writer:
-            for piece in reader.audio(first, length):
-                writer.write(piece)
+        with atomic_output(output_path) as temp:
+            _write_audio(reader, first, length, temp)
+
+
+def _write_audio(reader: FileReader, first: int, length: int | None, path: Path) -> None:
+    """Decode `length` samples (None: to the end) from sample `first` into the audio file `path`."""
+    with AudioWriter(path, reader.header.sample_rate) as writer:
+        for piece in reader.audio(first, length):
+            writer.write(piece)
 
 
 def encode_main(args: Sequence[str] | None = None) -> None:

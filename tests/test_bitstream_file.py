@@ -510,6 +510,10 @@ def test_a_pipe_can_be_encoded_and_decoded_as_a_file_is(model_dir: Path, tmp_pat
     assert done.returncode == 0, done.stderr
     assert run("codec-decode", from_file, tmp_path / "all.wav", "--model", model_dir).returncode == 0
     assert (tmp_path / "dashed.wav").read_bytes() == (tmp_path / "all.wav").read_bytes()
+    # Audio to standard output as WAV, through a pipe (found from outside: "-: cannot write audio").
+    done = shell(f'cat "{dashed}" | "{BIN}/codec-decode" - - --model "{model_dir}" | cat > "{tmp_path}/out.wav"')
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert (tmp_path / "out.wav").read_bytes() == (tmp_path / "all.wav").read_bytes()
     assert not (tmp_path / "-").exists()
     # A pipe that ends early, or carries nothing: one line naming it, and no output left.
     size = from_file.stat().st_size
