@@ -127,8 +127,8 @@ def test_adding_or_dropping_with_checkpoint_says_why_it_is_another_codec(checkpo
     assert (plain / "encoder_stream.onnx").read_bytes() == before and not (plain / "codec.pt").exists()
     result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(rounded))
     _assert_one_line_error(result, 1, f"{rounded} holds this checkpoint fp16-rounded as --with-checkpoint exports "
-                                      f"it ({fingerprints[rounded]}), not at full precision ({fingerprints[plain]}), "
-                                      ": files coded with it would not decode")
+                                      f"it ({fingerprints[rounded]}), not at full precision ({fingerprints[plain]}): "
+                                      "files coded with it would not decode")
     assert _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(plain), "--with-checkpoint",
                 "--overwrite").exit_code == 0
     assert CodecModel(plain).info.codec_fingerprint[:16] == fingerprints[rounded]
