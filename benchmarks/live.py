@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,7 @@ from sscodec.benchmarks.sound_servers import (
     MIC_SINK,
     PAIR_SINK,
     PULSE_SERVERS,
+    hold_pipewire_quantum,
     jack_dummy,
     jack_ports,
     pulse_loopback,
@@ -162,6 +165,18 @@ def _case(server: str, latency: str, chunk_frames: int, starts: list[dict]) -> d
             "failed_checks": delay_check_failures(summary, starts[0]["stats"]["algorithmic_latency_ms"])}
 
 
+@contextmanager
+def measurement_server(server: str) -> Iterator[dict[str, str]]:
+    """A private `server` (a key of PULSE_SERVERS) with `split_stereo_sink`'s devices at PULSE_RATE and, on
+    PipeWire, its quantum held (`hold_pipewire_quantum`), so that nothing in the graph changes its buffering while
+    clicks are measured; yields the environment that points clients at it."""
+    with PULSE_SERVERS[server]() as env:
+        split_stereo_sink(env, PULSE_RATE)
+        if server == "pipewire":
+            hold_pipewire_quantum(env)
+        yield env
+
+
 def mouth_to_ear_pulse(model: str, cases: list[tuple[str, int]], clicks: int, starts: int, folder: Path,
                        server: str = "pulseaudio") -> tuple[list[dict], list[dict]]:
     """Click-train delay through `codec-stream --mic` on a private `server` (a key of PULSE_SERVERS) with
@@ -177,8 +192,7 @@ def mouth_to_ear_pulse(model: str, cases: list[tuple[str, int]], clicks: int, st
         return paired_delays_ms(onsets(both[:, 0], PULSE_RATE), onsets(both[:, 1], PULSE_RATE))
 
     results, loopbacks = [], []
-    with PULSE_SERVERS[server]() as env:
-        split_stereo_sink(env, PULSE_RATE)
+    with measurement_server(server) as env:
         for target in LOOPBACK_TARGETS_MS:
             with pulse_loopback(env, target):
                 summary = _summary(delays(f"loopback-{target}"), clicks)
