@@ -73,3 +73,22 @@ def test_unpack_arbitrary_bytes_gives_valid_codes_or_value_error(payload: bytes,
 def test_pack_unpack_round_trip(q: int, k: int, seed: int) -> None:
     codes = np.random.default_rng(seed).integers(0, 1024, (q, k))
     np.testing.assert_array_equal(unpack_codes(pack_codes(codes, BITS), q, k, BITS), codes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 24), st.integers(1, 12), st.integers(1, 20), st.integers(0, 2**32 - 1))
+def test_any_code_width_packs_as_its_bits_written_out_frame_by_frame(bits: int, q: int, k: int, seed: int) -> None:
+    codes = np.random.default_rng(seed).integers(0, 1 << bits, (q, k), dtype=np.uint32)
+    written = "".join(f"{v:0{bits}b}" for v in codes.T.ravel())
+    written += "0" * (-len(written) % 8)
+    payload = pack_codes(codes, bits)
+    assert payload == int(written, 2).to_bytes(len(written) // 8, "big")
+    unpacked = unpack_codes(payload, q, k, bits)
+    assert unpacked.dtype == np.int64 and unpacked.flags.c_contiguous
+    np.testing.assert_array_equal(unpacked, codes)
+
+
+@pytest.mark.parametrize("codes", [np.array([[1.0]]), np.array([[True]]), np.array([1, 2])])
+def test_codes_that_are_not_an_integer_matrix_cannot_be_packed(codes: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="integer array"):
+        pack_codes(codes, BITS)
