@@ -174,10 +174,7 @@ class PageHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path != UPLOAD_PATH:
             # A page or file is there to GET (found from outside: a POST to one was "not found").
-            if self._gettable(url.path):
-                self._error(HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD here", allow="GET, HEAD")
-            else:
-                self._error(HTTPStatus.NOT_FOUND, "not found")
+            self._not_allowed()
             return
         length = decimal(self.headers.get("Content-Length", ""))
         if length is None:
@@ -196,12 +193,41 @@ class PageHandler(BaseHTTPRequestHandler):
             return
         self._send(HTTPStatus.OK, "application/json", body, send_body=True)
 
+    def do_OPTIONS(self) -> None:
+        allow = self._allowed(urlsplit(self.path).path)
+        if allow is None:
+            self._error(HTTPStatus.NOT_FOUND, "not found")
+        else:
+            self._send(HTTPStatus.NO_CONTENT, "application/json", b"", send_body=False, allow=allow)
+
+    def do_PUT(self) -> None:
+        # Found from outside: without these the standard library answered "501 Unsupported method" in HTML.
+        self._not_allowed()
+
+    do_DELETE = do_PATCH = do_PUT
+
+    def _allowed(self, path: str) -> str | None:
+        """The methods `path` takes (Allow's value), None where nothing is there."""
+        if path == UPLOAD_PATH:
+            return "POST"
+        return "GET, HEAD" if self._gettable(path) else None
+
+    def _not_allowed(self, send_body: bool = True) -> None:
+        """405 naming the methods the request's path takes in Allow; 404 where nothing is there."""
+        allow = self._allowed(urlsplit(self.path).path)
+        if allow is None:
+            self._error(HTTPStatus.NOT_FOUND, "not found", send_body)
+        elif allow == "POST":
+            self._error(HTTPStatus.METHOD_NOT_ALLOWED, "only POST here (a bitstream file to decode)", send_body,
+                        allow=allow)
+        else:
+            self._error(HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD here", send_body, allow=allow)
+
     def _get(self, send_body: bool) -> None:
         url = urlsplit(self.path)
         path = url.path
         if path == UPLOAD_PATH:
-            self._error(HTTPStatus.METHOD_NOT_ALLOWED, "only POST here (a bitstream file to decode)", send_body,
-                        allow="POST")
+            self._not_allowed(send_body)
             return
         if path == CONFIG_PATH:
             self._send(HTTPStatus.OK, "application/json", self.server.config_json, send_body)

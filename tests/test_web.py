@@ -767,6 +767,23 @@ def test_a_method_a_path_does_not_take_is_405_with_the_ones_it_does(in_process_s
     assert _get(in_process_server, "/nothing-here", method="POST", body=b"x")[0] == 404
 
 
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_a_method_no_path_takes_is_405_too(in_process_server: str, method: str) -> None:
+    # Found from outside: PUT, DELETE and PATCH got the standard library's "501 Unsupported method" HTML page.
+    for path, allow in (("/api/sscb", "POST"), ("/api/model", "GET, HEAD"), ("/", "GET, HEAD")):
+        status, headers, body = _get(in_process_server, path, method=method, body=b"x")
+        assert (status, headers.get("Allow")) == (405, allow), path
+        assert "error" in json.loads(body)
+    assert _get(in_process_server, "/nothing-here", method=method, body=b"x")[0] == 404
+
+
+def test_options_answers_with_the_methods_a_path_takes(in_process_server: str) -> None:
+    for path, allow in (("/api/sscb", "POST"), ("/model/decoder_stream.onnx", "GET, HEAD")):
+        status, headers, body = _get(in_process_server, path, method="OPTIONS")
+        assert (status, headers.get("Allow"), body) == (204, allow, b""), path
+    assert _get(in_process_server, "/nothing-here", method="OPTIONS")[0] == 404
+
+
 def test_a_bad_sscb_upload_is_a_one_line_error(in_process_server: str) -> None:
     status, _, body = _get(
         in_process_server, "/api/sscb?name=x%0Ay.sscb", method="POST", body=b"SSCB garbage"
