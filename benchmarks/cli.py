@@ -45,6 +45,7 @@ from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import DEFAULT_NAME
 from sscodec.common.cli import (
     FiniteFloatRange,
+    OutputFile,
     check_outputs,
     command_settings,
     int_list,
@@ -70,7 +71,7 @@ model_option = click.option(
 json_option = click.option(
     "--json",
     "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(),
     default=None,
     callback=lambda ctx, param, value: _results_path(value),
     help="JSON results path (Markdown and PNG go beside it); default benchmarks/results/NAME.json.",
@@ -114,7 +115,7 @@ def cli() -> None:
 @audio_option("Speech clips to stream while timing (tiled to 60 s).")
 @click.option(
     "--checkpoint",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(),
     default=None,
     help="Checkpoint for PyTorch eager and for exporting missing fp16/int8 (default DIR/codec.pt).",
 )

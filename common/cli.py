@@ -90,6 +90,21 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
+class OutputFile(click.Path):
+    """A file to write: click.Path(dir_okay=False, path_type=Path) that also refuses a path ending in a separator
+    or "/." (pathlib drops either: found from outside, `codec-encode talk.wav victim.sscb/` replaced an existing
+    victim.sscb and `... newdir/` made a file named newdir, where `cp` says "Not a directory")."""
+
+    def __init__(self, allow_dash: bool = False) -> None:
+        super().__init__(dir_okay=False, path_type=Path, allow_dash=allow_dash)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = os.fsdecode(value) if isinstance(value, (str, bytes, os.PathLike)) else value
+        if isinstance(text, str) and text != "-" and os.path.basename(text) in ("", "."):
+            self.fail(f"'{text}' names a folder: give a file name", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def int_list(text: str, hint: str) -> tuple[int, ...]:
     """Integers written as a range A-B or a comma-separated list ("1-12", "6,12"); click.BadParameter naming
     the option `hint` for anything else, or an empty range."""

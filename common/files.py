@@ -1,9 +1,10 @@
 """Output files written whole or not at all: a temp file beside the output, renamed over it on success.
 
-A symlink is written through (its target replaced, the link kept); a device or FIFO (/dev/null, /dev/stdout, a
-named pipe) is written directly, since renaming a file over it would replace the device itself. A path that names
-one of this process's own descriptors open on a regular file (/dev/stdout redirected to a file, /dev/fd/N) is
-written whole through that descriptor once complete: renaming over it would replace the file behind the shell's
+A symlink is written through (its target replaced, the link kept). A pipe (a named pipe, /dev/stdout into `|`)
+gets the output whole once complete, copied into it, and a reader waiting on it gets end-of-file on an error; a
+device (/dev/null) is written directly: renaming a file over either would replace it. A path that names one of
+this process's own descriptors open on a regular file (/dev/stdout redirected to a file, /dev/fd/N) is written
+whole through that descriptor once complete: renaming over it would replace the file behind the shell's
 redirection, and opening it again would truncate it or write at an offset the descriptor does not share."""
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 @contextmanager
@@ -33,8 +35,18 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     descriptor = descriptor_of(given)
     if descriptor is not None and _on_regular_file(descriptor):
         # Found from outside: `--stats-json /dev/stdout >> log` renamed the JSON over the log, losing it.
-        with _through_descriptor(descriptor, given) as temp:
+        with _copied_when_complete(given, lambda: open(os.dup(descriptor), "wb")) as temp:
             yield temp
+        return
+    if _is_named_pipe(given):
+        # Found from outside: libsndfile cannot write a WAV into a pipe (the header's length is written by seeking
+        # back), so a pipe gets the output whole once complete, as a file would.
+        try:
+            with _copied_when_complete(given, lambda: open(given, "wb")) as temp:
+                yield temp
+        except BaseException:
+            _end_waiting_reader(given)
+            raise
         return
     if _is_special(given):
         yield given
@@ -60,17 +72,19 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextmanager
-def _through_descriptor(descriptor: int, given: Path) -> Iterator[Path]:
-    """A temp file (in the temp folder, with `given`'s suffix) copied to `descriptor` at its own offset on success
-    and deleted either way: nothing reaches the descriptor before the output is complete."""
+def _copied_when_complete(given: Path, open_target: Callable[[], BinaryIO]) -> Iterator[Path]:
+    """A temp file (in the temp folder, with `given`'s suffix) copied into `open_target()` (a descriptor at its
+    own offset, a named pipe) on success and deleted either way: nothing reaches the target before the output is
+    complete."""
     fd, name = tempfile.mkstemp(prefix=".sscodec.", suffix=f".tmp{given.suffix}")
     os.close(fd)
     temp = Path(name)
     try:
         yield temp
         for stream in (sys.stdout, sys.stderr):  # what was printed before goes first
-            stream.flush()
-        with open(temp, "rb") as written, open(os.dup(descriptor), "wb") as target:
+            if stream is not None:
+                stream.flush()
+        with open(temp, "rb") as written, open_target() as target:
             shutil.copyfileobj(written, target)
     except BaseException as error:
         _rename_in_message(error, str(temp), str(given))
@@ -163,6 +177,22 @@ def _rename_in_message(error: BaseException, temp: str, path: str) -> None:
         error.args = (error.args[0].replace(temp, path),)
 
 
+def _end_waiting_reader(pipe: Path) -> None:
+    """Give a reader waiting on `pipe` end-of-file (nothing was written): open it without blocking, which fails
+    where nobody reads, and close it."""
+    try:
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass
+
+
+def _is_named_pipe(path: Path) -> bool:
+    try:
+        return stat.S_ISFIFO(path.stat().st_mode)
+    except OSError:
+        return False
+
+
 def _is_special(path: Path) -> bool:
     """An existing file (symlinks followed) that is neither a regular file nor a folder: a device, FIFO or
     socket."""
@@ -193,8 +223,10 @@ def check_can_create(path: str | os.PathLike, parents: bool = False) -> None:
     if descriptor is not None:  # written through the descriptor (atomic_output)
         try:
             os.write(descriptor, b"")  # the kernel's own check: EBADF unless open for writing
-        except OSError:
-            raise OSError(errno.EBADF, "not open for writing", str(given)) from None
+        except OSError as error:
+            # Any other error is the real one (found from outside: /dev/full's ENOSPC was "not open for writing").
+            reason = "not open for writing" if error.errno == errno.EBADF else error.strerror
+            raise OSError(error.errno, reason, str(given)) from None
         return
     if _is_special(given):  # written directly (atomic_output), not beside
         if not os.access(given, os.W_OK):

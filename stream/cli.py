@@ -11,6 +11,7 @@ from sscodec.common.audio import AudioFileError, check_writable_format, write_au
 from sscodec.common.cli import (
     MAX_THREADS,
     FiniteFloatRange,
+    OutputFile,
     check_outputs,
     command_settings,
     given_flags,
@@ -39,7 +40,7 @@ from sscodec.stream.web_server import parse_address, serve
                    "free one). The browser runs the codec; Ctrl-C stops.")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Stream this audio file (any format, rate, channels, length) from disk instead of the microphone.")
-@click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", "output_path", type=OutputFile(),
               help="With --input: write the decoded audio here as it is produced (mono at the model's sample rate; "
                    "format from the extension): the input's length, or in a call the peer's stream after the "
                    "silence of the playout delay (stats: call.start_offset_samples).")
@@ -54,7 +55,7 @@ from sscodec.stream.web_server import parse_address, serve
               help="Frames (one hop of the model each: 20 ms for the bundled one) encoded and decoded per call, "
                    "and per packet in a call (which refuses long packets); the delay grows with it.")
 @click.option("--duration", type=FiniteFloatRange(min=0, min_open=True), help="With --mic: stop after S seconds.")
-@click.option("--stats-json", type=click.Path(dir_okay=False, path_type=Path), help="Write the stream stats here.")
+@click.option("--stats-json", type=OutputFile(), help="Write the stream stats here.")
 @click.option("--list-devices", is_flag=True, help="List audio devices and exit.")
 @click.option("--input-device", callback=lambda ctx, param, value: _device(value),
               help="With --mic: input device index or name part (see --list-devices).")
@@ -63,9 +64,9 @@ from sscodec.stream.web_server import parse_address, serve
 @click.option("--latency", default=str(DEFAULT_LATENCY), show_default=True,
               callback=lambda ctx, param, value: _latency(value),
               help="With --mic: PortAudio's suggested device latency: low, high or seconds in (0, 2] (e.g. 0.1).")
-@click.option("--record-input", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--record-input", type=OutputFile(),
               help="With --mic: save what the microphone delivered to the codec (float WAV keeps it exact).")
-@click.option("--record-output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--record-output", type=OutputFile(),
               help="With --mic: save the decoded audio the codec produced for playback.")
 @click.option("--provider", type=click.Choice(sorted(PROVIDERS)), default="cpu", show_default=True,
               help="ONNX Runtime execution provider.")

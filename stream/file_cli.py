@@ -11,7 +11,14 @@ from pathlib import Path
 import click
 
 from sscodec.common.audio import AudioFileError, AudioWriter, check_writable_format, read_audio
-from sscodec.common.cli import FiniteFloatRange, check_outputs, command_settings, model_dir_callback, run_cli
+from sscodec.common.cli import (
+    FiniteFloatRange,
+    OutputFile,
+    check_outputs,
+    command_settings,
+    model_dir_callback,
+    run_cli,
+)
 from sscodec.common.errors import StreamError
 from sscodec.common.files import atomic_output, writes_stdout
 from sscodec.common.text import plural
@@ -24,8 +31,8 @@ from sscodec.stream.packet import CodingMode
 from sscodec.stream.packing import packed_size
 
 _INPUT = click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True)
-_OUTPUT = click.Path(dir_okay=False, path_type=Path)
-_OUTPUT_AUDIO = click.Path(dir_okay=False, path_type=Path, allow_dash=True)
+_OUTPUT = OutputFile()
+_OUTPUT_AUDIO = OutputFile(allow_dash=True)
 _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent)."
 
 
@@ -110,7 +117,9 @@ def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     """Decode INPUT, a file from codec-encode (- for standard input), to OUTPUT audio (the model's rate; the
     original length, or the part that --start and --duration ask for; - for WAV on standard output)."""
     to_stdout = str(output_path) == "-"
-    check_outputs({"OUTPUT": None if to_stdout else output_path}, {"INPUT": input_path})
+    # Standard output is checked as codec-encode checks it (found from outside: a closed one was a traceback).
+    check_outputs({"OUTPUT": Path("/dev/stdout") if to_stdout else output_path},
+                  {} if to_stdout else {"INPUT": input_path})
     if not to_stdout:
         check_writable_format(output_path)  # by the name given: the temp file written first has another extension
     model = CodecModel(resolve_model_dir(model_dir), decode_only=True)  # a receiver's folder may lack the encoder

@@ -70,6 +70,44 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_touched(
     assert speech.read_bytes() == original and temp_files(tmp_path) == []
 
 
+@pytest.mark.parametrize("ending", ["/", "/."])
+@pytest.mark.parametrize("command", ["codec-stream", "codec-encode", "codec-decode"])
+def test_an_output_path_that_names_a_folder_is_refused_and_the_file_of_that_name_kept(
+        tiny_model: Path, speech: Path, tmp_path: Path, command: str, ending: str) -> None:  # noqa: F811
+    # Found from outside: pathlib drops a trailing "/", so `codec-encode talk.wav victim.sscb/` replaced an
+    # existing victim.sscb, and `codec-encode talk.wav newdir/` made a file named newdir.
+    source = speech
+    if command == "codec-decode":
+        source = tmp_path / "speech.sscb"
+        assert run("codec-encode", speech, source, "--model", tiny_model, "--raw").returncode == 0
+    kept = tmp_path / ("kept.sscb" if command == "codec-encode" else "kept.wav")
+    kept.write_bytes(PREVIOUS)
+    for output in (f"{kept}{ending}", f"{tmp_path / 'newdir'}{ending}"):
+        args = ["--input", source, "--output", output] if command == "codec-stream" else [source, output]
+        done = run(command, *args, "--model", tiny_model, *(["--raw"] if command == "codec-encode" else []))
+        assert f"{output}' names a folder: give a file name" in one_line_error(done, command, 2)
+    assert kept.read_bytes() == PREVIOUS and not (tmp_path / "newdir").exists()
+
+
+@pytest.mark.parametrize("command", ["codec-encode", "codec-decode"])
+def test_standard_output_that_is_closed_or_full_is_a_one_line_error(tiny_model: Path, speech: Path,  # noqa: F811
+                                                                    tmp_path: Path, command: str) -> None:
+    # Found from outside: codec-decode to a closed stdout was a traceback, and codec-encode to /dev/full said
+    # "not open for writing".
+    source = speech
+    if command == "codec-decode":
+        source = tmp_path / "speech.sscb"
+        assert run("codec-encode", speech, source, "--model", tiny_model, "--raw").returncode == 0
+    args = [str(BIN / command), str(source), "-", "--model", str(tiny_model),
+            *(["--raw"] if command == "codec-encode" else [])]
+    closed = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=240,
+                            check=False, pass_fds=(), preexec_fn=lambda: os.close(1))
+    assert "/dev/stdout: not open for writing" in one_line_error(closed, command, 1)
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(args, stdout=full, stderr=subprocess.PIPE, text=True, timeout=240, check=False)
+    assert "No space left on device" in one_line_error(done, command, 1)
+
+
 def test_codec_stream_keeps_the_previous_output_when_the_input_turns_bad(tiny_model: Path,  # noqa: F811
                                                                          tmp_path: Path) -> None:
     audio = np.zeros((200_000, 2), dtype=np.float32)
@@ -199,6 +237,46 @@ def test_outputs_go_through_symlinks_and_into_fifos_without_replacing_them(tiny_
     reader.join(30)
     assert done.returncode == 0, done.stderr
     assert received == [plain.read_bytes()] and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+@pytest.mark.parametrize("command", ["codec-decode", "codec-stream"])
+def test_a_named_pipe_gets_a_wav_file_whole(tiny_model: Path, speech: Path, tmp_path: Path,  # noqa: F811
+                                            command: str) -> None:
+    # Found from outside: libsndfile cannot write a WAV into a pipe (its header holds the length, written by
+    # seeking back), so `codec-decode x.sscb fifo.wav` failed with "does not support pipe write".
+    source = speech
+    if command == "codec-decode":
+        source = tmp_path / "speech.sscb"
+        assert run("codec-encode", speech, source, "--raw", "--model", tiny_model).returncode == 0
+    outputs = {}
+    for name in ("plain.wav", "fifo.wav"):
+        output = tmp_path / name
+        received: list[bytes] = []
+        if name == "fifo.wav":
+            os.mkfifo(output)
+            reader = threading.Thread(target=lambda path=output: received.append(path.read_bytes()))
+            reader.start()
+        args = ["--input", source, "--output", output] if command == "codec-stream" else [source, output]
+        done = run(command, *args, "--model", tiny_model)
+        assert done.returncode == 0, done.stderr
+        if name == "fifo.wav":
+            reader.join(30)
+            assert stat.S_ISFIFO(output.stat().st_mode)
+            output = tmp_path / "received.wav"
+            output.write_bytes(received[0])
+        outputs[name] = soundfile.read(output, dtype="float32")
+    assert outputs["plain.wav"][1] == outputs["fifo.wav"][1]
+    np.testing.assert_array_equal(outputs["plain.wav"][0], outputs["fifo.wav"][0])
+    if command == "codec-decode":  # damaged half way: the reader gets end-of-file, not a part, and stops waiting
+        damaged = tmp_path / "damaged.sscb"
+        damaged.write_bytes(source.read_bytes()[: source.stat().st_size * 2 // 3])
+        received.clear()
+        reader = threading.Thread(target=lambda: received.append((tmp_path / "fifo.wav").read_bytes()))
+        reader.start()
+        assert "damaged" in one_line_error(run(command, damaged, tmp_path / "fifo.wav", "--model", tiny_model),
+                                           command, 1)
+        reader.join(30)
+        assert received == [b""]
 
 
 def test_an_output_to_stdout_redirected_into_a_file_lands_at_its_place_in_that_file(

@@ -195,11 +195,15 @@ def test_live_page_codes_and_decodes_the_microphone_as_python_does(
     assert frames >= LIVE_FRAMES
     assert (codebooks == info.n_codebooks).all()
 
-    # The microphone really carried the clip: some second of what the encoder was fed matches the clip
-    # (Chromium's capture rate, its resampling and ours in between; the fake device loops the file).
-    window = fed[frames * frame // 2 :][: info.sample_rate]
-    assert np.sqrt(np.mean(window**2)) > 0.01
-    assert _best_correlation(window, np.concatenate([clip, clip])) > 0.9
+    # The microphone really carried the clip: what the encoder was fed in its second half matches the clip, 0.5 s
+    # window by window (Chromium's capture rate, its resampling and ours in between; the fake device loops the
+    # file). The median, as the PulseAudio end-to-end test takes it: a CI run on a loaded VM had one capture
+    # glitch inside a single 1 s window, which then correlated 0.80 with any stretch of the clip.
+    half = fed[frames * frame // 2 :]
+    windows = half[: half.size // (info.sample_rate // 2) * (info.sample_rate // 2)].reshape(-1, info.sample_rate // 2)
+    assert len(windows) >= 3 and np.sqrt(np.mean(half**2)) > 0.01
+    correlations = [_best_correlation(window, np.concatenate([clip, clip])) for window in windows]
+    assert np.median(correlations) > 0.9, correlations
 
     native_ms = _native_compute_ms(model, fed.reshape(frames, frame))
     percentiles = (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))
