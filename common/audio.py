@@ -16,6 +16,7 @@ import soundfile
 from sscodec.common.errors import first_line
 from sscodec.common.files import atomic_output
 from sscodec.common.resample import FILE_QUALITY, StreamResampler
+from sscodec.common.text import duration
 
 MIN_RATE, MAX_RATE = 1000, 768_000  # Hz: beyond any real recording, so outside is a damaged header
 # Samples × channels decoded at once (2 GiB of float32, 3 hours of 48 kHz mono): a damaged header can
@@ -104,11 +105,20 @@ def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         info = soundfile.info(str(path))
     except _DECODE_ERRORS as error:
         raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
-    declared = math.ceil(info.frames * sample_rate / info.samplerate) if info.samplerate > 0 else 0
+    # The rate first: a damaged one implies any length (found from outside: 1 Hz was "768,000,000 samples").
+    _check_rate(info.samplerate, str(path))
+    declared = math.ceil(info.frames * sample_rate / info.samplerate)
     if declared > MAX_VALUES:
-        raise AudioFileError(f"{path}: declares {declared:,} samples at {sample_rate} Hz, more than "
-                             f"{MAX_VALUES:,} to decode at once")
+        raise AudioFileError(f"{path}: declares {_length(declared, sample_rate)} of audio ({declared:,} samples at "
+                             f"{sample_rate} Hz), more than the {_length(MAX_VALUES, sample_rate)} "
+                             f"({MAX_VALUES:,} samples) decoded at once: split it")
     return np.concatenate(list(read_audio_blocks(path, sample_rate)))
+
+
+def _length(samples: int, sample_rate: int) -> str:
+    """A recording's length in hours from an hour up ("9.3 h"), else as `duration` writes it."""
+    seconds = samples / sample_rate
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else duration(seconds)
 
 
 def _read_piped(path: Path, sample_rate: int) -> np.ndarray:

@@ -136,7 +136,8 @@ def test_a_declared_length_beyond_the_decode_cap_is_refused_before_allocating(
     path = folder / "long.wav"
     path.write_bytes(encode(np.zeros((400, 1)), 8000, "WAV", "PCM_16"))
     monkeypatch.setattr("sscodec.common.audio.MAX_VALUES", 799)
-    with pytest.raises(AudioFileError, match="declares 800 samples at 16000 Hz, more than 799 to decode at once"):
+    with pytest.raises(AudioFileError, match=r"declares 0.1 s of audio \(800 samples at 16000 Hz\), more than the "
+                                             r"0.0 s \(799 samples\) decoded at once: split it"):
         read_audio(path, 16000)
     monkeypatch.setattr("sscodec.common.audio.MAX_VALUES", 800)
     assert read_audio(path, 16000).shape == (800,)
@@ -144,6 +145,26 @@ def test_a_declared_length_beyond_the_decode_cap_is_refused_before_allocating(
     # values in the file) that are 96 M samples at 16 kHz. Here 2,400 stereo frames at 48 kHz are 800 samples.
     path.write_bytes(encode(np.zeros((2400, 2)), 48000, "WAV", "PCM_16"))
     assert read_audio(path, 16000).shape == (800,)
+
+
+def test_a_damaged_rate_is_named_before_the_length_it_implies(folder: Path) -> None:
+    # Found from outside: a header saying 1 Hz was refused as "declares 768,000,000 samples at 16000 Hz".
+    path = folder / "rate1.wav"
+    data = bytearray(encode(np.zeros((48000, 1)), 8000, "WAV", "PCM_16"))
+    data[24:28] = (1).to_bytes(4, "little")  # the fmt chunk's sample rate
+    path.write_bytes(bytes(data))
+    with pytest.raises(AudioFileError, match=r"unsupported sample rate 1 Hz \(expected 1000..768000\)"):
+        read_audio(path, 16000)
+
+
+def test_a_recording_over_the_cap_is_refused_in_hours(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = folder / "long.wav"
+    path.write_bytes(encode(np.zeros((400, 1)), 8000, "WAV", "PCM_16"))
+    monkeypatch.setattr("sscodec.common.audio.MAX_VALUES", 799)
+    monkeypatch.setattr("sscodec.common.audio.soundfile.info", lambda name: type("Info", (), {
+        "frames": 36_000 * 8000, "samplerate": 8000, "channels": 1})())
+    with pytest.raises(AudioFileError, match=r"declares 10.0 h of audio \(576,000,000 samples at 16000 Hz\)"):
+        read_audio(path, 16000)
 
 
 def test_zero_length_missing_and_directory(folder: Path) -> None:
