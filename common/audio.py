@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -56,10 +58,10 @@ def probe_audio(path: str | os.PathLike) -> AudioInfo:
     """Read only the header of `path`; AudioFileError if it is not usable audio (no frames, absurd rate)."""
     path = _readable(Path(path))
     try:
-        with soundfile.SoundFile(path) as handle:
+        with _decoder_quiet(), soundfile.SoundFile(path) as handle:
             info = AudioInfo(handle.frames, handle.samplerate, handle.channels)
     except _DECODE_ERRORS as error:
-        raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
+        raise _undecodable(path, error) from None
     if info.frames <= 0 or info.channels <= 0:
         raise AudioFileError(f"{path}: no audio samples")
     _check_rate(info.sample_rate, str(path))
@@ -74,13 +76,13 @@ def read_frames(path: str | os.PathLike, start: int, frames: int) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with soundfile.SoundFile(path) as handle:
+        with _decoder_quiet(), soundfile.SoundFile(path) as handle:
             too_many = frames * handle.channels > MAX_VALUES
             if not too_many:
                 handle.seek(start)
                 data = handle.read(frames, dtype="float32", always_2d=True)
     except _DECODE_ERRORS as error:
-        raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
+        raise _undecodable(path, error) from None
     if too_many:
         raise AudioFileError(f"{path}: {frames:,} frames are more than {MAX_VALUES:,} values to decode at once")
     return data
@@ -102,9 +104,10 @@ def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     if not path.is_file():
         return _read_piped(path, sample_rate)
     try:
-        info = soundfile.info(str(path))
+        with _decoder_quiet():
+            info = soundfile.info(str(path))
     except _DECODE_ERRORS as error:
-        raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
+        raise _undecodable(path, error) from None
     # The rate first: a damaged one implies any length (found from outside: 1 Hz was "768,000,000 samples").
     _check_rate(info.samplerate, str(path))
     declared = math.ceil(info.frames * sample_rate / info.samplerate)
@@ -172,14 +175,51 @@ def read_audio_blocks(
     return _blocks(handle, path, sample_rate, block_frames)
 
 
+@contextmanager
+def _decoder_quiet() -> Iterator[None]:
+    """Standard error (descriptor 2) to /dev/null while libsndfile decodes: its mp3 decoder, libmpg123, prints
+    "Warning: Xing stream size off ..." or "Note: Illegal Audio-MPEG-Header ..." there itself, beside the one-line
+    error (found from outside). Left alone where descriptor 2 is closed."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        sys.stderr.flush()  # what was printed before still goes out
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+# libsndfile says this whenever its mp3 decoder cannot open a stream, even of an existing regular file (found from
+# outside: random bytes and an empty file named .mp3).
+_MISLEADING = "File does not exist or is not a regular file (possibly a pipe?)."
+
+
+def _undecodable(path: Path, error: BaseException, source: object = None) -> AudioFileError:
+    """The one-line error for a file at `path` that libsndfile cannot decode (`source`: what it was handed, when
+    not the path, a spool whose repr means nothing to the user)."""
+    why = first_line(error)
+    if source is not None:
+        why = why.replace(repr(source), f"'{path}'")
+    if _MISLEADING in why:
+        return AudioFileError(f"{path}: not an audio format libsndfile reads, or damaged")
+    return AudioFileError(f"{path}: cannot decode audio ({why})")
+
+
 def _open(source: str | BinaryIO, path: Path) -> soundfile.SoundFile:
     """`source` (the file at `path`, or its bytes) opened for decoding, its rate checked; AudioFileError naming
     `path` otherwise."""
     try:
-        handle = soundfile.SoundFile(source)
+        with _decoder_quiet():
+            handle = soundfile.SoundFile(source)
     except _DECODE_ERRORS as error:
-        why = first_line(error).replace(repr(source), f"'{path}'")  # a spool's repr means nothing to the user
-        raise AudioFileError(f"{path}: cannot decode audio ({why})") from None
+        raise _undecodable(path, error, source) from None
     try:
         _check_rate(handle.samplerate, str(path))
     except AudioFileError:
@@ -195,9 +235,10 @@ def _blocks(handle: soundfile.SoundFile, path: Path, sample_rate: int, block_fra
     with handle:
         while True:
             try:
-                data = handle.read(block_frames, dtype="float32", always_2d=True)
+                with _decoder_quiet():
+                    data = handle.read(block_frames, dtype="float32", always_2d=True)
             except _DECODE_ERRORS as error:
-                raise AudioFileError(f"{path}: cannot decode audio ({first_line(error)})") from None
+                raise _undecodable(path, error) from None
             frames += data.shape[0]
             last = data.shape[0] < block_frames  # a short read is the end of the file
             block = _checked(resampler.process(_mixdown(data, name), last=last), name)

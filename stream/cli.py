@@ -47,7 +47,7 @@ from sscodec.stream.web_server import parse_address, serve
 @click.option("--model", "model_dir", callback=model_dir_callback,
               help="Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent; "
                    "./default names a folder of that name).")
-@click.option("--codebooks", type=click.IntRange(1, None), help="Send only the first Q codebooks (Q x 0.5 kbps).")
+@click.option("--codebooks", type=click.IntRange(1, None), help="Send only the first Q codebooks (Q x the model's kbps per codebook, 0.5 for the bundled model).")
 @click.option("--bitrate", type=FiniteFloatRange(min=0, min_open=True),
               help="Raw bitrate in kbps: as many codebooks as fit at the model's kbps per codebook (0.5 for the "
                    "bundled model), all of them above their total.")

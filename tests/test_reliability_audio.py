@@ -167,6 +167,28 @@ def test_a_recording_over_the_cap_is_refused_in_hours(folder: Path, monkeypatch:
         read_audio(path, 16000)
 
 
+def test_a_bad_mp3_is_one_error_and_nothing_else_on_stderr(folder: Path, capfd: pytest.CaptureFixture) -> None:
+    # Found from outside: libsndfile's mp3 decoder (libmpg123) printed "Warning: Xing stream size off ..." or
+    # "Note: Illegal Audio-MPEG-Header ..." lines on stderr beside the one-line error, and random bytes named
+    # .mp3 were said to be a file that "does not exist or is not a regular file (possibly a pipe?)".
+    t = np.arange(3 * RATE) / RATE
+    whole = folder / "whole.mp3"
+    soundfile.write(whole, 0.3 * np.sin(2 * np.pi * 220 * t), RATE, format="MP3")
+    cases = {"trunc.mp3": whole.read_bytes()[: whole.stat().st_size // 2],
+             "junk.mp3": np.random.default_rng(0).bytes(5000), "empty.mp3": b""}
+    expected = {"trunc.mp3": "damaged: decoding stopped at", "junk.mp3": "not an audio format libsndfile reads, or damaged",
+                "empty.mp3": "not an audio format libsndfile reads, or damaged"}
+    for name, data in cases.items():
+        (folder / name).write_bytes(data)
+        capfd.readouterr()
+        with pytest.raises(AudioFileError) as error:
+            read_audio(folder / name, RATE)
+        assert expected[name] in str(error.value) and "does not exist" not in str(error.value), error.value
+        assert capfd.readouterr().err == "", name
+    # A good mp3 whose header's frame count is off still decodes, quietly.
+    assert read_audio(whole, RATE).shape[0] > 2 * RATE and capfd.readouterr().err == ""
+
+
 def test_zero_length_missing_and_directory(folder: Path) -> None:
     (folder / "empty.wav").write_bytes(b"")
     assert read_or_error(folder / "empty.wav") is None
