@@ -186,7 +186,8 @@ def _decoder_quiet() -> Iterator[None]:
         yield
         return
     try:
-        sys.stderr.flush()  # what was printed before still goes out
+        if sys.stderr is not None:
+            sys.stderr.flush()  # what was printed before still goes out
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 2)
         os.close(null)

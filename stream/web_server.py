@@ -299,8 +299,9 @@ class PageHandler(BaseHTTPRequestHandler):
         allow: str | None = None,
     ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if status != HTTPStatus.NO_CONTENT:  # RFC 9110, 8.6: no Content-Length in a 204
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
         if allow:
             self.send_header("Allow", allow)
         if encoding:

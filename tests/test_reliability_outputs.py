@@ -254,7 +254,7 @@ def test_a_named_pipe_gets_a_wav_file_whole(tiny_model: Path, speech: Path, tmp_
         received: list[bytes] = []
         if name == "fifo.wav":
             os.mkfifo(output)
-            reader = threading.Thread(target=lambda path=output: received.append(path.read_bytes()))
+            reader = threading.Thread(target=lambda path=output, into=received: into.append(path.read_bytes()))
             reader.start()
         args = ["--input", source, "--output", output] if command == "codec-stream" else [source, output]
         done = run(command, *args, "--model", tiny_model)

@@ -785,6 +785,7 @@ def test_options_answers_with_the_methods_a_path_takes(in_process_server: str) -
     for path, allow in (("/api/sscb", "POST"), ("/model/decoder_stream.onnx", "GET, HEAD")):
         status, headers, body = _get(in_process_server, path, method="OPTIONS")
         assert (status, headers.get("Allow"), body) == (204, allow, b""), path
+        assert "Content-Length" not in headers and "Content-Type" not in headers  # RFC 9110, 8.6 and 15.3.5
     assert _get(in_process_server, "/nothing-here", method="OPTIONS")[0] == 404
 
 
