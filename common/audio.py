@@ -134,8 +134,9 @@ def _read_piped(path: Path, sample_rate: int) -> np.ndarray:
             with open(path, "rb") as source:
                 while chunk := source.read(1 << 20):
                     if spool.tell() + len(chunk) > MAX_PIPED_BYTES:
-                        raise AudioFileError(f"{path}: more than {MAX_PIPED_BYTES >> 30} GiB through a pipe; "
-                                             "give it as a file")
+                        # Found from outside: /dev/zero (a device) was said to be "through a pipe".
+                        raise AudioFileError(f"{path}: more than {MAX_PIPED_BYTES / 2**30:g} GiB from a pipe or "
+                                             "device; give it as a file")
                     spool.write(chunk)
         except OSError as error:
             raise AudioFileError(f"{path}: cannot read ({error.strerror or error})") from None

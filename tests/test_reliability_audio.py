@@ -189,6 +189,12 @@ def test_a_bad_mp3_is_one_error_and_nothing_else_on_stderr(folder: Path, capfd: 
     assert read_audio(whole, RATE).shape[0] > 2 * RATE and capfd.readouterr().err == ""
 
 
+def test_an_endless_device_is_refused_past_the_spool_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sscodec.common.audio.MAX_PIPED_BYTES", 3 << 20)
+    with pytest.raises(AudioFileError, match=r"^/dev/zero: more than 0.00292969 GiB from a pipe or device; give it"):
+        read_audio("/dev/zero", RATE)
+
+
 def test_zero_length_missing_and_directory(folder: Path) -> None:
     (folder / "empty.wav").write_bytes(b"")
     assert read_or_error(folder / "empty.wav") is None
