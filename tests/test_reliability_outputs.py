@@ -37,6 +37,15 @@ def one_line_error(done: subprocess.CompletedProcess, command: str, code: int) -
     return done.stderr
 
 
+def input_for(command: str, speech: Path, model: Path) -> Path:
+    """What `command` reads: the speech itself, or for codec-decode the speech encoded beside it (raw codes)."""
+    if command != "codec-decode":
+        return speech
+    encoded = speech.with_suffix(".sscb")
+    assert run("codec-encode", speech, encoded, "--model", model, "--raw").returncode == 0
+    return encoded
+
+
 def temp_files(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir() if path.name.startswith("."))
 
@@ -76,10 +85,7 @@ def test_an_output_path_that_names_a_folder_is_refused_and_the_file_of_that_name
         tiny_model: Path, speech: Path, tmp_path: Path, command: str, ending: str) -> None:  # noqa: F811
     # Found from outside: pathlib drops a trailing "/", so `codec-encode talk.wav victim.sscb/` replaced an
     # existing victim.sscb, and `codec-encode talk.wav newdir/` made a file named newdir.
-    source = speech
-    if command == "codec-decode":
-        source = tmp_path / "speech.sscb"
-        assert run("codec-encode", speech, source, "--model", tiny_model, "--raw").returncode == 0
+    source = input_for(command, speech, tiny_model)
     kept = tmp_path / ("kept.sscb" if command == "codec-encode" else "kept.wav")
     kept.write_bytes(PREVIOUS)
     for output in (f"{kept}{ending}", f"{tmp_path / 'newdir'}{ending}"):
@@ -94,10 +100,7 @@ def test_standard_output_that_is_closed_or_full_is_a_one_line_error(tiny_model: 
                                                                     tmp_path: Path, command: str) -> None:
     # Found from outside: codec-decode to a closed stdout was a traceback, and codec-encode to /dev/full said
     # "not open for writing".
-    source = speech
-    if command == "codec-decode":
-        source = tmp_path / "speech.sscb"
-        assert run("codec-encode", speech, source, "--model", tiny_model, "--raw").returncode == 0
+    source = input_for(command, speech, tiny_model)
     args = [str(BIN / command), str(source), "-", "--model", str(tiny_model),
             *(["--raw"] if command == "codec-encode" else [])]
     closed = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=240,
@@ -244,10 +247,7 @@ def test_a_named_pipe_gets_a_wav_file_whole(tiny_model: Path, speech: Path, tmp_
                                             command: str) -> None:
     # Found from outside: libsndfile cannot write a WAV into a pipe (its header holds the length, written by
     # seeking back), so `codec-decode x.sscb fifo.wav` failed with "does not support pipe write".
-    source = speech
-    if command == "codec-decode":
-        source = tmp_path / "speech.sscb"
-        assert run("codec-encode", speech, source, "--raw", "--model", tiny_model).returncode == 0
+    source = input_for(command, speech, tiny_model)
     outputs = {}
     for name in ("plain.wav", "fifo.wav"):
         output = tmp_path / name
