@@ -19,6 +19,14 @@ BUNDLED_CHECKPOINT_DIR = _ROOT / "codec" / "pretrained" / "default"
 BUNDLED_CHECKPOINT = BUNDLED_CHECKPOINT_DIR / "codec.pt"
 
 
+def typed_folder(text: str) -> Path:
+    """The folder a user typed, as a Path that names it in messages: `./default`, which Path prints "default" (the
+    bundled model's name on every command line), becomes absolute, so that an error's "--out DIR" hint names this
+    folder and not the bundled model (found from outside)."""
+    path = Path(text)
+    return path.absolute() if str(path) == DEFAULT_NAME else path
+
+
 def resolve_checkpoint(value: str | Path) -> Path:
     """A checkpoint path, or the bundled default model's compact checkpoint for "default".
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from sscodec.common.bundled import DEFAULT_NAME
+from sscodec.common.bundled import DEFAULT_NAME, typed_folder
 from sscodec.common.files import check_can_create, same_file
 from sscodec.common.startup import release_interrupts
 
@@ -233,4 +233,5 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
     if Path(text).is_file():  # most often a training checkpoint: say how to get the folder the runtime loads
         raise click.BadParameter(f"{text} is a file; --model takes the folder of an exported model (codec-export "
                                  f"--onnx --checkpoint {text} --out DIR)", ctx=ctx, param=param)
-    return click.Path(exists=True, file_okay=False, path_type=Path).convert(text, param, ctx)
+    click.Path(exists=True, file_okay=False).convert(text, param, ctx)
+    return typed_folder(text)

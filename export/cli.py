@@ -24,6 +24,7 @@ from sscodec.common.bundled import (
     DEFAULT_NAME,
     EXAMPLE_CLIP,
     resolve_checkpoint,
+    typed_folder,
 )
 from sscodec.common.cli import command_settings, given_flags, interrupts_deferred, run_cli
 from sscodec.common.context_model_file import CONTEXT_FILE, load_context_model
@@ -142,7 +143,7 @@ def main(
     speech_dir = tables_dir or calibration_dir
     table_files = _table_files(speech_dir, "--tables-dir" if tables_dir else "--calibration-dir")
     bundled = out_text == DEFAULT_NAME  # the typed word only: Path("./default") would print as "default" too
-    out_dir = BUNDLED_MODEL_DIR if bundled else Path(out_text)
+    out_dir = BUNDLED_MODEL_DIR if bundled else typed_folder(out_text)
     if context_model and speech_dir is None:  # found from outside: it trained on the 6.7 s example clip, silently
         raise click.UsageError("--context-model trains on speech: give it --tables-dir (or --calibration-dir), "
                                "a folder of clips like the ones the model will code")

@@ -181,6 +181,22 @@ def test_a_receivers_folder_without_the_encoder_decodes(model_dir: Path, clip: P
         f"--onnx --out {receiver})")
 
 
+def test_a_model_folder_named_default_is_printed_so_that_its_hint_works(model_dir: Path, clip: Path,
+                                                                         tmp_path: Path) -> None:
+    # Found from outside: `--model ./default` (Path prints it "default") said "export the model with codec-export
+    # --onnx --out default", which names the bundled model, not this folder.
+    local = tmp_path / "default"
+    local.mkdir()
+    shutil.copy(model_dir / "decoder_stream.onnx", local / "decoder_stream.onnx")
+    for command in ("codec-encode", "codec-stream"):
+        args = [clip, "o.sscb"] if command == "codec-encode" else ["--input", clip, "--output", "o.wav"]
+        done = subprocess.run([str(BIN / command), *map(str, args), "--model", "./default"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=240, check=False)
+        assert done.returncode == 1 and done.stderr.strip() == (
+            f"{command}: error: {local / 'encoder_stream.onnx'}: missing (export the model with codec-export "
+            f"--onnx --out {local})"), done.stderr
+
+
 def test_a_flag_spelled_with_underscores_is_the_same_flag(model_dir: Path, clip: Path, tmp_path: Path) -> None:
     # Found from outside: codec-train spells its flags with "_", so users typed `--packet_frames` here too and got
     # "no such option".

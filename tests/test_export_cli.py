@@ -562,5 +562,13 @@ def test_out_dot_slash_default_is_a_folder_not_the_bundled_model(
     assert resolve_model_dir(Path("./default")) == Path("default") != resolve_model_dir("default")
 
 
+def test_tables_only_into_dot_slash_default_names_that_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found from outside: "default/encoder_stream.onnx: missing", which reads as the bundled model's file.
+    (tmp_path / "default").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = _run("--tables-only", "--out", "./default")
+    _assert_one_line_error(result, 2, f"--out: {tmp_path / 'default' / 'encoder_stream.onnx'}: missing")
+
+
 def test_console_script_is_installed() -> None:
     assert (Path(sys.executable).parent / "codec-export").exists()
