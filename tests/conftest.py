@@ -30,6 +30,25 @@ def telugu_train_clips(folder: Path, count: int) -> Path:
     return folder
 
 
+def mistaken_exclude_lists(folder: Path, data_file: Path, elsewhere: Path) -> dict[Path, str]:
+    """Three --exclude lists written into `folder` that look mistaken, each with the warning that codec-train and
+    codec-pack give for it: one naming no files; one naming `data_file` and a path that does not exist (written
+    relative to the data folder: relative paths are read from the list's folder); one naming only `elsewhere`,
+    an existing file outside the data folders."""
+    cases = {
+        "empty.txt": ("# nothing yet\n", "the --exclude list {list} names no files"),
+        "typo.txt": (f"{data_file}\ncorpus/a.flac\n",
+                     (f"1 of the 2 files in the --exclude list {{list}} do not exist (first: "
+                     f"{(folder / 'corpus' / 'a.flac').resolve()}; relative paths are read from the list's folder)")),
+        "elsewhere.txt": (f"{elsewhere}\n", "none of the 1 files in the --exclude list {list} is in the data folders"),
+    }
+    lists = {}
+    for name, (text, warning) in cases.items():
+        (folder / name).write_text(text)
+        lists[folder / name] = warning.format(list=folder / name)
+    return lists
+
+
 @pytest.fixture
 def python_sigint() -> Iterator[None]:
     """SIGINT with Python's handler for the test: a job started in the background by a shell without job control

@@ -18,7 +18,7 @@ from sscodec.common.files import umask_mode
 from sscodec.train.manifest import list_audio_files
 from sscodec.train.shards import opus_compression_level, pack_folders
 from sscodec.train.shards_cli import main
-from tests.conftest import telugu_train_clips
+from tests.conftest import mistaken_exclude_lists, telugu_train_clips
 
 RATE = 16_000
 
@@ -106,6 +106,23 @@ def test_flac_pack_keeps_every_file_at_the_rate_in_shards_that_merge(
     assert np.abs(packed - expected).max() < 2 / 32768
     assert pack["snr_db"] > 80 and pack["mel_distance"] < 0.005 and pack["scored_files"] == 5
     assert pack["sources"][0]["excluded"] == 1 and len(pack["sources"][0]["skipped"]) == 1
+
+
+def test_an_exclude_list_that_looks_mistaken_is_a_warning_as_in_codec_train(
+    tmp_path: Path, corpora: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found from outside: a list of paths written relative to the data folder (they are read from the list's
+    # folder) matched nothing, and the held-out clip was packed without a word; codec-train warns.
+    first, _ = corpora
+    elsewhere = tmp_path / "elsewhere.flac"
+    soundfile.write(elsewhere, _tone(0.5, RATE), RATE)
+    lists = mistaken_exclude_lists(tmp_path, first / "two.flac", elsewhere)
+    for index, (listing, warning) in enumerate(lists.items()):
+        code, stdout, stderr = _pack([str(first), "--out", str(tmp_path / f"pack{index}"), "--exclude", str(listing)],
+                                     capsys)
+        assert code == 0, stderr
+        assert f"codec-pack: warning: {warning}\n" in stderr, stderr
+        assert ("1 excluded" in stdout) == (listing.name == "typo.txt"), stdout  # held_out.flac packed in all
 
 
 def test_files_that_differ_only_in_their_suffix_are_all_kept(tmp_path: Path,

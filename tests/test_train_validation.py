@@ -17,7 +17,7 @@ from sscodec.train.config import TrainConfig
 from sscodec.train.data import hold_out, rank_share
 from sscodec.train.manifest import load_manifest
 from sscodec.train.trainer import Trainer
-from tests.conftest import TELUGU_VAL, telugu_train_clips
+from tests.conftest import TELUGU_VAL, mistaken_exclude_lists, telugu_train_clips
 
 CODEC_TRAIN = Path(sys.executable).with_name("codec-train")
 SEED_KEYS = {"step", "epoch", "loss", "recon", "vq", "snr_db", "amplitude_ratio", "mel_distance"}
@@ -140,21 +140,12 @@ def test_an_exclude_list_that_looks_mistaken_is_a_warning(corpus: Path, tmp_path
                                                           caplog: pytest.LogCaptureFixture) -> None:
     # Found from outside: an empty list and a typo among good paths went unremarked.
     other = min(TELUGU_VAL.glob("*.flac")) if TELUGU_VAL.is_dir() else pytest.skip("no telugu/val")
-    cases = {
-        "empty.txt": ("# nothing yet\n", "the --exclude list {list} names no files"),
-        "typo.txt": (f"{min(corpus.glob('*.flac'))}\nother/corpus/a.flac\n",
-                     ("1 of the 2 files in the --exclude list {list} do not exist (first: "
-                     f"{(tmp_path / 'other/corpus/a.flac').resolve()}; relative paths are read from the list's "
-                     "folder)")),
-        "elsewhere.txt": (f"{other}\n", "none of the 1 files in the --exclude list {list} is in the data folders"),
-    }
-    for index, (name, (text, warning)) in enumerate(cases.items()):
-        listing = tmp_path / name
-        listing.write_text(text)
+    lists = mistaken_exclude_lists(tmp_path, min(corpus.glob("*.flac")), other)
+    for index, (listing, warning) in enumerate(lists.items()):
         caplog.clear()
         trainer = _trainer(corpus, tmp_path / f"C{index}", exclude=str(listing))
-        assert warning.format(list=listing) in caplog.messages
-        assert len(trainer.dataset.plan.corpora[0].entries) == 11 - (name == "typo.txt")  # one held out
+        assert warning in caplog.messages
+        assert len(trainer.dataset.plan.corpora[0].entries) == 11 - (listing.name == "typo.txt")  # one held out
 
 
 def test_validating_on_a_training_folder_is_a_warning(corpus: Path, tmp_path: Path,

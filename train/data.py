@@ -50,6 +50,21 @@ def read_file_list(path: Path) -> set[Path]:
     return {(path.parent / line).resolve() for line in lines if line}
 
 
+def exclude_list_warning(listing: Path, excluded: set[Path], matched: int | None) -> str | None:
+    """What looks mistaken about the --exclude list `listing` (its files `excluded`, as `read_file_list` gives
+    them), as one line, or None: it names no files, names files that do not exist, or (`matched`: how many files
+    of the data folders it left out; None: not known yet) none of the data."""
+    missing = sorted(path for path in excluded if not path.exists())
+    if not excluded:
+        return f"the --exclude list {listing} names no files"
+    if missing:
+        return (f"{len(missing)} of the {len(excluded)} files in the --exclude list {listing} do not exist (first: "
+                f"{missing[0]}; relative paths are read from the list's folder)")
+    if matched == 0:
+        return f"none of the {len(excluded)} files in the --exclude list {listing} is in the data folders"
+    return None
+
+
 def _seeded(*parts: int) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:7], "big"))
 

@@ -39,6 +39,7 @@ from sscodec.train.data import (
     data_summary,
     default_cpu_threads,
     default_workers,
+    exclude_list_warning,
     held_out_clips,
     hold_out,
     load_validation,
@@ -341,8 +342,9 @@ class Trainer:
             mine = rank_share(entries, config.seed, index, dist.rank, dist.world_size)
             corpora.append(Corpus(manifest.root, mine, seconds if weight is None else weight, manifest.skipped,
                                   len(held_here), seconds, len(manifest.entries) - len(kept)))
-        if config.exclude and dist.is_main:
-            self._check_exclusions(excluded, corpora)
+        if config.exclude and dist.is_main and (warning := exclude_list_warning(
+                Path(config.exclude), excluded, sum(c.excluded for c in corpora))):
+            log.warning("%s", warning)
         if config.in_memory:
             reader.preload(corpora)
         self.audio_seconds_per_step = config.batch_size * segment / rate * dist.world_size
@@ -373,19 +375,6 @@ class Trainer:
             log.info("%d %s per epoch of %.1f audio-s each; %d data %s and %d torch %s per process",
                      self.steps_per_epoch, plural(self.steps_per_epoch, "step"), self.audio_seconds_per_step,
                      self.num_workers, plural(self.num_workers, "worker"), threads, plural(threads, "thread"))
-
-    def _check_exclusions(self, excluded: set[Path], corpora: list[Corpus]) -> None:
-        """Warn about an --exclude list that looks mistaken: empty, naming missing files, or none of the data."""
-        listing = self.config.exclude
-        missing = sorted(path for path in excluded if not path.exists())
-        if not excluded:
-            log.warning("the --exclude list %s names no files", listing)
-        elif missing:
-            log.warning("%d of the %d files in the --exclude list %s do not exist (first: %s; relative paths are "
-                        "read from the list's folder)", len(missing), len(excluded), listing, missing[0])
-        elif not any(c.excluded for c in corpora):
-            log.warning("none of the %d files in the --exclude list %s is in the data folders", len(excluded),
-                        listing)
 
     def _manifests(self, roots: list[Path]) -> list[Manifest]:
         """Rank 0 builds (or refreshes) each folder's manifest; the other ranks then read the cache it wrote."""
