@@ -93,7 +93,7 @@ def audio_option(help_text: str):
     return click.option(
         "--audio",
         "audio_dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
         default=default,
         required=default is None,
         show_default=True,
@@ -205,7 +205,7 @@ def _stage(text: str) -> None:
 @click.option(
     "--audio",
     "audio_dirs",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     multiple=True,
     help="A folder of speech clips to code and score, as one set; repeatable. Default: --held-out.",
 )
@@ -513,7 +513,7 @@ def train(
 @json_option
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--label", "labels", multiple=True, help="A name per run, in order [default: the run folder's name].")
-@click.option("--score-audio", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--score-audio", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Also score each run's best.pt and each chain's root on these clips (PESQ-WB, STOI, mel, SNR).")
 def curve(json_path: Path | None, runs: tuple[Path, ...], labels: tuple[str, ...], score_audio: Path | None) -> None:
     """Validation quality against training compute for codec-train RUNS, each after the runs it was

@@ -392,6 +392,12 @@ def test_missing_folders_name_their_option(tiny: Path, clips: Path, tmp_path: Pa
     err = _usage_error(["quality", "--model", str(tiny), "--audio", str(clips), "--dnsmos-dir", str(tmp_path),
                         "--json", str(tmp_path / "q.json")], capsys, code=1)
     assert err.strip().endswith("(give --dnsmos-dir, or --no-dnsmos to score without it)") and "sig_bak_ovr.onnx" in err
+    # Found from outside: a missing --audio folder was exit 1 where a file given as --audio was exit 2.
+    for command in ("latency", "quality", "soak", "call", "train", "web"):
+        err = _usage_error([command, "--audio", str(tmp_path / "none")], capsys)
+        assert "Invalid value for '--audio'" in err and "does not exist" in err, err
+    err = _usage_error(["curve", str(tmp_path), "--score-audio", str(tmp_path / "none")], capsys)
+    assert "Invalid value for '--score-audio'" in err and "does not exist" in err, err
 
 
 def test_precisions_exported_on_the_spot_keep_the_exporters_advice_off_the_output(
