@@ -93,14 +93,23 @@ class FiniteFloatRange(click.FloatRange):
 class OutputFile(click.Path):
     """A file to write: click.Path(dir_okay=False, path_type=Path) that also refuses a path ending in a separator
     or "/." (pathlib drops either: found from outside, `codec-encode talk.wav victim.sscb/` replaced an existing
-    victim.sscb and `... newdir/` made a file named newdir, where `cp` says "Not a directory")."""
+    victim.sscb and `... newdir/` made a file named newdir, where `cp` says "Not a directory").
 
-    def __init__(self, allow_dash: bool = False) -> None:
-        super().__init__(dir_okay=False, path_type=Path, allow_dash=allow_dash)
+    "-" is standard output, as for most Unix tools: it becomes Path(`dash`) (e.g. "/dev/stdout", or "-" for a
+    command that writes standard output its own way); without `dash` it is refused, not taken as a file name
+    (found from outside: `--stats-json -` wrote a file named "-")."""
+
+    def __init__(self, dash: str | None = None) -> None:
+        super().__init__(dir_okay=False, path_type=Path, allow_dash=dash is not None)
+        self.dash = dash
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         text = os.fsdecode(value) if isinstance(value, (str, bytes, os.PathLike)) else value
-        if isinstance(text, str) and text != "-" and os.path.basename(text) in ("", "."):
+        if text == "-":
+            if self.dash is None:
+                self.fail("'-' (standard output) is not taken here: give a file name", param, ctx)
+            return Path(self.dash)
+        if isinstance(text, str) and os.path.basename(text) in ("", "."):
             self.fail(f"'{text}' names a folder: give a file name", param, ctx)
         return super().convert(value, param, ctx)
 

@@ -55,7 +55,7 @@ from sscodec.stream.web_server import parse_address, serve
               help="Frames (one hop of the model each: 20 ms for the bundled one) encoded and decoded per call, "
                    "and per packet in a call (which refuses long packets); the delay grows with it.")
 @click.option("--duration", type=FiniteFloatRange(min=0, min_open=True), help="With --mic: stop after S seconds.")
-@click.option("--stats-json", type=OutputFile(), help="Write the stream stats here.")
+@click.option("--stats-json", type=OutputFile(dash="/dev/stdout"), help="Write the stream stats here (- for standard output).")
 @click.option("--list-devices", is_flag=True, help="List audio devices and exit.")
 @click.option("--input-device", callback=lambda ctx, param, value: _device(value),
               help="With --mic: input device index or name part (see --list-devices).")

@@ -31,8 +31,8 @@ from sscodec.stream.packet import CodingMode
 from sscodec.stream.packing import packed_size
 
 _INPUT = click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True)
-_OUTPUT = OutputFile()
-_OUTPUT_AUDIO = OutputFile(allow_dash=True)
+_OUTPUT = OutputFile(dash="/dev/stdout")
+_OUTPUT_AUDIO = OutputFile(dash="-")  # a WAV made whole first (its header holds the length), then copied out
 _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent)."
 
 
@@ -42,13 +42,9 @@ def _dash_is_stdin(ctx: click.Context, param: click.Parameter, path: Path) -> Pa
     return Path("/dev/stdin") if str(path) == "-" else path
 
 
-def _dash_is_stdout(ctx: click.Context, param: click.Parameter, path: Path) -> Path:
-    return Path("/dev/stdout") if str(path) == "-" else path
-
-
 @click.command(context_settings=command_settings())
 @click.argument("input_path", metavar="INPUT", type=_INPUT, callback=_dash_is_stdin)
-@click.argument("output_path", metavar="OUTPUT", type=_OUTPUT, callback=_dash_is_stdout)
+@click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
 @click.option("--codebooks", type=click.IntRange(1, None), help="Code the first Q codebooks (raw: Q x the model's kbps per codebook, 0.5 for the bundled model).")
 @click.option("--bitrate", type=FiniteFloatRange(min=0, min_open=True),

@@ -398,6 +398,9 @@ def test_missing_folders_name_their_option(tiny: Path, clips: Path, tmp_path: Pa
         assert "Invalid value for '--audio'" in err and "does not exist" in err, err
     err = _usage_error(["curve", str(tmp_path), "--score-audio", str(tmp_path / "none")], capsys)
     assert "Invalid value for '--score-audio'" in err and "does not exist" in err, err
+    # "-" is not a results path (it wrote "-", "-.md" and "-.png"): refused, as every output that cannot be stdout.
+    err = _usage_error(["soak", "--json", "-"], capsys)
+    assert "Invalid value for '--json': '-' (standard output) is not taken here" in err, err
 
 
 def test_precisions_exported_on_the_spot_keep_the_exporters_advice_off_the_output(

@@ -96,6 +96,22 @@ def test_stats_that_cannot_be_written_keep_the_summary_and_the_audio(tiny_model:
     assert soundfile.info(tmp_path / "out.wav").frames == audio.shape[0]
 
 
+def test_stats_json_dash_is_standard_output(tiny_model: Path, stereo_44k, tmp_path: Path,  # noqa: F811
+                                            capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found from outside: `--stats-json -` wrote a file named "-", where codec-encode and codec-decode take "-" as
+    # standard output. (capfd: the JSON goes to descriptor 1 through /dev/stdout.)
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run_main(["--input", str(stereo_44k[0]), "--output", "out.wav", "--model", str(tiny_model),
+                                  "--stats-json", "-"], capfd)
+    assert code == 0, err
+    assert list(json.loads(stdout)) == STATS_KEYS and "real-time factor" in err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.wav", "out.wav"]
+    # Where "-" cannot mean standard output, it is refused rather than taken as a file name.
+    code, stdout, err = run_main(["--input", str(stereo_44k[0]), "--output", "-", "--model", str(tiny_model)], capfd)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "Invalid value for '--output': '-' (standard output) is not taken here: give a file name" in err, err
+
+
 def test_installed_entry_point_runs(tiny_model: Path, stereo_44k, tmp_path: Path) -> None:  # noqa: F811
     if not SCRIPT.exists():
         pytest.skip(f"{SCRIPT} not installed (pip install -e .)")
