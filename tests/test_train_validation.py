@@ -154,6 +154,13 @@ def test_validating_on_a_training_folder_is_a_warning(corpus: Path, tmp_path: Pa
         _trainer(corpus, tmp_path / "C", val_dir=str(corpus), val_clips=2)
     assert f"--val_dir {corpus} is also a --data_dir: validation scores speech the model trains on" in caplog.messages
     assert "validation: 2 clips of " in caplog.text
+    # Found from outside: a --val_dir inside a --data_dir (read recursively) trained on its clips without a word.
+    data = telugu_train_clips(tmp_path / "data", 10)
+    inside = telugu_train_clips(data / "val", 2)
+    caplog.clear()
+    _trainer(data, tmp_path / "D", val_dir=str(inside), val_clips=2)
+    assert (f"--val_dir {inside} is inside the --data_dir {data}: validation scores speech the model trains on "
+            "(move it out, or leave its files out with --exclude)") in caplog.messages
 
 
 def test_clips_all_shorter_than_the_crops_are_a_warning(corpus: Path, tmp_path: Path,

@@ -376,6 +376,20 @@ class Trainer:
                      self.steps_per_epoch, plural(self.steps_per_epoch, "step"), self.audio_seconds_per_step,
                      self.num_workers, plural(self.num_workers, "worker"), threads, plural(threads, "thread"))
 
+    def _check_val_dir_apart(self) -> None:
+        """Warn when the --val_dir is a --data_dir, or inside or around one (folders are read recursively)."""
+        val = Path(self.config.val_dir).resolve()
+        for spec in self.config.data_dirs:
+            data = parse_data_dir(spec)[0]
+            if val == data.resolve():
+                log.warning("--val_dir %s is also a --data_dir: validation scores speech the model trains on",
+                            self.config.val_dir)
+            elif val.is_relative_to(data.resolve()) or data.resolve().is_relative_to(val):
+                # Found from outside: a val/ folder inside the training folder trained on its clips, silently.
+                log.warning("--val_dir %s is %s the --data_dir %s: validation scores speech the model trains on "
+                            "(move it out, or leave its files out with --exclude)", self.config.val_dir,
+                            "inside" if val.is_relative_to(data.resolve()) else "around", data)
+
     def _manifests(self, roots: list[Path]) -> list[Manifest]:
         """Rank 0 builds (or refreshes) each folder's manifest; the other ranks then read the cache it wrote."""
         def build() -> list[Manifest]:
@@ -395,9 +409,7 @@ class Trainer:
             if self.dist.is_main:
                 log.info("validation: %d %s of %s, %.1f s in all", len(clips), plural(len(clips), "clip"),
                          config.val_dir, sum(c.numel() for c in clips) / reader.sample_rate)
-                if Path(config.val_dir).resolve() in {parse_data_dir(s)[0].resolve() for s in config.data_dirs}:
-                    log.warning("--val_dir %s is also a --data_dir: validation scores speech the model trains on",
-                                config.val_dir)
+                self._check_val_dir_apart()
             return clips
         if config.no_validation:
             if self.dist.is_main:
