@@ -312,12 +312,18 @@ def _checked(resampled: np.ndarray, name: str) -> np.ndarray:
     return resampled
 
 
+def audio_container(path: Path) -> str | None:
+    """The container soundfile writes a file named `path` in (it takes the format from the extension), or None.
+    RAW counts as none: headerless, it is written without complaint, then unreadable without its rate, type and
+    channel count."""
+    container = path.suffix.lstrip(".").upper()
+    return container if container in soundfile.available_formats() and container != "RAW" else None
+
+
 def check_writable_format(path: Path) -> None:
     """AudioFileError unless soundfile can write a file named `path` (it takes the format from the extension):
     checked before any work, so a call is not accepted or a stream run only to fail at its output."""
-    container = path.suffix.lstrip(".").upper()
-    # RAW is headerless: written without complaint, then unreadable without its rate, type and channel count.
-    if container not in soundfile.available_formats() or container == "RAW":
+    if audio_container(path) is None:
         why = (f"no audio file format has the extension '{path.suffix}'" if path.suffix
                else "the name has no extension to choose the format by")
         raise AudioFileError(f"{path}: cannot write audio ({why}: use e.g. .wav, .flac, .ogg or .mp3)")

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import click
 
-from sscodec.common.audio import AudioFileError, AudioWriter, check_writable_format, read_audio
+from sscodec.common.audio import (
+    AudioFileError,
+    AudioWriter,
+    audio_container,
+    check_writable_format,
+    read_audio,
+)
 from sscodec.common.cli import (
     FiniteFloatRange,
     OutputFile,
@@ -64,6 +70,10 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     """Compress INPUT (any audio file soundfile reads; - for standard input) to OUTPUT, a codec bitstream file
     (- for standard output)."""
     check_outputs({"OUTPUT": output_path}, {"INPUT": input_path})
+    if audio_container(output_path) is not None:  # found from outside: no player opened the "audio" it wrote
+        raise click.UsageError(f"OUTPUT {output_path} is named as audio ({output_path.suffix}): codec-encode writes "
+                               f"a codec bitstream, e.g. to {output_path.with_suffix('.sscb')} (codec-decode makes "
+                               "audio of it)")
     if codebooks is not None and bitrate is not None:
         raise click.UsageError("give --codebooks or --bitrate, not both")
     if raw and static_tables:

@@ -227,6 +227,10 @@ def test_a_flag_spelled_with_underscores_is_the_same_flag(model_dir: Path, clip:
         ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--packet-frames", "0"], 2, "--packet-frames"),
         ("codec-encode", ["{clip}", "{tmp}/o.sscb", "--model", "{tmp}/none"], 2, "does not exist"),
         ("codec-encode", ["{clip}"], 2, "Missing argument 'OUTPUT'"),
+        # Found from outside: a bitstream was written under an audio file's name, which no player then opened.
+        ("codec-encode", ["{clip}", "{tmp}/o.wav"], 2,
+         "/o.wav is named as audio (.wav): codec-encode writes a codec bitstream, e.g. to "),
+        ("codec-encode", ["{clip}", "{tmp}/o.FLAC"], 2, "/o.FLAC is named as audio (.FLAC)"),
         ("codec-decode", ["{tmp}/missing.sscb", "{tmp}/o.wav"], 2, "does not exist"),
         ("codec-decode", ["{garbage}", "{tmp}/o.wav"], 1, "not a codec-encode file"),
         ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/o.wav"], 1, "not a codec-encode file"),
