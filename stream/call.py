@@ -96,13 +96,15 @@ def parse_listen_address(text: str) -> tuple[str, int]:
 
 def check_call_url(text: str) -> str:
     """An http://HOST:PORT URL (the answering side serves plain HTTP); ValueError (one line) otherwise."""
-    parts = urlsplit(text)
+    # Found from outside: no port called port 80, port 0 was tried, a malformed IPv6 address was "Invalid IPv6
+    # URL" and credentials were a network failure in aiohttp's words: each is a usage error here.
     try:
-        port_ok = parts.port is not None or not parts.netloc.endswith(":")
-    except ValueError:  # a port out of 0..65535 or not a number
-        port_ok = False
-    if parts.scheme != "http" or not parts.hostname or not port_ok:
-        raise ValueError(f"expected http://HOST:PORT (port 0-65535), got {text!r}")
+        parts = urlsplit(text)
+        valid = parts.scheme == "http" and bool(parts.hostname) and bool(parts.port) and "@" not in parts.netloc
+    except ValueError:  # a malformed IPv6 address; a port out of 0..65535 or not a number
+        valid = False
+    if not valid:
+        raise ValueError(f"expected http://HOST:PORT (port 1-65535), got {text!r}")
     return text
 
 

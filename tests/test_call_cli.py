@@ -359,7 +359,13 @@ def test_a_nan_input_is_refused_before_listening_or_calling(
         (["--answer", "\u0663"], 2, "expected HOST:PORT"),
         (["--call", "ftp://host:1"], 2, "expected http://HOST:PORT"),
         (["--call", "https://127.0.0.1:1"], 2, "expected http://HOST:PORT"),
-        (["--call", "http://127.0.0.1:99999"], 2, "expected http://HOST:PORT (port 0-65535)"),
+        (["--call", "http://127.0.0.1:99999"], 2, "expected http://HOST:PORT (port 1-65535)"),
+        # Found from outside: no port called port 80 (exit 1), a malformed IPv6 address was "Invalid IPv6 URL", and
+        # credentials in the URL were reported as a network failure in aiohttp's words.
+        (["--call", "http://127.0.0.1"], 2, "expected http://HOST:PORT (port 1-65535), got 'http://127.0.0.1'"),
+        (["--call", "http://127.0.0.1:0"], 2, "expected http://HOST:PORT (port 1-65535)"),
+        (["--call", "http://[::1:18999"], 2, "expected http://HOST:PORT (port 1-65535), got 'http://[::1:18999'"),
+        (["--call", "http://user:pw@127.0.0.1:18999"], 2, "expected http://HOST:PORT (port 1-65535), got"),
         (["--answer", "http://127.0.0.1:18090"], 2, "--answer takes HOST:PORT, not a URL"),
         (["--answer", "127.0.0.1:0", "--token", ""], 2, "--token is empty: leave it out for a random one"),
         (["--call", "http://127.0.0.1:1", "--simulate", "loss=2"], 2, "loss must be in [0, 1)"),
