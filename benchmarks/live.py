@@ -133,8 +133,11 @@ def record_clicks(env: dict[str, str], signal_path: Path, out: Path) -> np.ndarr
         try:
             # paplay returns once the server has played the whole file; the trailing LEAD_S of silence covers
             # the last click's echo.
-            subprocess.run(["paplay", f"--device={MIC_SINK}", str(signal_path)], env=env, check=True, timeout=120,
-                           capture_output=True)
+            played = subprocess.run(["paplay", f"--device={MIC_SINK}", str(signal_path)], env=env, check=False,
+                                    timeout=120, capture_output=True, text=True)
+            if played.returncode:  # found in CI: "returned non-zero exit status 1" did not say why
+                raise BenchError(f"paplay could not play the clicks into {MIC_SINK} (exit {played.returncode}): "
+                                 f"{played.stderr.strip()[-300:] or 'no message'}")
         finally:
             recorder.terminate()
             recorder.wait(timeout=10)

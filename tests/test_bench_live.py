@@ -8,6 +8,7 @@ faster (PipeWire, whose loopback takes the target as a buffer size), and stay pu
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import soundfile
 
 from sscodec.benchmarks.cli import main
+from sscodec.benchmarks.errors import BenchError
 from sscodec.benchmarks.live import (
     CLICK_PERIOD_S,
     LEAD_S,
@@ -93,6 +95,16 @@ def test_a_client_joining_mid_measurement_leaves_the_loopback_delay_as_it_was(se
     assert joining, "the low-latency client never started: the recording ended too early"
     delays = paired_delays_ms(onsets(both[:, 0], PULSE_RATE), onsets(both[:, 1], PULSE_RATE))
     assert len(delays) == clicks and max(delays) - min(delays) < 1.0, delays
+
+
+def test_a_click_train_that_cannot_be_played_says_why(tmp_path: Path) -> None:
+    # Found in CI: paplay exited 1 mid-measurement and the error said only "returned non-zero exit status 1".
+    _require(*SERVERS["pulseaudio"])
+    signal_path = tmp_path / "clicks.wav"
+    soundfile.write(signal_path, click_train(PULSE_RATE, 2), PULSE_RATE, subtype="FLOAT")
+    env = {**os.environ, "PULSE_SERVER": f"unix:{tmp_path / 'no-server'}"}
+    with pytest.raises(BenchError, match=r"paplay could not play the clicks into codec_mic \(exit 1\): \S"):
+        record_clicks(env, signal_path, tmp_path / "both.raw")
 
 
 def test_codec_bench_live_writes_every_server_and_checks_its_cases(tmp_path: Path) -> None:
