@@ -56,7 +56,7 @@ from sscodec.train.losses import (
     generator_adversarial_loss,
     l1_waveform_loss,
 )
-from sscodec.train.manifest import DataError, Manifest, load_manifest
+from sscodec.train.manifest import DataError, Manifest, load_manifest, overlapping_pair
 from sscodec.train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
 from sscodec.train.monitor import Monitor, Validation, better
 from sscodec.train.perceptual import PESQ_PACKAGE_HINT, pesq_available, pesq_wb
@@ -378,17 +378,17 @@ class Trainer:
 
     def _check_val_dir_apart(self) -> None:
         """Warn when the --val_dir is a --data_dir, or inside or around one (folders are read recursively)."""
-        val = Path(self.config.val_dir).resolve()
+        val = Path(self.config.val_dir)
         for spec in self.config.data_dirs:
             data = parse_data_dir(spec)[0]
-            if val == data.resolve():
-                log.warning("--val_dir %s is also a --data_dir: validation scores speech the model trains on",
-                            self.config.val_dir)
-            elif val.is_relative_to(data.resolve()) or data.resolve().is_relative_to(val):
-                # Found from outside: a val/ folder inside the training folder trained on its clips, silently.
+            if overlapping_pair([val, data]) is None:
+                continue
+            if val.resolve() == data.resolve():
+                log.warning("--val_dir %s is also a --data_dir: validation scores speech the model trains on", val)
+            else:  # found from outside: a val/ folder inside the training folder trained on its clips, silently
+                where = "inside" if data.resolve() in val.resolve().parents else "around"
                 log.warning("--val_dir %s is %s the --data_dir %s: validation scores speech the model trains on "
-                            "(move it out, or leave its files out with --exclude)", self.config.val_dir,
-                            "inside" if val.is_relative_to(data.resolve()) else "around", data)
+                            "(move it out, or leave its files out with --exclude)", val, where, data)
 
     def _manifests(self, roots: list[Path]) -> list[Manifest]:
         """Rank 0 builds (or refreshes) each folder's manifest; the other ranks then read the cache it wrote."""
