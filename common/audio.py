@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import numpy as np
 import soundfile
 
 from sscodec.common.errors import first_line
-from sscodec.common.files import atomic_output
+from sscodec.common.files import STANDARD_OUTPUT, atomic_output
 from sscodec.common.resample import FILE_QUALITY, StreamResampler
 from sscodec.common.text import duration
 
@@ -323,6 +324,8 @@ def audio_container(path: Path) -> str | None:
 def check_writable_format(path: Path) -> None:
     """AudioFileError unless soundfile can write a file named `path` (it takes the format from the extension):
     checked before any work, so a call is not accepted or a stream run only to fail at its output."""
+    if os.fspath(path) == STANDARD_OUTPUT:  # always a WAV (`audio_output`)
+        return
     if audio_container(path) is None:
         why = (f"no audio file format has the extension '{path.suffix}'" if path.suffix
                else "the name has no extension to choose the format by")
@@ -366,7 +369,26 @@ class AudioWriter:
         self.close()
 
 
+@contextmanager
+def audio_output(path: str | os.PathLike) -> Iterator[Path]:
+    """The file to give `AudioWriter` for the audio OUTPUT `path`, which gets it whole or not at all:
+    `atomic_output`'s temp file, or for STANDARD_OUTPUT ("-") a WAV in a temp folder, copied to standard output once
+    complete. A WAV header holds the length, which libsndfile writes by seeking back, and a pipe cannot seek
+    (found from outside: `codec-decode x.sscb - | player` was "-: cannot write audio")."""
+    if os.fspath(path) != STANDARD_OUTPUT:
+        with atomic_output(path) as temp:
+            yield temp
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        whole = Path(folder) / "standard-output.wav"
+        yield whole
+        sys.stdout.flush()  # what was printed before goes first
+        with open(whole, "rb") as written:
+            shutil.copyfileobj(written, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+
+
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, exact: bool = False) -> None:
-    """Write mono float audio [T] in one go, as `AudioWriter` does, whole or not at all (`atomic_output`)."""
-    with atomic_output(path) as temp, AudioWriter(temp, sample_rate, exact) as writer:
+    """Write mono float audio [T] in one go, as `AudioWriter` does, whole or not at all (`audio_output`)."""
+    with audio_output(path) as temp, AudioWriter(temp, sample_rate, exact) as writer:
         writer.write(audio)

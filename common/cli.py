@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from sscodec.common.bundled import DEFAULT_NAME, typed_folder
-from sscodec.common.files import check_can_create, same_file
+from sscodec.common.files import check_can_create, output_target, same_file
 from sscodec.common.startup import release_interrupts
 
 # The most threads (or worker processes) a flag may ask for: a few per logical core can still pay where they wait
@@ -220,11 +220,11 @@ def check_outputs(outputs: Mapping[str, Path | None], inputs: Mapping[str, Path 
     sources = [(name, Path(path)) for name, path in (inputs or {}).items() if path is not None]
     for index, (name, path) in enumerate(given):
         for source_name, source in sources:
-            if same_file(path, source):
+            if same_file(output_target(path), source):
                 raise click.BadParameter(f"{path} is the input file ({source_name} {source}); writing it would "
                                          "destroy the input: give another output path", param_hint=name)
         for other_name, other in given[:index]:
-            if same_file(path, other):
+            if same_file(output_target(path), output_target(other)):
                 raise click.BadParameter(f"{path} is also given to {other_name}: give each output its own path",
                                          param_hint=name)
     for _name, path in given:

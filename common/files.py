@@ -122,10 +122,20 @@ def descriptor_of(path: str | os.PathLike) -> int | None:
     return None
 
 
+# An OUTPUT of "-" that its writer sends to standard output its own way (`OutputFile(dash=STANDARD_OUTPUT)`):
+# audio as a WAV made whole first (`audio.audio_output`).
+STANDARD_OUTPUT = "-"
+
+
+def output_target(path: str | os.PathLike) -> Path:
+    """The file an output at `path` is written to: /dev/stdout for STANDARD_OUTPUT, else `path`."""
+    return Path("/dev/stdout") if os.fspath(path) == STANDARD_OUTPUT else Path(path)
+
+
 def writes_stdout(path: str | os.PathLike | None) -> bool:
     """Whether an output at `path` goes to this process's standard output (its human summary then belongs on
     stderr)."""
-    return path is not None and descriptor_of(path) == 1
+    return path is not None and descriptor_of(output_target(path)) == 1
 
 
 def _check_overwritable(path: Path, given: Path) -> None:
@@ -218,7 +228,7 @@ def check_can_create(path: str | os.PathLike, parents: bool = False) -> None:
     read-only mounts, /proc). With `parents`, the folder may be missing and is probed at its nearest existing
     ancestor, for writers that create their folders.
     """
-    given = Path(path)
+    given = output_target(path)
     descriptor = descriptor_of(given)
     if descriptor is not None:  # written through the descriptor (atomic_output)
         try:

@@ -109,7 +109,8 @@ def check_call_url(text: str) -> str:
 
 
 def run_call(setup: CallSetup, announce: Callable[[str], None]) -> CallOutcome:
-    """Answer or place one call and run it to its end; `announce` prints progress lines (stdout)."""
+    """Answer or place one call and run it to its end; `announce` prints progress lines (the CLI's stdout, or stderr
+    when standard output carries the audio or the stats)."""
     return asyncio.run(_run(setup, announce))
 
 

@@ -13,8 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sscodec.common.audio import AudioWriter, read_audio_blocks
-from sscodec.common.files import atomic_output
+from sscodec.common.audio import AudioWriter, audio_output, read_audio_blocks
 from sscodec.common.resample import LIVE_QUALITY, StreamResampler
 from sscodec.stream.chunker import Chunker
 from sscodec.stream.devices import abandon_portaudio, supported_rate
@@ -89,9 +88,10 @@ class FileSource:
 class FileSink:
     """Writes what is played to an audio file (mono, model rate, format from the extension) as it comes.
 
-    The file is created at the first audio played, beside `path` (`atomic_output`), and renamed over it at
+    The file is created at the first audio played, beside `path` (`audio_output`), and renamed over it at
     `close`: a call that never played anything (refused, silent peer) leaves no file and a previous one at `path`
-    untouched, while a call that failed half way keeps what was heard, which tells what went wrong.
+    untouched, while a call that failed half way keeps what was heard, which tells what went wrong. "-" is a WAV
+    on standard output, sent at `close`.
     """
 
     timeline = True
@@ -108,7 +108,7 @@ class FileSink:
         if self._writer is None:
             # Kept only once both are open: a writer that cannot start deletes its temp file, not renames it.
             with ExitStack() as opening:
-                temp = opening.enter_context(atomic_output(self._path))
+                temp = opening.enter_context(audio_output(self._path))
                 self._writer = opening.enter_context(AudioWriter(temp, self._sample_rate))
                 self._open = opening.pop_all()
         self._writer.write(audio)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import click
@@ -19,7 +20,7 @@ from sscodec.common.cli import (
     run_cli,
 )
 from sscodec.common.errors import StreamError
-from sscodec.common.files import writes_stdout
+from sscodec.common.files import STANDARD_OUTPUT, writes_stdout
 from sscodec.common.text import decimal, plural
 from sscodec.stream import devices
 from sscodec.stream.engine import StreamEngine, bitrate_cap_note, codebook_count
@@ -40,10 +41,10 @@ from sscodec.stream.web_server import parse_address, serve
                    "free one). The browser runs the codec; Ctrl-C stops.")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Stream this audio file (any format, rate, channels, length) from disk instead of the microphone.")
-@click.option("--output", "output_path", type=OutputFile(),
-              help="With --input: write the decoded audio here as it is produced (mono at the model's sample rate; "
-                   "format from the extension): the input's length, or in a call the peer's stream after the "
-                   "silence of the playout delay (stats: call.start_offset_samples).")
+@click.option("--output", "output_path", type=OutputFile(dash=STANDARD_OUTPUT),
+              help="With --input: write the decoded audio here (mono at the model's sample rate; format from the "
+                   "extension; - for WAV on standard output once complete): the input's length, or in a call the "
+                   "peer's stream after the silence of the playout delay (stats: call.start_offset_samples).")
 @click.option("--model", "model_dir", callback=model_dir_callback,
               help="Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent; "
                    "./default names a folder of that name).")
@@ -292,7 +293,8 @@ def _call(answer: str | None, call_url: str | None, token: str | None, simulate:
         min_playout_delay_ms=min_playout_delay,
     )
     try:
-        outcome = call.run_call(setup, click.echo)
+        # The call's progress lines go where the summary goes: not into a WAV or JSON on standard output.
+        outcome = call.run_call(setup, partial(click.echo, err=any(map(writes_stdout, (stats_json, output_path)))))
     except call.CodebookChoiceError as error:
         raise click.UsageError(str(error)) from None
     if outcome.stats is not None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +11,7 @@ from sscodec.common.audio import (
     AudioFileError,
     AudioWriter,
     audio_container,
+    audio_output,
     check_writable_format,
     read_audio,
 )
@@ -26,7 +24,7 @@ from sscodec.common.cli import (
     run_cli,
 )
 from sscodec.common.errors import StreamError
-from sscodec.common.files import atomic_output, writes_stdout
+from sscodec.common.files import STANDARD_OUTPUT, writes_stdout
 from sscodec.common.text import plural
 from sscodec.stream.bitstream import MAX_PACKET_FRAMES
 from sscodec.stream.engine import bitrate_cap_note, codebook_count
@@ -38,7 +36,7 @@ from sscodec.stream.packing import packed_size
 
 _INPUT = click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True)
 _OUTPUT = OutputFile(dash="/dev/stdout")
-_OUTPUT_AUDIO = OutputFile(dash="-")  # a WAV made whole first (its header holds the length), then copied out
+_OUTPUT_AUDIO = OutputFile(dash=STANDARD_OUTPUT)  # a WAV made whole first (its header holds the length), then copied out
 _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent)."
 
 
@@ -122,12 +120,9 @@ def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
                    duration: float | None) -> None:
     """Decode INPUT, a file from codec-encode (- for standard input), to OUTPUT audio (the model's rate; the
     original length, or the part that --start and --duration ask for; - for WAV on standard output)."""
-    to_stdout = str(output_path) == "-"
     # Standard output is checked as codec-encode checks it (found from outside: a closed one was a traceback).
-    check_outputs({"OUTPUT": Path("/dev/stdout") if to_stdout else output_path},
-                  {} if to_stdout else {"INPUT": input_path})
-    if not to_stdout:
-        check_writable_format(output_path)  # by the name given: the temp file written first has another extension
+    check_outputs({"OUTPUT": output_path}, {} if str(output_path) == STANDARD_OUTPUT else {"INPUT": input_path})
+    check_writable_format(output_path)  # by the name given: the temp file written first has another extension
     model = CodecModel(resolve_model_dir(model_dir), decode_only=True)  # a receiver's folder may lack the encoder
     with FileReader(model, input_path) as reader:
         rate, samples = reader.header.sample_rate, reader.header.samples
@@ -138,26 +133,10 @@ def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
         length = None
         if duration is not None:  # finite and > 0 (FiniteFloatRange)
             length = None if duration * rate >= samples else max(1, round(duration * rate))
-        if to_stdout:
-            # Found from outside: `codec-decode x.sscb - | player` was "-: cannot write audio". A WAV header holds
-            # the length, which libsndfile writes by seeking back: the file is made whole, then copied to the pipe.
-            with tempfile.TemporaryDirectory() as folder:
-                whole = Path(folder) / "decoded.wav"
-                _write_audio(reader, first, length, whole)
-                with open(whole, "rb") as decoded:
-                    shutil.copyfileobj(decoded, sys.stdout.buffer)
-                sys.stdout.buffer.flush()
-            return
         # Written beside OUTPUT and renamed when complete: an error or Ctrl-C leaves OUTPUT as it was.
-        with atomic_output(output_path) as temp:
-            _write_audio(reader, first, length, temp)
-
-
-def _write_audio(reader: FileReader, first: int, length: int | None, path: Path) -> None:
-    """Decode `length` samples (None: to the end) from sample `first` into the audio file `path`."""
-    with AudioWriter(path, reader.header.sample_rate) as writer:
-        for piece in reader.audio(first, length):
-            writer.write(piece)
+        with audio_output(output_path) as temp, AudioWriter(temp, rate) as writer:
+            for piece in reader.audio(first, length):
+                writer.write(piece)
 
 
 def encode_main(args: Sequence[str] | None = None) -> None:

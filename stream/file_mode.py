@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sscodec.common.audio import AudioWriter, read_audio_blocks
+from sscodec.common.audio import AudioWriter, audio_output, read_audio_blocks
 from sscodec.common.chunks import chunks
-from sscodec.common.files import atomic_output
 from sscodec.stream.engine import StreamEngine
 from sscodec.stream.stats import StreamStats
 
@@ -44,13 +43,13 @@ def stream_file(engine: StreamEngine, input_path: str | os.PathLike, output_path
     block by block, so memory stays constant for any length; the output (mono, model rate, format from the
     extension) has exactly as many samples as the input has at the model's rate. AudioFileError for an input
     that cannot be decoded or an output that cannot be written. The output is written whole or not at all: to a
-    temp file beside it, renamed over it when complete (`atomic_output`), so a failure or an interruption leaves
-    a previous file at that path untouched.
+    temp file beside it, renamed over it when complete (`audio_output`), so a failure or an interruption leaves
+    a previous file at that path untouched; "-" is a WAV on standard output, sent once complete.
     """
     blocks = read_audio_blocks(input_path, engine.info.sample_rate)
     if output_path is None:
         return stream_blocks(engine, blocks, lambda audio: None)
-    with atomic_output(output_path) as temp, AudioWriter(temp, engine.info.sample_rate) as writer:
+    with audio_output(output_path) as temp, AudioWriter(temp, engine.info.sample_rate) as writer:
         return stream_blocks(engine, blocks, writer.write)
 
 

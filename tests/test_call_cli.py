@@ -134,6 +134,25 @@ def test_a_call_without_output_files_ends_with_its_stats(tiny_model: Path, clips
     assert sent["frames"] == -(-soundfile.info(first).frames // 320) == 125, sent
 
 
+def test_a_caller_writes_what_it_hears_to_standard_output_as_wav(tiny_model: Path, clips, tmp_path: Path) -> None:
+    # `--output -` in a call: the WAV goes to standard output at hang-up, so the call's progress lines must go to
+    # stderr (on stdout they would be bytes inside the WAV).
+    first, second = clips
+    common = ["--model", str(tiny_model), "--min-playout-delay", "300"]
+    answering, url, token = answer(["--input", str(first), *common])
+    with open(tmp_path / "heard.wav", "wb") as heard:
+        done = subprocess.run([str(SCRIPT), "--call", url, "--token", token, "--input", str(second), *common,
+                               "--output", "-", "--stats-json", str(tmp_path / "b.json")],
+                              stdout=heard, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    code, err = answering.finish(120)
+    assert code == 0 and err == "", err
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^call placed: [0-9.]+ s, ended by end of both streams$", done.stderr, re.MULTILINE), done.stderr
+    stats = json.loads((tmp_path / "b.json").read_text())["call"]
+    assert stats["peer_samples"] == soundfile.info(first).frames
+    assert soundfile.info(tmp_path / "heard.wav").frames == stats["start_offset_samples"] + stats["peer_samples"]
+
+
 def test_a_stream_whose_every_packet_is_lost_counts_them_and_keeps_its_length(tiny_model: Path,
                                                                                tmp_path: Path) -> None:
     # Found from outside: a peer stream of one packet, dropped by --simulate, ended "received 0 packets, lost 0
