@@ -4,8 +4,9 @@ counted, and nothing it sends reaches WebRTC.
 
 `POST /offer` with `Authorization: Bearer TOKEN` and a JSON body {"type": "offer", "sdp": ..., "codec": HELLO}
 → 200 {"type": "answer", "sdp": ..., "codec": HELLO}. Refusals, each with a JSON {"error": ...}: 403 wrong or
-missing token (checked before the body is read), 413 a body over 64 KiB, 400 a body that is not such an offer, 409
-another model or a call already under way. HELLO describes a side's stream: {"model": name, "fingerprint": 16 hex
+missing token (checked before the body is read), 413 a body over 64 KiB, 400 a body that is not such an offer or a
+request that is not HTTP (aiohttp's own answer, counted as malformed), 409 another model or a call already under
+way. HELLO describes a side's stream: {"model": name, "fingerprint": 16 hex
 digits, "sample_rate": Hz, "frame_size": samples, "codebooks": Q, "chunk_frames": K}.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 import ifaddr
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from sscodec.common.errors import StreamError, first_line
 
@@ -138,13 +141,19 @@ class SignallingServer:
         self._announce = announce
         self.refused: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
+        # aiohttp reports a request it cannot parse to its server logger, with a traceback that Python's last-resort
+        # handler printed on stderr (found from outside: a bare-LF request). This logger counts and announces it.
+        # Its own Logger, outside logging's registry (no parent, not kept after this server), at DEBUG: aiohttp logs a
+        # first request that is not HTTP at debug level.
+        self._http_log = logging.Logger(f"{__name__}.http", logging.DEBUG)  # noqa: LOG001 -- see above
+        self._http_log.addHandler(_ParseErrorHandler(self.count_refusal, announce))
 
     async def start(self) -> str:
         """Listen; returns the URL callers use (with the port actually bound). StreamError if it cannot bind."""
         app = web.Application(client_max_size=MAX_OFFER_BYTES)
         app.router.add_post(OFFER_PATH, self._handle)
         # No access log: a refused caller's requests are counted, not printed.
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=self._http_log)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:
@@ -192,12 +201,35 @@ class SignallingServer:
         return web.json_response({"type": "answer", "sdp": sdp, "codec": answer_hello.to_dict()})
 
     def _refuse(self, request: web.Request, status: int, reason: str, counter: str) -> web.Response:
+        self.count_refusal(f"an offer from {request.remote}", status, reason, counter)
+        return web.json_response({"error": reason}, status=status)
+
+    def count_refusal(self, what: str, status: int, reason: str, counter: str) -> None:
+        """Count a refusal under `counter` and announce it ("refused WHAT: REASON (HTTP STATUS)") while fewer than
+        MAX_ANNOUNCED_REFUSALS have been."""
         self.refused[counter] += 1
         refusals = sum(self.refused.values())
         if self._announce is not None and refusals <= MAX_ANNOUNCED_REFUSALS:
             more = "; further refusals are counted, not printed" if refusals == MAX_ANNOUNCED_REFUSALS else ""
-            self._announce(f"refused an offer from {request.remote}: {reason} (HTTP {status}){more}")
-        return web.json_response({"error": reason}, status=status)
+            self._announce(f"refused {what}: {reason} (HTTP {status}){more}")
+
+
+class _ParseErrorHandler(logging.Handler):
+    """aiohttp's server log for one SignallingServer: a request it could not parse (it has answered 400 and closed
+    the connection) is a refusal, counted as malformed; any other error is one line, never a traceback."""
+
+    def __init__(self, count_refusal: Callable[[str, int, str, str], None],
+                 announce: Callable[[str], None] | None) -> None:
+        super().__init__(logging.DEBUG)
+        self._count_refusal, self._announce = count_refusal, announce
+
+    def emit(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else "a client"
+        if isinstance(error, HttpProcessingError):
+            self._count_refusal(f"a request from {remote}", error.code, "not a well-formed HTTP request", "malformed")
+        elif record.levelno >= logging.ERROR and self._announce is not None:
+            self._announce(f"signalling: {record.getMessage()}" + (f" ({first_line(error)})" if error else ""))
 
 
 async def send_offer(
