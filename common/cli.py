@@ -90,6 +90,20 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
+class InputFile(click.Path):
+    """An existing file to read: click.Path(exists=True, dir_okay=False, path_type=Path) where "-" is standard
+    input, as for most Unix tools, read as /dev/stdin is (found from outside: `codec-encode x.wav -` wrote a file
+    named "-", and `codec-stream --input -` looked for a file named "-")."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, dir_okay=False, path_type=Path, allow_dash=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if (os.fsdecode(value) if isinstance(value, (str, bytes, os.PathLike)) else value) == "-":
+            return Path("/dev/stdin")
+        return super().convert(value, param, ctx)
+
+
 class OutputFile(click.Path):
     """A file to write: click.Path(dir_okay=False, path_type=Path) that also refuses a path ending in a separator
     or "/." (pathlib drops either: found from outside, `codec-encode talk.wav victim.sscb/` replaced an existing

@@ -12,6 +12,7 @@ from sscodec.common.audio import AudioFileError, check_writable_format, write_au
 from sscodec.common.cli import (
     MAX_THREADS,
     FiniteFloatRange,
+    InputFile,
     OutputFile,
     check_outputs,
     command_settings,
@@ -39,8 +40,9 @@ from sscodec.stream.web_server import parse_address, serve
 @click.option("--web", "web_address", metavar="HOST:PORT", callback=lambda ctx, param, value: _web_address(value),
               help="Serve the in-browser codec page at http://HOST:PORT/ (HOST 127.0.0.1 if left out; port 0: any "
                    "free one). The browser runs the codec; Ctrl-C stops.")
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Stream this audio file (any format, rate, channels, length) from disk instead of the microphone.")
+@click.option("--input", "input_path", type=InputFile(),
+              help="Stream this audio file (any format, rate, channels, length) from disk instead of the microphone "
+                   "(- for standard input, read as it flows: WAV, not formats libsndfile must seek in).")
 @click.option("--output", "output_path", type=OutputFile(dash=STANDARD_OUTPUT),
               help="With --input: write the decoded audio here (mono at the model's sample rate; format from the "
                    "extension; - for WAV on standard output once complete): the input's length, or in a call the "

@@ -17,6 +17,7 @@ from sscodec.common.audio import (
 )
 from sscodec.common.cli import (
     FiniteFloatRange,
+    InputFile,
     OutputFile,
     check_outputs,
     command_settings,
@@ -34,20 +35,13 @@ from sscodec.stream.model_dir import resolve_model_dir
 from sscodec.stream.packet import CodingMode
 from sscodec.stream.packing import packed_size
 
-_INPUT = click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True)
 _OUTPUT = OutputFile(dash="/dev/stdout")
 _OUTPUT_AUDIO = OutputFile(dash=STANDARD_OUTPUT)  # a WAV made whole first (its header holds the length), then copied out
 _MODEL_HELP = "Directory with the exported ONNX files, or 'default' (the bundled model, also used when absent)."
 
 
-def _dash_is_stdin(ctx: click.Context, param: click.Parameter, path: Path) -> Path:
-    # `-` is standard input, as for most Unix tools (found from outside: `codec-encode x.wav -` wrote a file named
-    # "-"); read as /dev/stdin is, spooled where it must be.
-    return Path("/dev/stdin") if str(path) == "-" else path
-
-
 @click.command(context_settings=command_settings())
-@click.argument("input_path", metavar="INPUT", type=_INPUT, callback=_dash_is_stdin)
+@click.argument("input_path", metavar="INPUT", type=InputFile())
 @click.argument("output_path", metavar="OUTPUT", type=_OUTPUT)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
 @click.option("--codebooks", type=click.IntRange(1, None), help="Code the first Q codebooks (raw: Q x the model's kbps per codebook, 0.5 for the bundled model).")
@@ -109,7 +103,7 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
 
 
 @click.command(context_settings=command_settings())
-@click.argument("input_path", metavar="INPUT", type=_INPUT, callback=_dash_is_stdin)
+@click.argument("input_path", metavar="INPUT", type=InputFile())
 @click.argument("output_path", metavar="OUTPUT", type=_OUTPUT_AUDIO)
 @click.option("--model", "model_dir", callback=model_dir_callback, help=_MODEL_HELP)
 @click.option("--start", type=FiniteFloatRange(min=0), default=0.0, show_default=True,

@@ -550,3 +550,9 @@ def test_a_pipe_can_be_encoded_and_decoded_as_a_file_is(model_dir: Path, tmp_pat
     assert done.stderr.count("\n") == 1
     done = shell(f'cat "{wav}" | "{BIN}/codec-stream" --input /dev/stdin --model "{model_dir}"')
     assert done.returncode == 0, done.stderr
+    # `--input -` is standard input too (found from outside: "File '-' does not exist"), the same samples as the file.
+    for source, name in ((f'"{wav}"', "from_file.wav"), ("-", "from_dash.wav")):
+        done = shell(f'cat "{wav}" | "{BIN}/codec-stream" --input {source} --output "{tmp_path / name}" '
+                     f'--model "{model_dir}"')
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "from_dash.wav").read_bytes() == (tmp_path / "from_file.wav").read_bytes()
