@@ -176,9 +176,14 @@ class PageHandler(BaseHTTPRequestHandler):
             # A page or file is there to GET (found from outside: a POST to one was "not found").
             self._not_allowed()
             return
-        length = decimal(self.headers.get("Content-Length", ""))
+        given = self.headers.get("Content-Length")
+        length = decimal(given or "")
         if length is None:
-            self._error(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
+            # RFC 9112, 6.3: an invalid Content-Length is 400 (found from outside: "-5" was 411); 411 is for none.
+            if given is None:
+                self._error(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
+            else:
+                self._error(HTTPStatus.BAD_REQUEST, f"Content-Length {given!r} is not a number of bytes")
             return
         if length > MAX_UPLOAD_BYTES:
             self._error(
@@ -287,7 +292,7 @@ class PageHandler(BaseHTTPRequestHandler):
                 encoding = "gzip"
             else:
                 data = gzip.decompress(data)
-        self._send(HTTPStatus.OK, content_type, data, send_body, encoding)
+        self._send(HTTPStatus.OK, content_type, data, send_body, encoding, negotiated=path.suffix == ".gz")
 
     def _error(self, status: HTTPStatus, message: str, send_body: bool = True, allow: str | None = None) -> None:
         """A JSON error; `allow` (405's required header) lists the methods the path takes."""
@@ -296,8 +301,9 @@ class PageHandler(BaseHTTPRequestHandler):
 
     def _send(
         self, status: HTTPStatus, content_type: str, body: bytes, send_body: bool, encoding: str | None = None,
-        allow: str | None = None,
+        allow: str | None = None, negotiated: bool = False,
     ) -> None:
+        """One response; `negotiated`: the body's encoding followed Accept-Encoding (gzip or not)."""
         self.send_response(status)
         if status != HTTPStatus.NO_CONTENT:  # RFC 9110, 8.6: no Content-Length in a 204
             self.send_header("Content-Type", content_type)
@@ -306,7 +312,10 @@ class PageHandler(BaseHTTPRequestHandler):
             self.send_header("Allow", allow)
         if encoding:
             self.send_header("Content-Encoding", encoding)
-            self.send_header("Vary", "Accept-Encoding")  # a cache must not give this body to a client without gzip
+        if negotiated:
+            # RFC 9110, 12.5.5: either answer names what it varied on, so a cache gives neither body to the other
+            # kind of client (found from outside: the identity answer had no Vary).
+            self.send_header("Vary", "Accept-Encoding")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Content-Security-Policy", CSP)
