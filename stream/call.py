@@ -12,6 +12,7 @@ import asyncio
 import shlex
 import signal
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from sscodec.stream.call_audio import CallSink, CallSource, DeviceAudio, FileSin
 from sscodec.stream.call_peer import OfferError, PeerLink
 from sscodec.stream.call_session import CallSession
 from sscodec.stream.concealment import ConcealMethod
-from sscodec.stream.devices import supported_rate
+from sscodec.stream.devices import c_stderr_silenced, supported_rate
 from sscodec.stream.engine import bitrate_cap_note, codebook_count
 from sscodec.stream.jitter import DEFAULT_MIN_DELAY_MS
 from sscodec.stream.model import CodecModel
@@ -274,8 +275,12 @@ async def _converse(
     """Run the connected call to its end and hang up."""
     device: DeviceAudio | None = None
     file_sink: FileSink | None = None
+    quiet = ExitStack()
     try:
         if setup.input_path is None:
+            # As in live mode: PortAudio's threads print C-level diagnostics while a device glitches or fails ("ALSA
+            # lib pcm.c: underrun occurred"); the call reports those in its stats (found from outside: they showed).
+            quiet.enter_context(c_stderr_silenced())
             device = DeviceAudio(model.info, setup.chunk_frames, setup.devices, setup.latency)
             source: CallSource = device
             sink: CallSink = device
@@ -320,6 +325,7 @@ async def _converse(
         await link.close()
         if device is not None:
             device.close()
+        quiet.close()
         if file_sink is not None:
             file_sink.close()
     underflows = device.callback.underflows if device else 0

@@ -37,19 +37,32 @@ def abandon_portaudio() -> None:
 
 @contextlib.contextmanager
 def c_stderr_silenced() -> Iterator[None]:
-    """File descriptor 2 to /dev/null for the duration: PortAudio's ALSA host API and alsa-lib print several lines
-    ("Expression 'ret' failed in 'src/hostapi/alsa/pa_linux_alsa.c'", "ALSA lib pulse.c: ... Connection refused")
-    from C for every open that fails, which is how a stream is reopened after its sound server stopped. The
-    failure itself still arrives as a PortAudio error, reported in one line. Other threads' writes to stderr in
-    the meantime are lost too; the live loop's threads write none.
+    """File descriptor 2 to /dev/null for the duration, while Python's `sys.stderr` keeps writing to the real
+    stderr (through a copy of the descriptor): PortAudio's ALSA host API and alsa-lib print several lines from C
+    ("Expression 'ret' failed in 'src/hostapi/alsa/pa_linux_alsa.c'", "ALSA lib pulse.c: ... Connection refused",
+    "ALSA lib pcm.c: ... underrun occurred") for every open that fails, which is how a stream is reopened after its
+    sound server stopped, and for every glitch. The failure itself still arrives as a PortAudio error, reported
+    in one line; what Python prints (a call's progress on stderr) still shows.
     """
-    sys.stderr.flush()
+    python_stderr = sys.stderr
+    try:  # only a sys.stderr on descriptor 2 needs the copy (not one that a test or an embedding program replaced)
+        on_descriptor_2 = python_stderr is not None and python_stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        on_descriptor_2 = False
+    if python_stderr is not None:
+        python_stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "wb") as null:
             os.dup2(null.fileno(), 2)
+        if on_descriptor_2:
+            sys.stderr = open(saved, "w", buffering=1, closefd=False,  # noqa: SIM115 -- closed below
+                              encoding=python_stderr.encoding, errors=python_stderr.errors)
         yield
     finally:
+        if sys.stderr is not python_stderr:
+            sys.stderr.close()
+            sys.stderr = python_stderr
         os.dup2(saved, 2)
         os.close(saved)
 

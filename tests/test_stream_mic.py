@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from call_helpers import answer
 from test_stream_engine import offline_decode
 from test_stream_model import tiny_model  # noqa: F401 -- the fixture
 
@@ -31,6 +32,7 @@ from sscodec.benchmarks.sound_servers import (
     wait_for_capture,
 )
 from sscodec.common.audio import read_audio
+from sscodec.common.bundled import EXAMPLE_CLIP
 from sscodec.stream.model import CodecModel
 
 CORRELATION_THRESHOLD = 0.9  # median over 0.5 s windows after alignment; glitch-free windows give > 0.99
@@ -186,3 +188,36 @@ def test_mic_when_the_sound_server_stops_ends_with_one_line_and_everything_writt
     assert stats["live"]["reopens"] >= 2 if gone else stats["live"]["reopens"] == 0  # a hung close opens nothing
     assert stats["live"]["reopen_gap_ms"] >= (15000 if gone else 2000)
     assert "stream reopened:" in stdout
+
+
+def test_a_mic_call_whose_sound_server_stops_prints_no_alsa_diagnostics(tiny_model: Path,  # noqa: F811
+                                                                       tmp_path: Path) -> None:
+    # Found from outside: a --mic call let alsa-lib's C-level lines ("ALSA lib pcm.c: ... underrun occurred") reach
+    # stderr, where the loopback keeps them off. Stopping the sound server mid-call makes them for certain: every
+    # reopen fails in C first ("ALSA lib pulse.c: ... Connection refused").
+    if missing_tools(PULSE_TOOLS):
+        pytest.skip(f"PulseAudio not installed ({PULSE_HINT})")
+    speech = read_audio(EXAMPLE_CLIP, 16000)
+    long_clip = tmp_path / "long.wav"
+    soundfile.write(long_clip, np.tile(speech, -(-12 * 16000 // speech.shape[0]))[: 12 * 16000], 16000)
+    answering, url, token = answer(["--input", str(long_clip), "--model", str(tiny_model)])
+    with pulse_null_sinks() as env:
+        calling = subprocess.Popen(
+            [sys.executable, "-c", "from sscodec.stream.cli import main; main()", "--call", url, "--token", token,
+             "--mic", "--model", str(tiny_model), "--stats-json", str(tmp_path / "stats.json")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            wait_for_capture(env, calling)
+            time.sleep(1.0)
+            subprocess.run(["pulseaudio", "--kill"], env=env, check=True, timeout=30)
+            stdout, stderr = calling.communicate(timeout=90)
+        finally:
+            calling.kill()
+            answering.interrupt()
+            answering.finish(30)
+    assert "ALSA" not in stderr and "Expression" not in stderr, stderr
+    assert stderr == "" or (stderr.startswith("codec-stream: error: ") and stderr.count("\n") == 1), stderr
+    assert "call ended: " in stdout, stdout
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["call"]["device_reopens"] >= 1 or stats["call"]["ended_by"] != "end of the peer's stream", stats
