@@ -205,13 +205,15 @@ def _check_usage(mic: bool, input_path: Path | None, web: bool, output_path: Pat
         raise click.UsageError("a call needs exactly one of --mic or --input FILE (what this side sends)")
     if [mic, input_path is not None, web].count(True) != 1:
         raise click.UsageError("give exactly one of --mic or --input FILE or --web HOST:PORT (or --list-devices)")
+    # Found from outside: in a --mic call these two messages sent the user to each other's flag.
     if calling and (record_input is not None or record_output is not None):
-        raise click.UsageError("--record-input and --record-output are for the local loopback, not calls; "
-                               "use --input/--output files in calls")
+        raise click.UsageError("--record-input and --record-output are for --mic without a call; a call records "
+                               "nothing from the sound card (--input FILE --output FILE keep a call's audio)")
     if codebooks is not None and bitrate is not None:
         raise click.UsageError("give --codebooks or --bitrate, not both")
     if output_path is not None and mic:
-        raise click.UsageError("--output is for --input; with --mic use --record-output")
+        raise click.UsageError("--output is for --input; a --mic call plays what it hears and records nothing" if calling
+                               else "--output is for --input; with --mic use --record-output")
     live_only = {"--duration": duration, "--input-device": input_device, "--output-device": output_device,
                  "--record-input": record_input, "--record-output": record_output}
     if not mic:

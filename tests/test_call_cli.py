@@ -398,7 +398,14 @@ def test_a_nan_input_is_refused_before_listening_or_calling(
         (["--answer", "127.0.0.1:0", "--token", ""], 2, "--token is empty: leave it out for a random one"),
         (["--call", "http://127.0.0.1:1", "--simulate", "loss=2"], 2, "loss must be in [0, 1)"),
         (["--call", "http://127.0.0.1:1", "--chunk-frames", "11"], 2, "at most 10 in a call"),
-        (["--call", "http://127.0.0.1:1", "--record-output", "{tmp}/r.wav"], 2, "not calls"),
+        (["--call", "http://127.0.0.1:1", "--record-output", "{tmp}/r.wav"], 2,
+         ("--record-input and --record-output are for --mic without a call; a call records nothing from the sound "
+          "card (--input FILE --output FILE keep a call's audio)")),
+        # Found from outside: in a --mic call, --output's message sent the user to --record-output and back.
+        (["--call", "http://127.0.0.1:1", "--mic", "--output", "{tmp}/r.wav"], 2,
+         "--output is for --input; a --mic call plays what it hears and records nothing"),
+        (["--call", "http://127.0.0.1:1", "--mic", "--record-output", "{tmp}/r.wav"], 2,
+         "a call records nothing from the sound card"),
         (["--token", "x"], 2, "--token applies only with --answer or --call"),
         (["--simulate", "loss=0.1"], 2, "--simulate applies only with --answer or --call"),
         (["--token", "x", "--concealment", "silence"], 2, "--token, --concealment apply only with --answer or"),
