@@ -26,6 +26,7 @@ USAGE_ERROR = 2
 RUNTIME_ERROR = 1
 INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
 TERMINATED = 143  # SIGTERM, as shells report it
+EMPTY_PATH = "an empty path (an unset shell variable?): name a file or folder"
 
 
 def command_settings(separator: str = "-", **settings: Any) -> dict[str, Any]:
@@ -90,7 +91,17 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-class InputFile(click.Path):
+class NonEmptyPath(click.Path):
+    """click.Path that refuses an empty value, which pathlib and os take as the current folder (found from outside:
+    `--out "$OUT"` with OUT unset exported into the working folder; `--checkpoint_dir ""` trained into it)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value in ("", b""):
+            self.fail(EMPTY_PATH, param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class InputFile(NonEmptyPath):
     """An existing file to read: click.Path(exists=True, dir_okay=False, path_type=Path) where "-" is standard
     input, as for most Unix tools, read as /dev/stdin is (found from outside: `codec-encode x.wav -` wrote a file
     named "-", and `codec-stream --input -` looked for a file named "-")."""
@@ -104,7 +115,7 @@ class InputFile(click.Path):
         return super().convert(value, param, ctx)
 
 
-class OutputFile(click.Path):
+class OutputFile(NonEmptyPath):
     """A file to write: click.Path(dir_okay=False, path_type=Path) that also refuses a path ending in a separator
     or "/." (pathlib drops either: found from outside, `codec-encode talk.wav victim.sscb/` replaced an existing
     victim.sscb and `... newdir/` made a file named newdir, where `cp` says "Not a directory").
@@ -123,7 +134,7 @@ class OutputFile(click.Path):
             if self.dash is None:
                 self.fail("'-' (standard output) is not taken here: give a file name", param, ctx)
             return Path(self.dash)
-        if isinstance(text, str) and os.path.basename(text) in ("", "."):
+        if isinstance(text, str) and text and os.path.basename(text) in ("", "."):  # "": NonEmptyPath's error
             self.fail(f"'{text}' names a folder: give a file name", param, ctx)
         return super().convert(value, param, ctx)
 

@@ -26,7 +26,14 @@ from sscodec.common.bundled import (
     resolve_checkpoint,
     typed_folder,
 )
-from sscodec.common.cli import command_settings, given_flags, interrupts_deferred, run_cli
+from sscodec.common.cli import (
+    EMPTY_PATH,
+    NonEmptyPath,
+    command_settings,
+    given_flags,
+    interrupts_deferred,
+    run_cli,
+)
 from sscodec.common.context_model_file import CONTEXT_FILE, load_context_model
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.common.errors import ModelError, first_line
@@ -54,6 +61,8 @@ VALIDATION_CLIPS = 20  # every clip of telugu/val; each is cut to its first 8 s
 
 def checkpoint_option(value: str) -> Path:
     """The checkpoint file that `--checkpoint` names; "default" is the bundled model's."""
+    if not value:  # Path("") is the current folder
+        raise click.BadParameter(EMPTY_PATH, param_hint="--checkpoint")
     try:
         path = resolve_checkpoint(value)
     except ModelError as error:
@@ -85,15 +94,15 @@ class OneLineErrors(click.Command):
     "out_text",
     required=True,
     metavar="DIR",
-    type=click.Path(file_okay=False),
+    type=NonEmptyPath(file_okay=False),
     help="Output folder; `default` (re)writes the bundled model in the source checkout (stream graphs and tables "
     "in stream/models/default, offline graphs in codec/pretrained/default; with another --checkpoint, its "
     "codec.pt too; `./default` is a folder of that name). A folder holding another model's export is replaced "
     "only with --overwrite.",
 )
 @click.option("--overwrite", is_flag=True,
-              help="Replace the export of another model in --out: its graphs, tables, context model, fp16/int8 "
-                   "folders and MODEL_CARD.md.")
+              help="Replace the export of another model in --out: its graphs, tables, context model and fp16/int8 "
+                   "folders; its MODEL_CARD.md is kept as MODEL_CARD.replaced-FINGERPRINT.md.")
 @click.option("--fp16", is_flag=True, help="Also write OUT/fp16: half-precision weights and activations.")
 @click.option("--int8", is_flag=True, help="Also write OUT/int8: static int8 QDQ, calibrated on speech.")
 @click.option(
@@ -221,8 +230,21 @@ def main(
         click.echo(f"removed {path}: it belonged to the model this export replaced ({replaced})")
     card = out_dir / MODEL_CARD
     if replaced is not None and card.is_file():
-        card.unlink()
-        click.echo(f"removed {card}: it described the model this export replaced ({replaced})")
+        # Written by hand (codec-export writes none), so kept, but no longer as the card of this folder's model
+        # (found from outside: it was deleted, the user's own writing lost).
+        moved = _unused_name(card.with_name(f"MODEL_CARD.replaced-{replaced[:16].split(':')[0]}.md"))
+        card.rename(moved)
+        click.echo(f"moved {card} to {moved.name}: it described the model this export replaced ({replaced}); "
+                   "write one for this model")
+
+
+def _unused_name(path: Path) -> Path:
+    """`path`, or the first of PATH-2, PATH-3, ... (before the suffix) that does not exist."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
 
 
 def _twin_fingerprint(checkpoint: str, rounded: bool) -> str:
@@ -277,7 +299,7 @@ def _replaced_model(out_dir: Path, model: Codec, overwrite: bool, rounded: bool,
     if not overwrite:
         raise ExportError(f"{out_dir} holds an export that is not of this checkpoint (fingerprint {previous}; this "
                           f"checkpoint is {ours[:16]}): pass --overwrite to replace it with its tables, context "
-                          "model, fp16/int8 folders and model card, or choose another --out")
+                          "model and fp16/int8 folders (its model card is kept aside), or choose another --out")
     return previous
 
 

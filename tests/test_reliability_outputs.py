@@ -345,3 +345,34 @@ def test_a_read_only_output_is_refused_and_kept(tiny_model: Path, speech: Path, 
                            "--model", str(tiny_model)], capture_output=True, text=True, timeout=240, check=False)
     assert one_line_error(done, "codec-encode", 1) == f"codec-encode: error: {output}: Permission denied\n"
     assert output.read_bytes() == PREVIOUS and temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "command, args, option",
+    [
+        ("codec-export", ["--onnx", "--checkpoint", "default", "--out", ""], "'--out'"),
+        ("codec-export", ["--onnx", "--checkpoint", "", "--out", "x"], "--checkpoint"),
+        ("codec-train", ["--data_dir", "", "--checkpoint_dir", "run"], "'--data_dir'"),
+        ("codec-train", ["--data_dir", "{data}", "--checkpoint_dir", ""], "'--checkpoint_dir'"),
+        ("codec-pack", ["--out", "", "{data}"], "'--out'"),
+        ("codec-stream", ["--input", ""], "'--input'"),
+        ("codec-encode", ["", "x.sscb"], "'INPUT'"),
+        ("codec-decode", ["{data}/x.sscb", ""], "'OUTPUT'"),
+    ],
+)
+def test_an_empty_path_is_refused_not_taken_as_the_working_folder(command: str, args: list[str], option: str,
+                                                                   tmp_path: Path) -> None:
+    # Found from outside: `--out "$OUT"` with OUT unset exported into the working folder, and `--checkpoint_dir ""`
+    # trained into it (pathlib reads "" as "."). Nothing is written anywhere.
+    data = tmp_path / "data"
+    data.mkdir()
+    soundfile.write(data / "a.wav", np.zeros(16000, dtype=np.float32), 16000)
+    (data / "x.sscb").write_bytes(b"")
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run([str(BIN / command), *(arg.format(data=data) for arg in args)], capture_output=True,
+                          text=True, timeout=240, check=False, cwd=work)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"{command}: error: Invalid value for {option}: an empty path (an unset shell "
+                                  "variable?): name a file or folder"), done.stderr
+    assert list(work.iterdir()) == []

@@ -11,7 +11,16 @@ import click
 from sscodec.codec.checkpoint import CheckpointError
 from sscodec.codec.config import PRESETS
 from sscodec.common.audio import AudioFileError
-from sscodec.common.cli import MAX_THREADS, FiniteFloatRange, command_settings, given_flags, int_list, run_cli
+from sscodec.common.cli import (
+    EMPTY_PATH,
+    MAX_THREADS,
+    FiniteFloatRange,
+    NonEmptyPath,
+    command_settings,
+    given_flags,
+    int_list,
+    run_cli,
+)
 from sscodec.common.errors import ModelError
 from sscodec.common.text import plural
 from sscodec.train.config import SELECT_BY, TrainConfig, parse_data_dir, resumed
@@ -33,6 +42,8 @@ def _check_data_dirs(ctx: click.Context, param: click.Parameter, specs: tuple[st
     all, and overlapping folders, before anything starts."""
     folders, weighted = [], []
     for spec in specs:
+        if not spec:  # Path("") is the current folder
+            raise click.BadParameter(EMPTY_PATH, ctx=ctx, param=param)
         try:
             folder, weight = parse_data_dir(spec)
             check_data_folder(folder)
@@ -65,7 +76,7 @@ def _codebook_counts(text: str) -> tuple[int, ...]:
               help="Folder of wav/flac/ogg/mp3 (recursive) or with a metadata.jsonl; repeat to mix corpora, "
                    "by duration, or by weight with DIR:WEIGHT on every folder (each folder's share of the crops "
                    "is its weight over their sum). Required, but with --resume (the run's folders).")
-@click.option("--checkpoint_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--checkpoint_dir", required=True, type=NonEmptyPath(file_okay=False),
               help="Where latest.pt, best.pt, metrics.jsonl and TensorBoard logs go.")
 @click.option("--val_dir", type=click.Path(exists=True, file_okay=False),
               help="Validation clips [default: a seeded 2% of each data folder's files, held out from training].")

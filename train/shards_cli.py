@@ -9,7 +9,7 @@ import click
 
 from sscodec.codec.config import CodecConfig
 from sscodec.common.audio import AudioFileError
-from sscodec.common.cli import FiniteFloatRange, command_settings, given_flags, run_cli
+from sscodec.common.cli import FiniteFloatRange, NonEmptyPath, command_settings, given_flags, run_cli
 from sscodec.common.text import plural
 from sscodec.train.data import exclude_list_warning, read_file_list
 from sscodec.train.manifest import DataError
@@ -20,7 +20,7 @@ _FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 
 @click.command(context_settings=command_settings(max_content_width=110))
 @click.argument("sources", metavar="FOLDER...", nargs=-1, required=True, type=_FOLDER)
-@click.option("--out", required=True, type=click.Path(path_type=Path),
+@click.option("--out", required=True, type=NonEmptyPath(path_type=Path),
               help="The pack's folder (must not exist): PACK.json and shard-000/, shard-001/, ...")
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="flac", show_default=True,
               help="flac: 16-bit, lossless but for the rounding; opus: Ogg Opus at --kbps (an eighth of FLAC's size "
