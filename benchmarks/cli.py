@@ -74,13 +74,19 @@ json_option = click.option(
     type=OutputFile(),
     default=None,
     callback=lambda ctx, param, value: _results_path(value),
-    help="JSON results path (Markdown and PNG go beside it); default benchmarks/results/NAME.json.",
+    help="JSON results file, NAME.json: NAME.md and NAME.png (and for quality NAME_spectrograms.png) are written "
+         "beside it, replacing files of those names; default benchmarks/results/BENCHMARK.json.",
 )
 
 
 def _results_path(path: Path | None) -> Path | None:
-    """--json: checked before the benchmark runs that its folder (created if missing) takes the three files."""
+    """--json: checked before the benchmark runs that it is named NAME.json and that its folder (created if
+    missing) takes the three files."""
     if path is not None:
+        if path.suffix.lower() != ".json":
+            # Found from outside: `--json my/report.txt` replaced the user's my/report.md, a name never given.
+            raise click.BadParameter(f"{path}: name the results NAME.json (NAME.md and NAME.png are written beside "
+                                     "it, replacing files of those names)", param_hint="'--json'")
         paths = result_paths("", path)
         check_outputs({"--json": paths.json, "--json's Markdown": paths.markdown, "--json's plot": paths.plot},
                       parents=True)

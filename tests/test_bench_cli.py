@@ -401,6 +401,14 @@ def test_missing_folders_name_their_option(tiny: Path, clips: Path, tmp_path: Pa
     # "-" is not a results path (it wrote "-", "-.md" and "-.png"): refused, as every output that cannot be stdout.
     err = _usage_error(["soak", "--json", "-"], capsys)
     assert "Invalid value for '--json': '-' (standard output) is not taken here" in err, err
+    # Found from outside: `--json my/report.txt` replaced the user's my/report.md, a name never given. The results
+    # file is named NAME.json, which says where its two companions go; nothing is written on refusal.
+    (tmp_path / "report.md").write_text("my notes\n")
+    err = _usage_error(["soak", "--json", str(tmp_path / "report.txt")], capsys)
+    assert f"Invalid value for '--json': {tmp_path / 'report.txt'}: name the results NAME.json (NAME.md and NAME.png " \
+           "are written beside it, replacing files of those names)" in err, err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["report.md"]
+    assert (tmp_path / "report.md").read_text() == "my notes\n"
 
 
 def test_precisions_exported_on_the_spot_keep_the_exporters_advice_off_the_output(
