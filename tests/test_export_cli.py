@@ -475,7 +475,11 @@ def test_out_holding_another_models_export_is_replaced_only_with_overwrite(
     assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == before
     result = _run("--onnx", "--checkpoint", str(other), "--out", str(folder), "--overwrite")
     assert result.exit_code == 0, result.output
-    assert not (folder / "MODEL_CARD.md").exists() and f"removed {folder / 'MODEL_CARD.md'}" in result.stdout
+    # The card is the user's writing (found from outside: --overwrite deleted it): kept aside, named by the model
+    # it described, and no longer this folder's card.
+    aside = folder / f"MODEL_CARD.replaced-{CodecModel(out).fingerprint.hex()[:16]}.md"
+    assert not (folder / "MODEL_CARD.md").exists() and aside.read_text() == "# the model this folder held\n"
+    assert f"moved {folder / 'MODEL_CARD.md'} to {aside.name}: it described the model this export replaced" in result.stdout
     assert CodecModel(folder).fingerprint != CodecModel(out).fingerprint
 
 
