@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from pystoi import stoi
@@ -9,7 +11,7 @@ from pystoi import stoi
 from sscodec.benchmarks.dnsmos import METRICS as DNSMOS_METRICS
 from sscodec.benchmarks.dnsmos import Dnsmos
 from sscodec.train.losses import MultiScaleMelLoss
-from sscodec.train.metrics import amplitude_ratio, si_sdr_db, snr_db
+from sscodec.train.metrics import amplitude_ratio, si_sdr_db, silent, snr_db
 from sscodec.train.perceptual import pesq_wb
 
 METRICS = ("snr_db", "si_sdr_db", "mel_distance", "pesq_wb", "stoi", "amplitude_ratio", *DNSMOS_METRICS)
@@ -25,20 +27,22 @@ class ClipScorer:
         self.dnsmos = dnsmos
 
     def score(self, decoded: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-        """Every metric in METRICS for one clip (NaN where PESQ finds no utterance, the clip is too short, or
-        no DNSMOS model was given)."""
+        """Every metric in METRICS for one clip (NaN where PESQ finds no utterance, the clip is too short, no
+        DNSMOS model was given, or, for the ratios against it and STOI, the reference is silent)."""
         est, ref = torch.from_numpy(decoded)[None].float(), torch.from_numpy(reference)[None].float()
         with torch.no_grad():
             mel = (
                 float(self.mel.distance(est, ref)[0]) if ref.shape[1] >= self.mel.min_length else float("nan")
             )
+        # A silent reference: ratios against it measure nothing, NaN as PESQ-WB (train.metrics.SILENT_POWER).
+        quiet = bool(silent(ref)[0])
         return {
-            "snr_db": float(snr_db(est, ref)[0]),
-            "si_sdr_db": float(si_sdr_db(est, ref)[0]),
+            "snr_db": math.nan if quiet else float(snr_db(est, ref)[0]),
+            "si_sdr_db": math.nan if quiet else float(si_sdr_db(est, ref)[0]),
             "mel_distance": mel,
             "pesq_wb": pesq_wb(decoded, reference, self.sample_rate),
-            "stoi": float(stoi(reference, decoded, self.sample_rate, extended=False)),
-            "amplitude_ratio": float(amplitude_ratio(est, ref)[0]),
+            "stoi": math.nan if quiet else float(stoi(reference, decoded, self.sample_rate, extended=False)),
+            "amplitude_ratio": math.nan if quiet else float(amplitude_ratio(est, ref)[0]),
             **(self.dnsmos.score(decoded) if self.dnsmos else dict.fromkeys(DNSMOS_METRICS, float("nan"))),
         }
 

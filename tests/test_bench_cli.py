@@ -344,11 +344,15 @@ def test_quality_of_a_silent_set_writes_every_result(tiny: Path, tmp_path: Path)
     assert (tmp_path / "q_spectrograms.png").stat().st_size > 1000
     (codec,) = (c for c in data["sets"][0]["conditions"] if c["codec"] == "codec")
     assert codec["summary"]["pesq_wb"]["n"] == 0  # PESQ has nothing to compare with silence
+    # Nor have STOI and the ratios (found from outside: a silent clip counted as STOI 0 and SNR 0 dB, and its
+    # amplitude ratio of 552 made a set's mean 184).
+    for metric in ("stoi", "snr_db", "si_sdr_db", "amplitude_ratio"):
+        assert codec["summary"][metric]["n"] == 0, metric
     # Found from outside: with --no-dnsmos the plot drew an empty DNSMOS panel on made-up axes around zero.
     from sscodec.benchmarks.quality_report import figure
 
     panels = {ax.get_title() or ax.texts[0].get_text(): ax.axison for ax in figure(data).axes}
-    assert panels == {"PESQ-WB: not measured in this run": False, "STOI": True,
+    assert panels == {"PESQ-WB: not measured in this run": False, "STOI: not measured in this run": False,
                       "mel distance (lower is better)": True, "DNSMOS OVRL: not measured in this run": False}
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from sscodec.train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
+from sscodec.train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, silent, snr_db
 
 LENGTH = 8000
 
@@ -170,3 +170,14 @@ def test_codebook_usage_refuses_invalid_codes() -> None:
         codebook_usage(torch.zeros(1, 1, 4), 16)
     with pytest.raises(ValueError, match="non-empty"):
         codebook_usage(torch.zeros(1, 2, 0, dtype=torch.long), 16)
+
+
+def test_silent_marks_references_below_minus_80_dbfs() -> None:
+    # Found from outside: one digitally silent clip made a validation set's mean amplitude ratio 184 (its ratio
+    # against the guard was 552) and hid the "output amplitude under 50%" sign; such clips leave the means.
+    reference, _ = tone_and_noise()
+    quiet_talker = reference * 10 ** (-45 / 20) / rms(reference)  # -45 dBFS: a quiet talker
+
+    assert silent(torch.zeros(2, LENGTH)).tolist() == [True, True]
+    assert silent(quiet_talker).tolist() == [False, False]
+    assert silent(torch.stack([reference[0], 1e-5 * reference[1] / rms(reference)[1, 0]])).tolist() == [False, True]

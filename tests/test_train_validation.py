@@ -277,3 +277,29 @@ def test_select_by_pesq_is_refused_without_validation_or_the_pesq_package(
     with pytest.raises(trainer.TrainingUsageError, match=r"--select_by pesq needs the pesq package \(pip install"):
         _trainer(corpus, tmp_path / "D", select_by="pesq")
     assert not (tmp_path / "D").exists()
+
+
+def test_a_silent_validation_clip_leaves_the_level_metrics_as_the_speech_gives_them(corpus: Path,
+                                                                                       tmp_path: Path) -> None:
+    # Found from outside: one digitally silent clip in --val_dir made the mean amplitude ratio 184 (its own ratio
+    # against the silence guard was 552), which hid the "output amplitude under 50%" sign. A silent clip is left
+    # out of SNR, SI-SDR and amplitude ratio, as PESQ-WB leaves it out; the rest of the row still counts it.
+    import numpy as np
+    import soundfile
+
+    speech, with_silence = tmp_path / "speech", tmp_path / "with_silence"
+    for folder in (speech, with_silence):
+        folder.mkdir()
+        for clip in sorted(corpus.glob("*.flac"))[:2]:
+            (folder / clip.name).write_bytes(clip.read_bytes())
+    soundfile.write(with_silence / "zz_silence.wav", np.zeros(32000, dtype=np.float32), 16000)
+    rows = {}
+    for folder in (speech, with_silence):
+        result = _codec_train("--data_dir", str(corpus), "--val_dir", str(folder), "--checkpoint_dir",
+                              str(tmp_path / folder.name / "C"), "--preset", "tiny", "--batch_size", "2",
+                              "--max_steps", "1", "--seed", "3")
+        assert result.returncode == 0, result.stderr[-3000:]
+        rows[folder.name] = json.loads((tmp_path / folder.name / "C" / "metrics.jsonl").read_text().splitlines()[-1])
+    for key in ("snr_db", "si_sdr_db", "amplitude_ratio"):
+        assert rows["with_silence"][key] == pytest.approx(rows["speech"][key], rel=1e-5), key
+    assert rows["with_silence"]["mel_distance"] != pytest.approx(rows["speech"]["mel_distance"], rel=1e-5)

@@ -57,7 +57,7 @@ from sscodec.train.losses import (
     l1_waveform_loss,
 )
 from sscodec.train.manifest import DataError, Manifest, load_manifest, overlapping_pair
-from sscodec.train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, snr_db
+from sscodec.train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, silent, snr_db
 from sscodec.train.monitor import Monitor, Validation, better
 from sscodec.train.perceptual import PESQ_PACKAGE_HINT, pesq_available, pesq_wb
 from sscodec.train.recipe import OVERRIDABLE, LossWeights, recipe
@@ -572,16 +572,17 @@ class Trainer:
             rows["mel"].append(float(self.mel.distance(decoded, audio).mean()))
             if self.stft is not None and audio.shape[-1] >= self.stft.min_length:  # clips may be as short as 0.1 s
                 rows["stft"].append(float(self.stft(decoded, audio)))
-            rows["snr"].append(float(snr_db(decoded, audio).mean()))
-            rows["sisdr"].append(float(si_sdr_db(decoded, audio).mean()))
-            rows["amp"].append(float(amplitude_ratio(decoded, audio).mean()))
+            quiet = bool(silent(audio)[0])  # its ratios measure nothing: NaN, left out of the means
+            rows["snr"].append(math.nan if quiet else float(snr_db(decoded, audio).mean()))
+            rows["sisdr"].append(math.nan if quiet else float(si_sdr_db(decoded, audio).mean()))
+            rows["amp"].append(math.nan if quiet else float(amplitude_ratio(decoded, audio).mean()))
             if pesq:
                 rows["pesq"].append(self._pesq(decoded, audio))
             all_codes.append(out.codes[0])
             for count, scores in lower.items():
                 fewer = model(audio, n_codebooks=count).audio.float()
                 scores["mel"].append(float(self.mel.distance(fewer, audio).mean()))
-                scores["snr"].append(float(snr_db(fewer, audio).mean()))
+                scores["snr"].append(math.nan if quiet else float(snr_db(fewer, audio).mean()))
                 if pesq:
                     scores["pesq"].append(self._pesq(fewer, audio))
             if index < 2:
@@ -589,7 +590,7 @@ class Trainer:
                 if self.step == 0 or not self.monitor or not self.monitor.history:
                     examples[f"val_{index}/original"] = audio[0]
         self._train_mode()
-        mean = {k: _mean(v) for k, v in rows.items() if v}
+        mean = {k: (_finite_mean if k in ("snr", "sisdr", "amp") else _mean)(v) for k, v in rows.items() if v}
         usage = codebook_usage(torch.cat(all_codes, dim=-1)[None], self.codec_config.codebook_size)
         loss = self.weights.total(mean)  # the reconstruction terms; adversarial ones need the critic
         result = Validation(
@@ -613,7 +614,7 @@ class Trainer:
                 torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else None
             ),
             mel_distance_at={str(count): _mean(scores["mel"]) for count, scores in lower.items()},
-            snr_db_at={str(count): _mean(scores["snr"]) for count, scores in lower.items()},
+            snr_db_at={str(count): _finite_mean(scores["snr"]) for count, scores in lower.items()},
             stft_loss=mean.get("stft"),
             pesq_wb=_finite_mean(rows["pesq"]) if pesq else None,
             pesq_wb_at={str(count): _finite_mean(scores["pesq"]) for count, scores in lower.items()} if pesq else {},
