@@ -176,7 +176,10 @@ def main(
     if bundled and (fp16 or int8 or tables_dir is None):
         raise click.UsageError("--out default (re)writes the bundled model's fp32 graphs and tables: it takes "
                                "--tables-dir and no --fp16/--int8")
-    files = _clip_files(calibration_dir, "--calibration-dir")
+    # The tables' clips are the calibration folder's when no --tables-dir is given: probed once, so each skipped
+    # file is one line (found from outside: every "skipping" line came twice).
+    files = _clip_files(calibration_dir, "--calibration-dir") if tables_dir is not None else (
+        table_files if calibration_dir is not None else [])
     validation_files = _clip_files(validation_dir, "--validation-dir")
     quiet_exporter_logs()
     try:

@@ -535,6 +535,12 @@ def test_an_unreadable_clip_among_the_tables_speech_is_skipped_with_a_line(
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith(f"codec-export: skipping {speech / 'b.wav'}: cannot decode audio")
     assert result.stderr.count("\n") == 1 and (tmp_path / "m" / TABLES_FILE).is_file()
+    # As --calibration-dir, the tables' speech too: still one line (found from outside: it came twice).
+    result = CliRunner().invoke(main, ["--onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "c"),
+                                       "--fp16", "--calibration-dir", str(speech)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(f"codec-export: skipping {speech / 'b.wav'}: cannot decode audio")
+    assert result.stderr.count("skipping") == 1, result.stderr
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "b.wav").write_bytes(b"not audio")
     result = CliRunner().invoke(main, ["--onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "n"),
