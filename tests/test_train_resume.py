@@ -216,6 +216,11 @@ def test_resume_takes_the_runs_settings_and_refuses_contradictions(data: Path, t
          (f"codec-train: error: --resume continues {run} as it started, but --learning_rate 0.01 (the run's: "
          "0.001); --preset small (the run's: tiny): leave these out, or start a new --checkpoint_dir "
          "(see codec-train --help)")),
+        # A setting the run did not have is "none" (found from outside: "(the run's: None)").
+        (["--noise_dir", str(data / "data"), "--noise_prob", "0.5"],
+         (f"codec-train: error: --resume continues {run} as it started, but --noise_dir {data / 'data'} (the run's: "
+          "none); --noise_prob 0.5 (the run's: 0.0): leave these out, or start a new --checkpoint_dir (see codec-train "
+          "--help)")),
         (["--max_steps", "2"], (f"codec-train: error: {run} is at step 2, at or past the last step of this command "
                                "(2): nothing to train; raise --max_steps or --num_epochs")),
     ]:

@@ -131,4 +131,8 @@ def _canonical(name: str, value: Any) -> Any:
 
 
 def _shown(value: Any) -> str:
+    """A setting as a user types it; an unset one (None, an empty list) as "none" (found from outside: "None" and
+    an empty string were shown)."""
+    if value is None or value == ():
+        return "none"
     return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
