@@ -48,6 +48,7 @@ from sscodec.common.cli import (
     OutputFile,
     check_outputs,
     command_settings,
+    given_flags,
     int_list,
     model_dir_callback,
     run_cli,
@@ -319,7 +320,10 @@ def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chun
     try:
         check_length(hours * 3600, info.frame_ms, chunk_frames)
     except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="'--chunk-frames'") from None
+        # The option the user gave (found from outside: --hours 0.00001 alone was blamed on --chunk-frames).
+        given = given_flags(click.get_current_context())
+        raise click.BadParameter(str(error), param_hint=" / ".join(
+            f"'{flag}'" for flag in ("--hours", "--chunk-frames") if flag in given) or "'--hours'") from None
     clips = read_clips(audio_dir, info.sample_rate)
     result = run_soak(model_dir, list(clips.values()), hours * 3600, chunk_frames, progress=click.echo)
     data = {

@@ -315,8 +315,11 @@ def test_soak_too_short_for_its_chunks_is_a_usage_error(tiny: Path, clips: Path,
     # Found from outside: a segment without a whole chunk ended in an IndexError traceback.
     err = _usage_error(["soak", "--model", str(tiny), "--audio", str(clips), "--hours", "0.002", "--chunk-frames",
                         "50", "--json", str(tmp_path / "s.json")], capsys)
-    assert ("each of the 10 segments holds 36 frames, fewer than one chunk of 50: stream at least 10 s "
-            "(0.00278 hours), or send smaller chunks") in err
+    assert ("Invalid value for '--hours' / '--chunk-frames': each of the 10 segments holds 36 frames, fewer than one "
+            "chunk of 50: stream at least 10 s (0.00278 hours), or send smaller chunks") in err
+    # Found from outside: --hours alone was blamed on --chunk-frames, which was not given.
+    err = _usage_error(["soak", "--model", str(tiny), "--audio", str(clips), "--hours", "0.00001"], capsys)
+    assert "Invalid value for '--hours': each of the 10 segments holds 0 frames, fewer than one chunk of 1" in err
 
 
 def test_quality_refuses_clips_too_short_to_score(tiny: Path, tmp_path: Path,
