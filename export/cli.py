@@ -222,6 +222,9 @@ def main(
         sys.exit(1)
     measured_on = "validation clips" if validation else "calibration clips" if clips else "a synthetic probe signal"
     report(result, measured_on, table_files)
+    if writes_checkpoint:  # found from outside: it was written without a line, as if --with-checkpoint did nothing
+        click.echo(f"  {checkpoint_path}  {checkpoint_path.stat().st_size / 1e6:6.2f} MB  the checkpoint the graphs "
+                   "were exported from (fp16 weights)")
     coders = [path for path in result.kept if path.is_file()]
     if coders:
         click.echo(f"kept {' and '.join(path.name for path in coders)}: the same model (fingerprint "

@@ -106,6 +106,10 @@ def test_re_exporting_the_codec_pt_of_an_export_gives_the_same_model(checkpoint,
     # Found from outside: it said "frames of speech" of the 6.7 s example clip, which --tables-only calls too short.
     assert f"{first / TABLES_FILE}  entropy tables from 336 frames of the bundled example clip (too short to save " \
            "much: give --tables-dir SPEECH)" in result.stdout
+    # Found from outside: codec.pt was written without a line.
+    size = (first / "codec.pt").stat().st_size / 1e6
+    assert f"  {first / 'codec.pt'}  {size:6.2f} MB  the checkpoint the graphs were exported from (fp16 weights)" \
+           in result.stdout
     assert _run("--onnx", "--checkpoint", str(first / "codec.pt"), "--out", str(again)).exit_code == 0
     assert CodecModel(again).fingerprint == CodecModel(first).fingerprint
 
