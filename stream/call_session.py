@@ -31,6 +31,7 @@ from sscodec.stream.call_wire import (
     parse_message,
     probe_message,
 )
+from sscodec.stream.capture_clock import CaptureClock
 from sscodec.stream.concealment import Concealer, ConcealMethod
 from sscodec.stream.decoder import StreamDecoder
 from sscodec.stream.encoder import StreamEncoder
@@ -93,6 +94,8 @@ class CallSession:
         self._encoded: list[tuple[int, int]] = []  # (frames, payload bytes) of each packet sent
         self._render_ms: list[float] = []
         self._packets_sent = 0
+        self._capture = CaptureClock(chunk_frames * info.frame_ms / 1000)
+        self.capture_skipped = 0  # sequence numbers a live source left out for audio its device never delivered
         self._peer_end: End | None = None
         self._own_done = False
         self._end_acked = False  # the peer acknowledged our END: it has everything we sent before it
@@ -205,6 +208,7 @@ class CallSession:
         loop = self._loop
         packet_s = self.chunk_frames * self.info.frame_ms / 1000
         upcoming = None if self.source.live else self.source.next_chunk()
+        fresh = False  # a live chunk was sent since the capture clock last looked
         while True:
             if self.source.live:
                 chunk = self.source.next_chunk()
@@ -213,6 +217,11 @@ class CallSession:
                     if error is not None:
                         self.finish("the audio device stopped", error)
                         return
+                    if fresh:  # caught up after new audio: a hole before it is now known to be lost, not late
+                        lost = self._capture.missing(loop.time(), self._packets_sent + self.capture_skipped)
+                        self.encoder.skip(lost)  # numbered by capture time: what follows reaches the peer on time
+                        self.capture_skipped += lost
+                        fresh = False
                     await asyncio.sleep(packet_s / 4)
                     continue
             else:
@@ -226,6 +235,7 @@ class CallSession:
                 self._encoded.append((packet.frames, len(packet.payload)))
                 self._send_media(media_message(self._fingerprint, packet))
                 self._packets_sent += 1
+                fresh = True
             if not self.source.live and upcoming is None:
                 # Right behind the last packet, so the receiver knows the exact end before it plays it.
                 self._send_control(end_message(self._packets_sent - 1, self.source.samples))

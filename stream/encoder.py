@@ -36,6 +36,13 @@ class StreamEncoder:
         self._stream.reset()
         self._sequence = 0
 
+    def skip(self, packets: int) -> None:
+        """Leave out the next `packets` sequence numbers: audio that was never captured, which the receiver then
+        conceals as lost (`capture_clock`)."""
+        if packets < 0:
+            raise ValueError(f"packets must be >= 0, got {packets}")
+        self._sequence = (self._sequence + packets) & MAX_SEQUENCE
+
     def encode_codes(self, audio: np.ndarray) -> np.ndarray:
         """Codes [codebooks, K] (int64) of whole frames of mono float32 audio [K * frame_size]; advances the state."""
         if audio.ndim != 1 or audio.shape[0] == 0 or audio.shape[0] % self.info.frame_size:

@@ -29,9 +29,11 @@ class FakeStream:
 
     def __init__(self, callback: DuplexCallback, mic: np.ndarray, block: int, period_s: float = 0.01,
                  vanish_after: int | None = None, stall_after: int | None = None,
-                 interrupt_after: int | None = None, abort_hangs: threading.Event | None = None) -> None:
+                 interrupt_after: int | None = None, abort_hangs: threading.Event | None = None,
+                 pause_at: int | None = None, pause_s: float = 0.0) -> None:
         self.callback, self.mic, self.block, self.period_s = callback, mic, block, period_s
         self.vanish_after, self.stall_after, self.interrupt_after = vanish_after, stall_after, interrupt_after
+        self.pause_at, self.pause_s = pause_at, pause_s  # delivers nothing for pause_s (that audio is lost)
         self.abort_hangs = abort_hangs  # abort blocks until this is set, as PortAudio's JACK host API did
         self.active = False
         self.played: list[np.ndarray] = []
@@ -54,6 +56,8 @@ class FakeStream:
                 return  # the device stays "active" but delivers nothing more
             if i == self.interrupt_after:
                 _thread.interrupt_main()
+            if i == self.pause_at:
+                time.sleep(self.pause_s)
             block = self.mic[(i * n) % (self.mic.shape[0] - n):][:n].reshape(n, 1)
             self.callback(block, out, n, None, status)
             self.played.append(out[:, 0].copy())
