@@ -332,7 +332,8 @@ async def _converse(
     overflows = device.callback.overflows + device.dropped_frames if device else 0
     stats = session.stats(underflows, overflows)
     if device is not None:
-        stats = replace(stats, call=replace(stats.call, device_reopens=device.reopens, device_gap_ms=device.gap_ms))
+        stats = replace(stats, call=replace(stats.call, device_reopens=device.reopens, device_gap_ms=device.gap_ms,
+                                            capture_skipped=session.capture_skipped))
     announce(f"call ended: {stats.call.ended_by}")
     return CallOutcome(stats, error)
 

@@ -77,6 +77,8 @@ class CallStats:
     # audio that cost (with the outage that ended the call, if one did); None for a file.
     device_reopens: int | None = None
     device_gap_ms: float | None = None
+    # Sequence numbers left out for audio the sound card never delivered (capture_clock); None for a file.
+    capture_skipped: int | None = None
 
     CONTRACT_KEYS = ("loss", "late", "concealed", "jitter_ms", "playout_delay_ms", "rtt_ms")
 

@@ -221,3 +221,4 @@ def test_a_mic_call_whose_sound_server_stops_prints_no_alsa_diagnostics(tiny_mod
     assert "call ended: " in stdout, stdout
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["call"]["device_reopens"] >= 1 or stats["call"]["ended_by"] != "end of the peer's stream", stats
+    assert isinstance(stats["call"]["capture_skipped"], int) and stats["call"]["capture_skipped"] >= 0
