@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import numpy as np
 import soundfile
 
 from sscodec.common.errors import first_line
-from sscodec.common.files import STANDARD_OUTPUT, atomic_output
+from sscodec.common.files import STANDARD_OUTPUT, atomic_output, copied_to_standard_output
 from sscodec.common.resample import FILE_QUALITY, StreamResampler
 from sscodec.common.text import duration
 
@@ -372,20 +371,11 @@ class AudioWriter:
 @contextmanager
 def audio_output(path: str | os.PathLike) -> Iterator[Path]:
     """The file to give `AudioWriter` for the audio OUTPUT `path`, which gets it whole or not at all:
-    `atomic_output`'s temp file, or for STANDARD_OUTPUT ("-") a WAV in a temp folder, copied to standard output once
-    complete. A WAV header holds the length, which libsndfile writes by seeking back, and a pipe cannot seek
-    (found from outside: `codec-decode x.sscb - | player` was "-: cannot write audio")."""
-    if os.fspath(path) != STANDARD_OUTPUT:
-        with atomic_output(path) as temp:
-            yield temp
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        whole = Path(folder) / "standard-output.wav"
-        yield whole
-        sys.stdout.flush()  # what was printed before goes first
-        with open(whole, "rb") as written:
-            shutil.copyfileobj(written, sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+    `atomic_output`'s temp file, or for STANDARD_OUTPUT ("-") a temp WAV copied to standard output once complete
+    (`copied_to_standard_output`). A WAV header holds the length, which libsndfile writes by seeking back, and a pipe
+    cannot seek (found from outside: `codec-decode x.sscb - | player` was "-: cannot write audio")."""
+    with copied_to_standard_output(".wav") if os.fspath(path) == STANDARD_OUTPUT else atomic_output(path) as temp:
+        yield temp
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, exact: bool = False) -> None:

@@ -17,7 +17,7 @@ import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import BinaryIO
 
@@ -72,11 +72,21 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextmanager
-def _copied_when_complete(given: Path, open_target: Callable[[], BinaryIO]) -> Iterator[Path]:
-    """A temp file (in the temp folder, with `given`'s suffix) copied into `open_target()` (a descriptor at its
-    own offset, a named pipe) on success and deleted either way: nothing reaches the target before the output is
-    complete."""
-    fd, name = tempfile.mkstemp(prefix=".sscodec.", suffix=f".tmp{given.suffix}")
+def copied_to_standard_output(suffix: str) -> Iterator[Path]:
+    """For an output of STANDARD_OUTPUT whose writer seeks (a WAV's header holds its length, and standard output may
+    be a pipe): a temp file ending in `suffix` (the format it is written in), copied to standard output once
+    complete and deleted either way, as `atomic_output` gives a pipe its output."""
+    with _copied_when_complete(Path("/dev/stdout"), lambda: nullcontext(sys.stdout.buffer), suffix) as temp:
+        yield temp
+
+
+@contextmanager
+def _copied_when_complete(given: Path, open_target: Callable[[], AbstractContextManager[BinaryIO]],
+                          suffix: str | None = None) -> Iterator[Path]:
+    """A temp file (in the temp folder, with `suffix`, by default `given`'s) copied into `open_target()` (a
+    descriptor at its own offset, a named pipe, standard output) on success and deleted either way: nothing reaches
+    the target before the output is complete."""
+    fd, name = tempfile.mkstemp(prefix=".sscodec.", suffix=f".tmp{given.suffix if suffix is None else suffix}")
     os.close(fd)
     temp = Path(name)
     try:
@@ -86,6 +96,7 @@ def _copied_when_complete(given: Path, open_target: Callable[[], BinaryIO]) -> I
                 stream.flush()
         with open(temp, "rb") as written, open_target() as target:
             shutil.copyfileobj(written, target)
+            target.flush()  # standard output's buffer is not closed here
     except BaseException as error:
         _rename_in_message(error, str(temp), str(given))
         raise
