@@ -176,10 +176,12 @@ def main(
     if bundled and (fp16 or int8 or tables_dir is None):
         raise click.UsageError("--out default (re)writes the bundled model's fp32 graphs and tables: it takes "
                                "--tables-dir and no --fp16/--int8")
-    # The tables' clips are the calibration folder's when no --tables-dir is given: probed once, so each skipped
-    # file is one line (found from outside: every "skipping" line came twice).
-    files = _clip_files(calibration_dir, "--calibration-dir") if tables_dir is not None else (
-        table_files if calibration_dir is not None else [])
+    if calibration_dir is None:
+        files = []
+    elif tables_dir is None:  # the tables' clips are this folder's: probed once, so a skipped file is one line
+        files = table_files   # (found from outside: every "skipping" line came twice)
+    else:
+        files = _clip_files(calibration_dir, "--calibration-dir")
     validation_files = _clip_files(validation_dir, "--validation-dir")
     quiet_exporter_logs()
     try:
