@@ -45,6 +45,7 @@ from sscodec.common.audio import AudioFileError
 from sscodec.common.bundled import DEFAULT_NAME
 from sscodec.common.cli import (
     FiniteFloatRange,
+    NonEmptyPath,
     OutputFile,
     check_outputs,
     command_settings,
@@ -122,9 +123,10 @@ def cli() -> None:
 @audio_option("Speech clips to stream while timing (tiled to 60 s).")
 @click.option(
     "--checkpoint",
-    type=OutputFile(),
+    type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Checkpoint for PyTorch eager and for exporting missing fp16/int8 (default DIR/codec.pt).",
+    help="Checkpoint for PyTorch eager and for exporting missing fp16/int8, of the same configuration as the model "
+    "(default DIR/codec.pt).",
 )
 @click.option(
     "--calibration-dir",
@@ -154,8 +156,8 @@ def latency(
     from sscodec.benchmarks.stream_cost import stream_cost
 
     model_dir = resolve_model(model)
-    checkpoint = find_checkpoint(model_dir, checkpoint)
     info = StreamEngine(model_dir).info
+    checkpoint = find_checkpoint(model_dir, checkpoint, info.codec_config)
     samples = int(LATENCY_AUDIO_SECONDS * info.sample_rate)
     if audio_dir is not None:
         audio, audio_source = (

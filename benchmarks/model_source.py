@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,14 +33,52 @@ def resolve_model(value: str) -> Path:
     return directory
 
 
-def find_checkpoint(model_dir: Path, explicit: Path | None) -> Path | None:
-    """`--checkpoint` if given, else DIR/codec.pt if present (for the bundled model: its checkpoint, if installed)."""
-    if explicit is not None:
-        if not explicit.is_file():
-            raise BenchError(f"{explicit}: no such checkpoint")
-        return explicit
+def find_checkpoint(model_dir: Path, explicit: Path | None, codec_config: dict) -> Path | None:
+    """`--checkpoint` if given, else DIR/codec.pt if present (for the bundled model: its checkpoint, if installed).
+
+    BenchError for a checkpoint whose codec is configured unlike `codec_config` (the graphs' metadata): its
+    PyTorch timings and fp16/int8 exports would be another model's (found from outside: they were reported as
+    this folder's without a word). Without torch the checkpoint cannot be read, nor used, so it is not checked.
+    """
+    if explicit is not None and not explicit.is_file():
+        raise BenchError(f"{explicit}: no such checkpoint")
     bundled = BUNDLED_CHECKPOINT if model_dir == BUNDLED_MODEL_DIR else model_dir / CHECKPOINT_NAME
-    return bundled if bundled.is_file() else None
+    checkpoint = explicit or (bundled if bundled.is_file() else None)
+    if checkpoint is not None:
+        _check_config(checkpoint, codec_config)
+    return checkpoint
+
+
+def _check_config(checkpoint: Path, codec_config: dict) -> None:
+    """BenchError naming the fields in which `checkpoint`'s codec config differs from the graphs' one."""
+    try:
+        from sscodec.codec.checkpoint import CheckpointError, read_checkpoint
+        from sscodec.codec.config import CodecConfig
+    except ImportError:
+        return
+    try:
+        saved = CodecConfig.from_dict(read_checkpoint(checkpoint)["config"])
+        graphs = CodecConfig.from_dict(codec_config)
+    except CheckpointError as error:
+        raise BenchError(str(error)) from None
+    except (TypeError, ValueError, KeyError) as error:
+        raise BenchError(f"{checkpoint}: invalid codec config ({error})") from None
+    if saved != graphs:
+        differences = "; ".join(f"{name} {_value(getattr(saved, name))}, not {_value(getattr(graphs, name))}"
+                                for name in _compared_fields(saved) if getattr(saved, name) != getattr(graphs, name))
+        raise BenchError(f"{checkpoint}: a codec configured unlike the model's graphs ({differences}): its PyTorch "
+                         "timings and fp16/int8 exports would be another model's; pass the checkpoint they were "
+                         "exported from")
+
+
+def _compared_fields(config) -> list[str]:
+    """The config fields that tell two codecs apart (the preset's name does not)."""
+    return [f.name for f in dataclasses.fields(config) if f.compare]
+
+
+def _value(value: object) -> str:
+    """A config value as the message shows it: tuples as comma-separated numbers."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def load_model(checkpoint: Path):

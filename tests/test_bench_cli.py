@@ -429,3 +429,24 @@ def test_precisions_exported_on_the_spot_keep_the_exporters_advice_off_the_outpu
     assert (made["fp16"].directory / "encoder_stream.onnx").is_file()
     out, err = capfd.readouterr()
     assert "torchvision" not in err + out and "W1" not in err, err[-2000:]
+
+
+def test_latency_refuses_a_checkpoint_of_another_model(tiny: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Found from outside: `--checkpoint` of another model timed that model in PyTorch and exported its fp16/int8
+    as this folder's, without a word. The JSON path shows a run that wrongly goes ahead."""
+    other = tmp_path / "other.pt"
+    save_codec(Codec(preset("small")), other)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["latency", "--model", str(tiny), "--checkpoint", str(other), "--json", str(tmp_path / "lat.json")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1, err
+    assert err.count("\n") == 1 and err.startswith(f"codec-bench: error: {other}: a codec configured unlike "), err
+    assert "channels 30, not 16; latent_dim 64, not 32" in err and "Traceback" not in err, err
+    assert not (tmp_path / "lat.json").exists()
+    # A file that is not there, or a folder, is a usage error before any work.
+    for bad in (tmp_path / "missing.pt", tmp_path):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["latency", "--model", str(tiny), "--checkpoint", str(bad)])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and err.count("\n") == 1 and "--checkpoint" in err, err
