@@ -16,7 +16,7 @@ import click
 from sscodec.codec.checkpoint import CheckpointError, load_codec, round_to_compact, save_compact_codec
 from sscodec.codec.config import CodecConfig
 from sscodec.codec.model import Codec
-from sscodec.common.audio import AudioFileError, probe_audio
+from sscodec.common.audio import AudioFileError, check_decodes
 from sscodec.common.bundled import (
     BUNDLED_CHECKPOINT,
     BUNDLED_CHECKPOINT_DIR,
@@ -333,7 +333,7 @@ def _into_bundled_layout(result: ExportResult) -> ExportResult:
 
 
 def _clip_files(folder: Path | None, option: str, limit: int | None = None) -> list[Path]:
-    """The audio files of an optional clip folder (the first `limit`), each checked to open; one that does not is
+    """The audio files of an optional clip folder (the first `limit`), each checked to decode; one that does not is
     skipped with a line on stderr, as codec-train and codec-pack skip it (found from outside: one bad file failed
     the whole export, after its graphs were made). A usage error if none opens."""
     if folder is None:
@@ -344,7 +344,7 @@ def _clip_files(folder: Path | None, option: str, limit: int | None = None) -> l
     readable = []
     for path in files:
         try:
-            probe_audio(path)
+            check_decodes(path)
         except AudioFileError as error:
             click.echo(f"codec-export: skipping {first_line(error)}", err=True)
             continue

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -28,6 +29,7 @@ from sscodec.export import cli, int8
 from sscodec.export.calibration import audio_files
 from sscodec.export.cli import main
 from sscodec.export.context_model import write_context_model
+from sscodec.export.probe import probe_signal
 from sscodec.export.runtime import quiet_session, run_graph
 from sscodec.stream.bitstream import read_header
 from sscodec.stream.model import CodecModel
@@ -526,27 +528,39 @@ def test_a_re_export_of_the_same_model_keeps_its_tables_and_context_model(
     _assert_one_line_error(result, 1, str(folder / TABLES_FILE), "--tables-dir SPEECH rebuilds it")
 
 
+def _nan_wav(path: Path) -> None:
+    """A float WAV whose header and first samples are fine, with a NaN well into it."""
+    audio = probe_signal(16000, 1.0)
+    audio[12000] = np.nan
+    soundfile.write(path, audio, 16000, subtype="FLOAT")
+
+
+@pytest.mark.parametrize(("write_bad", "reason"), [
+    (lambda path: path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio at all"), "cannot decode audio"),
+    # Found from outside: only headers were checked, so a clip with NaN samples stopped the export.
+    (_nan_wav, "contains NaN or Inf samples"),
+])
 def test_an_unreadable_clip_among_the_tables_speech_is_skipped_with_a_line(
-    checkpoint: Path, calibration_dir: Path, tmp_path: Path
+    checkpoint: Path, calibration_dir: Path, tmp_path: Path, write_bad: Callable[[Path], None], reason: str
 ) -> None:
     # Found from outside: one bad file failed the whole export, after its graphs were made; codec-train and
     # codec-pack skip such files.
     speech = tmp_path / "speech"
     shutil.copytree(calibration_dir, speech)
-    (speech / "b.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio at all")
+    write_bad(speech / "b.wav")
     result = CliRunner().invoke(main, ["--onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "m"),
                                        "--tables-dir", str(speech)])
     assert result.exit_code == 0, result.output
-    assert result.stderr.startswith(f"codec-export: skipping {speech / 'b.wav'}: cannot decode audio")
+    assert result.stderr.startswith(f"codec-export: skipping {speech / 'b.wav'}: {reason}")
     assert result.stderr.count("\n") == 1 and (tmp_path / "m" / TABLES_FILE).is_file()
     # As --calibration-dir, the tables' speech too: still one line (found from outside: it came twice).
     result = CliRunner().invoke(main, ["--onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "c"),
                                        "--fp16", "--calibration-dir", str(speech)])
     assert result.exit_code == 0, result.output
-    assert result.stderr.startswith(f"codec-export: skipping {speech / 'b.wav'}: cannot decode audio")
+    assert result.stderr.startswith(f"codec-export: skipping {speech / 'b.wav'}: {reason}")
     assert result.stderr.count("skipping") == 1, result.stderr
     (tmp_path / "bad").mkdir()
-    (tmp_path / "bad" / "b.wav").write_bytes(b"not audio")
+    write_bad(tmp_path / "bad" / "b.wav")
     result = CliRunner().invoke(main, ["--onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "n"),
                                        "--tables-dir", str(tmp_path / "bad")])
     assert result.exit_code == 2 and "none of its 1 audio files can be read" in result.stderr
