@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ from test_stream_model import export_tiny_model, tiny_model  # noqa: F401 -- the
 from sscodec.common.audio import read_audio
 from sscodec.stream.engine import StreamEngine
 from sscodec.stream.file_mode import stream_audio
+from sscodec.stream.packet import CodingMode, Packet
+from sscodec.stream.packing import pack_codes
 
 FRAME = 320
 
@@ -103,6 +106,31 @@ def test_invalid_codes_are_refused_before_onnx_runtime(tiny_model: Path, codes: 
     engine.model.decoder_graph.session_for = tripwire  # where every decoder call gets its session
     with pytest.raises(ValueError, match=message):
         engine.decoder.decode_codes(codes)
+
+
+def test_a_packet_of_codes_past_a_codebook_that_is_not_a_power_of_two_is_refused(tmp_path: Path) -> None:
+    """`decode` checks a raw packet's codes only where its bits can hold more than the codebook (1000 codes in 10
+    bits: 1000..1023 fit the packet but index past the table)."""
+    import torch
+
+    from sscodec.codec.config import preset
+    from sscodec.codec.model import Codec
+    from sscodec.export.onnx_export import export_codec
+
+    torch.manual_seed(0)
+    export_codec(Codec(dataclasses.replace(preset("tiny"), codebook_size=1000)), tmp_path)
+    engine = StreamEngine(tmp_path)
+    bits = engine.info.bits_per_code
+    assert bits == 10
+    last = Packet(0, 1, 1, CodingMode.RAW, pack_codes(np.array([[999]]), bits))
+    assert engine.decoder.decode(last).shape == (engine.info.frame_size,)
+
+    def tripwire(*args: object) -> None:
+        raise AssertionError("ONNX Runtime saw invalid codes")
+
+    engine.model.decoder_graph.session_for = tripwire
+    with pytest.raises(ValueError, match="0..999"):
+        engine.decoder.decode(Packet(1, 1, 1, CodingMode.RAW, pack_codes(np.array([[1000]]), bits)))
 
 
 def test_blocks_must_be_mono_and_finite(tiny_model: Path) -> None:  # noqa: F811
