@@ -224,7 +224,7 @@ def _stage(text: str) -> None:
     help="Score telugu/val and the cross-domain sets carved from ../shared/data/extra by speaker.",
 )
 @click.option(
-    "--codebooks", default="1-12", show_default=True, help="Codebook counts: a range A-B or a list."
+    "--codebooks", default=None, help="Codebook counts: a range A-B or a list.  [default: 1 to the model's count]"
 )
 @click.option(
     "--opus-kbps", default="6,8,12", show_default=True,
@@ -239,7 +239,7 @@ def _stage(text: str) -> None:
     help="Folder with DNSMOS' sig_bak_ovr.onnx and model_v8.onnx.",
 )
 def quality(
-    model: str, json_path: Path | None, audio_dirs: tuple[Path, ...], held_out: bool, codebooks: str,
+    model: str, json_path: Path | None, audio_dirs: tuple[Path, ...], held_out: bool, codebooks: str | None,
     opus_kbps: str, dnsmos: bool, dnsmos_dir: Path,
 ) -> None:
     """PESQ-WB, STOI, mel distance, SNR, SI-SDR, level and DNSMOS against bitrate, per set: codec and Opus."""
@@ -252,7 +252,9 @@ def quality(
     model_dir = resolve_model(model)
     codec = WholeClipCodec(model_dir)
     info = codec.info
-    counts = list(dict.fromkeys(int_list(codebooks, "--codebooks")))  # a count given twice is scored once
+    # A count given twice is scored once.
+    counts = (list(dict.fromkeys(int_list(codebooks, "--codebooks"))) if codebooks is not None
+              else list(range(1, info.n_codebooks + 1)))
     if not all(1 <= q <= info.n_codebooks for q in counts):
         raise click.BadParameter(
             f"codebook counts must be in 1..{info.n_codebooks}", param_hint="--codebooks"

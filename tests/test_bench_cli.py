@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -450,3 +451,15 @@ def test_latency_refuses_a_checkpoint_of_another_model(tiny: Path, tmp_path: Pat
             main(["latency", "--model", str(tiny), "--checkpoint", str(bad)])
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and err.count("\n") == 1 and "--checkpoint" in err, err
+
+
+def test_quality_scores_every_codebook_count_of_a_model_with_fewer_than_twelve(clips: Path, tmp_path: Path) -> None:
+    """Found from outside: without --codebooks a 4-codebook model was refused ("must be in 1..4") by the default
+    1-12 written for the bundled model."""
+    torch.manual_seed(0)
+    model_dir = tmp_path / "four"
+    export_codec(Codec(dataclasses.replace(preset("tiny"), n_codebooks=4)), model_dir)
+    run(["quality", "--model", str(model_dir), "--audio", str(clips), "--opus-kbps", "8", "--no-dnsmos",
+         "--json", str(tmp_path / "q.json")])
+    (clip_set,) = read_results(tmp_path / "q.json")["sets"]
+    assert [c["codebooks"] for c in clip_set["conditions"] if c["codec"] == "codec"] == [1, 2, 3, 4]
