@@ -30,9 +30,9 @@ def _clips(files: Sequence[Path], sample_rate: int, frame_size: int) -> Iterator
             found = True
             yield audio[:whole]
     if not found:
-        raise ExportError(f"{'the clip is' if len(files) == 1 else f'each of the {len(files)} clips is'} shorter "
-                          f"than one {1000 * frame_size / sample_rate:g} ms frame: there is no speech to learn the "
-                          "codes' statistics from")
+        which = f"{files[0]}, the only clip," if len(files) == 1 else f"each of the {len(files)} clips in {files[0].parent}"
+        raise ExportError(f"{which} is shorter than one {1000 * frame_size / sample_rate:g} ms frame: there is no "
+                          "speech to learn the codes' statistics from")
 
 
 def clip_codes(model_dir: Path, files: Sequence[Path]) -> tuple[Iterator[np.ndarray], dict[str, int]]:

@@ -169,8 +169,9 @@ def test_tables_only_rewrites_the_tables_of_an_export(full_run, tmp_path: Path) 
     soundfile.write(short / "c.wav", np.zeros(100, dtype=np.float32), 16000)
     for flags in ((), ("--context-model",)):
         result = _run("--tables-only", "--out", str(folder), "--tables-dir", str(short), *flags)
-        _assert_one_line_error(result, 1, "the clip is shorter than one 20 ms frame: there is no speech to learn the "
-                                          "codes' statistics from")
+        # The clip named (found from outside: "the clip" of a folder the user gave).
+        _assert_one_line_error(result, 1, f"{short / 'c.wav'}, the only clip, is shorter than one 20 ms frame: there "
+                                          "is no speech to learn the codes' statistics from")
         assert (folder / TABLES_FILE).read_bytes() == before and not (folder / CONTEXT_FILE).exists()
         assert not [path for path in folder.iterdir() if path.name.startswith(".")]
     result = _run("--tables-only", "--out", str(tmp_path))
