@@ -265,6 +265,26 @@ def test_select_by_pesq_keeps_the_best_pt_a_listener_would(corpus: Path, tmp_pat
     assert rows[-1]["pesq_wb"] == pytest.approx(pesq_wb(decoded[0].numpy(), reference[0].numpy(), 16_000), abs=1e-3)
 
 
+def test_select_by_pesq_on_clips_it_cannot_score_keeps_the_latest_model_as_best_pt(corpus: Path,
+                                                                                   tmp_path: Path) -> None:
+    """Found from outside: a silent validation clip left PESQ-WB NaN at every validation, so no best.pt was
+    written, and the last line said "no validation (best.pt is the latest model)" and advised exporting it."""
+    import numpy as np
+    import soundfile
+    import torch
+
+    val = tmp_path / "val"
+    val.mkdir()
+    soundfile.write(val / "silent.wav", np.zeros(16000, np.float32), 16000)
+    checkpoints = tmp_path / "C"
+    result, rows = _validated_tiny_run(corpus, checkpoints, "--val_dir", str(val), "--select_by", "pesq")
+    assert len(rows) == 3 and not any(np.isfinite(row["pesq_wb"]) for row in rows)
+    best = torch.load(checkpoints / "best.pt", weights_only=True)
+    assert best["step"] == 2  # as without validation: the latest model is the best known
+    assert ("done: 2 steps, validation never gave a finite PESQ-WB (best.pt is the latest model),"
+            in result.stdout), result.stdout
+
+
 def test_select_by_pesq_is_refused_without_validation_or_the_pesq_package(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

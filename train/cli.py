@@ -224,8 +224,9 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
             f"best validation {SELECT_BY[result.select_by]} {result.best_selection:.4f}"
             + (f" (mean over all codebooks and {', '.join(map(str, config.val_codebooks))})"
                if config.val_codebooks else "")
-            if math.isfinite(result.best_selection)  # no validation ran (--no_validation, or no clips)
-            else "no validation (best.pt is the latest model)"
+            if math.isfinite(result.best_selection)
+            else "no validation (best.pt is the latest model)" if result.last is None  # --no_validation, no clips
+            else f"validation never gave a finite {SELECT_BY[result.select_by]} (best.pt is the latest model)"
         )
         click.echo(
             f"done: {result.steps} {plural(result.steps, 'step')}, {validation}, "

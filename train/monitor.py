@@ -91,7 +91,7 @@ def bad_signs(history: list[Validation], patience: int = 3) -> list[str]:
         signs.append(f"bad sign: output amplitude is {latest.amplitude_ratio:.0%} of the input (under 50%)")
     if latest.pesq_wb is not None and not math.isfinite(latest.selection):
         signs.append("bad sign: PESQ-WB scored none of the validation clips (silent, or too short to find an "
-                     "utterance in), so best.pt is not updated: use --select_by mel or longer clips")
+                     "utterance in), so this validation cannot choose best.pt: use --select_by mel or longer clips")
     if len(history) > patience:
         before = best_selection(history[:-patience])
         if math.isfinite(before) and not any(better(v.selection, before, v.select_by) for v in history[-patience:]):

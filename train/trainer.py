@@ -80,7 +80,7 @@ class TrainResult:
     """Where a finished run ended."""
 
     steps: int
-    best_selection: float  # best.pt's Validation.selection (NaN: no validation ran)
+    best_selection: float  # best.pt's Validation.selection (NaN: none ran or none scored; best.pt is the latest)
     select_by: str  # what that is (monitor.SELECT_BY)
     last: Validation | None
     nan_skipped_steps: int
@@ -728,7 +728,10 @@ class Trainer:
         best = False
         if self.dist.is_main and self.validation:
             result, examples = self.validate()
-            best = better(result.selection, self.best_selection, result.select_by)
+            # Until a validation scores (found from outside: PESQ-WB on a silent clip never does, and no best.pt was
+            # written), the latest model is the best known, as without validation.
+            best = better(result.selection, self.best_selection, result.select_by) or not math.isfinite(
+                self.best_selection)
             self.best_selection = result.selection if best else self.best_selection
             self.monitor.validation(result, examples, self.codec_config.sample_rate)
         elif self.dist.is_main:
