@@ -17,8 +17,9 @@ import torch
 
 from sscodec.common.cli import interrupts_deferred
 from sscodec.train.cli import main
+from sscodec.train.config import TrainConfig
 from sscodec.train.trainer import Trainer
-from tests.conftest import TELUGU_VAL, telugu_train_clips
+from tests.conftest import TELUGU_TRAIN, TELUGU_VAL, telugu_train_clips
 
 TINY = ["--preset", "tiny", "--device", "cpu", "--batch_size", "2", "--segment_seconds", "0.2",
         "--learning_rate", "1e-3", "--seed", "3", "--eval_every", "3", "--num_workers", "2"]
@@ -285,3 +286,23 @@ def test_a_signal_to_the_whole_process_group_saves_and_exits_in_one_line(
         assert stopped_at and saved["step"] == int(stopped_at.group(1)), stderr[-2000:]
         assert (run / "latest.pt").stat().st_mtime > signalled  # written after the signal, not a periodic save
         assert not list(run.glob("*.tmp*"))
+
+
+def test_resuming_after_recordings_were_added_keeps_the_held_out_files(tmp_path: Path) -> None:
+    """Found from outside: the seeded hold-out was drawn again over the grown folder, so the resumed run validated on
+    a file it had trained on and trained on the one it had held out, without a word."""
+    data = telugu_train_clips(tmp_path / "data", 12)
+    run = tmp_path / "run"
+    args = ["--data_dir", str(data), "--checkpoint_dir", str(run), *TINY, "--num_workers", "0"]
+    main([*args, "--max_steps", "1"])
+    held = (run / "validation_files.txt").read_text()
+    assert held.count("\n") == 1
+    for source in sorted(TELUGU_TRAIN.glob("*.flac"))[12:16]:  # four more recordings: the draw would differ
+        (data / source.name).symlink_to(source)
+    main(["--checkpoint_dir", str(run), "--resume", "--max_steps", "2", "--num_workers", "0"])
+    assert (run / "validation_files.txt").read_text() == held
+    trainer = Trainer(TrainConfig(data_dirs=(str(data),), checkpoint_dir=str(run), preset="tiny", device="cpu",
+                                  batch_size=2, segment_seconds=0.2, learning_rate=1e-3, seed=3, eval_every=3,
+                                  num_workers=0, resume=True, max_steps=3))
+    trained = {entry.path for corpus in trainer.dataset.plan.corpora for entry in corpus.entries}
+    assert Path(held.strip()) not in trained and len(trained) == 15

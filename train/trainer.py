@@ -64,6 +64,7 @@ from sscodec.train.recipe import OVERRIDABLE, LossWeights, recipe
 
 log = logging.getLogger("codec-train")
 DEFAULT_PRESET = "small"  # a new model's size when --preset is not given
+VALIDATION_LISTING = "validation_files.txt"  # the files a run holds out, one path per line
 
 
 class TrainingError(RuntimeError):
@@ -167,7 +168,7 @@ class Trainer:
         # Throughput counts the steps and seconds of this process only, from where it started.
         self._start_step, self._loop_seconds = self.step, 0.0
         self._wrap_for_training()
-        self._load_data()
+        self._load_data(resumed=resume_payload is not None)
         self.monitor = (
             Monitor(self.dir, config.to_dict(), config.use_wandb, config.experiment_name) if dist.is_main else None
         )
@@ -319,7 +320,7 @@ class Trainer:
             torch.cuda.set_rng_state(rng["cuda"][self.dist.rank % len(rng["cuda"])])
         log.info("resumed from %s at step %d", self.dir / "latest.pt", self.step)
 
-    def _load_data(self) -> None:
+    def _load_data(self, resumed: bool) -> None:
         config, dist = self.config, self.dist
         rate = self.codec_config.sample_rate
         segment = int(config.segment_seconds * rate)
@@ -328,6 +329,7 @@ class Trainer:
         manifests = self._manifests([parse_data_dir(spec)[0] for spec in config.data_dirs])
         reader = CropReader(rate, self.manifest_dir, in_memory=config.in_memory)
         corpora, held = [], []
+        listed = self._held_out_before() if resumed else None
         for index, (spec, manifest) in enumerate(zip(config.data_dirs, manifests, strict=True)):
             weight = parse_data_dir(spec)[1]
             kept = [e for e in manifest.entries if e.path.resolve() not in excluded] if excluded else (
@@ -335,7 +337,10 @@ class Trainer:
             if not kept:
                 raise DataError(f"{manifest.root}: every file is in the --exclude list {config.exclude}")
             entries, held_here = kept, []
-            if not config.val_dir and not config.no_validation:
+            if listed is not None:
+                held_here = [e for e in kept if e.path.resolve() in listed]
+                entries = [e for e in kept if e.path.resolve() not in listed]
+            elif not config.val_dir and not config.no_validation:
                 entries, held_here = hold_out(kept, config.seed, index)
             held += held_here
             seconds = sum(e.seconds for e in entries)
@@ -375,6 +380,20 @@ class Trainer:
             log.info("%d %s per epoch of %.1f audio-s each; %d data %s and %d torch %s per process",
                      self.steps_per_epoch, plural(self.steps_per_epoch, "step"), self.audio_seconds_per_step,
                      self.num_workers, plural(self.num_workers, "worker"), threads, plural(threads, "thread"))
+
+    def _held_out_before(self) -> set[Path] | None:
+        """The files a resumed run held out, from its validation_files.txt (None if it held none out): drawn again,
+        the seeded share would change with every recording added since (found from outside: the resumed run
+        validated on a file it had trained on, and trained on the one it had held out)."""
+        listing = self.dir / VALIDATION_LISTING
+        if self.config.val_dir or self.config.no_validation or not listing.is_file():
+            return None
+        listed = {Path(line).resolve() for line in listing.read_text(encoding="utf-8").splitlines() if line}
+        gone = sorted(str(path) for path in listed if not path.is_file())
+        if gone and self.dist.is_main:
+            log.warning("%d of the %d files this run held out for validation %s gone (first: %s): it validates on "
+                        "the rest", len(gone), len(listed), plural(len(gone), "is", "are"), gone[0])
+        return listed
 
     def _check_val_dir_apart(self) -> None:
         """Warn when the --val_dir is a --data_dir, or inside or around one (folders are read recursively)."""
@@ -420,7 +439,7 @@ class Trainer:
                 log.warning("validation: off: no --val_dir, and no data folder has the %d files needed to hold "
                             "some out; pass --val_dir to validate", VAL_MIN_FILES)
             return []
-        listing = self.dir / "validation_files.txt"
+        listing = self.dir / VALIDATION_LISTING
         if self.dist.is_main:
             listing.write_text("".join(f"{e.path}\n" for e in held), encoding="utf-8")
             log.info("validation: no --val_dir, so %d %s (%g%% of each folder of %d or more, seed %d) %s held "
