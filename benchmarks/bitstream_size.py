@@ -21,8 +21,7 @@ from matplotlib.figure import Figure
 from sscodec.benchmarks.errors import BenchError
 from sscodec.benchmarks.machine import describe, machine_info
 from sscodec.benchmarks.results import result_paths, write_results
-from sscodec.common.audio import read_audio
-from sscodec.export.calibration import audio_files
+from sscodec.common.audio import audio_files_below, read_audio
 from sscodec.stream.file_codec import DEFAULT_PACKET_FRAMES, encode_file, read_checked
 from sscodec.stream.model import CodecModel
 from sscodec.stream.model_dir import resolve_model_dir
@@ -39,7 +38,7 @@ def measure(model: CodecModel, folder: Path, max_clips: int, packet_frames: int)
     found = {mode: {"codes": [], "files": [], "worst": 0.0, "modes": [], "read_seconds": 0.0} for mode in modes}
     seconds = 0.0
     with tempfile.TemporaryDirectory() as scratch:
-        for path in audio_files(folder)[:max_clips]:
+        for path in audio_files_below(folder)[:max_clips]:
             audio = read_audio(path, info.sample_rate)
             seconds += audio.shape[0] / info.sample_rate
             file = Path(scratch) / "f"

@@ -608,9 +608,10 @@ def _pytorch_cases(checkpoint: Path | None, audio, chunks: int) -> list[dict]:
 
 
 def _calibration(directory: Path, info) -> list:
-    from sscodec.export.calibration import audio_files, load_clips
+    from sscodec.common.audio import audio_files_below
+    from sscodec.export.calibration import load_clips
 
-    return load_clips(audio_files(directory), info.sample_rate, info.frame_size)
+    return load_clips(audio_files_below(directory), info.sample_rate, info.frame_size)
 
 
 def _float_list(text: str, hint: str, allow_zero: bool = False) -> list[float]:

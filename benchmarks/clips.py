@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from sscodec.benchmarks.errors import BenchError
-from sscodec.common.audio import AudioFileError, read_audio
-from sscodec.export.calibration import audio_files
+from sscodec.common.audio import AudioFileError, audio_files_below, read_audio
 
 # The shared speech the README names (read-only); the default for benchmarks that need real audio.
 SHARED_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "telugu" / "val"
@@ -21,35 +20,41 @@ SCORED_MIN_SECONDS = 0.5
 
 
 def read_clips(directory: Path, sample_rate: int, min_seconds: float = 0.0) -> dict[str, np.ndarray]:
-    """File name → mono float32 audio at `sample_rate`, for every audio file directly in `directory`; files
-    shorter than `min_seconds` are faults (see `read_clip_files`)."""
+    """Path below `directory` (the file name for one at its top) → mono float32 audio at `sample_rate`, for every
+    audio file in it and its sub-folders; files shorter than `min_seconds` are faults (see `read_clip_files`)."""
     if not directory.is_dir():
         raise BenchError(f"{directory}: audio folder not found")
-    files = audio_files(directory)
+    files = audio_files_below(directory)
     if not files:
         raise BenchError(f"{directory}: no audio files (.wav, .flac, .ogg, .mp3)")
-    return read_clip_files(files, sample_rate, min_seconds)
+    return read_clip_files(files, sample_rate, min_seconds, root=directory)
 
 
-def read_clip_files(files: list[Path], sample_rate: int, min_seconds: float = 0.0) -> dict[str, np.ndarray]:
-    """File name → mono float32 audio at `sample_rate`, for each of `files`, each at least `min_seconds` long.
+def read_clip_files(files: list[Path], sample_rate: int, min_seconds: float = 0.0,
+                    root: Path | None = None) -> dict[str, np.ndarray]:
+    """Name (the path below `root`, or the file name) → mono float32 audio at `sample_rate`, for each of `files`,
+    each at least `min_seconds` long.
 
-    Raises AudioFileError naming how many files cannot be used and the first one's fault, after trying them all
-    (a set is scored whole or not at all, and one error tells a user every file to fix, not one per run)."""
-    clips, faults = {}, []
+    Raises AudioFileError with the first fault and the names of the other files that cannot be used, after trying
+    them all (a set is scored whole or not at all, and one error tells a user every file to fix, not one per run:
+    found from outside, a count of the others took a run per file to find them)."""
+    clips, faults, unusable = {}, [], []
     for path in files:
         try:
             audio = read_audio(path, sample_rate)
         except AudioFileError as error:
             faults.append(str(error))
+            unusable.append(path)
             continue
         if audio.size < min_seconds * sample_rate:
             faults.append(f"{path}: {audio.size / sample_rate:.3g} s of audio, shorter than the {min_seconds:g} s "
                           f"a clip needs to be scored (STOI and PESQ)")
+            unusable.append(path)
         else:
-            clips[path.name] = audio
+            clips[str(path.relative_to(root)) if root else path.name] = audio
     if faults:
-        others = f" (and {len(faults) - 1} more of the {len(files)} files)" if len(faults) > 1 else ""
+        others = (f" (and {len(faults) - 1} more of the {len(files)} files: {', '.join(map(str, unusable[1:]))})"
+                  if len(faults) > 1 else "")
         raise AudioFileError(f"{faults[0]}{others}")
     return clips
 

@@ -44,7 +44,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sscodec.benchmarks.machine import describe, machine_info
-from sscodec.export.calibration import audio_files
+from sscodec.common.audio import audio_files_below
 from sscodec.export.context_model import (
     PACKET_FRAMES,
     codebook_vectors,
@@ -384,7 +384,7 @@ def _summary(per_codebook: list[float]) -> dict:
 
 def load_codes(model_dir: Path, folder: Path, max_clips: int | None, cache: Path | None) -> list[np.ndarray]:
     """The stream encoder's codes of each clip in `folder` (the first `max_clips`), cached by model and files."""
-    files = audio_files(folder)[:max_clips]
+    files = audio_files_below(folder)[:max_clips]
     key = hashlib.sha256(
         "\n".join([(model_dir / "encoder_stream.onnx").read_bytes().hex()[:64], *map(str, files)]).encode()
     ).hexdigest()[:16]

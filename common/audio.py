@@ -33,6 +33,13 @@ MAX_PIPED_BYTES = 4 << 30
 # The audio files the tools pick up from a folder (what libsndfile decodes).
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3"})
 
+def audio_files_below(root: Path) -> list[Path]:
+    """Every audio file (AUDIO_SUFFIXES, any case) in `root` and its sub-folders, sorted: the files of a folder
+    of recordings for codec-train, codec-export and codec-bench alike (found from outside: export and the benchmarks
+    read only the top level, and left a user's session sub-folders out without a word)."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+
+
 class AudioFileError(ValueError):
     """An audio file that cannot be used: missing, unreadable, empty or not finite."""
 

@@ -6,12 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sscodec.common.audio import AUDIO_SUFFIXES, read_audio
-
-
-def audio_files(directory: Path) -> list[Path]:
-    """Audio files directly in `directory` (sorted, so calibration is reproducible)."""
-    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+from sscodec.common.audio import read_audio
 
 
 def load_clips(

@@ -16,7 +16,7 @@ import click
 from sscodec.codec.checkpoint import CheckpointError, load_codec, round_to_compact, save_compact_codec
 from sscodec.codec.config import CodecConfig
 from sscodec.codec.model import Codec
-from sscodec.common.audio import AudioFileError, check_decodes
+from sscodec.common.audio import AudioFileError, audio_files_below, check_decodes
 from sscodec.common.bundled import (
     BUNDLED_CHECKPOINT,
     BUNDLED_CHECKPOINT_DIR,
@@ -39,7 +39,7 @@ from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.common.errors import ModelError, first_line
 from sscodec.common.model_files import ENCODER_STREAM, MODEL_CARD, PRECISIONS, is_export
 from sscodec.common.text import plural
-from sscodec.export.calibration import audio_files, load_clips
+from sscodec.export.calibration import load_clips
 from sscodec.export.context_model import write_context_model
 from sscodec.export.errors import ExportError
 from sscodec.export.metadata import read_fingerprint
@@ -338,7 +338,7 @@ def _clip_files(folder: Path | None, option: str, limit: int | None = None) -> l
     the whole export, after its graphs were made). A usage error if none opens."""
     if folder is None:
         return []
-    files = audio_files(folder)
+    files = audio_files_below(folder)
     if not files:
         raise click.BadParameter(f"{folder}: no audio files", param_hint=option)
     readable = []

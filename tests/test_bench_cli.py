@@ -272,13 +272,15 @@ def test_a_set_with_undecodable_files_names_them_all_at_once(clips: Path, tmp_pa
     for clip in clips.iterdir():
         (folder / clip.name).symlink_to(clip)
     (folder / "a_broken.wav").write_bytes(b"RIFF not really a wave file")
-    (folder / "b_empty.flac").write_bytes(b"")
+    (folder / "session 2").mkdir()  # sub-folders are read too (found from outside: they were left out)
+    (folder / "session 2" / "b_empty.flac").write_bytes(b"")
     with pytest.raises(SystemExit) as exit_info:
         main(["quality", "--audio", str(folder), "--no-dnsmos", "--json", str(tmp_path / "q.json")])
     err = capsys.readouterr().err
     assert exit_info.value.code == 1, err
     assert err.count("\n") == 1 and err.startswith("codec-bench: error: ") and "a_broken.wav" in err, err
-    assert "(and 1 more of the 4 files)" in err, err
+    # Every file to fix named (found from outside: only a count, so one run per file to find them).
+    assert f"(and 1 more of the 4 files: {folder / 'session 2' / 'b_empty.flac'})" in err, err
     assert not (tmp_path / "q.json").exists()
 
 
@@ -333,7 +335,7 @@ def test_quality_refuses_clips_too_short_to_score(tiny: Path, tmp_path: Path,
     err = _usage_error(["quality", "--model", str(tiny), "--audio", str(folder), "--no-dnsmos",
                         "--json", str(tmp_path / "q.json")], capsys, code=1)
     assert (f"{folder / 'a.wav'}: 0.3 s of audio, shorter than the 0.5 s a clip needs to be scored (STOI and PESQ) "
-            "(and 1 more of the 2 files)") in err
+            f"(and 1 more of the 2 files: {folder / 'b.wav'})") in err
 
 
 def test_quality_of_a_silent_set_writes_every_result(tiny: Path, tmp_path: Path) -> None:

@@ -22,11 +22,11 @@ from sscodec.codec.checkpoint import load_codec, save_codec
 from sscodec.codec.config import CodecConfig, preset
 from sscodec.codec.fingerprint import codec_fingerprint
 from sscodec.codec.model import Codec
+from sscodec.common.audio import audio_files_below
 from sscodec.common.bundled import EXAMPLE_CLIP
 from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.export import cli, int8
-from sscodec.export.calibration import audio_files
 from sscodec.export.cli import main
 from sscodec.export.context_model import write_context_model
 from sscodec.export.probe import probe_signal
@@ -50,7 +50,7 @@ def checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def calibration_dir(tmp_path_factory, telugu_val) -> Path:
     folder = tmp_path_factory.mktemp("calibration")
-    for clip in audio_files(telugu_val)[:2]:
+    for clip in audio_files_below(telugu_val)[:2]:
         shutil.copy(clip, folder)
     return folder
 
@@ -155,10 +155,12 @@ def test_tables_only_rewrites_the_tables_of_an_export(full_run, tmp_path: Path) 
     # The same clips count the same tables: no file loses its tables (found from outside: the note said so anyway).
     assert result.exit_code == 0 and (folder / TABLES_FILE).read_bytes() == before and "note:" not in result.stdout
     speech = tmp_path / "speech"
-    speech.mkdir()
+    (speech / "session 2").mkdir(parents=True)
     shutil.copy(EXAMPLE_CLIP, speech / "a.flac")
-    soundfile.write(speech / "b.wav", soundfile.read(EXAMPLE_CLIP)[0][::-1], 16000)  # other codes
+    # In a sub-folder, as codec-train reads them (found from outside: only the top level was read).
+    soundfile.write(speech / "session 2" / "b.wav", soundfile.read(EXAMPLE_CLIP)[0][::-1], 16000)  # other codes
     result = _run("--tables-only", "--out", str(folder), "--tables-dir", str(speech))
+    assert "entropy tables from 672 frames of 2 clips" in result.stdout, result.stdout
     assert "note: files coded with the previous entropy_tables.npz decode only with a copy of them" in result.stdout
     assert (folder / TABLES_FILE).read_bytes() != before
     # Found from outside: clips shorter than a frame replaced the tables with ones counted from 0 frames, and
@@ -317,7 +319,7 @@ def test_a_re_export_of_the_same_checkpoint_is_the_same_codec(
     assert _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(again), "--opset", "20").exit_code == 0
     fingerprints = {CodecModel(folder).fingerprint for folder in (out, again, out / "fp16", out / "int8")}
     assert len(fingerprints) == 1
-    clip = audio_files(calibration_dir)[0]
+    clip = audio_files_below(calibration_dir)[0]
     encoded, decoded = tmp_path / "clip.sscb", tmp_path / "clip.wav"
     bin_dir = Path(sys.executable).parent
     done = subprocess.run([bin_dir / "codec-encode", clip, encoded, "--model", out, "--raw"], capture_output=True,
@@ -498,7 +500,7 @@ def test_a_re_export_of_the_same_model_keeps_its_tables_and_context_model(
     out, _ = full_run
     folder = tmp_path / "model"
     shutil.copytree(out, folder, ignore=shutil.ignore_patterns("fp16", "int8"))
-    write_context_model(folder, audio_files(calibration_dir)[:1], hidden=8, epochs=1, progress=lambda line: None)
+    write_context_model(folder, audio_files_below(calibration_dir)[:1], hidden=8, epochs=1, progress=lambda line: None)
     (folder / "MODEL_CARD.md").write_text("# this model\n")
     coders = {name: (folder / name).read_bytes() for name in (TABLES_FILE, CONTEXT_FILE)}
     result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(folder), "--fp16")
@@ -511,7 +513,7 @@ def test_a_re_export_of_the_same_model_keeps_its_tables_and_context_model(
     # New speech rebuilds them, and a context model is then only there when asked for.
     speech = tmp_path / "speech"
     speech.mkdir()
-    shutil.copy(audio_files(calibration_dir)[0], speech)  # the export's tables came from both clips
+    shutil.copy(audio_files_below(calibration_dir)[0], speech)  # the export's tables came from both clips
     result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(folder), "--tables-dir", str(speech))
     assert result.exit_code == 0, result.output
     # The tables are rebuilt, in fp16/ too, which stays (the same model at lower precision), as does the context

@@ -12,7 +12,8 @@ import torch
 
 from sscodec.codec.config import CodecConfig, preset
 from sscodec.codec.model import Codec
-from sscodec.export.calibration import audio_files, load_clips
+from sscodec.common.audio import audio_files_below
+from sscodec.export.calibration import load_clips
 from sscodec.export.errors import UnsupportedConfigError
 from sscodec.export.graphs import graph_specs
 from sscodec.export.onnx_export import DEFAULT_OPSET, ExportResult, export_codec, export_graph
@@ -66,7 +67,7 @@ def sessions(exported) -> dict[str, ort.InferenceSession]:
 @pytest.fixture(scope="module")
 def speech(telugu_val) -> list[np.ndarray]:
     """Four real clips of whole frames, 2 to 5 s each."""
-    clips = load_clips(audio_files(telugu_val), 16_000, 320, max_clips=4, max_seconds=5.0)
+    clips = load_clips(audio_files_below(telugu_val), 16_000, 320, max_clips=4, max_seconds=5.0)
     assert len(clips) == 4 and all(len(clip) >= 320 for clip in clips)
     return clips
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sscodec.common.audio import AUDIO_SUFFIXES, AudioFileError, AudioInfo, probe_audio
+from sscodec.common.audio import AudioFileError, AudioInfo, audio_files_below, probe_audio
 
 CACHE_VERSION = 1
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def list_audio_files(root: Path) -> list[Path]:
                 else:
                     first_line[path] = number
         return list(first_line)
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    return audio_files_below(root)
 
 
 def _listed_name(path: Path, root: Path) -> str:
