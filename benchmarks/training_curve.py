@@ -103,8 +103,8 @@ def read_metrics(run_dir: Path) -> list[dict]:
     """The run's validations in step order (a resumed run may repeat a step: the later row wins)."""
     path = run_dir / METRICS_FILE
     if not path.exists() and (run_dir / "latest.pt").is_file():
-        raise BenchError(f"{run_dir}: the run has no {METRICS_FILE}: it never validated (--no_validation), so it "
-                         "has no curve")
+        raise BenchError(f"{run_dir}: the run has no {METRICS_FILE}: it never validated (--no_validation, or no "
+                         "clips it could score), so it has no curve")
     try:
         lines = path.read_text().splitlines()
     except OSError as error:

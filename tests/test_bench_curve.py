@@ -164,7 +164,7 @@ def test_a_bad_run_folder_is_one_line(runs: Path, tmp_path: Path, capsys: pytest
     assert err.startswith("codec-bench: error:") and "\n" not in err and "Traceback" not in err
     assert str(run) in err
     if fault == "no metrics":  # found from outside: "cannot read the run's metrics (No such file or directory)"
-        assert "the run has no metrics.jsonl: it never validated (--no_validation)" in err
+        assert "the run has no metrics.jsonl: it never validated (--no_validation, or no clips it could score), so it has no curve" in err
 
 
 def test_a_root_whose_weights_were_replaced_is_named_by_its_fingerprint_and_not_scored(

@@ -422,6 +422,20 @@ class Trainer:
         return manifests if manifests is not None else build()
 
     def _validation_clips(self, held: list, reader: CropReader) -> list[Tensor]:
+        """The clips every validation scores; none (validation off, with a warning) when every one is silent or
+        none could be read (found from outside: a silent held-out file logged SNR nan at every validation and
+        chose best.pt by the mel distance of silence; an unreadable one left the run unvalidated without a word)."""
+        clips = self._candidate_clips(held, reader)
+        if clips and not all(bool(silent(clip[None])[0]) for clip in clips):
+            return clips
+        if self.dist.is_main and (held or self.config.val_dir):
+            source = self.config.val_dir or self.dir / VALIDATION_LISTING
+            log.warning("validation: off: %s", f"every clip of {source} is silent (under -80 dBFS), so there is "
+                        "nothing to score" if clips else f"none of the held-out files ({source}) could be read")
+            log.warning("validation: best.pt is the latest model; pass --val_dir with speech to validate")
+        return []
+
+    def _candidate_clips(self, held: list, reader: CropReader) -> list[Tensor]:
         config = self.config
         if config.val_dir:
             clips = load_validation(Path(config.val_dir), reader.sample_rate, config.val_clips)
