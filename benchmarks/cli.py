@@ -170,7 +170,7 @@ def latency(
         audio, audio_source = probe_signal(info.sample_rate, LATENCY_AUDIO_SECONDS), "synthetic probe signal"
     calibration = _calibration(calibration_dir, info) if calibration_dir else None
     with tempfile.TemporaryDirectory(prefix="codec-bench-export-") as work:
-        variants = precision_variants(model_dir, checkpoint, calibration, Path(work))
+        variants = precision_variants(model_dir, checkpoint, calibration, Path(work), _stage)
         _stage(f"timing ONNX Runtime: {', '.join(v.precision for v in variants)} at "
                f"{', '.join(map(str, thread_counts()))} thread(s), chunks of {', '.join(map(str, CHUNK_FRAMES))} "
                f"frames, {chunks} chunks each ...")

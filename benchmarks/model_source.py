@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sscodec.stream.model_dir import resolve_model_dir, stream_graph_paths
 CHECKPOINT_NAME = "codec.pt"  # the model-only checkpoint a bundled model folder may carry
 GRAPHS = ("encoder.onnx", "decoder.onnx", "encoder_stream.onnx", "decoder_stream.onnx")
 REDUCED = ("fp16", "int8")
+NO_CALIBRATION = "int8 export needs calibration clips (--calibration-dir)"
 
 
 @dataclass(frozen=True)
@@ -93,18 +95,22 @@ def load_model(checkpoint: Path):
 
 
 def precision_variants(
-    model_dir: Path, checkpoint: Path | None, calibration: list[np.ndarray] | None, work_dir: Path
+    model_dir: Path, checkpoint: Path | None, calibration: list[np.ndarray] | None, work_dir: Path,
+    progress: Callable[[str], None] = lambda line: None,
 ) -> list[Variant]:
-    """fp32 (the folder itself), fp16 and int8: found in DIR/fp16 and DIR/int8, or exported now into `work_dir`."""
+    """fp32 (the folder itself), fp16 and int8: found in DIR/fp16 and DIR/int8, or exported now into `work_dir`
+    (minutes for a trained model, so `progress` gets a line before: found from outside, a run was silent for six
+    minutes and looked hung)."""
     variants = [Variant("fp32", model_dir, f"{model_dir}")]
     missing = [p for p in REDUCED if not _has_stream_graphs(model_dir / p)]
     found = {p: Variant(p, model_dir / p, f"{model_dir / p}") for p in REDUCED if p not in missing}
-    made = _export_missing(missing, checkpoint, calibration, work_dir)
+    made = _export_missing(missing, checkpoint, calibration, work_dir, progress)
     return variants + [found.get(p) or made[p] for p in REDUCED]
 
 
 def _export_missing(
-    missing: list[str], checkpoint: Path | None, calibration: list[np.ndarray] | None, work_dir: Path
+    missing: list[str], checkpoint: Path | None, calibration: list[np.ndarray] | None, work_dir: Path,
+    progress: Callable[[str], None],
 ) -> dict[str, Variant]:
     """Export the missing precisions from the checkpoint with export_codec, or say why they cannot be."""
     if not missing:
@@ -122,6 +128,10 @@ def _export_missing(
             p: Variant(p, None, "not in the model folder and torch/onnx are not installed") for p in missing
         }
     want_int8 = "int8" in missing and bool(calibration)
+    if "fp16" not in missing and not want_int8:  # int8 alone, without clips: no fp32 export for nothing
+        return {"int8": Variant("int8", None, NO_CALIBRATION)}
+    progress(f"exporting {' and '.join(p for p in missing if p != 'int8' or want_int8)} from {checkpoint} (not in "
+             "the model folder) ...")
     quiet_exporter_logs()  # found from outside: 16 lines of torch's exporter advice amid the benchmark's output
     model = load_model(checkpoint)
     refused = None
@@ -136,7 +146,7 @@ def _export_missing(
     result = {p: Variant(p, work_dir / p, made) for p in missing if p != "int8" or want_int8}
     if "int8" in missing and not want_int8:
         result["int8"] = Variant(
-            "int8", None, refused or "int8 export needs calibration clips (--calibration-dir)"
+            "int8", None, refused or NO_CALIBRATION
         )
     return result
 

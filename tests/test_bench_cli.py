@@ -13,7 +13,7 @@ import torch
 
 from sscodec.benchmarks.cli import main
 from sscodec.benchmarks.latency import torch_cases
-from sscodec.benchmarks.model_source import load_model
+from sscodec.benchmarks.model_source import load_model, precision_variants
 from sscodec.codec.checkpoint import save_codec
 from sscodec.codec.config import preset
 from sscodec.codec.model import Codec
@@ -465,3 +465,13 @@ def test_quality_scores_every_codebook_count_of_a_model_with_fewer_than_twelve(c
          "--json", str(tmp_path / "q.json")])
     (clip_set,) = read_results(tmp_path / "q.json")["sets"]
     assert [c["codebooks"] for c in clip_set["conditions"] if c["codec"] == "codec"] == [1, 2, 3, 4]
+
+
+def test_precision_variants_say_before_exporting_from_the_checkpoint(tiny: Path, tmp_path: Path) -> None:
+    """Found from outside: `latency --checkpoint` exported for minutes without a line, and looked hung."""
+    lines: list[str] = []
+    variants = precision_variants(tiny, tiny.parent / "tiny.pt", None, tmp_path, lines.append)
+    assert lines == [f"exporting fp16 from {tiny.parent / 'tiny.pt'} (not in the model folder) ..."]
+    by_precision = {v.precision: v for v in variants}
+    assert by_precision["fp16"].directory == tmp_path / "fp16" and (tmp_path / "fp16" / "decoder_stream.onnx").is_file()
+    assert by_precision["int8"].directory is None and "calibration clips" in by_precision["int8"].source
