@@ -38,24 +38,23 @@ def read_clip_files(files: list[Path], sample_rate: int, min_seconds: float = 0.
     Raises AudioFileError with the first fault and the names of the other files that cannot be used, after trying
     them all (a set is scored whole or not at all, and one error tells a user every file to fix, not one per run:
     found from outside, a count of the others took a run per file to find them)."""
-    clips, faults, unusable = {}, [], []
+    clips, faults = {}, []  # faults: (file, what is wrong with it)
     for path in files:
         try:
             audio = read_audio(path, sample_rate)
         except AudioFileError as error:
-            faults.append(str(error))
-            unusable.append(path)
+            faults.append((path, str(error)))
             continue
         if audio.size < min_seconds * sample_rate:
-            faults.append(f"{path}: {audio.size / sample_rate:.3g} s of audio, shorter than the {min_seconds:g} s "
-                          f"a clip needs to be scored (STOI and PESQ)")
-            unusable.append(path)
+            short = (f"{path}: {audio.size / sample_rate:.3g} s of audio, shorter than the {min_seconds:g} s a "
+                     "clip needs to be scored (STOI and PESQ)")
+            faults.append((path, short))
         else:
             clips[str(path.relative_to(root)) if root else path.name] = audio
     if faults:
-        others = (f" (and {len(faults) - 1} more of the {len(files)} files: {', '.join(map(str, unusable[1:]))})"
-                  if len(faults) > 1 else "")
-        raise AudioFileError(f"{faults[0]}{others}")
+        others = (f" (and {len(faults) - 1} more of the {len(files)} files: "
+                  f"{', '.join(str(path) for path, _ in faults[1:])})" if len(faults) > 1 else "")
+        raise AudioFileError(f"{faults[0][1]}{others}")
     return clips
 
 

@@ -33,6 +33,7 @@ MAX_PIPED_BYTES = 4 << 30
 # The audio files the tools pick up from a folder (what libsndfile decodes).
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3"})
 
+
 def audio_files_below(root: Path) -> list[Path]:
     """Every audio file (AUDIO_SUFFIXES, any case) in `root` and its sub-folders, sorted: the files of a folder
     of recordings for codec-train, codec-export and codec-bench alike (found from outside: export and the benchmarks

@@ -8,9 +8,11 @@ import numpy as np
 
 from sscodec.common.audio import read_audio
 
+CALIBRATION_CLIPS = 12  # int8 calibration's clips (`load_clips`' default)
+
 
 def load_clips(
-    files: list[Path], sample_rate: int, frame_size: int, max_clips: int = 12, max_seconds: float = 8.0
+    files: list[Path], sample_rate: int, frame_size: int, max_clips: int = CALIBRATION_CLIPS, max_seconds: float = 8.0
 ) -> list[np.ndarray]:
     """Up to `max_clips` mono float32 clips, each cut to at most `max_seconds` and to whole frames.
 

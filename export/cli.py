@@ -39,7 +39,7 @@ from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.common.errors import ModelError, first_line
 from sscodec.common.model_files import ENCODER_STREAM, MODEL_CARD, PRECISIONS, is_export
 from sscodec.common.text import plural
-from sscodec.export.calibration import load_clips
+from sscodec.export.calibration import CALIBRATION_CLIPS, load_clips
 from sscodec.export.context_model import write_context_model
 from sscodec.export.errors import ExportError
 from sscodec.export.metadata import read_fingerprint
@@ -181,8 +181,8 @@ def main(
     elif tables_dir is None:  # the tables' clips are this folder's: probed once, so a skipped file is one line
         files = table_files   # (found from outside: every "skipping" line came twice)
     else:
-        files = _clip_files(calibration_dir, "--calibration-dir")
-    validation_files = _clip_files(validation_dir, "--validation-dir")
+        files = _clip_files(calibration_dir, "--calibration-dir", CALIBRATION_CLIPS)
+    validation_files = _clip_files(validation_dir, "--validation-dir", VALIDATION_CLIPS)
     quiet_exporter_logs()
     try:
         model = load_codec(checkpoint_option(checkpoint))
