@@ -428,10 +428,14 @@ def test_precisions_exported_on_the_spot_keep_the_exporters_advice_off_the_outpu
     from sscodec.benchmarks.model_source import _export_missing
 
     capfd.readouterr()
-    made = _export_missing(["fp16"], tiny.parent / "tiny.pt", None, tmp_path / "work")
+    said: list[str] = []
+    made = _export_missing(["fp16"], tiny.parent / "tiny.pt", None, tmp_path / "work", said.append)
     assert (made["fp16"].directory / "encoder_stream.onnx").is_file()
     out, err = capfd.readouterr()
     assert "torchvision" not in err + out and "W1" not in err, err[-2000:]
+    # The one line it does say goes through the caller's progress channel, not around it.
+    assert said == [f"exporting fp16 from {tiny.parent / 'tiny.pt'} (not in the model folder) ..."], said
+    assert "exporting" not in err + out, err[-2000:]
 
 
 def test_latency_refuses_a_checkpoint_of_another_model(tiny: Path, tmp_path: Path,
