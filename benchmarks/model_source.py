@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,21 +65,9 @@ def _check_config(checkpoint: Path, codec_config: dict) -> None:
     except (TypeError, ValueError, KeyError) as error:
         raise BenchError(f"{checkpoint}: invalid codec config ({error})") from None
     if saved != graphs:
-        differences = "; ".join(f"{name} {_value(getattr(saved, name))}, not {_value(getattr(graphs, name))}"
-                                for name in _compared_fields(saved) if getattr(saved, name) != getattr(graphs, name))
-        raise BenchError(f"{checkpoint}: a codec configured unlike the model's graphs ({differences}): its PyTorch "
-                         "timings and fp16/int8 exports would be another model's; pass the checkpoint they were "
-                         "exported from")
-
-
-def _compared_fields(config) -> list[str]:
-    """The config fields that tell two codecs apart (the preset's name does not)."""
-    return [f.name for f in dataclasses.fields(config) if f.compare]
-
-
-def _value(value: object) -> str:
-    """A config value as the message shows it: tuples as comma-separated numbers."""
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        raise BenchError(f"{checkpoint}: a codec configured unlike the model's graphs ({saved.differences(graphs)}): "
+                         "its PyTorch timings and fp16/int8 exports would be another model's; pass the checkpoint "
+                         "they were exported from")
 
 
 def load_model(checkpoint: Path):

@@ -140,7 +140,7 @@ def load_codec(path: str | os.PathLike, config: CodecConfig | None = None) -> Co
     except (TypeError, ValueError, KeyError) as error:
         raise CheckpointError(f"{path}: invalid codec config ({error})") from None
     if config is not None and saved != config:
-        raise CheckpointError(f"{path}: checkpoint config {saved.to_json()} does not match {config.to_json()}")
+        raise CheckpointError(f"{path}: a codec configured unlike the one expected ({saved.differences(config)})")
     model = Codec(saved)
     if payload.get("weight_norm_folded"):
         model.fold_weight_norm()

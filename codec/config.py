@@ -64,6 +64,15 @@ class CodecConfig:
         """The most codebooks whose raw bitrate fits `kbps` (see `CodeRate.codebooks_for_bitrate`)."""
         return self.rate.codebooks_for_bitrate(kbps)
 
+    def differences(self, other: CodecConfig) -> str:
+        """The fields in which this config differs from `other`, e.g. "channels 30, not 16; strides 2,5,8, not 4,5,4"
+        ('' when the two build the same codec: the preset's name is not compared)."""
+        def shown(value: object) -> str:
+            return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+        return "; ".join(f"{f.name} {shown(getattr(self, f.name))}, not {shown(getattr(other, f.name))}"
+                         for f in dataclasses.fields(self) if f.compare and getattr(self, f.name) != getattr(other, f.name))
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -53,8 +54,15 @@ def test_a_pickled_object_is_refused_without_running_it(tmp_path: Path) -> None:
 
 def test_mismatched_config_and_weights_are_clear_errors(tmp_path: Path) -> None:
     save_codec(_model("tiny"), tmp_path / "tiny.pt")
-    with pytest.raises(CheckpointError, match="does not match"):
+    # Found from outside: the refusal printed both whole configs as JSON; it names the fields that differ.
+    with pytest.raises(CheckpointError) as refused:
         load_codec(tmp_path / "tiny.pt", config=preset("small"))
+    tiny, small = preset("tiny"), preset("small")
+    assert str(refused.value) == (f"{tmp_path / 'tiny.pt'}: a codec configured unlike the one expected (channels "
+                                  f"{tiny.channels}, not {small.channels}; latent_dim {tiny.latent_dim}, not "
+                                  f"{small.latent_dim})"), refused.value
+    # The preset's name alone is no difference.
+    assert isinstance(load_codec(tmp_path / "tiny.pt", config=replace(tiny, preset="custom")), Codec)
     payload = codec_payload(_model("tiny"))
     payload["config"] = preset("small").to_dict()
     torch.save(payload, tmp_path / "lying.pt")
