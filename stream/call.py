@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +34,7 @@ from sscodec.stream.model import CodecModel
 from sscodec.stream.netsim import NetworkConditions
 from sscodec.stream.runtime import RuntimeOptions
 from sscodec.stream.signalling import (
+    OFFER_PATH,
     Hello,
     OfferRefused,
     SignallingServer,
@@ -106,6 +107,11 @@ def check_call_url(text: str) -> str:
         valid = False
     if not valid:
         raise ValueError(f"expected http://HOST:PORT (port 1-65535), got {text!r}")
+    # Found from outside: the README's `POST /offer` pasted into the URL was called at /offer/offer, and the 404
+    # was reported as "is not codec-stream --answer".
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"expected http://HOST:PORT without a path or query (the offer goes to its "
+                         f"{OFFER_PATH}), got {text!r}")
     return text
 
 
@@ -124,12 +130,19 @@ async def _run(setup: CallSetup, announce: Callable[[str], None]) -> CallOutcome
         raise CodebookChoiceError(str(error)) from None
     if (note := bitrate_cap_note(info, setup.bitrate_kbps)) is not None:
         announce(note)
+    piped: Iterator[np.ndarray] | None = None
     if setup.input_path is not None:
-        # Decoded once through now (constant memory), as it will be sent: an unreadable, empty or damaged input,
-        # or one with NaN or Inf samples (the check every file reader makes), fails before listening or calling,
-        # not once the peer is waiting.
-        for _block in read_audio_blocks(setup.input_path, info.sample_rate):
-            pass
+        blocks = read_audio_blocks(setup.input_path, info.sample_rate)  # opened: a file that is not audio fails now
+        if setup.input_path.is_file():
+            # Decoded once through now (constant memory), as it will be sent: an unreadable, empty or damaged
+            # input, or one with NaN or Inf samples (the check every file reader makes), fails before listening or
+            # calling, not once the peer is waiting.
+            for _block in blocks:
+                pass
+        else:
+            # A pipe can be read only once: its header is checked now and the call sends it as it flows (found
+            # from outside: the check above read piped WAV to its end, and the accepted call then failed).
+            piped = blocks
     else:  # --mic: no PortAudio, no sound card or an unusable device fails now, not once the call is accepted
         supported_rate(setup.devices, info.sample_rate)
     hello = Hello(
@@ -157,7 +170,7 @@ async def _run(setup: CallSetup, announce: Callable[[str], None]) -> CallOutcome
             refused = ", ".join(f"{k} {v}" for k, v in sorted(server.refused.items())) if server else ""
             announce(f"no call{f' (offers refused: {refused})' if refused else ''}")
             return CallOutcome(None, None)
-        outcome = await _converse(setup, model, codebooks, link, peer, stop, announce)
+        outcome = await _converse(setup, model, codebooks, link, peer, stop, announce, piped)
     finally:
         if server is not None:
             await server.close()
@@ -271,8 +284,10 @@ async def _converse(
     peer: Hello,
     stop: asyncio.Event,
     announce: Callable[[str], None],
+    piped: Iterator[np.ndarray] | None,
 ) -> CallOutcome:
-    """Run the connected call to its end and hang up."""
+    """Run the connected call to its end and hang up; `piped`: the input's blocks when it is a pipe, opened
+    already (a file is opened again here)."""
     device: DeviceAudio | None = None
     file_sink: FileSink | None = None
     quiet = ExitStack()
@@ -285,7 +300,8 @@ async def _converse(
             source: CallSource = device
             sink: CallSink = device
         else:
-            source = FileSource(setup.input_path, model.info, setup.chunk_frames)
+            blocks = piped or read_audio_blocks(setup.input_path, model.info.sample_rate)
+            source = FileSource(blocks, model.info, setup.chunk_frames)
             file_sink = FileSink(setup.output_path, model.info.sample_rate) if setup.output_path else None
             sink = file_sink if file_sink is not None else _Discard()
         session = CallSession(

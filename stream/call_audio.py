@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any, Protocol
 
 import numpy as np
 
-from sscodec.common.audio import AudioWriter, audio_output, read_audio_blocks
+from sscodec.common.audio import AudioWriter, audio_output
 from sscodec.common.resample import LIVE_QUALITY, StreamResampler
 from sscodec.stream.chunker import Chunker
 from sscodec.stream.devices import abandon_portaudio, supported_rate
@@ -56,13 +57,13 @@ class CallSink(Protocol):
 
 
 class FileSource:
-    """An audio file (any format soundfile reads), mixed to mono at the model's rate, in chunks; the last is
-    zero-padded to whole frames. AudioFileError for a file that cannot be decoded."""
+    """An audio file's blocks (`read_audio_blocks` at the model's rate) in chunks; the last is zero-padded to whole
+    frames. AudioFileError from `next_chunk` for a file that cannot be decoded."""
 
     live = False
 
-    def __init__(self, path: str | os.PathLike, info: ModelInfo, chunk_frames: int) -> None:
-        self._blocks = read_audio_blocks(path, info.sample_rate)
+    def __init__(self, blocks: Iterator[np.ndarray], info: ModelInfo, chunk_frames: int) -> None:
+        self._blocks = blocks
         self._chunker = Chunker(chunk_frames * info.frame_size, info.frame_size)
         self._ready: deque[np.ndarray] = deque()
         self._ended = False

@@ -201,7 +201,7 @@ class CallSession:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(finished, *tasks, return_exceptions=True)
-            self._release_held()  # a call that ended without the peer's END: what was concealed was heard
+            self._cut_at_newest()
         return self._error
 
     async def _send_loop(self) -> None:
@@ -284,6 +284,16 @@ class CallSession:
             return
         self._release_held()
         self.sink.write(audio)
+
+    def _cut_at_newest(self) -> None:
+        """A call that ended without the peer's END (hung up, gone silent, interrupted) ends the peer's stream at its
+        newest packet received: nothing after it is known to have been sent, so slots concealed past it are neither
+        loss (RFC 3550 counts loss up to the highest sequence received) nor written to a timeline sink. Found from
+        outside: a killed peer's 10 s silence timeout was reported as 65.8 % loss and recorded as 10 s of audio."""
+        newest = self.buffer.highest_received
+        if self._peer_end is None and newest is not None:
+            self.buffer.end(self.buffer.wire_sequence(newest), self._loop.time() * 1000)
+        self._release_held(self.buffer.last_sequence)
 
     def _release_held(self, last_sequence: int | None = None) -> None:
         """Write the held slots up to `last_sequence` (all when None); those after it were past the peer's end."""

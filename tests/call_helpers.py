@@ -19,10 +19,10 @@ URL = re.compile(r"waiting for a call at (http://\S+) \(token (\S+)\)")
 class StreamProcess:
     """A codec-stream process whose stdout lines are collected as they come."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], stdin: int | None = None) -> None:
         self.args = args
         self.process = subprocess.Popen(
-            [str(SCRIPT), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [str(SCRIPT), *args], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.stdout: list[str] = []
@@ -80,9 +80,10 @@ class StreamProcess:
         return float("nan")
 
 
-def answer(args: list[str], timeout_s: float = 60.0) -> tuple[StreamProcess, str, str]:
-    """Start `codec-stream --answer 127.0.0.1:0 ARGS`; the process, the URL it printed and the token."""
-    process = StreamProcess(["--answer", "127.0.0.1:0", *args])
+def answer(args: list[str], timeout_s: float = 60.0, stdin: int | None = None) -> tuple[StreamProcess, str, str]:
+    """Start `codec-stream --answer 127.0.0.1:0 ARGS` (standard input from the file descriptor `stdin`, if given);
+    the process, the URL it printed and the token."""
+    process = StreamProcess(["--answer", "127.0.0.1:0", *args], stdin)
     found = process.wait_for(URL, timeout_s)
     return process, found.group(1), found.group(2)
 

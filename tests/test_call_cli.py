@@ -153,6 +153,31 @@ def test_a_caller_writes_what_it_hears_to_standard_output_as_wav(tiny_model: Pat
     assert soundfile.info(tmp_path / "heard.wav").frames == stats["start_offset_samples"] + stats["peer_samples"]
 
 
+def test_a_call_sends_wav_piped_to_its_standard_input(tiny_model: Path, clips, tmp_path: Path) -> None:
+    # Found from outside: `cat talk.wav | codec-stream --answer ... --input -` accepted the call, then failed with
+    # "/dev/stdin: cannot decode audio ... pipe WAV, or give a file": the check before listening had read the
+    # pipe to its end. A pipe is read once, as it flows, and is what the peer hears.
+    first, second = clips
+    common = ["--model", str(tiny_model), "--min-playout-delay", "300"]
+    read_end, write_end = os.pipe()
+    feeder = threading.Thread(target=lambda: (os.write(write_end, first.read_bytes()), os.close(write_end)))
+    feeder.start()
+    try:
+        answering, url, token = answer(["--input", "-", *common], stdin=read_end)
+    finally:
+        os.close(read_end)
+    calling = StreamProcess(["--call", url, "--token", token, "--input", str(second), *common,
+                             "--output", str(tmp_path / "heard.wav"), "--stats-json", str(tmp_path / "b.json")])
+    for process in (calling, answering):
+        code, err = process.finish(120)
+        assert code == 0 and err == "", err
+    feeder.join(10)
+    stats = json.loads((tmp_path / "b.json").read_text())
+    assert stats["call"]["ended_by"] == "end of both streams" and stats["loss"] == 0 and stats["concealed"] == 0
+    np.testing.assert_allclose(received(tmp_path / "heard.wav", stats), streamed(first, tiny_model, tmp_path),
+                               atol=1e-4, rtol=0)
+
+
 def test_a_stream_whose_every_packet_is_lost_counts_them_and_keeps_its_length(tiny_model: Path,
                                                                                tmp_path: Path) -> None:
     # Found from outside: a peer stream of one packet, dropped by --simulate, ended "received 0 packets, lost 0
@@ -394,6 +419,13 @@ def test_a_nan_input_is_refused_before_listening_or_calling(
         (["--call", "http://127.0.0.1:0"], 2, "expected http://HOST:PORT (port 1-65535)"),
         (["--call", "http://[::1:18999"], 2, "expected http://HOST:PORT (port 1-65535), got 'http://[::1:18999'"),
         (["--call", "http://user:pw@127.0.0.1:18999"], 2, "expected http://HOST:PORT (port 1-65535), got"),
+        # Found from outside: a path (the README's `POST /offer`) or a query was called and got "is not
+        # codec-stream --answer (it answered the offer with HTTP 404)"; a trailing / is still the address.
+        (["--call", "http://127.0.0.1:18999/offer"], 2,
+         ("expected http://HOST:PORT without a path or query (the offer goes to its /offer), got "
+          "'http://127.0.0.1:18999/offer'")),
+        (["--call", "http://127.0.0.1:18999/?x=1"], 2, "expected http://HOST:PORT without a path or query"),
+        (["--call", "http://127.0.0.1:1/"], 1, "cannot reach http://127.0.0.1:1/"),
         (["--answer", "http://127.0.0.1:18090"], 2, "--answer takes HOST:PORT, not a URL"),
         (["--answer", "127.0.0.1:0", "--token", ""], 2, "--token is empty: leave it out for a random one"),
         (["--call", "http://127.0.0.1:1", "--simulate", "loss=2"], 2, "loss must be in [0, 1)"),

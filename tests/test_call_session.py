@@ -12,6 +12,7 @@ import soundfile
 from test_stream_live import opener
 from test_stream_model import export_tiny_model
 
+from sscodec.common.audio import read_audio_blocks
 from sscodec.stream.call_audio import DeviceAudio, FileSource
 from sscodec.stream.call_session import CallSession
 from sscodec.stream.call_wire import end_ack_message, end_message, media_message
@@ -34,16 +35,16 @@ class Recorder:
         self.audio.append(audio)
 
 
-def _session(tmp_path: Path) -> tuple[CallSession, CodecModel, list[bytes]]:
+def _session(tmp_path: Path, silence_timeout_s: float = 60.0) -> tuple[CallSession, CodecModel, list[bytes]]:
     model = CodecModel(export_tiny_model())
     clip = tmp_path / "one_frame.wav"
     soundfile.write(clip, np.full(model.info.frame_size, 0.1, dtype=np.float32), model.info.sample_rate)
     info = model.info
     peer = Hello("tiny", model.fingerprint, info.sample_rate, info.frame_size, info.n_codebooks, 1)
     control: list[bytes] = []
-    session = CallSession(model, info.n_codebooks, 1, peer, FileSource(clip, info, 1), Recorder(),
+    session = CallSession(model, info.n_codebooks, 1, peer, FileSource(read_audio_blocks(clip, info.sample_rate), info, 1), Recorder(),
                           lambda data: None, control.append, "call", min_playout_delay_ms=0.0,
-                          silence_timeout_s=60.0)
+                          silence_timeout_s=silence_timeout_s)
     return session, model, control
 
 
@@ -79,6 +80,42 @@ def test_a_call_is_whole_only_when_the_peer_acknowledged_our_end(acknowledge: bo
     assert stats.call.ended_by == ended_by
     assert end_message(0, model.info.frame_size) in control  # our END was sent either way
     assert stats.call.packets_received == 1 and stats.call.peer_samples == model.info.frame_size
+
+
+@pytest.mark.parametrize("gap", [None, 2])
+def test_a_peer_that_goes_silent_is_not_counted_as_loss_after_its_last_packet(gap: int | None,
+                                                                             tmp_path: Path) -> None:
+    # Found from outside: a peer killed mid-call left the other side concealing until its silence timeout, and
+    # those slots were reported as packets lost (525, 65.8 %) and written to the recording (10 s of it). After the
+    # newest packet received nothing is known to have been sent (RFC 3550 counts loss up to the highest sequence
+    # received): a gap before it is loss, what follows it is not, in the counts or in the file.
+    session, model, _ = _session(tmp_path, silence_timeout_s=0.4)
+    frame = model.info.frame_size
+
+    async def peer_dies_after_six_packets() -> None:
+        encoder = StreamEncoder(model, model.info.n_codebooks)
+        await asyncio.sleep(0.05)  # the session has started
+        for sequence in range(6):
+            packet = encoder.encode(np.zeros(frame, np.float32))
+            if sequence != gap:
+                session.on_media(media_message(model.fingerprint, packet))
+            await asyncio.sleep(0.02)
+
+    async def both() -> str | None:
+        peer = asyncio.ensure_future(peer_dies_after_six_packets())
+        error = await asyncio.wait_for(session.run(), 10)
+        await peer
+        return error
+
+    error = asyncio.run(both())
+    assert error == "nothing from the peer for 0.4 s: the connection is lost"
+    call = session.stats().call
+    lost = 0 if gap is None else 1
+    # A stretch (the buffer growing its delay) is concealed too.
+    assert (call.packets_received, call.packets_lost, call.concealed) == (6 - lost, lost, lost + call.stretched), call
+    assert call.loss == pytest.approx(lost / 6)
+    recorded = sum(len(audio) for audio in session.sink.audio)
+    assert recorded == call.start_offset_samples + (6 + call.stretched - call.compressed) * frame
 
 
 def _call_on_a_fake_card(tmp_path: Path, seconds: float, **card: object) -> tuple[CallSession, DeviceAudio,
