@@ -274,11 +274,28 @@ def _blocks(handle: soundfile.SoundFile, path: Path, sample_rate: int, block_fra
     # declares says it did not. An MP3 without a length header declares an estimate, off by a few of its
     # 1,152-sample frames, hence the slack.
     declared = handle.frames
-    if frames < declared - max(declared // 100, 4 * 1152):
+    if frames < declared - max(declared // 100, 4 * 1152) and not _length_unknown(handle):
         raise AudioFileError(f"{name}: damaged: decoding stopped at {frames / handle.samplerate:.2f} s of the "
                              f"{declared / handle.samplerate:.2f} s it declares")
     if produced == 0:
         raise AudioFileError(f"{name}: shorter than one sample at {sample_rate} Hz")
+
+
+# Bytes per sample of the WAV encodings libsndfile writes and reads.
+_WAV_SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4,
+                     "FLOAT": 4, "DOUBLE": 8}
+# What a WAV streamed into a pipe holds in its RIFF and data sizes, which its writer cannot go back and fill in
+# (ffmpeg's `-f wav -`, among others): libsndfile then declares this many bytes of samples.
+_WAV_UNKNOWN_SIZE = 0xFFFFFFFF
+
+
+def _length_unknown(handle: soundfile.SoundFile) -> bool:
+    """The file is a WAV whose data size is the streaming placeholder: its declared length means nothing (found
+    from outside: such a WAV piped to codec-stream was "damaged: decoding stopped at 3.00 s of the 134217.73 s it
+    declares")."""
+    width = _WAV_SAMPLE_BYTES.get(handle.subtype)
+    return handle.format in ("WAV", "WAVEX") and width is not None and (
+        handle.frames == _WAV_UNKNOWN_SIZE // (width * handle.channels))
 
 
 def to_mono_rate(data: np.ndarray, rate: int, sample_rate: int, name: str = "audio") -> np.ndarray:

@@ -243,3 +243,30 @@ def test_an_mp3_damaged_midway_is_an_error_not_a_shorter_file(folder: Path, tmp_
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+@pytest.mark.parametrize(("subtype", "channels"), [("PCM_16", 1), ("PCM_24", 2), ("FLOAT", 1)])
+def test_a_piped_wav_of_unknown_length_is_read_to_its_end(subtype: str, channels: int, tmp_path: Path) -> None:
+    # Found from outside: a WAV written into a pipe cannot go back to fill in its sizes, so writers streaming one
+    # (ffmpeg's `-f wav -`, for one) leave 0xFFFFFFFF there; codec-stream --input - called it "damaged: decoding
+    # stopped at 3.00 s of the 134217.73 s it declares". A truncated WAV that states its length is still damaged.
+    speech = soundfile.read(EXAMPLE_CLIP, dtype="float32", frames=48000)[0]
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.repeat(speech[:, None], channels, axis=1), 16000, format="WAV", subtype=subtype)
+    sized = bytearray(buffer.getvalue())
+    data = sized.index(b"data")
+    unsized = bytearray(sized)
+    unsized[4:8] = unsized[data + 4 : data + 8] = (0xFFFFFFFF).to_bytes(4, "little")
+    codec_stream = str(Path(sys.executable).parent / "codec-stream")
+    for stdin, expected_code in ((bytes(unsized), 0), (bytes(sized[: len(sized) // 2]), 1)):
+        out = tmp_path / "out.wav"
+        out.unlink(missing_ok=True)
+        done = subprocess.run([codec_stream, "--input", "-", "--output", str(out)], input=stdin, capture_output=True,
+                              timeout=300, check=False)
+        err = done.stderr.decode()
+        assert done.returncode == expected_code, err
+        if expected_code == 0:
+            assert soundfile.info(out).frames == 48000, err
+        else:
+            assert err == ("codec-stream: error: /dev/stdin: damaged: decoding stopped at 1.50 s of the 3.00 s it "
+                           "declares\n"), err
