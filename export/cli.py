@@ -88,7 +88,8 @@ class OneLineErrors(click.Command):
 
 @click.command(cls=OneLineErrors, context_settings=command_settings())
 @click.option("--onnx", "to_onnx", is_flag=True, help="Export to ONNX (the only format so far).")
-@click.option("--checkpoint", metavar="FILE", help="Checkpoint written by codec-train (not with --tables-only).")
+@click.option("--checkpoint", metavar="FILE",
+              help="Checkpoint written by codec-train, or default for the bundled model's (not with --tables-only).")
 @click.option(
     "--out",
     "out_text",

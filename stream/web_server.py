@@ -206,10 +206,11 @@ class PageHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.NO_CONTENT, "application/json", b"", send_body=False, allow=allow)
 
     def do_PUT(self) -> None:
-        # Found from outside: without these the standard library answered "501 Unsupported method" in HTML.
+        # Found from outside: without these the standard library answered "501 Unsupported method" in HTML. Every
+        # method RFC 9110 and RFC 5789 define is one a path may not take (405); others are the library's 501.
         self._not_allowed()
 
-    do_DELETE = do_PATCH = do_PUT
+    do_DELETE = do_PATCH = do_TRACE = do_CONNECT = do_PUT
 
     def _allowed(self, path: str) -> str | None:
         """The methods `path` takes (Allow's value), None where nothing is there."""

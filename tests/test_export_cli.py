@@ -23,7 +23,7 @@ from sscodec.codec.config import CodecConfig, preset
 from sscodec.codec.fingerprint import codec_fingerprint
 from sscodec.codec.model import Codec
 from sscodec.common.audio import audio_files_below
-from sscodec.common.bundled import EXAMPLE_CLIP
+from sscodec.common.bundled import BUNDLED_CHECKPOINT, EXAMPLE_CLIP, resolve_checkpoint
 from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.export import cli, int8
@@ -603,3 +603,11 @@ def test_tables_only_into_dot_slash_default_names_that_folder(tmp_path: Path, mo
 
 def test_console_script_is_installed() -> None:
     assert (Path(sys.executable).parent / "codec-export").exists()
+
+
+def test_help_names_default_as_a_checkpoint() -> None:
+    # Found from outside: the help said only "Checkpoint written by codec-train", though the README exports
+    # `--checkpoint default` (the bundled model's).
+    help_text = " ".join(_run("--help").output.split())
+    assert "Checkpoint written by codec-train, or default for the bundled model's" in help_text, help_text
+    assert resolve_checkpoint("default") == BUNDLED_CHECKPOINT  # what the option's check resolves it to

@@ -50,6 +50,7 @@ SCRIPT = Path(sys.executable).parent / "codec-stream"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LIVE_FRAMES = 200  # 4 s of 20 ms frames
 AUDIO_TOLERANCE = 1e-3
+REMOTE_NAME = "codec-page.test"
 MIN_EQUAL_FRAMES = 0.98  # frames whose 12 codes all equal Python's; only exact quantizer ties may differ
 
 
@@ -136,6 +137,8 @@ def browser(clip: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 "--use-fake-ui-for-media-stream",
                 f"--use-file-for-fake-audio-capture={microphone}",
                 "--autoplay-policy=no-user-gesture-required",
+                # A name that is not localhost for this machine: a page as another machine sees it (not secure).
+                f"--host-resolver-rules=MAP {REMOTE_NAME} 127.0.0.1",
             ],
         )
         yield browser
@@ -507,6 +510,43 @@ def test_a_tiny_dropped_file_reports_its_length_and_speed_readably(page, server:
         assert float(match.group(2)) == pytest.approx(6.25 / int(match.group(1)), rel=0.1)
 
 
+def test_a_page_served_to_another_machine_says_why_it_has_no_microphone_and_still_codes_files(
+        page, server: str, clip: np.ndarray, tmp_path: Path) -> None:
+    # Found from outside: on an http page of another host the Start button was enabled, and a click said "Could not
+    # start the microphone: Cannot read properties of undefined (reading 'addModule')".
+    remote = server.replace("127.0.0.1", REMOTE_NAME)
+    page.goto(remote)
+    page.evaluate("window.sscodec.ready")
+    assert page.evaluate("window.isSecureContext") is False
+    assert page.is_disabled("#start")
+    origin = remote.rstrip("/")
+    assert page.text_content("#status").endswith(
+        f"Drop a file to code it; the microphone needs an https or localhost page, and this is {origin}.")
+    wav = tmp_path / "talk.wav"
+    soundfile.write(wav, clip[:16000], 16000, subtype="PCM_16")
+    drop_file(page, wav)
+    assert wait_for_file(page)["codebooks"] >= 1
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_dropped_file_with_nan_or_inf_is_refused_as_the_cli_refuses_it(bad: float, page, server: str,
+                                                                         tmp_path: Path) -> None:
+    # Found from outside: the page coded a float WAV with one NaN sample as if it were fine (180 ms of the output
+    # wrong), where codec-stream --input says "contains NaN or Inf samples".
+    audio = 0.3 * np.sin(2 * np.pi * 200 * np.arange(48000) / 16000).astype(np.float32)
+    audio[1000] = bad
+    wav = tmp_path / "bad.wav"
+    soundfile.write(wav, audio, 16000, subtype="FLOAT")
+    cli = subprocess.run([str(SCRIPT), "--input", str(wav), "--output", str(tmp_path / "o.wav")], capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert cli.returncode == 1 and cli.stderr == f"codec-stream: error: {wav}: contains NaN or Inf samples\n"
+    open_page(page, server)
+    drop_file(page, wav)
+    page.wait_for_selector("#file-status.error")
+    assert page.text_content("#file-status") == "bad.wav: contains NaN or Inf samples"
+    assert page.evaluate("window.sscodec.lastFile") is None and page.is_disabled("#save")
+
+
 def test_dropped_sscb_decodes_as_codec_decode_does(
     page, server: str, model: CodecModel, clip: np.ndarray, tmp_path: Path
 ) -> None:
@@ -774,7 +814,8 @@ def test_a_method_a_path_does_not_take_is_405_with_the_ones_it_does(in_process_s
     assert _get(in_process_server, "/nothing-here", method="POST", body=b"x")[0] == 404
 
 
-@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+# Found from outside (again): TRACE and CONNECT, methods HTTP defines, were still the 501 HTML page.
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "TRACE", "CONNECT"])
 def test_a_method_no_path_takes_is_405_too(in_process_server: str, method: str) -> None:
     # Found from outside: PUT, DELETE and PATCH got the standard library's "501 Unsupported method" HTML page.
     for path, allow in (("/api/sscb", "POST"), ("/api/model", "GET, HEAD"), ("/", "GET, HEAD")):

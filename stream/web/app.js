@@ -80,8 +80,20 @@ async function init() {
   });
   worker.postMessage({ type: 'init', id: 'init', modelConfig: config });
   const { loadMs } = await ready;
-  setStatus($('status'), `Model loaded in ${Math.round(loadMs)} ms. Start the microphone or drop a file.`);
-  $('start').disabled = false;
+  // Browsers offer the microphone only to https and localhost pages (found from outside: on a page served to
+  // another machine, Start failed with "Cannot read properties of undefined (reading 'addModule')").
+  const noMicrophone = !window.isSecureContext
+    ? `the microphone needs an https or localhost page, and this is ${location.origin}`
+    : !navigator.mediaDevices?.getUserMedia || !window.AudioWorkletNode
+      ? 'this browser offers no microphone capture (getUserMedia with AudioWorklet)'
+      : null;
+  if (noMicrophone) {
+    setStatus($('status'), `Model loaded in ${Math.round(loadMs)} ms. Drop a file to code it; ${noMicrophone}.`);
+    $('start').title = noMicrophone;
+  } else {
+    setStatus($('status'), `Model loaded in ${Math.round(loadMs)} ms. Start the microphone or drop a file.`);
+    $('start').disabled = false;
+  }
   $('codebooks').disabled = false;
 }
 
@@ -324,6 +336,8 @@ async function decodeFile(file) {
         const channel = buffer.getChannelData(c);
         for (let i = 0; i < samples.length; i++) samples[i] += channel[i] / buffer.numberOfChannels;
       }
+      // As every reader in Python checks (found from outside: a float WAV's NaN sample was coded as if fine).
+      if (!samples.every(Number.isFinite)) throw new FileError(`${file.name}: contains NaN or Inf samples`);
       const q = Number($('codebooks').value);
       setStatus(status, `Encoding and decoding ${file.name}…`);
       result = await request({ type: 'decodeAudio', samples, codebooks: q }, [samples.buffer], onProgress);
