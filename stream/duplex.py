@@ -8,6 +8,8 @@ import numpy as np
 
 from sscodec.stream.ring import RingBuffer
 
+QUEUE_FRAMES = 50  # blocks each ring holds at least (1 s of 20 ms frames): room for a late worker or callback
+
 
 class DuplexCallback:
     """A `sounddevice.Stream` callback: speaker block ← output ring, mic block → input ring.
@@ -17,9 +19,14 @@ class DuplexCallback:
     here, so the worker and the main thread may read them without a lock.
     """
 
-    def __init__(self, frame_size: int, chunk_frames: int, queue_frames: int = 50, extra_prime: int = 0) -> None:
+    def __init__(self, frame_size: int, chunk_frames: int, queue_frames: int | None = None,
+                 extra_prime: int = 0) -> None:
         """`frame_size`: samples per callback block at the device's rate (one codec frame's duration);
-        `extra_prime`: samples of silence queued for output beyond one chunk (what resamplers hold back)."""
+        `extra_prime`: samples of silence queued for output beyond one chunk (what resamplers hold back);
+        `queue_frames`: each ring's capacity in blocks, by default QUEUE_FRAMES or two chunks and the prime if
+        more (found from outside: a fixed 50 made --chunk-frames 26 a traceback)."""
+        if queue_frames is None:
+            queue_frames = max(QUEUE_FRAMES, 2 * chunk_frames + -(-extra_prime // frame_size))
         if queue_frames * frame_size < 2 * chunk_frames * frame_size + extra_prime:
             raise ValueError(f"queue_frames ({queue_frames}) must hold at least two chunks of {chunk_frames} "
                              f"and {extra_prime} samples")

@@ -21,6 +21,11 @@ class RingBuffer:
         self._written = 0  # total samples ever written; only the writer changes it
         self._read = 0  # total samples ever read; only the reader changes it
 
+    @property
+    def capacity(self) -> int:
+        """Samples it holds at most."""
+        return self._capacity
+
     def available(self) -> int:
         """Samples that can be read now."""
         return self._written - self._read

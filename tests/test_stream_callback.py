@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from sscodec.stream.duplex import DuplexCallback
+from sscodec.stream.duplex import QUEUE_FRAMES, DuplexCallback
 from sscodec.stream.stats import StatsRecorder
 
 FRAME = 320
@@ -110,3 +110,13 @@ def test_stats_keys_and_arithmetic() -> None:
     assert stats.compute_ms.max == 4.0 and stats.compute_ms.p50 == 2.5
     assert "underflows: 3, overflows: 1" in stats.summary()
     assert StatsRecorder(20.0, 1, 12).finish().real_time_factor == 0.0
+
+
+@pytest.mark.parametrize(("chunk_frames", "extra_prime"), [(1, 0), (26, 0), (25, 1860), (500, 960)])
+def test_the_rings_hold_two_chunks_of_any_size_the_cli_takes(chunk_frames: int, extra_prime: int) -> None:
+    # Found from outside: codec-stream --mic --chunk-frames 26 (the help allows 1..500) died with a traceback,
+    # "queue_frames (50) must hold at least two chunks of 26 and 0 samples" (at 48 kHz, from 25 on).
+    cb = DuplexCallback(FRAME, chunk_frames, extra_prime=extra_prime)
+    for ring in (cb.input_ring, cb.output_ring):
+        assert ring.capacity >= max(QUEUE_FRAMES * FRAME, 2 * chunk_frames * FRAME + extra_prime)
+    assert cb.output_ring.available() == chunk_frames * FRAME + extra_prime  # the priming silence

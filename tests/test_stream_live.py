@@ -101,13 +101,14 @@ def mic() -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t)).astype(np.float32)
 
 
-@pytest.mark.parametrize(("chunk_frames", "rate"), [(1, 16000), (2, 16000), (1, 48000), (2, 44100)])
+@pytest.mark.parametrize(("chunk_frames", "rate"), [(1, 16000), (2, 16000), (1, 48000), (2, 44100),
+                                                    (26, 48000)])  # found from outside: 26 was a traceback
 def test_live_run_equals_file_mode_on_what_it_heard(tiny_model: Path, mic: np.ndarray,  # noqa: F811
                                                     chunk_frames: int, rate: int) -> None:
     engine = StreamEngine(tiny_model, codebooks=4, chunk_frames=chunk_frames)
     streams: list[FakeStream] = []
     card_mic = StreamResampler(16000, rate).process(mic, last=True)
-    live = live_run(engine, streams, card_mic, rate, duration_s=0.6, record=True)
+    live = live_run(engine, streams, card_mic, rate, duration_s=0.6 + 0.02 * (chunk_frames - 1), record=True)
     assert live.stop_reason == "duration" and live.error is None
     heard, decoded = live.input_audio, live.output_audio
     # Found from outside: the output recording was up to a chunk shorter than the input one (the partial chunk
