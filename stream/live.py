@@ -218,22 +218,27 @@ def run_live(
     device = ReopeningStream(lambda: open_stream(rate, block, devices, latency, callback))
     device_latency = [_latency_ms(seconds) for seconds in getattr(device.stream, "latency", (0.0, 0.0))]
     target = None if duration_s is None else int(np.ceil(duration_s * 1000 / info.frame_ms))
-    reason, error, gap_s = "duration", None, 0.0
+    reason, error = "duration", None
+    watchdog: DeviceWatchdog | None = None
     worker.start()
     # PortAudio's own threads print C-level diagnostics while a device fails ("ALSA lib pcm.c: underrun
     # occurred", "Expression ... failed"); the run reports what happened in its stats and one error line.
     with c_stderr_silenced():
         try:
             device.start()
-            reason, error, gap_s = _watch(device, callback, worker, target, stall_s, start_s, gone_s)
+            watchdog = DeviceWatchdog(device, callback, stall_s, start_s, gone_s)
+            reason, error = _watch(watchdog, worker, target)
         except KeyboardInterrupt:
             reason = "interrupted"
+            if watchdog is not None:
+                watchdog.end_outage()
         except Exception as failure:  # noqa: BLE001 -- PortAudio errors must end the run, not lose its stats
             reason, error = "error", f"audio device failed: {first_line(failure)}; {DEVICE_HINT}"
         finally:
             device.close()
             worker.stop()
             worker.join()
+    gap_s = watchdog.gap_s if watchdog is not None else 0.0
     heard = _joined(worker.inputs)
     if record:  # the partial chunk the stop left buffered: decoded as file mode decodes a file's end
         worker.outputs += [result.audio for result in engine.flush()]
@@ -255,20 +260,17 @@ def run_live(
                       device.hung)
 
 
-def _watch(device: ReopeningStream, callback: DuplexCallback, worker: EngineWorker, target: int | None,
-           stall_s: float, start_s: float, gone_s: float) -> tuple[str, str | None, float]:
-    """Wait for the run to end, the device kept alive by a DeviceWatchdog; returns (reason, error, seconds of
-    outage that reopening bridged)."""
-    watchdog = DeviceWatchdog(device, callback, stall_s, start_s, gone_s)
+def _watch(watchdog: DeviceWatchdog, worker: EngineWorker, target: int | None) -> tuple[str, str | None]:
+    """Wait for the run to end, the device kept alive by `watchdog`; returns (reason, error)."""
     while True:
         time.sleep(0.05)
         if worker.error:
-            return "error", worker.error, watchdog.gap_s
-        if target is not None and callback.callbacks >= target:
-            return "duration", None, watchdog.gap_s
+            return "error", worker.error
+        if target is not None and watchdog.callback.callbacks >= target:
+            return "duration", None
         error = watchdog.check()
         if error is not None:
-            return "error", error, watchdog.gap_s
+            return "error", error
 
 
 class DeviceWatchdog:
@@ -286,6 +288,13 @@ class DeviceWatchdog:
         self._opened_at, self._delivered = self._last_progress, False  # the current stream's start; ran since?
         self._outage_start: float | None = None  # the last callback before a stop or stall being bridged
         self._last_attempt = -float("inf")
+
+    def end_outage(self) -> None:
+        """The run ends (Ctrl-C) during an outage being bridged: it counts as time without audio up to now (found
+        from outside: "stream reopened: 4 times (0 ms without audio)")."""
+        if self._outage_start is not None:
+            self.gap_s += time.monotonic() - self._outage_start
+            self._outage_start = None
 
     def check(self) -> str | None:
         """Look once: reopen the stream if it stopped or stalled (this blocks for the close and the open); the

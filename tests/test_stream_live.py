@@ -207,6 +207,22 @@ def test_ctrl_c_stops_cleanly_with_stats(tiny_model: Path, mic: np.ndarray) -> N
     assert live.stats.frames >= 5
 
 
+@pytest.mark.usefixtures("python_sigint")
+def test_ctrl_c_during_an_outage_counts_it_as_time_without_audio(tiny_model: Path, mic: np.ndarray) -> None:  # noqa: F811
+    # Found from outside: Ctrl-C while reopening a device whose sound server was killed printed "stream reopened:
+    # 4 times (0 ms without audio)": the outage in progress was dropped with the watchdog.
+    streams: list[FakeStream] = []
+    timer = threading.Timer(1.2, _thread.interrupt_main)  # the device went quiet after 10 blocks (0.1 s)
+    timer.start()
+    try:
+        live = live_run(StreamEngine(tiny_model), streams, mic, fail_after=1, faults={"vanish_after": 10},
+                        duration_s=None, stall_s=0.2, gone_s=30.0)
+    finally:
+        timer.cancel()
+    assert live.stop_reason == "interrupted" and live.error is None
+    assert live.stats.live.reopens >= 2 and live.stats.live.reopen_gap_ms >= 800, live.stats.live
+
+
 def test_engine_failure_ends_the_run_with_a_message(tiny_model: Path, mic: np.ndarray) -> None:  # noqa: F811
     engine = StreamEngine(tiny_model)
 
