@@ -3,9 +3,11 @@ the engine, and a watchdog that reopens a stream that stops or stalls."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -220,24 +222,25 @@ def run_live(
     target = None if duration_s is None else int(np.ceil(duration_s * 1000 / info.frame_ms))
     reason, error = "duration", None
     watchdog: DeviceWatchdog | None = None
+    stop = threading.Event()
     worker.start()
     # PortAudio's own threads print C-level diagnostics while a device fails ("ALSA lib pcm.c: underrun
     # occurred", "Expression ... failed"); the run reports what happened in its stats and one error line.
-    with c_stderr_silenced():
+    with c_stderr_silenced(), _signals_set(stop):
         try:
             device.start()
             watchdog = DeviceWatchdog(device, callback, stall_s, start_s, gone_s)
-            reason, error = _watch(watchdog, worker, target)
-        except KeyboardInterrupt:
+            reason, error = _watch(watchdog, worker, target, stop)
+        except KeyboardInterrupt:  # off the main thread, where signals raise as before
             reason = "interrupted"
-            if watchdog is not None:
-                watchdog.end_outage()
         except Exception as failure:  # noqa: BLE001 -- PortAudio errors must end the run, not lose its stats
             reason, error = "error", f"audio device failed: {first_line(failure)}; {DEVICE_HINT}"
         finally:
             device.close()
             worker.stop()
             worker.join()
+    if reason == "interrupted" and watchdog is not None:
+        watchdog.end_outage()
     gap_s = watchdog.gap_s if watchdog is not None else 0.0
     heard = _joined(worker.inputs)
     if record:  # the partial chunk the stop left buffered: decoded as file mode decodes a file's end
@@ -260,10 +263,32 @@ def run_live(
                       device.hung)
 
 
-def _watch(watchdog: DeviceWatchdog, worker: EngineWorker, target: int | None) -> tuple[str, str | None]:
+@contextmanager
+def _signals_set(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set `stop` while the block runs, however many come, and the caller's handlers are back
+    after it (found from outside: `timeout` signals the process and then its group, and the second signal, 1-10 ms
+    after the first, interrupted the stop itself: no stats, no recordings, once a hang in PortAudio's close).
+    Python runs signal handlers only in the main thread; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signals}
+    for signum in signals:
+        signal.signal(signum, lambda signum, frame: stop.set())
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _watch(watchdog: DeviceWatchdog, worker: EngineWorker, target: int | None,
+           stop: threading.Event) -> tuple[str, str | None]:
     """Wait for the run to end, the device kept alive by `watchdog`; returns (reason, error)."""
     while True:
-        time.sleep(0.05)
+        if stop.wait(0.05):
+            return "interrupted", None
         if worker.error:
             return "error", worker.error
         if target is not None and watchdog.callback.callbacks >= target:

@@ -4,6 +4,8 @@ stalls, a device that stays gone, and a failing engine."""
 from __future__ import annotations
 
 import _thread
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -205,6 +207,27 @@ def test_ctrl_c_stops_cleanly_with_stats(tiny_model: Path, mic: np.ndarray) -> N
     live = live_run(StreamEngine(tiny_model), [], mic, faults={"interrupt_after": 15}, duration_s=None)
     assert live.stop_reason == "interrupted" and live.error is None
     assert live.stats.frames >= 5
+
+
+@pytest.mark.usefixtures("python_sigint")
+def test_a_second_signal_right_after_the_first_does_not_cut_the_stop_short(tiny_model: Path,  # noqa: F811
+                                                                           mic: np.ndarray) -> None:
+    # Found from outside: `timeout` signals the process and then its group, so two signals came 1-10 ms apart; the
+    # second interrupted the stop itself (no stats, no recordings, and once a hang in PortAudio's close).
+    def twice() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.002)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.5, twice)
+    timer.start()
+    try:
+        live = live_run(StreamEngine(tiny_model), [], mic, duration_s=None, record=True)
+    finally:
+        timer.join()
+    assert live.stop_reason == "interrupted" and live.error is None
+    assert live.stats.frames >= 10 and live.input_audio.shape[0] >= 10 * FRAME
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the caller's handler is back
 
 
 @pytest.mark.usefixtures("python_sigint")
