@@ -209,6 +209,17 @@ def test_ctrl_c_stops_cleanly_with_stats(tiny_model: Path, mic: np.ndarray) -> N
     assert live.stats.frames >= 5
 
 
+@pytest.mark.parametrize("record", [False, True])
+def test_the_partial_chunk_at_the_stop_counts_with_or_without_recordings(tiny_model: Path, mic: np.ndarray,  # noqa: F811
+                                                                         record: bool) -> None:
+    # Found from outside: with --chunk-frames above 1 the stats said 88 frames for a 2 s run, 101 with
+    # --record-output: the partial chunk buffered at the stop was coded only when recording.
+    streams: list[FakeStream] = []
+    live = live_run(StreamEngine(tiny_model, chunk_frames=4), streams, mic, duration_s=0.5, record=record)
+    assert live.stop_reason == "duration" and live.stats.overflows == 0
+    assert live.stats.frames == len(streams[0].played), (live.stats.frames, len(streams[0].played))
+
+
 @pytest.mark.usefixtures("python_sigint")
 def test_a_second_signal_right_after_the_first_does_not_cut_the_stop_short(tiny_model: Path,  # noqa: F811
                                                                            mic: np.ndarray) -> None:
