@@ -231,8 +231,6 @@ def run_live(
             device.start()
             watchdog = DeviceWatchdog(device, callback, stall_s, start_s, gone_s)
             reason, error = _watch(watchdog, worker, target, stop)
-        except KeyboardInterrupt:  # off the main thread, where signals raise as before
-            reason = "interrupted"
         except Exception as failure:  # noqa: BLE001 -- PortAudio errors must end the run, not lose its stats
             reason, error = "error", f"audio device failed: {first_line(failure)}; {DEVICE_HINT}"
         finally:
