@@ -53,16 +53,16 @@ def find_checkpoint(model_dir: Path, explicit: Path | None, codec_config: dict) 
 def _check_config(checkpoint: Path, codec_config: dict) -> None:
     """BenchError naming the fields in which `checkpoint`'s codec config differs from the graphs' one."""
     try:
-        from sscodec.codec.checkpoint import CheckpointError, read_checkpoint
+        from sscodec.codec.checkpoint import CheckpointError, read_checkpoint, saved_config
         from sscodec.codec.config import CodecConfig
     except ImportError:
         return
     try:
-        saved = CodecConfig.from_dict(read_checkpoint(checkpoint)["config"])
+        saved = saved_config(read_checkpoint(checkpoint), checkpoint)
         graphs = CodecConfig.from_dict(codec_config)
     except CheckpointError as error:
         raise BenchError(str(error)) from None
-    except (TypeError, ValueError, KeyError) as error:
+    except (TypeError, ValueError, KeyError) as error:  # the graphs' config
         raise BenchError(f"{checkpoint}: invalid codec config ({error})") from None
     if saved != graphs:
         raise BenchError(f"{checkpoint}: a codec configured unlike the model's graphs ({saved.differences(graphs)}): "

@@ -132,13 +132,18 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
+def saved_config(payload: dict[str, Any], path: str | os.PathLike) -> CodecConfig:
+    """The codec config in the checkpoint `payload` read from `path`; CheckpointError naming `path` if invalid."""
+    try:
+        return CodecConfig.from_dict(payload["config"])
+    except (TypeError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{path}: invalid codec config ({error})") from None
+
+
 def load_codec(path: str | os.PathLike, config: CodecConfig | None = None) -> Codec:
     """Rebuild the model saved at `path`; if `config` is given, the checkpoint must match it."""
     payload = read_checkpoint(path)
-    try:
-        saved = CodecConfig.from_dict(payload["config"])
-    except (TypeError, ValueError, KeyError) as error:
-        raise CheckpointError(f"{path}: invalid codec config ({error})") from None
+    saved = saved_config(payload, path)
     if config is not None and saved != config:
         raise CheckpointError(f"{path}: a codec configured unlike the one expected ({saved.differences(config)})")
     model = Codec(saved)
