@@ -91,16 +91,24 @@ def supported_rate(devices: tuple[Any, Any], preferred: int) -> int:
 
     A duplex stream runs both devices at one rate; sound servers (PulseAudio, PipeWire) accept any, while JACK,
     ASIO, WASAPI exclusive and many USB interfaces on raw ALSA accept only the rate they run at.
-    AudioDeviceError if PortAudio is missing, a device is unknown, or no candidate suits both.
+    AudioDeviceError if PortAudio is missing, a device is unknown, the two are on different host APIs (ALSA and
+    JACK, say), or no candidate suits both.
     """
     sd = sounddevice()
     list_devices()  # no devices at all deserves its own message, not PortAudio's "Error querying device -1"
     try:
-        defaults = [int(sd.query_devices(device, kind)["default_samplerate"])
-                    for device, kind in zip(devices, ("input", "output"))]
+        chosen = [sd.query_devices(device, kind) for device, kind in zip(devices, ("input", "output"))]
     except (sd.PortAudioError, ValueError) as error:
         raise AudioDeviceError(f"cannot use the audio devices ({_device_problem(error, devices)}): "
                                f"{DEVICE_HINT}") from None
+    if chosen[0]["hostapi"] != chosen[1]["hostapi"]:
+        # PortAudio opens a duplex stream through one host API; across two it says only "Illegal combination of
+        # I/O devices", which is also what a stopped sound server gives.
+        named = [f"{kind} device {info['name']!r} is on {sd.query_hostapis(info['hostapi'])['name']}"
+                 for kind, info in zip(("input", "output"), chosen)]
+        raise AudioDeviceError(f"the {named[0]} and the {named[1]}; a duplex stream needs both on one host API: "
+                               f"{DEVICE_HINT}")
+    defaults = [int(info["default_samplerate"]) for info in chosen]
     problems = []
     for rate in dict.fromkeys([preferred, *defaults]):
         try:
