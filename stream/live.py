@@ -213,12 +213,18 @@ def run_live(
     owed = (-(-to_model.delay_samples(block) * rate // info.sample_rate)
             + to_device.delay_samples(engine.chunk_frames * info.frame_size))
     callback = DuplexCallback(block, engine.chunk_frames, extra_prime=owed)
-    # Up to 4 frames (80 ms) of queued output absorb callback jitter (PulseAudio delivers blocks in bursts);
-    # beyond that a chunk is dropped rather than delaying everything after it.
-    backlog = max_backlog_frames if max_backlog_frames is not None else engine.chunk_frames + 4
-    worker = EngineWorker(engine, callback, record, backlog * block + owed, to_model, to_device)
     device = ReopeningStream(lambda: open_stream(rate, block, devices, latency, callback))
     device_latency = [_latency_ms(seconds) for seconds in getattr(device.stream, "latency", (0.0, 0.0))]
+    # Queued output beyond a chunk absorbs callback jitter: 4 frames (80 ms), or the device's output latency when
+    # longer. A device with a long buffer takes its blocks in bursts (measured: PortAudio's ALSA host API on
+    # PulseAudio at --latency 1 reports 1.06 s out and calls back 13 times at once every 260 ms), and the queue
+    # must settle at a burst's worth instead of dropping the rest of every burst; at `low` (60 ms out) the cap
+    # stays at 80 ms, where a larger one let a start settle 160 ms later. Beyond it a chunk is dropped rather than
+    # delaying everything after it.
+    device_buffer = int(np.ceil((device_latency[1] or 0.0) / info.frame_ms))
+    backlog = (max_backlog_frames if max_backlog_frames is not None
+               else engine.chunk_frames + max(4, device_buffer))
+    worker = EngineWorker(engine, callback, record, backlog * block + owed, to_model, to_device)
     target = None if duration_s is None else int(np.ceil(duration_s * 1000 / info.frame_ms))
     reason, error = "duration", None
     watchdog: DeviceWatchdog | None = None
