@@ -26,6 +26,7 @@ from sscodec.stream.live import (
     ReopeningStream,
     StreamOpener,
     open_sounddevice_stream,
+    output_queue_frames,
 )
 from sscodec.stream.model_dir import ModelInfo
 
@@ -122,7 +123,7 @@ class DeviceAudio:
     """The sound card as both source and sink: one full-duplex PortAudio stream (live mode's callback and rings),
     resampled to and from the model's rate here, outside the callback.
 
-    Decoded audio that finds `backlog_frames` or more frames still queued for the speaker is dropped and counted,
+    Decoded audio that finds live mode's `output_queue_frames` still queued for the speaker is dropped and counted,
     as in live mode, so the delay cannot grow; a stream that stops or stalls is reopened by live mode's
     DeviceWatchdog (`check_device`). AudioDeviceError when the devices cannot be opened. `open_stream` and
     `choose_rate` are live mode's (tests pass a fake sound card), as is `gone_s`.
@@ -137,7 +138,6 @@ class DeviceAudio:
         chunk_frames: int,
         devices: tuple[Any, Any] = (None, None),
         latency: float | str = "low",
-        backlog_frames: int = 4,
         open_stream: StreamOpener = open_sounddevice_stream,
         choose_rate: RateChooser = supported_rate,
         gone_s: float = GONE_S,
@@ -151,7 +151,6 @@ class DeviceAudio:
         ) + self._to_device.delay_samples(chunk_frames * info.frame_size)
         self.callback = DuplexCallback(block, chunk_frames, extra_prime=owed)
         self._block = np.zeros(block, dtype=np.float32)
-        self._backlog = (chunk_frames + backlog_frames) * block + owed
         self._chunker = Chunker(chunk_frames * info.frame_size, info.frame_size)
         self._ready: deque[np.ndarray] = deque()
         self.device_rate = rate
@@ -159,6 +158,7 @@ class DeviceAudio:
         self.samples = 0
         self._frame_size = info.frame_size
         self.device = ReopeningStream(lambda: open_stream(rate, block, devices, latency, self.callback))
+        self._backlog = output_queue_frames(chunk_frames, self.device.stream, info.frame_ms) * block + owed
         self._watchdog: DeviceWatchdog | None = None
         self._gone_s = gone_s
 

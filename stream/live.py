@@ -215,15 +215,8 @@ def run_live(
     callback = DuplexCallback(block, engine.chunk_frames, extra_prime=owed)
     device = ReopeningStream(lambda: open_stream(rate, block, devices, latency, callback))
     device_latency = [_latency_ms(seconds) for seconds in getattr(device.stream, "latency", (0.0, 0.0))]
-    # Queued output beyond a chunk absorbs callback jitter: 4 frames (80 ms), or the device's output latency when
-    # longer. A device with a long buffer takes its blocks in bursts (measured: PortAudio's ALSA host API on
-    # PulseAudio at --latency 1 reports 1.06 s out and calls back 13 times at once every 260 ms), and the queue
-    # must settle at a burst's worth instead of dropping the rest of every burst; at `low` (60 ms out) the cap
-    # stays at 80 ms, where a larger one let a start settle 160 ms later. Beyond it a chunk is dropped rather than
-    # delaying everything after it.
-    device_buffer = int(np.ceil((device_latency[1] or 0.0) / info.frame_ms))
     backlog = (max_backlog_frames if max_backlog_frames is not None
-               else engine.chunk_frames + max(4, device_buffer))
+               else output_queue_frames(engine.chunk_frames, device.stream, info.frame_ms))
     worker = EngineWorker(engine, callback, record, backlog * block + owed, to_model, to_device)
     target = None if duration_s is None else int(np.ceil(duration_s * 1000 / info.frame_ms))
     reason, error = "duration", None
@@ -357,6 +350,20 @@ class DeviceWatchdog:
             self._last_attempt = self._opened_at = time.monotonic()
             self._delivered = False
         return None
+
+
+def output_queue_frames(chunk_frames: int, stream: Any, frame_ms: float) -> int:
+    """How many decoded frames may wait to be played before more are dropped: a chunk, plus 4 frames (80 ms) of
+    callback jitter or the output latency PortAudio reports for `stream` when longer.
+
+    A device with a long buffer takes its blocks in bursts (measured: PortAudio's ALSA host API on PulseAudio at
+    --latency 1 reports 1.06 s out and calls back 13 times at once every 260 ms), and the queue must settle at a
+    burst's worth instead of dropping the rest of every burst; at `low` (60 ms out) the cap stays at 80 ms, where
+    a larger one let a start settle 160 ms later. Beyond the cap, or beyond what the output ring holds (the
+    callback's QUEUE_FRAMES, 1 s: twice the bursts of --latency 2), a chunk is dropped rather than delaying
+    everything after it."""
+    output_latency_ms = _latency_ms(getattr(stream, "latency", (0.0, 0.0))[1]) or 0.0
+    return chunk_frames + max(4, int(np.ceil(output_latency_ms / frame_ms)))
 
 
 def _latency_ms(seconds: float) -> float | None:

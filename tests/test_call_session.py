@@ -16,6 +16,7 @@ from sscodec.common.audio import read_audio_blocks
 from sscodec.stream.call_audio import DeviceAudio, FileSource
 from sscodec.stream.call_session import CallSession
 from sscodec.stream.call_wire import end_ack_message, end_message, media_message
+from sscodec.stream.duplex import QUEUE_FRAMES
 from sscodec.stream.encoder import StreamEncoder
 from sscodec.stream.model import CodecModel
 from sscodec.stream.signalling import Hello
@@ -145,6 +146,24 @@ def _call_on_a_fake_card(tmp_path: Path, seconds: float, **card: object) -> tupl
     started = time.monotonic()
     error = asyncio.run(call())
     return session, device, error, time.monotonic() - started
+
+
+@pytest.mark.parametrize(("latency", "kept"), [((0.04, 0.06), 1 + 4), ((0.5, 0.52), 1 + 26),
+                                               ((1.04, 1.06), QUEUE_FRAMES)])  # at most what the ring holds
+def test_a_call_queues_for_the_speaker_what_the_device_buffers(latency: tuple[float, float], kept: int) -> None:
+    """Decoded audio waits to be played up to a chunk and 4 frames, or the device's output latency when longer
+    (live mode's rule: at --latency 1 PulseAudio takes 13 blocks at once every 260 ms, and a 4-frame cap dropped
+    the rest of every burst)."""
+    info = CodecModel(export_tiny_model()).info
+    t = np.arange(16000) / 16000
+    mic = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    device = DeviceAudio(info, 1, open_stream=opener([], mic, latency=latency),
+                         choose_rate=lambda devices, rate: 16000)  # opened, never started: nothing is played
+    primed = device.callback.output_ring.available() // info.frame_size
+    for _ in range(60):
+        device.write(np.full(info.frame_size, 0.1, dtype=np.float32))
+    assert device.callback.output_ring.available() // info.frame_size == kept
+    assert device.dropped_frames == 60 - (kept - primed)
 
 
 def test_a_call_reopens_a_device_stream_that_stops(tmp_path: Path) -> None:
