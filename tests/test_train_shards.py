@@ -224,3 +224,32 @@ def test_bad_folders_are_one_line_errors_that_leave_nothing(
     out.mkdir()
     code, _, stderr = _pack([str(first), "--out", str(out)], capsys)
     assert code == 2 and "exists: choose a new folder" in stderr and stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("fmt", ["flac", "opus"])
+def test_re_encoding_runs_no_python_inside_libsndfile_where_a_signal_would_be_swallowed(tmp_path: Path,
+                                                                                        fmt: str) -> None:
+    """Found from outside: a Ctrl-C or SIGTERM during codec-pack printed "Exception ignored from cffi callback" and
+    the pack went on (exit 0) with one file cut short. Encoding went through a file object, which libsndfile
+    writes through Python callbacks, and cffi swallows what a callback raises; a signal handler raises in
+    whatever Python code runs. So no Python code may run while libsndfile encodes (traced here: a signal's
+    timing is not)."""
+    source = tmp_path / "speech"
+    source.mkdir()
+    soundfile.write(source / "one.wav", _tone(1.0, RATE), RATE)
+    called_back: list[str] = []
+
+    def trace(frame: object, event: str, arg: object) -> None:
+        code = frame.f_code  # type: ignore[attr-defined]
+        if event == "call" and code.co_filename.endswith("soundfile.py") and code.co_name.startswith("vio_"):
+            called_back.append(code.co_name)
+
+    sys.setprofile(trace)
+    try:
+        pack_folders([source], tmp_path / "pack", fmt=fmt, sample_rate=RATE, shard_bytes=1 << 20,
+                     kbps=16.0 if fmt == "opus" else None)
+    finally:
+        sys.setprofile(None)
+    assert called_back == []
+    assert read_audio(tmp_path / "pack" / "shard-000" / "speech" / f"one.{'flac' if fmt == 'flac' else 'ogg'}",
+                      RATE).shape == (RATE,)

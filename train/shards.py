@@ -21,7 +21,6 @@ bitrate control is a compression level: bitrate = ((1 - level) x 250 + 6) kbps p
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import shutil
@@ -197,14 +196,15 @@ def pack_folders(
         shards: list[ShardSummary] = []
         noted: set[tuple[str, str]] = set()  # (shard, source) pairs whose notes are already copied
         taken: set[Path] = set()  # names in the tree that the shards copied over each other make
+        encoded = temp / f"encoded{FORMATS[fmt]}"  # each file's bytes, before its shard is known
         for index, (summary, source, path) in enumerate(progress(listed)):
             try:
                 audio = read_audio(path, sample_rate)
             except AudioFileError as error:
                 summary.skipped.append(str(error))
                 continue
-            data = _encoded(audio, sample_rate, fmt, level)
-            if not shards or (shards[-1].files and shards[-1].bytes + len(data) > shard_bytes):
+            size = _encode(audio, sample_rate, fmt, level, encoded)
+            if not shards or (shards[-1].files and shards[-1].bytes + size > shard_bytes):
                 shards.append(ShardSummary(f"shard-{len(shards):03d}"))
                 shards[-1].bytes += _copy_notes(attributions or [], temp / shards[-1].name)
             shard = shards[-1]
@@ -214,10 +214,10 @@ def pack_folders(
             name = unique_name(Path(summary.name, packed_path(path, source)), FORMATS[fmt], taken)
             target = temp / shard.name / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            encoded.rename(target)
             seconds = audio.shape[0] / sample_rate
-            shard.files, shard.bytes, shard.seconds = shard.files + 1, shard.bytes + len(data), shard.seconds + seconds
-            summary.files, summary.bytes, summary.seconds = summary.files + 1, summary.bytes + len(data), summary.seconds + seconds
+            shard.files, shard.bytes, shard.seconds = shard.files + 1, shard.bytes + size, shard.seconds + seconds
+            summary.files, summary.bytes, summary.seconds = summary.files + 1, summary.bytes + size, summary.seconds + seconds
             if index in scored:
                 scorer.add(target, audio)
         for summary, source in zip(summaries, sources, strict=True):
@@ -234,15 +234,19 @@ def pack_folders(
     return result
 
 
-def _encoded(audio: np.ndarray, sample_rate: int, fmt: str, level: float | None) -> bytes:
-    """One file's bytes: 16-bit FLAC, or Ogg Opus at compression `level`; samples clipped to [-1, 1]."""
-    buffer = io.BytesIO()
+def _encode(audio: np.ndarray, sample_rate: int, fmt: str, level: float | None, path: Path) -> int:
+    """Write one file to `path`, 16-bit FLAC or Ogg Opus at compression `level`, samples clipped to [-1, 1]; its
+    size in bytes.
+
+    To a path, not to a file object: libsndfile then writes in C. Through a file object it calls back into Python,
+    and cffi swallows what a callback raises (found from outside: a Ctrl-C or SIGTERM that landed there was
+    printed as "Exception ignored from cffi callback", and the pack went on, exit 0, with that file cut short)."""
     if fmt == "flac":
-        soundfile.write(buffer, np.clip(audio, -1, 1), sample_rate, format="FLAC", subtype="PCM_16")
+        soundfile.write(path, np.clip(audio, -1, 1), sample_rate, format="FLAC", subtype="PCM_16")
     else:
-        soundfile.write(buffer, np.clip(audio, -1, 1), sample_rate, format="OGG", subtype="OPUS",
+        soundfile.write(path, np.clip(audio, -1, 1), sample_rate, format="OGG", subtype="OPUS",
                         compression_level=level)
-    return buffer.getvalue()
+    return path.stat().st_size
 
 
 def _copy_notes(files: list[Path], folder: Path) -> int:
