@@ -253,3 +253,25 @@ def test_re_encoding_runs_no_python_inside_libsndfile_where_a_signal_would_be_sw
     assert called_back == []
     assert read_audio(tmp_path / "pack" / "shard-000" / "speech" / f"one.{'flac' if fmt == 'flac' else 'ogg'}",
                       RATE).shape == (RATE,)
+
+
+def test_metadata_entries_that_climb_out_of_the_folder_are_packed_under_external(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found from outside: an entry "../../../notes.wav" was within the folder to a path comparison that kept the
+    `..`, and the pack wrote notes.flac outside --out, over the user's own file of that name."""
+    work = tmp_path / "work"
+    source = work / "corpus"
+    (source / "sub").mkdir(parents=True)
+    soundfile.write(source / "a.wav", _tone(0.5, RATE), RATE)
+    soundfile.write(tmp_path / "notes.wav", _tone(0.5, RATE, seed=1), RATE)
+    soundfile.write(source / "in.wav", _tone(0.5, RATE, seed=2), RATE)
+    (work / "notes.flac").write_text("MY NOTES\n")
+    entries = ["a.wav", "../../notes.wav", "sub/../in.wav"]
+    (source / "metadata.jsonl").write_text("".join(json.dumps({"file": entry}) + "\n" for entry in entries))
+    code, _, err = _pack([str(source), "--out", str(work / "pack")], capsys)
+    assert code == 0, err
+    assert (work / "notes.flac").read_text() == "MY NOTES\n"
+    packed = sorted(p.relative_to(work / "pack" / "shard-000").as_posix()
+                    for p in (work / "pack").rglob("*.flac"))
+    outside = Path("corpus", "external", *(tmp_path / "notes.flac").resolve().parts[1:]).as_posix()
+    assert packed == sorted(["corpus/a.flac", "corpus/in.flac", outside])

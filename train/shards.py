@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -258,9 +259,13 @@ def _copy_notes(files: list[Path], folder: Path) -> int:
 
 
 def packed_path(path: Path, source: Path) -> Path:
-    """Where `path`, one of `source`'s files, goes in the source's sub-folder of a shard (suffix unchanged)."""
-    if path.is_relative_to(source):
-        return path.relative_to(source)
+    """Where `path`, one of `source`'s files, goes in the source's sub-folder of a shard (suffix unchanged).
+
+    Compared with their `..` taken out (found from outside: a metadata.jsonl entry "../../../notes.wav" is within
+    the folder to `Path.is_relative_to`, and the pack wrote over a file outside --out)."""
+    normal, folder = Path(os.path.normpath(path)), Path(os.path.normpath(source))
+    if normal.is_relative_to(folder) and normal != folder:
+        return normal.relative_to(folder)
     return Path("external", *path.resolve().parts[1:])
 
 
