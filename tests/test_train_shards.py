@@ -224,6 +224,11 @@ def test_bad_folders_are_one_line_errors_that_leave_nothing(
     out.mkdir()
     code, _, stderr = _pack([str(first), "--out", str(out)], capsys)
     assert code == 2 and "exists: choose a new folder" in stderr and stderr.count("\n") == 1
+    # Found from outside: a pack inside the folder it packs was accepted, and the next pack read it as data.
+    inside = first / "a" / "pack"
+    code, _, stderr = _pack([str(first), "--out", str(inside)], capsys)
+    assert code == 2 and stderr.count("\n") == 1 and f"--out {inside} is inside {first}, which it packs" in stderr
+    assert not inside.exists() and not [path for path in (first / "a").iterdir() if path.name.startswith(".pack")]
 
 
 @pytest.mark.parametrize("fmt", ["flac", "opus"])

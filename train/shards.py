@@ -135,8 +135,8 @@ def check_pack(sources: list[Path], out: Path, *, fmt: str, sample_rate: int, kb
     """Refuse a pack that cannot be written, before any file is read; returns libsndfile's compression level for
     Opus (None for FLAC).
 
-    Raises ValueError for a format, rate or bitrate that cannot be written or for overlapping `sources` (their
-    files would be packed twice), FileExistsError for an `out` that exists.
+    Raises ValueError for a format, rate or bitrate that cannot be written, for overlapping `sources` (their
+    files would be packed twice) or an `out` inside one of them, FileExistsError for an `out` that exists.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -153,6 +153,11 @@ def check_pack(sources: list[Path], out: Path, *, fmt: str, sample_rate: int, kb
                          "other): give each folder once")
     if out.exists():
         raise FileExistsError(f"{out} exists: choose a new folder for the pack")
+    for source in sources:
+        # Found from outside: accepted, and the next pack of that folder packed this pack again.
+        if Path(os.path.realpath(out)).is_relative_to(os.path.realpath(source)):
+            raise ValueError(f"--out {out} is inside {source}, which it packs: a later pack or codec-train run "
+                             "of that folder would read the pack as more data; choose a folder outside it")
     return level
 
 
