@@ -37,8 +37,18 @@ AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3"})
 def audio_files_below(root: Path) -> list[Path]:
     """Every audio file (AUDIO_SUFFIXES, any case) in `root` and its sub-folders, sorted: the files of a folder
     of recordings for codec-train, codec-export and codec-bench alike (found from outside: export and the benchmarks
-    read only the top level, and left a user's session sub-folders out without a word)."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    read only the top level, and left a user's session sub-folders out without a word).
+
+    AudioFileError for a sub-folder that cannot be read: `Path.rglob` left it out without a word (found from
+    outside: codec-pack packed one speaker of two, exit 0)."""
+    def refuse(error: OSError) -> None:
+        raise AudioFileError(f"{error.filename}: cannot read this folder ({error.strerror}), so its audio would be "
+                             f"left out: make it readable, or move it out of {root}")
+
+    return sorted(
+        path for folder, _, names in os.walk(root, onerror=refuse)  # symbolic links to folders not followed
+        for path in (Path(folder, name) for name in names) if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file()
+    )
 
 
 class AudioFileError(ValueError):

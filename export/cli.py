@@ -339,7 +339,10 @@ def _clip_files(folder: Path | None, option: str, limit: int | None = None) -> l
     the whole export, after its graphs were made). A usage error if none opens."""
     if folder is None:
         return []
-    files = audio_files_below(folder)
+    try:
+        files = audio_files_below(folder)
+    except AudioFileError as error:  # an unreadable sub-folder
+        raise click.BadParameter(str(error), param_hint=option) from None
     if not files:
         raise click.BadParameter(f"{folder}: no audio files", param_hint=option)
     readable = []

@@ -51,6 +51,16 @@ ROWS = [
         "locked.pt: cannot read the checkpoint (Permission denied)", unreadable=True),
     Row("train-only-unreadable-audio", "codec-train", ("--data_dir", "{locked_data}"), 1,
         "none of 1 files is readable audio", unreadable=True),
+    # Found from outside: a sub-folder that cannot be read was left out without a word (codec-pack packed one
+    # speaker of two, exit 0); every command that reads a folder of recordings now refuses it by name.
+    Row("train-unreadable-sub-folder", "codec-train", ("--data_dir", "{locked_speaker}"), 1,
+        "speaker2: cannot read this folder (Permission denied), so its audio would be left out", unreadable=True),
+    Row("pack-unreadable-sub-folder", "codec-pack", ("{locked_speaker}",), 1,
+        "speaker2: cannot read this folder (Permission denied)", unreadable=True),
+    Row("export-unreadable-sub-folder", "codec-export", ("--tables-dir", "{locked_speaker}"), 2,
+        "speaker2: cannot read this folder (Permission denied)", unreadable=True),
+    Row("bench-unreadable-sub-folder", "codec-bench", ("soak", "--audio", "{locked_speaker}"), 1,
+        "speaker2: cannot read this folder (Permission denied)", unreadable=True),
     Row("train-raw-pickle-init", "codec-train", ("--init_from", "{raw_pickle}"), 1, "refused"),
     Row("train-huge-learning-rate", "codec-train", ("--learning_rate", "1e39"), 2, "--learning_rate"),
     Row("export-missing-checkpoint", "codec-export", ("--checkpoint", "{tmp}/missing.pt"), 2, "no such checkpoint"),
@@ -81,6 +91,7 @@ REQUIRED = {
     "codec-export": {"--onnx": None, "--checkpoint": "{ckpt}", "--out": "{tmp}/export"},
     "codec-bench": {},
     "codec-stream": {},
+    "codec-pack": {"--out": "{tmp}/pack"},
 }
 
 
@@ -99,7 +110,7 @@ def _files(root: Path) -> dict[str, Path]:
     files = {"tmp": root, "wav": root / "a.wav", "data": root / "data", "ckpt": root / "tiny.pt",
              "marker": root / "pwned", "locked_wav": root / "locked.wav", "locked_ckpt": root / "locked.pt",
              "locked_data": root / "locked_data", "locked_model": root / "locked_model", "model": root / "model",
-             "pickled": root / "pickled.pt", "raw_pickle": root / "raw.pt"}
+             "pickled": root / "pickled.pt", "raw_pickle": root / "raw.pt", "locked_speaker": root / "speakers"}
     soundfile.write(files["wav"], 0.1 * np.random.default_rng(0).standard_normal(8000), 16000)
     for folder in ("data", "locked_data"):
         files[folder].mkdir()
@@ -118,8 +129,11 @@ def _files(root: Path) -> dict[str, Path]:
     shutil.copy(files["wav"], files["locked_wav"])
     shutil.copy(files["wav"], files["locked_data"] / "a.wav")
     shutil.copy(files["ckpt"], files["locked_ckpt"])
+    for speaker in ("speaker1", "speaker2"):
+        (files["locked_speaker"] / speaker).mkdir(parents=True)
+        shutil.copy(files["wav"], files["locked_speaker"] / speaker / "a.wav")
     for locked in (files["locked_wav"], files["locked_data"] / "a.wav", files["locked_ckpt"],
-                   files["locked_model"] / ENCODER_STREAM):
+                   files["locked_model"] / ENCODER_STREAM, files["locked_speaker"] / "speaker2"):
         locked.chmod(0)
     return files
 
