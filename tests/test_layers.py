@@ -17,7 +17,7 @@ ALLOWED = {
     "common": {"numpy", "soundfile", "soxr", "click", "common"},
     "codec": {"torch", "numpy", "common", "codec"},
     "train": {"torch", "numpy", "librosa", "tqdm", "click", "soundfile", "soxr", "common", "codec", "train",
-              "wandb", "torch.utils.tensorboard", "pesq"},
+              "wandb", "torch.utils.tensorboard", "pesq", "filelock"},
     "export": {"torch", "numpy", "onnx", "onnxscript", "onnxruntime", "librosa", "click", "soundfile", "common",
                "codec", "export"},
     # aiortc, aiohttp and ifaddr: the optional `call` extra, imported only by the call modules. onnx (and protobuf,

@@ -10,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
+from sscodec.train.config import TrainConfig
+from sscodec.train.trainer import Trainer
 from tests.conftest import telugu_train_clips
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,3 +55,13 @@ def test_two_gloo_ranks_hold_identical_weights_and_buffers(tmp_path: Path) -> No
     differing = [k for k in rank0 if not torch.equal(rank0[k], rank1[k])]
     assert differing == []
     assert all(torch.equal(rank0[f"model.{k}"], v) for k, v in latest["model"].items())
+    # Audio trained counts both ranks: 4 steps of 2 ranks x 2 crops x 0.2 s. Resumed on one process it goes on
+    # from there (found from outside: recomputed as step x today's processes, it fell from 8.0 to 6.0 s).
+    assert latest["audio_seconds_trained"] == STEPS * 2 * 2 * 0.2
+    resumed = Trainer(TrainConfig(data_dirs=(str(data),), checkpoint_dir=str(tmp_path / "ckpt"), preset="tiny",
+                                  batch_size=2, segment_seconds=0.2, max_steps=STEPS + 2, eval_every=STEPS,
+                                  device="cpu", losses="full", adversarial_start=0, num_workers=0, resume=True))
+    resumed.run()
+    after = torch.load(tmp_path / "ckpt" / "latest.pt", weights_only=True)
+    assert after["step"] == STEPS + 2
+    assert after["audio_seconds_trained"] == pytest.approx(STEPS * 2 * 2 * 0.2 + 2 * 2 * 0.2)

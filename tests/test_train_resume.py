@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -251,6 +252,25 @@ def test_a_run_folder_is_never_overwritten_and_init_from_keeps_its_preset(data: 
         "(see codec-train --help)")
 
 
+def test_a_second_run_on_a_folder_in_use_is_refused_while_the_first_starts(data: Path, tmp_path: Path) -> None:
+    """Found from outside: two runs started a second apart on one folder both trained, each overwriting the other's
+    checkpoints (nothing is in the folder to refuse until step 0's latest.pt is written)."""
+    run = tmp_path / "run"
+    first = Trainer(TrainConfig(data_dirs=(str(data / "data"),), checkpoint_dir=str(run), val_dir=str(data / "val"),
+                                preset="tiny", device="cpu", batch_size=2, segment_seconds=0.2, max_steps=1,
+                                num_workers=0))  # set up, not yet at step 0: no latest.pt
+    assert not (run / "latest.pt").exists()
+    second = subprocess.run([str(Path(sys.executable).with_name("codec-train")), "--data_dir", str(data / "data"),
+                             "--checkpoint_dir", str(run), *TINY, "--max_steps", "1"],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert second.returncode == 2 and second.stderr.strip().splitlines() == [
+        (f"codec-train: error: {run} is in use by another codec-train run: wait for it to end, or give another "
+         "--checkpoint_dir (see codec-train --help)")]
+    first.run()  # ends, and lets the folder go
+    main(["--checkpoint_dir", str(run), "--resume", "--max_steps", "2", "--num_workers", "0"])
+    assert torch.load(run / "latest.pt", weights_only=True)["step"] == 2
+
+
 @pytest.mark.parametrize(("sig", "code", "word"), [
     (signal.SIGTERM, 143, "terminated"),
     (signal.SIGINT, 130, "interrupted"),
@@ -306,3 +326,63 @@ def test_resuming_after_recordings_were_added_keeps_the_held_out_files(tmp_path:
                                   num_workers=0, resume=True, max_steps=3))
     trained = {entry.path for corpus in trainer.dataset.plan.corpora for entry in corpus.entries}
     assert Path(held.strip()) not in trained and len(trained) == 15
+
+
+def test_a_run_started_with_relative_folders_resumes_from_any_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found from outside: the folders were saved as typed ("d1"), so `--resume` from another working directory
+    failed ("d1: no such data folder"), or, where that directory had a d1/ of its own, trained and validated on
+    that one without a word."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    telugu_train_clips(project / "d1", 12)
+    telugu_train_clips(elsewhere / "d1", 11)  # a decoy of the same name: one clip fewer
+    run = project / "run"
+    monkeypatch.chdir(project)
+    main(["--data_dir", "d1:2", "--checkpoint_dir", "run", *TINY, "--num_workers", "0", "--max_steps", "1"])
+    started = torch.load(run / "latest.pt", weights_only=True)["train_config"]
+    assert tuple(started["data_dirs"]) == (f"{project / 'd1'}:2",)
+    held = (run / "validation_files.txt").read_text().splitlines()
+    assert len(held) == 1 and Path(held[0]).parent == project / "d1"
+    monkeypatch.chdir(elsewhere)
+    main(["--checkpoint_dir", str(run), "--resume", "--max_steps", "2", "--num_workers", "0"])
+    resumed = torch.load(run / "latest.pt", weights_only=True)
+    assert resumed["step"] == 2 and tuple(resumed["train_config"]["data_dirs"]) == (f"{project / 'd1'}:2",)
+    trainer = Trainer(TrainConfig(**{**started, "data_dirs": tuple(started["data_dirs"]), "checkpoint_dir": str(run), "resume": True,
+                                     "max_steps": 3, "val_codebooks": tuple(started["val_codebooks"])}))
+    trained = {entry.path.parent for corpus in trainer.dataset.plan.corpora for entry in corpus.entries}
+    assert trained == {project / "d1"}
+
+
+def test_resuming_a_latest_pt_without_training_state_is_one_line(data: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Found from outside: a best.pt copied over latest.pt gave a traceback (KeyError: 'optimizer_g')."""
+    run = tmp_path / "run"
+    _train(data, run, "--losses", "l1", "--max_steps", "1")
+    shutil.copy(run / "best.pt", run / "latest.pt")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(["--checkpoint_dir", str(run), "--resume", "--max_steps", "2", "--device", "cpu"])
+    assert stopped.value.code == 1 and capsys.readouterr().err.strip().splitlines() == [
+        (f"codec-train: error: --resume: {run / 'latest.pt'} holds a model without its training state (a best.pt "
+         "or an exported codec.pt copied there?): start a new run from it with --init_from")]
+
+
+def test_a_resumed_run_whose_held_out_files_are_gone_says_so_and_quotes_no_old_score(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """Found from outside: after its one held-out file was deleted, the resumed run said "it validates on the
+    rest" (there was none), then "no data folder has the 10 files needed" (the folder had 11), and ended quoting
+    the score of the best.pt it had just replaced with an unvalidated model."""
+    data = telugu_train_clips(tmp_path / "data", 12)
+    run = tmp_path / "run"
+    main(["--data_dir", str(data), "--checkpoint_dir", str(run), *TINY, "--num_workers", "0", "--max_steps", "1"])
+    (held,) = (run / "validation_files.txt").read_text().splitlines()
+    Path(held).unlink()
+    capsys.readouterr()
+    caplog.clear()
+    main(["--checkpoint_dir", str(run), "--resume", "--max_steps", "2", "--num_workers", "0"])
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [(f"every file this run held out for validation is gone (1; first: {held}): validation "
+                         "is off, and best.pt becomes the latest model; pass --val_dir to validate")]
+    assert capsys.readouterr().out.startswith("done: 2 steps, no validation (best.pt is the latest model)")
+    best, latest = (torch.load(run / name, weights_only=True) for name in ("best.pt", "latest.pt"))
+    assert _equal(best["model"], latest["model"])

@@ -23,7 +23,7 @@ from sscodec.common.cli import (
 )
 from sscodec.common.errors import ModelError
 from sscodec.common.text import plural
-from sscodec.train.config import SELECT_BY, TrainConfig, parse_data_dir, resumed
+from sscodec.train.config import SELECT_BY, TrainConfig, absolute_paths, parse_data_dir, resumed
 from sscodec.train.manifest import DataError, check_data_folder, overlapping_pair
 from sscodec.train.recipe import OVERRIDABLE, RECIPES, recipe
 
@@ -203,9 +203,9 @@ def command(data_dirs, checkpoint_dir, no_amp, compile_, **options) -> None:
         raise click.UsageError(f"--batch_size {options['batch_size']} × --segment_seconds "
                                f"{options['segment_seconds']:g} is {step_audio:,.0f} s of audio per step, more "
                                f"than the {MAX_STEP_AUDIO_S:,} s a step may hold: lower one of them")
-    config = TrainConfig(
+    config = absolute_paths(TrainConfig(
         data_dirs=tuple(data_dirs), checkpoint_dir=checkpoint_dir, amp=not no_amp, compile=compile_, **options
-    )
+    ))
     if config.resume:
         config = _resumed(config)
     info = init_distributed(resolve_device(config.device).type)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,21 @@ def parse_data_dir(spec: str) -> tuple[Path, float | None]:
             raise ValueError(f"{spec}: the weight after ':' must be a finite number > 0, got {tail}")
         return Path(head), weight
     return Path(spec), None
+
+
+def absolute_paths(config: TrainConfig) -> TrainConfig:
+    """`config` with its data, validation and noise folders and its exclude list as absolute paths, as the run
+    saves them: `codec-train --resume` then finds them from any working directory (found from outside: saved as
+    typed, a resume from another folder failed, or trained on that folder's own `d1/` without a word)."""
+    def absolute(path: str | None) -> str | None:
+        return None if path is None else os.path.abspath(path)
+
+    data_dirs = tuple(
+        str(absolute(str(folder))) + ("" if weight is None else f":{spec.rpartition(':')[2]}")
+        for spec, (folder, weight) in ((spec, parse_data_dir(spec)) for spec in config.data_dirs)
+    )
+    return dataclasses.replace(config, data_dirs=data_dirs, val_dir=absolute(config.val_dir),
+                               noise_dir=absolute(config.noise_dir), exclude=absolute(config.exclude))
 
 
 def _is_number(text: str) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock, Timeout
 from torch import Tensor
 from torch.nn.utils import parametrize
 
@@ -64,6 +65,7 @@ from sscodec.train.recipe import OVERRIDABLE, LossWeights, recipe
 
 log = logging.getLogger("codec-train")
 DEFAULT_PRESET = "small"  # a new model's size when --preset is not given
+CLAIM = ".codec-train.lock"  # locked by the run using the folder (filelock: flock on Linux and macOS)
 VALIDATION_LISTING = "validation_files.txt"  # the files a run holds out, one path per line
 
 
@@ -130,6 +132,7 @@ class Trainer:
         try:
             self._set_up()
         except BaseException:
+            self.release_directory()
             if created and dist.is_main:  # a run that never started leaves no folder behind
                 shutil.rmtree(self.dir, ignore_errors=True)
             raise
@@ -163,12 +166,17 @@ class Trainer:
         self.nan_skipped = 0
         self.consecutive_nan = 0
         self.train_seconds = 0.0
+        # Summed step by step, and saved: a run resumed on another number of processes trains another amount of
+        # audio per step (found from outside: recomputed as step × today's processes, the curve went backwards).
+        self.audio_seconds_trained = 0.0
         if resume_payload is not None:
             self._restore(resume_payload)
         # Throughput counts the steps and seconds of this process only, from where it started.
         self._start_step, self._loop_seconds = self.step, 0.0
         self._wrap_for_training()
         self._load_data(resumed=resume_payload is not None)
+        if math.isnan(self.audio_seconds_trained):  # a checkpoint from before it was saved: as many processes as now
+            self.audio_seconds_trained = self.step * self.audio_seconds_per_step
         self.monitor = (
             Monitor(self.dir, config.to_dict(), config.use_wandb, config.experiment_name) if dist.is_main else None
         )
@@ -195,9 +203,23 @@ class Trainer:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise TrainingError(f"{directory}: cannot create checkpoint folder ({error.strerror})") from None
-        if self.dist.is_main:
+        # Held by the main process until the run ends (the operating system drops it if the process dies): found
+        # from outside, two runs started on one folder a second apart both trained, each overwriting the other's
+        # checkpoints, since nothing is in the folder to refuse until step 0's latest.pt is written.
+        self._claim = FileLock(directory / CLAIM) if self.dist.is_main else None
+        if self._claim is not None:
+            try:
+                self._claim.acquire(timeout=0)
+            except Timeout:
+                raise TrainingUsageError(f"{directory} is in use by another codec-train run: wait for it to end, or "
+                                         "give another --checkpoint_dir") from None
             self._remove_stale_temp_files(directory)
         return directory, created
+
+    def release_directory(self) -> None:
+        """Let another run use the checkpoint folder (done when `run` ends)."""
+        if self._claim is not None:
+            self._claim.release()
 
     def _build_optimisers(self) -> None:
         config = self.config
@@ -268,7 +290,11 @@ class Trainer:
         latest = self.dir / "latest.pt"
         if not latest.exists():
             raise TrainingUsageError(f"--resume: {latest} does not exist (nothing to resume; drop --resume)")
-        return read_checkpoint(latest)
+        payload = read_checkpoint(latest)
+        if not {"step", "optimizer_g", "scheduler_g", "rng"} <= payload.keys():  # found from outside: a KeyError
+            raise CheckpointError(f"--resume: {latest} holds a model without its training state (a best.pt or an "
+                                  f"exported codec.pt copied there?): start a new run from it with --init_from")
+        return payload
 
     def _build_model(self, resume_payload: dict[str, Any] | None) -> Codec:
         if resume_payload is not None:
@@ -313,6 +339,7 @@ class Trainer:
         self.best_selection = float(payload.get("best_selection", payload.get("best_mel_distance", math.nan)))
         self.nan_skipped = int(payload["nan_skipped_steps"])
         self.train_seconds = float(payload.get("train_seconds", 0.0))
+        self.audio_seconds_trained = float(payload.get("audio_seconds_trained", math.nan))  # nan: known after data
         rng = payload["rng"]
         torch.set_rng_state(rng["torch"][self.dist.rank % len(rng["torch"])])
         random.setstate((rng["python_version"], tuple(rng["python_state"]), None))
@@ -330,6 +357,7 @@ class Trainer:
         reader = CropReader(rate, self.manifest_dir, in_memory=config.in_memory)
         corpora, held = [], []
         listed = self._held_out_before() if resumed else None
+        self._held_out_listed = bool(listed)
         for index, (spec, manifest) in enumerate(zip(config.data_dirs, manifests, strict=True)):
             weight = parse_data_dir(spec)[1]
             kept = [e for e in manifest.entries if e.path.resolve() not in excluded] if excluded else (
@@ -390,7 +418,10 @@ class Trainer:
             return None
         listed = {Path(line).resolve() for line in listing.read_text(encoding="utf-8").splitlines() if line}
         gone = sorted(str(path) for path in listed if not path.is_file())
-        if gone and self.dist.is_main:
+        if gone and self.dist.is_main and len(gone) == len(listed):  # found from outside: "validates on the rest"
+            log.warning("every file this run held out for validation is gone (%d; first: %s): validation is off, "
+                        "and best.pt becomes the latest model; pass --val_dir to validate", len(gone), gone[0])
+        elif gone and self.dist.is_main:
             log.warning("%d of the %d files this run held out for validation %s gone (first: %s): it validates on "
                         "the rest", len(gone), len(listed), plural(len(gone), "is", "are"), gone[0])
         return listed
@@ -449,7 +480,7 @@ class Trainer:
                 log.info("validation: off (--no_validation); best.pt is the latest model")
             return []
         if not held:
-            if self.dist.is_main:
+            if self.dist.is_main and not self._held_out_listed:  # a resumed run whose held-out files are gone: said
                 log.warning("validation: off: no --val_dir, and no data folder has the %d files needed to hold "
                             "some out; pass --val_dir to validate", VAL_MIN_FILES)
             return []
@@ -504,6 +535,7 @@ class Trainer:
         values = self.train_step()
         sync_buffers(self.model, self.dist)
         self.step += 1
+        self.audio_seconds_trained += self.audio_seconds_per_step
         elapsed = time.perf_counter() - started
         self._loop_seconds += elapsed
         self.train_seconds += elapsed
@@ -628,7 +660,7 @@ class Trainer:
         loss = self.weights.total(mean)  # the reconstruction terms; adversarial ones need the critic
         result = Validation(
             step=self.step,
-            epoch=self.step / self.steps_per_epoch,
+            epoch=self.audio_seconds_trained / (self.steps_per_epoch * self.audio_seconds_per_step),
             loss=loss,
             recon=mean["recon"],
             vq=mean["vq"],
@@ -639,7 +671,7 @@ class Trainer:
             codebook_perplexity=list(usage.perplexity),
             codebook_used_fraction=list(usage.used_fraction),
             train_audio_seconds_per_second=self._throughput(),
-            audio_seconds_trained=self.step * self.audio_seconds_per_step,
+            audio_seconds_trained=self.audio_seconds_trained,
             elapsed_seconds=self.train_seconds,
             learning_rate=self.scheduler_g.get_last_lr()[0],
             nan_skipped_steps=self.nan_skipped,
@@ -672,6 +704,7 @@ class Trainer:
             "best_selection": self.best_selection,
             "nan_skipped_steps": self.nan_skipped,
             "train_seconds": self.train_seconds,
+            "audio_seconds_trained": self.audio_seconds_trained,
             "optimizer_g": self.optimizer_g.state_dict(),
             "scheduler_g": self.scheduler_g.state_dict(),
             "rng": self._rng_states(),
@@ -754,6 +787,7 @@ class Trainer:
             self.close_data()
             if self.monitor is not None:
                 self.monitor.close()
+            self.release_directory()
         return TrainResult(self.step, self.best_selection, self.config.select_by, last, self.nan_skipped, self.dir)
 
     def _validate_and_save(self) -> Validation | None:
@@ -769,6 +803,9 @@ class Trainer:
             self.monitor.validation(result, examples, self.codec_config.sample_rate)
         elif self.dist.is_main:
             best = True  # without validation data the latest model is the best we know
+            # and no score describes it (found from outside: a resumed run that lost its validation files ended
+            # quoting the score of the best.pt it had just replaced)
+            self.best_selection = math.nan
         with interrupts_deferred():  # a Ctrl-C mid-write broke torch's zip writer for the interrupt's own save
             self.save(best)
         return result
