@@ -38,7 +38,7 @@ def _tone_files(folder: Path, count: int, rate: int = RATE, suffix: str = ".wav"
 
 def _dataset(folder: Path, cache: Path, in_memory: bool = False, **augmentation: float) -> CropDataset:
     manifest = load_manifest(folder, cache, min_seconds=0.1, progress=False)
-    corpus = Corpus(folder, manifest.entries, 1.0, manifest.skipped, 0, manifest.seconds)
+    corpus = Corpus(folder, manifest.entries, 1.0, manifest.skipped, 0, manifest.seconds, len(manifest.entries))
     reader = CropReader(RATE, cache, in_memory=in_memory)
     noise = NoisePool(manifest, reader) if augmentation.get("noise_prob") else None
     return CropDataset(CropPlan([corpus], 8000, RATE, seed=5), reader, 4, augmentation=Augmentation(**augmentation),

@@ -43,6 +43,10 @@ def test_two_gloo_ranks_hold_identical_weights_and_buffers(tmp_path: Path) -> No
     # Each rank crops from its own half of the six files.
     files0, files1 = set(rank0.pop("files")), set(rank1.pop("files"))
     assert files0 and files1 and not files0 & files1 and len(files0 | files1) <= 6
+    # The data summary gives the folder's totals on every rank (found from outside: the clip count was rank 0's
+    # half beside both ranks' minutes).
+    summary = rank0.pop("summary")
+    assert summary == rank1.pop("summary") and f"{data}: 6 clips, " in summary
     # The generator step with rank 1's NaN loss was skipped, and counted, on both ranks; so was the
     # discriminator step with rank 1's NaN loss (not counted: the generator step still runs).
     assert int(rank0.pop("nan_skipped")) == int(rank1.pop("nan_skipped")) == 1

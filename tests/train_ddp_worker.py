@@ -13,6 +13,7 @@ import torch
 
 import sscodec.train.trainer
 from sscodec.train.config import TrainConfig
+from sscodec.train.data import data_summary
 from sscodec.train.distributed import init_distributed, shutdown
 from sscodec.train.trainer import Trainer
 
@@ -48,6 +49,7 @@ def main(data_dir: str, checkpoint_dir: str, steps: int) -> None:
         # The files this rank's batches were cropped from, to show that ranks read disjoint data.
         crops = [crop for step in range(steps) for crop in trainer.dataset.plan.crops(step, config.batch_size)]
         state["files"] = sorted({crop.entry.path.name for crop in crops})
+        state["summary"] = data_summary(trainer.dataset.plan.corpora)  # what the run logs about its data
         torch.save(state, f"{checkpoint_dir}/rank{info.rank}.pt")
     finally:
         shutdown(info)

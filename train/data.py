@@ -101,11 +101,14 @@ class Corpus:
     skipped: int
     held_out: int
     seconds: float  # of every rank's training files
+    files: int  # every rank's training files
     excluded: int = 0  # files named by --exclude
 
     def describe(self, share: float) -> str:
+        """The folder's totals over every rank (found from outside: under torchrun the clip count was rank 0's
+        share beside every rank's minutes)."""
         return (
-            f"  {self.root}: {len(self.entries)} {plural(len(self.entries), 'clip')}, {self.seconds / 60:.1f} min, "
+            f"  {self.root}: {self.files} {plural(self.files, 'clip')}, {self.seconds / 60:.1f} min, "
             f"share {share:.2f}, {self.skipped} skipped"
             + (f", {self.held_out} held out for validation" if self.held_out else "")
             + (f", {self.excluded} excluded" if self.excluded else "")

@@ -374,7 +374,7 @@ class Trainer:
             seconds = sum(e.seconds for e in entries)
             mine = rank_share(entries, config.seed, index, dist.rank, dist.world_size)
             corpora.append(Corpus(manifest.root, mine, seconds if weight is None else weight, manifest.skipped,
-                                  len(held_here), seconds, len(manifest.entries) - len(kept)))
+                                  len(held_here), seconds, len(entries), len(manifest.entries) - len(kept)))
         if config.exclude and dist.is_main and (warning := exclude_list_warning(
                 Path(config.exclude), excluded, sum(c.excluded for c in corpora))):
             log.warning("%s", warning)
