@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 
@@ -45,8 +46,13 @@ def wrap(module: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
         return module
     ids = [device.index] if device.type == "cuda" else None
     # Buffers are synced by `sync_buffers` after each step instead: DDP's broadcast at the start of a forward
-    # leaves each rank with the buffers its own batch updated (EMA codebooks) once training ends.
-    wrapped = nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+    # leaves each rank with the buffers its own batch updated (EMA codebooks) once training ends. torch 2.13
+    # renamed the flag (the old name warns on every rank, found from outside); its init sync is ours anyway.
+    ddp = nn.parallel.DistributedDataParallel
+    no_forward_sync = ({"forward_sync_buffers": False}
+                       if "forward_sync_buffers" in inspect.signature(ddp.__init__).parameters
+                       else {"broadcast_buffers": False})
+    wrapped = ddp(module, device_ids=ids, **no_forward_sync)
     sync_buffers(module, info)
     return wrapped
 
