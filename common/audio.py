@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -78,11 +79,13 @@ def probe_audio(path: str | os.PathLike) -> AudioInfo:
     try:
         with _decoder_quiet(), soundfile.SoundFile(path) as handle:
             info = AudioInfo(handle.frames, handle.samplerate, handle.channels)
+            log = handle.extra_info
     except _DECODE_ERRORS as error:
         raise _undecodable(path, error) from None
     if info.frames <= 0 or info.channels <= 0:
         raise AudioFileError(f"{path}: no audio samples")
     _check_rate(info.sample_rate, str(path))
+    _check_not_cut_short(handle, str(path), log)
     return info
 
 
@@ -253,6 +256,7 @@ def _open(source: str | BinaryIO, path: Path) -> soundfile.SoundFile:
         raise _undecodable(path, error, source) from None
     try:
         _check_rate(handle.samplerate, str(path))
+        _check_not_cut_short(handle, str(path), handle.extra_info)
     except AudioFileError:
         handle.close()
         raise
@@ -283,10 +287,8 @@ def _blocks(handle: soundfile.SoundFile, path: Path, sample_rate: int, block_fra
     # libsndfile ends a read at damaged data (an MP3's, at least) as if the file ended there; the length the file
     # declares says it did not. An MP3 without a length header declares an estimate, off by a few of its
     # 1,152-sample frames, hence the slack.
-    declared = handle.frames
-    if frames < declared - max(declared // 100, 4 * 1152) and not _length_unknown(handle):
-        raise AudioFileError(f"{name}: damaged: decoding stopped at {frames / handle.samplerate:.2f} s of the "
-                             f"{declared / handle.samplerate:.2f} s it declares")
+    if not _length_unknown(handle):
+        _check_length(frames, handle.frames, handle.samplerate, name)
     if produced == 0:
         raise AudioFileError(f"{name}: shorter than one sample at {sample_rate} Hz")
 
@@ -297,6 +299,32 @@ _WAV_SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2
 # What a WAV streamed into a pipe holds in its RIFF and data sizes, which its writer cannot go back and fill in
 # (ffmpeg's `-f wav -`, among others): libsndfile then declares this many bytes of samples.
 _WAV_UNKNOWN_SIZE = 0xFFFFFFFF
+
+
+def _check_length(frames: int, declared: int, sample_rate: int, name: str) -> None:
+    """AudioFileError when `frames` falls short of the `declared` length beyond an MP3 header's estimate (off by a
+    few of its 1,152-sample frames)."""
+    if frames < declared - max(declared // 100, 4 * 1152):
+        raise AudioFileError(f"{name}: damaged: decoding stopped at {frames / sample_rate:.2f} s of the "
+                             f"{declared / sample_rate:.2f} s it declares")
+
+
+# libsndfile's log line for a WAV whose data chunk claims more bytes than the file holds.
+_WAV_DATA_CUT = re.compile(r"^data : (\d+) \(should be (\d+)\)$", re.MULTILINE)
+
+
+def _check_not_cut_short(handle: soundfile.SoundFile, name: str, log: str) -> None:
+    """AudioFileError for a WAV file cut short: libsndfile declares only the samples the file holds, noting the
+    header's larger size in its log (found from outside: a WAV cut to half its length encoded as the half, exit 0,
+    where a cut MP3 or FLAC is "damaged"). A WAV whose size is the streaming placeholder is not cut short.
+    `log`: the handle's `extra_info` (libsndfile's log), read while it was open."""
+    width = _WAV_SAMPLE_BYTES.get(handle.subtype)
+    if handle.format not in ("WAV", "WAVEX") or width is None:
+        return
+    cut = _WAV_DATA_CUT.search(log)
+    if cut is not None and int(cut[1]) != _WAV_UNKNOWN_SIZE:
+        frame_bytes = width * handle.channels
+        _check_length(int(cut[2]) // frame_bytes, int(cut[1]) // frame_bytes, handle.samplerate, name)
 
 
 def _length_unknown(handle: soundfile.SoundFile) -> bool:

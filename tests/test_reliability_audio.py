@@ -13,7 +13,7 @@ import soundfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sscodec.common.audio import AudioFileError, read_audio, to_mono_rate
+from sscodec.common.audio import AudioFileError, probe_audio, read_audio, to_mono_rate
 from sscodec.common.bundled import EXAMPLE_CLIP
 
 RATE = 16000
@@ -270,3 +270,29 @@ def test_a_piped_wav_of_unknown_length_is_read_to_its_end(subtype: str, channels
         else:
             assert err == ("codec-stream: error: /dev/stdin: damaged: decoding stopped at 1.50 s of the 3.00 s it "
                            "declares\n"), err
+
+
+@pytest.mark.parametrize(("subtype", "channels"), [("PCM_16", 1), ("PCM_24", 2), ("FLOAT", 1)])
+def test_a_wav_file_cut_short_is_damaged_and_one_of_unknown_length_is_not(subtype: str, channels: int,
+                                                                          tmp_path: Path) -> None:
+    """Found from outside: a WAV file cut to half its length encoded as the half, exit 0 (libsndfile declares only
+    the samples a file holds), where a cut MP3 or FLAC is "damaged". Through a pipe it was already refused; a WAV
+    whose sizes are the streaming placeholder, saved to a file (`ffmpeg ... -f wav - > x.wav`), is read whole."""
+    speech = soundfile.read(EXAMPLE_CLIP, dtype="float32", frames=48000)[0]
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.repeat(speech[:, None], channels, axis=1), 16000, format="WAV", subtype=subtype)
+    sized = bytearray(buffer.getvalue())
+    data = sized.index(b"data")
+    unsized = bytearray(sized)
+    unsized[4:8] = unsized[data + 4 : data + 8] = (0xFFFFFFFF).to_bytes(4, "little")
+    cut = _write(tmp_path / "cut.wav", bytes(sized[: len(sized) // 2]))
+    whole = _write(tmp_path / "streamed.wav", bytes(unsized))
+    codec_encode = str(Path(sys.executable).parent / "codec-encode")
+    done = subprocess.run([codec_encode, str(cut), str(tmp_path / "cut.sscb")], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 1 and done.stderr == (
+        f"codec-encode: error: {cut}: damaged: decoding stopped at 1.50 s of the 3.00 s it declares\n")
+    assert not (tmp_path / "cut.sscb").exists()
+    with pytest.raises(AudioFileError, match="damaged: decoding stopped at 1.50 s of the 3.00 s"):
+        probe_audio(cut)  # codec-train's manifest skips it, with this reason
+    assert read_audio(whole, 16000).shape == (48000,)
