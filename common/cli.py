@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from sscodec.common.bundled import DEFAULT_NAME, typed_folder
-from sscodec.common.files import check_can_create, output_target, same_file
+from sscodec.common.files import check_can_create, output_target, same_file, writes_stdout
 from sscodec.common.startup import release_interrupts
 
 # The most threads (or worker processes) a flag may ask for: a few per logical core can still pay where they wait
@@ -232,6 +232,15 @@ def _interrupted(prog: str, cause: BaseException | None) -> None:
         click.echo(err=True)
     click.echo(f"{prog}: interrupted", err=True)
     sys.exit(INTERRUPTED)
+
+
+def check_binary_outputs(outputs: Mapping[str, Path | None]) -> None:
+    """A usage error for a binary output (audio, a bitstream) that would go to standard output on a terminal,
+    where it shows as garbage and may upset the terminal; gzip and flac refuse the same (found from outside)."""
+    for name, path in outputs.items():
+        if path is not None and writes_stdout(path) and sys.stdout is not None and sys.stdout.isatty():
+            raise click.BadParameter("standard output is a terminal, and this output is binary: redirect it to a "
+                                     "file (> FILE) or a pipe, or give a file name", param_hint=name)
 
 
 def check_outputs(outputs: Mapping[str, Path | None], inputs: Mapping[str, Path | None] | None = None,

@@ -14,6 +14,7 @@ from sscodec.common.cli import (
     FiniteFloatRange,
     InputFile,
     OutputFile,
+    check_binary_outputs,
     check_outputs,
     command_settings,
     given_flags,
@@ -138,6 +139,7 @@ def command(
     # Before any model is loaded or call placed: no output may overwrite the input, and each must be writable.
     check_outputs({"--output": output_path, "--stats-json": stats_json, "--record-input": record_input,
                    "--record-output": record_output}, {"--input": input_path})
+    check_binary_outputs({"--output": output_path, "--record-input": record_input, "--record-output": record_output})
     for audio_output in (output_path, record_input, record_output):
         if audio_output is not None:
             check_writable_format(audio_output)

@@ -19,6 +19,7 @@ from sscodec.common.cli import (
     FiniteFloatRange,
     InputFile,
     OutputFile,
+    check_binary_outputs,
     check_outputs,
     command_settings,
     model_dir_callback,
@@ -62,6 +63,7 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     """Compress INPUT (any audio file soundfile reads; - for standard input) to OUTPUT, a codec bitstream file
     (- for standard output)."""
     check_outputs({"OUTPUT": output_path}, {"INPUT": input_path})
+    check_binary_outputs({"OUTPUT": output_path})
     if audio_container(output_path) is not None:  # found from outside: no player opened the "audio" it wrote
         raise click.UsageError(f"OUTPUT {output_path} is named as audio ({output_path.suffix}): codec-encode writes "
                                f"a codec bitstream, e.g. to {output_path.with_suffix('.sscb')} (codec-decode makes "
@@ -116,6 +118,7 @@ def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     original length, or the part that --start and --duration ask for; - for WAV on standard output)."""
     # Standard output is checked as codec-encode checks it (found from outside: a closed one was a traceback).
     check_outputs({"OUTPUT": output_path}, {} if str(output_path) == STANDARD_OUTPUT else {"INPUT": input_path})
+    check_binary_outputs({"OUTPUT": output_path})
     check_writable_format(output_path)  # by the name given: the temp file written first has another extension
     model = CodecModel(resolve_model_dir(model_dir), decode_only=True)  # a receiver's folder may lack the encoder
     with FileReader(model, input_path) as reader:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import shutil
 import struct
 import subprocess
@@ -556,3 +557,30 @@ def test_a_pipe_can_be_encoded_and_decoded_as_a_file_is(model_dir: Path, tmp_pat
                      f'--model "{model_dir}"')
         assert done.returncode == 0, done.stderr
     assert (tmp_path / "from_dash.wav").read_bytes() == (tmp_path / "from_file.wav").read_bytes()
+
+
+@pytest.mark.parametrize("command", [
+    ["codec-encode", "{clip}", "-"],
+    ["codec-decode", "{sscb}", "-"],
+    ["codec-stream", "--input", "{clip}", "--output", "-"],
+])
+def test_binary_output_to_a_terminal_is_refused(model_dir: Path, clip: Path, tmp_path: Path,
+                                                command: list[str]) -> None:
+    """Found from outside: `codec-encode x.wav -` in a terminal printed the bitstream on it (gzip and flac refuse).
+    Standard output here is a pseudo-terminal, as in an interactive shell."""
+    import pty
+
+    sscb = tmp_path / "talk.sscb"
+    assert run("codec-encode", clip, sscb, "--model", model_dir).returncode == 0
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run([str(BIN / command[0]), *(a.format(clip=clip, sscb=sscb) for a in command[1:]),
+                               "--model", str(model_dir)], stdout=terminal, stderr=subprocess.PIPE, text=True,
+                              timeout=240, check=False)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    name = "OUTPUT" if command[0] != "codec-stream" else "--output"
+    assert done.returncode == 2 and done.stderr == (
+        f"{command[0]}: error: Invalid value for {name}: standard output is a terminal, and this output is binary: "
+        "redirect it to a file (> FILE) or a pipe, or give a file name\n")
