@@ -245,11 +245,9 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("subtype", "channels"), [("PCM_16", 1), ("PCM_24", 2), ("FLOAT", 1)])
-def test_a_piped_wav_of_unknown_length_is_read_to_its_end(subtype: str, channels: int, tmp_path: Path) -> None:
-    # Found from outside: a WAV written into a pipe cannot go back to fill in its sizes, so writers streaming one
-    # (ffmpeg's `-f wav -`, for one) leave 0xFFFFFFFF there; codec-stream --input - called it "damaged: decoding
-    # stopped at 3.00 s of the 134217.73 s it declares". A truncated WAV that states its length is still damaged.
+def _wav_sized_and_not(subtype: str, channels: int) -> tuple[bytes, bytes]:
+    """3 s of speech as WAV bytes: with its sizes, and with the streaming placeholder 0xFFFFFFFF in their place (a
+    writer streaming a WAV into a pipe cannot go back to fill them in)."""
     speech = soundfile.read(EXAMPLE_CLIP, dtype="float32", frames=48000)[0]
     buffer = io.BytesIO()
     soundfile.write(buffer, np.repeat(speech[:, None], channels, axis=1), 16000, format="WAV", subtype=subtype)
@@ -257,8 +255,17 @@ def test_a_piped_wav_of_unknown_length_is_read_to_its_end(subtype: str, channels
     data = sized.index(b"data")
     unsized = bytearray(sized)
     unsized[4:8] = unsized[data + 4 : data + 8] = (0xFFFFFFFF).to_bytes(4, "little")
+    return bytes(sized), bytes(unsized)
+
+
+@pytest.mark.parametrize(("subtype", "channels"), [("PCM_16", 1), ("PCM_24", 2), ("FLOAT", 1)])
+def test_a_piped_wav_of_unknown_length_is_read_to_its_end(subtype: str, channels: int, tmp_path: Path) -> None:
+    # Found from outside: a WAV written into a pipe cannot go back to fill in its sizes, so writers streaming one
+    # (ffmpeg's `-f wav -`, for one) leave 0xFFFFFFFF there; codec-stream --input - called it "damaged: decoding
+    # stopped at 3.00 s of the 134217.73 s it declares". A truncated WAV that states its length is still damaged.
+    sized, unsized = _wav_sized_and_not(subtype, channels)
     codec_stream = str(Path(sys.executable).parent / "codec-stream")
-    for stdin, expected_code in ((bytes(unsized), 0), (bytes(sized[: len(sized) // 2]), 1)):
+    for stdin, expected_code in ((unsized, 0), (sized[: len(sized) // 2], 1)):
         out = tmp_path / "out.wav"
         out.unlink(missing_ok=True)
         done = subprocess.run([codec_stream, "--input", "-", "--output", str(out)], input=stdin, capture_output=True,
@@ -278,15 +285,9 @@ def test_a_wav_file_cut_short_is_damaged_and_one_of_unknown_length_is_not(subtyp
     """Found from outside: a WAV file cut to half its length encoded as the half, exit 0 (libsndfile declares only
     the samples a file holds), where a cut MP3 or FLAC is "damaged". Through a pipe it was already refused; a WAV
     whose sizes are the streaming placeholder, saved to a file (`ffmpeg ... -f wav - > x.wav`), is read whole."""
-    speech = soundfile.read(EXAMPLE_CLIP, dtype="float32", frames=48000)[0]
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.repeat(speech[:, None], channels, axis=1), 16000, format="WAV", subtype=subtype)
-    sized = bytearray(buffer.getvalue())
-    data = sized.index(b"data")
-    unsized = bytearray(sized)
-    unsized[4:8] = unsized[data + 4 : data + 8] = (0xFFFFFFFF).to_bytes(4, "little")
-    cut = _write(tmp_path / "cut.wav", bytes(sized[: len(sized) // 2]))
-    whole = _write(tmp_path / "streamed.wav", bytes(unsized))
+    sized, unsized = _wav_sized_and_not(subtype, channels)
+    cut = _write(tmp_path / "cut.wav", sized[: len(sized) // 2])
+    whole = _write(tmp_path / "streamed.wav", unsized)
     codec_encode = str(Path(sys.executable).parent / "codec-encode")
     done = subprocess.run([codec_encode, str(cut), str(tmp_path / "cut.sscb")], capture_output=True, text=True,
                           timeout=300, check=False)
