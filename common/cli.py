@@ -214,14 +214,22 @@ def _run(command: click.Command, prog: str, expected: tuple[type[BaseException],
         click.echo(f"{prog}: error: {_one_line(error.format_message())}", err=True)
         sys.exit(error.exit_code)
     except expected as error:
-        click.echo(f"{prog}: error: {_one_line(str(error))}", err=True)
+        # An OSError the command expects reads as any other (found from outside: "[Errno 13] Permission denied: ...")
+        text = _os_error_text(error) if isinstance(error, OSError) else str(error)
+        click.echo(f"{prog}: error: {_one_line(text)}", err=True)
         sys.exit(RUNTIME_ERROR)
     except KeyboardInterrupt as error:
         _interrupted(prog, error)
     except OSError as error:
-        where = f"{error.filename}: " if getattr(error, "filename", None) else ""
-        click.echo(f"{prog}: error: {where}{error.strerror or error}", err=True)
+        click.echo(f"{prog}: error: {_os_error_text(error)}", err=True)
         sys.exit(RUNTIME_ERROR)
+
+
+def _os_error_text(error: OSError) -> str:
+    """"PATH: reason", as `cp` says it, or the error's own words where it names no path or reason."""
+    if not error.strerror:
+        return str(error)
+    return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
 
 
 def _interrupted(prog: str, cause: BaseException | None) -> None:

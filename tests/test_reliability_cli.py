@@ -61,6 +61,9 @@ ROWS = [
         "speaker2: cannot read this folder (Permission denied)", unreadable=True),
     Row("bench-unreadable-sub-folder", "codec-bench", ("soak", "--audio", "{locked_speaker}"), 1,
         "speaker2: cannot read this folder (Permission denied)", unreadable=True),
+    # Found from outside: "[Errno 13] Permission denied: 'readonly/.pack.hkqafezq'", the pack's hidden temp folder.
+    Row("pack-out-in-a-read-only-folder", "codec-pack", ("{data}", "--out", "{readonly}/pack"), 1,
+        "readonly/pack: Permission denied", unreadable=True),
     Row("train-raw-pickle-init", "codec-train", ("--init_from", "{raw_pickle}"), 1, "refused"),
     Row("train-huge-learning-rate", "codec-train", ("--learning_rate", "1e39"), 2, "--learning_rate"),
     Row("export-missing-checkpoint", "codec-export", ("--checkpoint", "{tmp}/missing.pt"), 2, "no such checkpoint"),
@@ -87,7 +90,8 @@ ROWS = [
 ]
 # What each command needs besides the row's own arguments (a row's flag replaces the default of the same name).
 REQUIRED = {
-    "codec-train": {"--data_dir": "{data}", "--checkpoint_dir": "{tmp}/run", "--preset": "tiny", "--device": "cpu"},
+    # A folder per row: rows run two at a time, and a run holds its folder from its start (train/trainer.py CLAIM).
+    "codec-train": {"--data_dir": "{data}", "--checkpoint_dir": "{tmp}/runs/{row}", "--preset": "tiny", "--device": "cpu"},
     "codec-export": {"--onnx": None, "--checkpoint": "{ckpt}", "--out": "{tmp}/export"},
     "codec-bench": {},
     "codec-stream": {},
@@ -110,7 +114,8 @@ def _files(root: Path) -> dict[str, Path]:
     files = {"tmp": root, "wav": root / "a.wav", "data": root / "data", "ckpt": root / "tiny.pt",
              "marker": root / "pwned", "locked_wav": root / "locked.wav", "locked_ckpt": root / "locked.pt",
              "locked_data": root / "locked_data", "locked_model": root / "locked_model", "model": root / "model",
-             "pickled": root / "pickled.pt", "raw_pickle": root / "raw.pt", "locked_speaker": root / "speakers"}
+             "pickled": root / "pickled.pt", "raw_pickle": root / "raw.pt", "locked_speaker": root / "speakers",
+             "readonly": root / "readonly"}
     soundfile.write(files["wav"], 0.1 * np.random.default_rng(0).standard_normal(8000), 16000)
     for folder in ("data", "locked_data"):
         files[folder].mkdir()
@@ -129,6 +134,7 @@ def _files(root: Path) -> dict[str, Path]:
     shutil.copy(files["wav"], files["locked_wav"])
     shutil.copy(files["wav"], files["locked_data"] / "a.wav")
     shutil.copy(files["ckpt"], files["locked_ckpt"])
+    files["readonly"].mkdir(mode=0o555)
     for speaker in ("speaker1", "speaker2"):
         (files["locked_speaker"] / speaker).mkdir(parents=True)
         shutil.copy(files["wav"], files["locked_speaker"] / speaker / "a.wav")
@@ -151,7 +157,7 @@ def _command_line(row: Row, files: dict[str, Path]) -> list[str]:
         if args[index] in options:  # the row's value wins over the default
             options.pop(args[index])
     extra = [item for flag, value in options.items() for item in ((flag,) if value is None else (flag, value))]
-    named = {key: str(path) for key, path in files.items()}
+    named = {key: str(path) for key, path in files.items()} | {"row": row.name}
     line = [str(BIN / row.command), *(arg.format(**named) for arg in [*args, *extra])]
     return [*DROP_READ_OVERRIDE, *line] if row.unreadable and AS_ROOT else line
 

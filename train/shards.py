@@ -195,8 +195,11 @@ def pack_folders(
     scored = set(np.linspace(0, len(listed) - 1, min(SCORED_FILES, len(listed))).round().astype(int).tolist())
     scorer = _Scorer(sample_rate)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as error:  # named as the pack, not as its hidden temp folder (found from outside)
+        raise OSError(error.errno, error.strerror, str(out)) from None
     temp.chmod(umask_mode(0o777))  # the pack is renamed to OUT whole: mkdtemp's 0700 hid it from other users
     try:
         shards: list[ShardSummary] = []
