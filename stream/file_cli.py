@@ -94,12 +94,15 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     audio = read_audio(input_path, model.info.sample_rate)
     summary = encode_file(model, audio, output_path, count, mode, packet_frames)
     seconds = audio.shape[0] / model.info.sample_rate
+    # The rate over the frames coded (the last one padded), as a listener spends it: over the input's own length a
+    # 1-sample file was "10624.00 kbps" (found from outside); a whole file differs by under one frame.
+    coded_seconds = sum(summary.frames) * model.info.frame_ms / 1000
     raw_bytes = sum(packed_size(count, frames, model.info.bits_per_code) for frames in summary.frames)
     fallback = f" ({summary.modes.count(CodingMode.RAW)} sent raw)" if mode is not CodingMode.RAW else ""
     click.echo(f"{output_path}: {seconds:.2f} s, {count} {plural(count, 'codebook')}, {mode.name.lower()}, "
                f"{summary.packets} {plural(summary.packets, 'packet')}"
                f"{fallback}, "
-               f"{summary.file_bytes} bytes ({summary.file_bytes * 8 / seconds / 1000:.2f} kbps); codes "
+               f"{summary.file_bytes} bytes ({summary.file_bytes * 8 / coded_seconds / 1000:.2f} kbps); codes "
                f"{sum(summary.payload_bytes) / raw_bytes:.1%} of raw {model.info.bits_per_code}-bit packing",
                err=writes_stdout(output_path))  # the bitstream owns stdout
 

@@ -163,6 +163,10 @@ def test_encode_summary_says_one_codebook_and_one_packet(model_dir: Path, tmp_pa
     assert done.returncode == 0, done.stderr
     assert ", 1 codebook, " in done.stdout and ", 1 packet" in done.stdout, done.stdout
     assert "1 codebooks" not in done.stdout and "1 packets" not in done.stdout, done.stdout
+    # The bitrate is over the frames coded: 3000 samples are 10 frames of 20 ms (found from outside: a 1-sample
+    # file was "10624.00 kbps", its bytes over 1/16000 s).
+    size = (tmp_path / "o.sscb").stat().st_size
+    assert f"{size} bytes ({size * 8 / 0.2 / 1000:.2f} kbps)" in done.stdout, done.stdout
 
 
 def test_a_receivers_folder_without_the_encoder_decodes(model_dir: Path, clip: Path, tmp_path: Path) -> None:
