@@ -389,7 +389,10 @@ def _checked(resampled: np.ndarray, name: str) -> np.ndarray:
 def audio_container(path: Path) -> str | None:
     """The container soundfile writes a file named `path` in (it takes the format from the extension), or None.
     RAW counts as none: headerless, it is written without complaint, then unreadable without its rate, type and
-    channel count."""
+    channel count. `.opus` is Ogg Opus (RFC 7845's name for it), libsndfile's OGG container with its OPUS
+    subtype (found from outside: refused, though codec-pack writes Opus)."""
+    if path.suffix.lower() == ".opus":
+        return "OGG"
     container = path.suffix.lstrip(".").upper()
     return container if container in soundfile.available_formats() and container != "RAW" else None
 
@@ -402,7 +405,10 @@ def check_writable_format(path: Path) -> None:
     if audio_container(path) is None:
         why = (f"no audio file format has the extension '{path.suffix}'" if path.suffix
                else "the name has no extension to choose the format by")
-        raise AudioFileError(f"{path}: cannot write audio ({why}: use e.g. .wav, .flac, .ogg or .mp3)")
+        raise AudioFileError(f"{path}: cannot write audio ({why}: use e.g. .wav, .flac, .ogg, .opus or .mp3)")
+
+
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)  # the rates Opus codes (RFC 6716, 2)
 
 
 class AudioWriter:
@@ -416,12 +422,16 @@ class AudioWriter:
     def __init__(self, path: str | os.PathLike, sample_rate: int, exact: bool = False) -> None:
         self.path = Path(path)
         check_writable_format(self.path)
-        subtype = "PCM_16" if self.path.suffix.lower() in {".wav", ".flac"} else None
-        container = self.path.suffix.lstrip(".").upper()
-        if exact and container in soundfile.available_formats() and soundfile.check_format(container, "FLOAT"):
+        suffix = self.path.suffix.lower()
+        subtype = {".wav": "PCM_16", ".flac": "PCM_16", ".opus": "OPUS"}.get(suffix)
+        container = audio_container(self.path)
+        if exact and container is not None and suffix != ".opus" and soundfile.check_format(container, "FLOAT"):
             subtype = "FLOAT"
+        if suffix == ".opus" and sample_rate not in OPUS_RATES:
+            raise AudioFileError(f"{self.path}: cannot write audio (Opus codes {', '.join(map(str, OPUS_RATES))} Hz, "
+                                 f"not {sample_rate} Hz: use e.g. .wav or .flac)")
         try:
-            self._file = soundfile.SoundFile(str(self.path), "w", sample_rate, 1, subtype=subtype)
+            self._file = soundfile.SoundFile(str(self.path), "w", sample_rate, 1, format=container, subtype=subtype)
         except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError, ValueError) as error:
             raise AudioFileError(f"{self.path}: cannot write audio ({first_line(error)})") from None
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_stream_model import copy_model, export_tiny_model
 
-from sscodec.common.audio import read_audio
+from sscodec.common.audio import AudioFileError, AudioWriter, read_audio
 from sscodec.common.bundled import BUNDLED_MODEL_DIR, EXAMPLE_CLIP
 from sscodec.common.context_model_file import CONTEXT_FILE
 from sscodec.common.entropy_tables import load_tables
@@ -236,6 +236,7 @@ def test_a_flag_spelled_with_underscores_is_the_same_flag(model_dir: Path, clip:
         ("codec-encode", ["{clip}", "{tmp}/o.wav"], 2,
          "/o.wav is named as audio (.wav): codec-encode writes a codec bitstream, e.g. to "),
         ("codec-encode", ["{clip}", "{tmp}/o.FLAC"], 2, "/o.FLAC is named as audio (.FLAC)"),
+        ("codec-encode", ["{clip}", "{tmp}/o.opus"], 2, "/o.opus is named as audio (.opus)"),
         ("codec-decode", ["{tmp}/missing.sscb", "{tmp}/o.wav"], 2, "does not exist"),
         ("codec-decode", ["{garbage}", "{tmp}/o.wav"], 1, "not a codec-encode file"),
         ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/o.wav"], 1, "not a codec-encode file"),
@@ -588,3 +589,20 @@ def test_binary_output_to_a_terminal_is_refused(model_dir: Path, clip: Path, tmp
     assert done.returncode == 2 and done.stderr == (
         f"{command[0]}: error: Invalid value for {name}: standard output is a terminal, and this output is binary: "
         "redirect it to a file (> FILE) or a pipe, or give a file name\n")
+
+
+def test_decoding_to_opus_writes_ogg_opus_of_the_whole_length(model_dir: Path, clip: Path, tmp_path: Path) -> None:
+    """Found from outside: `codec-decode x.sscb out.opus` was "no audio file format has the extension '.opus'",
+    though Opus is what a codec is compared with (and what codec-pack writes)."""
+    sscb = tmp_path / "talk.sscb"
+    assert run("codec-encode", clip, sscb, "--model", model_dir).returncode == 0
+    wav, opus = tmp_path / "talk.wav", tmp_path / "talk.opus"
+    for output in (wav, opus):
+        done = run("codec-decode", sscb, output, "--model", model_dir)
+        assert done.returncode == 0, done.stderr
+    info = soundfile.info(opus)
+    assert (info.format, info.subtype, info.samplerate) == ("OGG", "OPUS", 16000)
+    assert info.frames == soundfile.info(wav).frames
+    with pytest.raises(AudioFileError, match=r"x.opus: cannot write audio \(Opus codes 8000, 12000, 16000, 24000, "
+                                             r"48000 Hz, not 22050 Hz"):
+        AudioWriter(tmp_path / "x.opus", 22050)

@@ -34,16 +34,15 @@ import numpy as np
 import soundfile
 import torch
 
-from sscodec.common.audio import AudioFileError, read_audio
+from sscodec.common.audio import OPUS_RATES, AudioFileError, read_audio
 from sscodec.common.files import umask_mode
 from sscodec.train.losses import MultiScaleMelLoss
 from sscodec.train.manifest import DataError, list_audio_files, overlapping_pair
 from sscodec.train.metrics import snr_db
 
 FORMATS = {"flac": ".flac", "opus": ".ogg"}
-# libsndfile's Ogg Opus encoder: the range its compression level spans, and the rates libopus takes.
+# libsndfile's Ogg Opus encoder: the range its compression level spans.
 OPUS_KBPS = (6.0, 256.0)
-OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 # A source's files that travel with its audio: licences, read-mes, metadata (its attribution).
 NOTE_SUFFIXES = frozenset({".md", ".txt", ".jsonl", ".json", ".csv", ".tsv"})
 NOTE_PREFIXES = ("readme", "license", "licence", "copying", "notice", "attribution")
