@@ -386,3 +386,17 @@ def test_a_resumed_run_whose_held_out_files_are_gone_says_so_and_quotes_no_old_s
     assert capsys.readouterr().out.startswith("done: 2 steps, no validation (best.pt is the latest model)")
     best, latest = (torch.load(run / name, weights_only=True) for name in ("best.pt", "latest.pt"))
     assert _equal(best["model"], latest["model"])
+
+
+def test_resuming_a_latest_pt_with_a_broken_codec_config_is_one_line(data: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A resumed model is rebuilt from latest.pt's codec config, checked as codec-export and --init_from check it."""
+    run = tmp_path / "run"
+    payload = _train(data, run, "--losses", "l1", "--max_steps", "1")
+    payload["config"]["n_codebooks"] = -3
+    torch.save(payload, run / "latest.pt")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(["--checkpoint_dir", str(run), "--resume", "--max_steps", "2", "--device", "cpu"])
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 1 and line.startswith(f"codec-train: error: {run / 'latest.pt'}: invalid codec config (")

@@ -18,7 +18,14 @@ from filelock import FileLock, Timeout
 from torch import Tensor
 from torch.nn.utils import parametrize
 
-from sscodec.codec.checkpoint import CheckpointError, atomic_save, codec_payload, load_codec, read_checkpoint
+from sscodec.codec.checkpoint import (
+    CheckpointError,
+    atomic_save,
+    codec_payload,
+    load_codec,
+    read_checkpoint,
+    saved_config,
+)
 from sscodec.codec.config import CodecConfig, preset
 from sscodec.codec.fingerprint import codec_fingerprint
 from sscodec.codec.model import Codec
@@ -298,7 +305,7 @@ class Trainer:
 
     def _build_model(self, resume_payload: dict[str, Any] | None) -> Codec:
         if resume_payload is not None:
-            return Codec(CodecConfig.from_dict(resume_payload["config"]))
+            return Codec(saved_config(resume_payload, self.dir / "latest.pt"))  # a bad config: one line
         if self.config.init_from:
             model = load_codec(resolve_checkpoint(self.config.init_from))
             if not any(parametrize.is_parametrized(m) for m in model.modules()):
