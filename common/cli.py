@@ -282,7 +282,10 @@ def model_dir_callback(ctx: click.Context, param: click.Parameter, text: str | N
     if text is None or text == DEFAULT_NAME:
         return text
     if Path(text).is_file():  # most often a training checkpoint: say how to get the folder the runtime loads
-        raise click.BadParameter(f"{text} is a file; --model takes the folder of an exported model (codec-export "
-                                 f"--onnx --checkpoint {text} --out DIR)", ctx=ctx, param=param)
+        # ... but only a checkpoint's name (found from outside: an audio file was told to be exported).
+        how = (f" (codec-export --onnx --checkpoint {text} --out DIR)" if Path(text).suffix.lower() == ".pt"
+               else ", e.g. one that codec-export --onnx --out DIR wrote")
+        raise click.BadParameter(f"{text} is a file; --model takes the folder of an exported model{how}", ctx=ctx,
+                                 param=param)
     click.Path(exists=True, file_okay=False).convert(text, param, ctx)
     return typed_folder(text)

@@ -179,7 +179,11 @@ def test_installed_entry_point_runs(tiny_model: Path, stereo_44k, tmp_path: Path
         (["--input", "{wav}", "--stats-json", "{tmp}/no/such/dir/s.json"], 1, "no/such/dir/s.json: No such file or directory"),
         (["--input", "{wav}", "--provider", "tpu"], 2, "--provider"),
         (["--input", "{wav}", "--model", "{tmp}/nothing"], 2, "does not exist"),
-        (["--input", "{wav}", "--model", "{wav}"], 2, "is a file; --model takes the folder of an exported model (codec-export --onnx --checkpoint"),
+        # Found from outside: an audio file was told to be exported (codec-export ... --checkpoint talk.wav).
+        (["--input", "{wav}", "--model", "{wav}"], 2,
+         "is a file; --model takes the folder of an exported model, e.g. one that codec-export --onnx --out DIR wrote"),
+        (["--input", "{wav}", "--model", "{tmp}/best.pt"], 2,
+         "best.pt is a file; --model takes the folder of an exported model (codec-export --onnx --checkpoint"),
         (["--input", "{wav}", "--model", "{tmp}"], 1, "encoder_stream.onnx: missing"),
         (["--input", "{wav}", "--model", "{corrupt_model}"], 1, "not a loadable ONNX model"),
         (["--bogus"], 2, "No such option"),
@@ -192,6 +196,7 @@ def test_user_mistakes_are_one_line_errors(args: list[str], code: int, message: 
                                            stereo_44k, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "bad.wav").write_bytes(b"RIFF not really a wav file")
     (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "best.pt").write_bytes(b"a training checkpoint")
     corrupt = tmp_path / "corrupt_model"
     corrupt.mkdir()
     for name in ("encoder_stream.onnx", "decoder_stream.onnx"):
