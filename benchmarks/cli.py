@@ -55,7 +55,7 @@ from sscodec.common.cli import (
     run_cli,
 )
 from sscodec.common.errors import StreamError
-from sscodec.common.text import plural
+from sscodec.common.text import distinct_names, folder_name, plural
 from sscodec.stream.engine import StreamEngine
 from sscodec.stream.live import parse_latency
 
@@ -259,15 +259,19 @@ def quality(
         raise click.BadParameter(
             f"codebook counts must be in 1..{info.n_codebooks}", param_hint="--codebooks"
         )
-    rates = tuple(dict.fromkeys(_float_list(opus_kbps, "--opus-kbps")))  # a rate given twice is scored once
+    rates = tuple(_float_list(opus_kbps, "--opus-kbps"))
     if not all(OPUS_MIN_KBPS <= rate <= OPUS_MAX_KBPS for rate in rates):
         raise click.BadParameter(f"{opus_kbps!r}: libopus takes bitrates from {OPUS_MIN_KBPS:g} to "
                                  f"{OPUS_MAX_KBPS:g} kbps", param_hint="--opus-kbps")
-    sets = {directory.name: read_clips(directory, info.sample_rate, SCORED_MIN_SECONDS) for directory in audio_dirs}
-    if held_out or not audio_dirs:
-        sets.update(
-            {name: read_clip_files(paths, info.sample_rate, SCORED_MIN_SECONDS) for name, paths in validation_sets().items()}
-        )
+    held_out_sets = validation_sets() if held_out or not audio_dirs else {}
+    # Named by their folders, distinct from each other and the held-out sets (found from outside: two folders
+    # named `set` were scored as one, the other dropped without a word).
+    names = distinct_names((folder_name(directory) for directory in audio_dirs), taken=held_out_sets)
+    sets = {name: read_clips(directory, info.sample_rate, SCORED_MIN_SECONDS)
+            for name, directory in zip(names, audio_dirs, strict=True)}
+    sets.update(
+        {name: read_clip_files(paths, info.sample_rate, SCORED_MIN_SECONDS) for name, paths in held_out_sets.items()}
+    )
     scorer = ClipScorer(info.sample_rate, Dnsmos(dnsmos_dir) if dnsmos else None)
     results = []
     for name, clips in sets.items():
@@ -329,7 +333,7 @@ def soak(model: str, json_path: Path | None, audio_dir: Path, hours: float, chun
         raise click.BadParameter(str(error), param_hint=" / ".join(
             f"'{flag}'" for flag in ("--hours", "--chunk-frames") if flag in given) or "'--hours'") from None
     clips = read_clips(audio_dir, info.sample_rate)
-    result = run_soak(model_dir, list(clips.values()), hours * 3600, chunk_frames, progress=click.echo)
+    result = run_soak(model_dir, list(clips.values()), hours * 3600, chunk_frames, progress=_stage)  # off stdout
     data = {
         "benchmark": "soak",
         "machine": machine_info(),
@@ -615,6 +619,8 @@ def _calibration(directory: Path, info) -> list:
 
 
 def _float_list(text: str, hint: str, allow_zero: bool = False) -> list[float]:
+    """Comma-separated numbers, each once, in order: a value given twice is measured once (found from outside:
+    `codec-bench call --losses 0,0` ran and reported the case twice)."""
     try:
         values = [float(x) for x in text.split(",")]
     except ValueError:
@@ -625,7 +631,7 @@ def _float_list(text: str, hint: str, allow_zero: bool = False) -> list[float]:
         raise click.BadParameter("values must be finite and >= 0", param_hint=hint)
     if not allow_zero and any(v <= 0 for v in values):
         raise click.BadParameter("bitrates must be positive", param_hint=hint)
-    return values
+    return list(dict.fromkeys(values))
 
 
 def _finish(name: str, json_path: Path | None, data: dict, markdown: str, figure) -> None:

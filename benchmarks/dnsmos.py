@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from sscodec.benchmarks.errors import BenchError
+from sscodec.common.errors import first_line
 
 SAMPLE_RATE = 16000
 WINDOW_SAMPLES = int(9.01 * SAMPLE_RATE)  # 144160
@@ -42,8 +43,7 @@ class Dnsmos:
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.p835, self.p808 = (ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"])
-                                for p in paths)
+        self.p835, self.p808 = (_session(p, options) for p in paths)
 
     def score(self, audio: np.ndarray) -> dict[str, float]:
         """Mean over 9.01 s windows of calibrated SIG, BAK, OVRL and P.808 MOS for mono float audio [T]."""
@@ -70,3 +70,13 @@ def _p808_features(audio: np.ndarray) -> np.ndarray:
     """[frames, 120] float32: the published script's log-mel input of the P.808 model."""
     mel = librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE, n_fft=321, hop_length=160, n_mels=120)
     return ((librosa.power_to_db(mel, ref=np.max) + 40) / 40).T.astype(np.float32)
+
+
+def _session(path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
+    """A CPU session of one DNSMOS model; BenchError naming a file ONNX Runtime cannot load (found from outside: a
+    damaged one was a traceback)."""
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    # ONNX Runtime's pybind exceptions (InvalidProtobuf, Fail, NoSuchFile, ...) share no public base but Exception.
+    except Exception as error:  # noqa: BLE001
+        raise BenchError(f"{path}: not a loadable DNSMOS model ({first_line(error)})") from None

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sscodec.benchmarks.errors import BenchError
 from sscodec.benchmarks.metrics import METRICS, ClipScorer, spread
 from sscodec.benchmarks.opus import opus_missing, opus_roundtrip
+from sscodec.export.errors import ExportError
 from sscodec.export.runtime import quiet_session, run_stream
 from sscodec.stream.encoder import StreamEncoder
 from sscodec.stream.file_codec import DEFAULT_PACKET_FRAMES, file_header, write_file
@@ -24,7 +26,10 @@ class WholeClipCodec:
 
     def __init__(self, model_dir: Path) -> None:
         self.directory = Path(model_dir)
-        self.encoder, self.decoder = (quiet_session(p) for p in stream_graph_paths(model_dir))
+        try:
+            self.encoder, self.decoder = (quiet_session(p) for p in stream_graph_paths(model_dir))
+        except ExportError as error:  # found from outside: a damaged graph was a traceback here alone
+            raise BenchError(str(error)) from None
         self.info = read_model_info(self.encoder, self.decoder, model_dir)
 
     def encode(self, audio: np.ndarray) -> np.ndarray:

@@ -3,6 +3,28 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def distinct_names(names: Iterable[str], taken: Iterable[str] = ()) -> list[str]:
+    """Each of `names`, with -2, -3, ... where an earlier one or one of `taken` already has it (train, train-2):
+    names for folders that must not replace each other in a pack or a report."""
+    used = set(taken)
+    distinct: list[str] = []
+    for base in names:
+        name, count = base, 1
+        while name in used:
+            count += 1
+            name = f"{base}-{count}"
+        used.add(name)
+        distinct.append(name)
+    return distinct
+
+
+def folder_name(folder: Path) -> str:
+    """A folder's own name, also for `.` or `/` (found from outside: `--audio .` made a set with an empty name)."""
+    return folder.resolve().name or "root"
 
 
 def plural(count: int, noun: str, many: str | None = None) -> str:

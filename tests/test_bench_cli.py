@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -479,3 +480,57 @@ def test_precision_variants_say_before_exporting_from_the_checkpoint(tiny: Path,
     by_precision = {v.precision: v for v in variants}
     assert by_precision["fp16"].directory == tmp_path / "fp16" and (tmp_path / "fp16" / "decoder_stream.onnx").is_file()
     assert by_precision["int8"].directory is None and "calibration clips" in by_precision["int8"].source
+
+
+def test_quality_scores_two_folders_of_one_name_and_the_working_folder(tiny: Path, clips: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found from outside: sets were keyed by folder name, so of `--audio a/set --audio b/set` one was dropped
+    without a word, and `--audio .` made a set named ""."""
+    for parent in ("a", "b"):
+        shutil.copytree(clips, tmp_path / parent / "set")
+    monkeypatch.chdir(tmp_path / "a" / "set")
+    run(["quality", "--model", str(tiny), "--audio", str(tmp_path / "a" / "set"), "--audio",
+         str(tmp_path / "b" / "set"), "--audio", ".", "--no-dnsmos", "--codebooks", "6", "--opus-kbps", "8",
+         "--json", str(tmp_path / "q.json")])
+    data = read_results(tmp_path / "q.json")
+    assert [(s["name"], s["clips"]) for s in data["sets"]] == [("set", 2), ("set-2", 2), ("set-3", 2)]
+
+
+@pytest.mark.parametrize("damaged", ["model", "dnsmos"])
+def test_quality_with_a_damaged_model_file_is_one_line(tiny: Path, clips: Path, tmp_path: Path, damaged: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Found from outside: a damaged encoder_stream.onnx or DNSMOS model was a traceback in `quality` alone."""
+    args = ["quality", "--audio", str(clips), "--codebooks", "6", "--opus-kbps", "8", "--json",
+            str(tmp_path / "q.json")]
+    if damaged == "model":
+        broken = shutil.copytree(tiny, tmp_path / "model")
+        (broken / "encoder_stream.onnx").write_bytes(b"\x08\x07garbage")
+        args += ["--model", str(broken), "--no-dnsmos"]
+        named = broken / "encoder_stream.onnx"
+    else:
+        broken = tmp_path / "dnsmos"
+        broken.mkdir()
+        for name in ("sig_bak_ovr.onnx", "model_v8.onnx"):
+            (broken / name).write_bytes(b"\x08\x07garbage")
+        args += ["--model", str(tiny), "--dnsmos-dir", str(broken)]
+        named = broken / "sig_bak_ovr.onnx"
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert stopped.value.code == 1 and line.startswith(f"codec-bench: error: {named}: not a loadable "), line
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_soak_progress_stays_off_the_report_on_standard_output(tiny: Path, clips: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Found from outside: `codec-bench soak > report.md` mixed ten progress lines into the report."""
+    run(["soak", "--model", str(tiny), "--audio", str(clips), "--hours", "0.001", "--json", str(tmp_path / "s.json")])
+    captured = capsys.readouterr()
+    assert "segment 1/10" in captured.err and "segment 1/10" not in captured.out
+
+
+def test_a_value_given_twice_is_measured_once() -> None:
+    """Found from outside: `codec-bench call --losses 0,0` ran and reported the case twice."""
+    from sscodec.benchmarks.cli import _float_list
+
+    assert _float_list("0,5,0,5.0,10", "--losses", allow_zero=True) == [0.0, 5.0, 10.0]

@@ -36,6 +36,7 @@ import torch
 
 from sscodec.common.audio import OPUS_RATES, AudioFileError, read_audio
 from sscodec.common.files import umask_mode
+from sscodec.common.text import distinct_names, folder_name
 from sscodec.train.losses import MultiScaleMelLoss
 from sscodec.train.manifest import DataError, list_audio_files, overlapping_pair
 from sscodec.train.metrics import snr_db
@@ -111,15 +112,7 @@ def opus_compression_level(kbps: float) -> float:
 
 def source_names(sources: list[Path]) -> list[str]:
     """Each source's sub-folder name: its own name, with -2, -3, ... for a name already taken (train, train-2)."""
-    names: list[str] = []
-    for source in sources:
-        base = source.resolve().name or "root"
-        name, count = base, 1
-        while name in names:
-            count += 1
-            name = f"{base}-{count}"
-        names.append(name)
-    return names
+    return distinct_names(folder_name(source) for source in sources)
 
 
 def note_files(source: Path) -> list[Path]:
