@@ -22,8 +22,16 @@ PRECISIONS = ("fp16", "int8")  # the reduced-precision folders, in the order cod
 
 
 def is_export(folder: Path) -> bool:
-    """Whether `folder` holds an export (its encoder stream graph): what codec-export may replace or remove."""
-    return (folder / ENCODER_STREAM).is_file()
+    """Whether `folder` holds an export (a stream graph: a receiver's folder may hold only the decoder's): what
+    codec-export may replace or remove (found from outside: a decoder-only folder was replaced by another model
+    without --overwrite)."""
+    return any((folder / name).is_file() for name in (ENCODER_STREAM, DECODER_STREAM))
+
+
+def export_graph(folder: Path) -> Path:
+    """The graph that tells which model an export in `folder` is: its encoder stream graph, else its decoder's."""
+    encoder = folder / ENCODER_STREAM
+    return encoder if encoder.is_file() else folder / DECODER_STREAM
 
 
 def model_name(folder: Path) -> str:

@@ -37,7 +37,7 @@ from sscodec.common.cli import (
 from sscodec.common.context_model_file import CONTEXT_FILE, load_context_model
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.common.errors import ModelError, first_line
-from sscodec.common.model_files import ENCODER_STREAM, MODEL_CARD, PRECISIONS, is_export
+from sscodec.common.model_files import ENCODER_STREAM, MODEL_CARD, PRECISIONS, export_graph, is_export
 from sscodec.common.text import plural
 from sscodec.export.calibration import CALIBRATION_CLIPS, load_clips
 from sscodec.export.context_model import write_context_model
@@ -220,6 +220,11 @@ def main(
         if writes_checkpoint:
             checkpoint_path = BUNDLED_CHECKPOINT if bundled else out_dir / "codec.pt"
             save_compact_codec(model, checkpoint_path, exported_from=str(checkpoint))
+        elif replaced is not None and (out_dir / "codec.pt").is_file():
+            # The replaced model's checkpoint (found from outside: left beside the new graphs, where --init_from or
+            # a re-export would take it for this model's).
+            (out_dir / "codec.pt").unlink()
+            result = dataclasses.replace(result, removed=[*result.removed, out_dir / "codec.pt"])
     except (CheckpointError, ExportError, AudioFileError, ModelError, OSError) as error:
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)
@@ -292,7 +297,8 @@ def _replaced_model(out_dir: Path, model: Codec, overwrite: bool, rounded: bool,
     checkpoint exported the other way, computed only when needed."""
     if not is_export(out_dir):
         return None
-    previous = read_fingerprint(out_dir / ENCODER_STREAM)
+    graph = export_graph(out_dir)
+    previous = read_fingerprint(graph)
     ours = export_fingerprint(model)
     if previous == ours:
         return None
@@ -304,7 +310,7 @@ def _replaced_model(out_dir: Path, model: Codec, overwrite: bool, rounded: bool,
                           "files coded with it would not decode; export as before, or pass --overwrite")
     # None: graphs exported before fingerprints were stamped, or a damaged file (found from outside: that was
     # called "another model").
-    previous = previous[:16] if previous else f"unknown: {ENCODER_STREAM} holds none that can be read"
+    previous = previous[:16] if previous else f"unknown: {graph.name} holds none that can be read"
     if not overwrite:
         raise ExportError(f"{out_dir} holds an export that is not of this checkpoint (fingerprint {previous}; this "
                           f"checkpoint is {ours[:16]}): pass --overwrite to replace it with its tables, context "
@@ -370,7 +376,7 @@ def _table_files(folder: Path | None, option: str) -> list[Path]:
 def _tables_only(out_dir: Path, files: list[Path], context_model: bool) -> None:
     """Write OUT/entropy_tables.npz (and with `context_model`, OUT/context_model.npz) for an existing export (e.g.
     the bundled model) without touching its graphs."""
-    if not is_export(out_dir):
+    if not (out_dir / ENCODER_STREAM).is_file():  # the tables count the encoder's codes
         raise click.BadParameter(f"{out_dir / ENCODER_STREAM}: missing (export the model first)", param_hint="--out")
     # Found from outside: tables were replaced without a word on the files they had coded, and tables from the
     # example clip were reported as "336 frames of 1 clip".

@@ -492,6 +492,34 @@ def test_out_holding_another_models_export_is_replaced_only_with_overwrite(
     assert CodecModel(folder).fingerprint != CodecModel(out).fingerprint
 
 
+def test_a_receivers_decoder_only_folder_and_a_replaced_models_checkpoint_are_another_models(
+    full_run, checkpoint: Path, tmp_path: Path
+) -> None:
+    """Found from outside: a receiver's folder (decoder_stream.onnx and the coders, which decode files) was replaced
+    by another model without --overwrite, an export being known only by its encoder graph; and --overwrite left the
+    replaced model's codec.pt beside the new graphs, where --init_from would take it for this model's."""
+    out, _ = full_run
+    receiver = tmp_path / "receiver"
+    receiver.mkdir()
+    for name in ("decoder_stream.onnx", TABLES_FILE):
+        shutil.copy(out / name, receiver / name)
+    before = {path.name: path.read_bytes() for path in receiver.iterdir()}
+    torch.manual_seed(2)
+    other = tmp_path / "other.pt"
+    save_codec(Codec(preset("tiny")), other)
+    result = _run("--onnx", "--checkpoint", str(other), "--out", str(receiver))
+    _assert_one_line_error(result, 1, f"{receiver} holds an export that is not of this checkpoint (fingerprint "
+                           f"{CodecModel(out).fingerprint.hex()}", "pass --overwrite to replace it")
+    assert {path.name: path.read_bytes() for path in receiver.iterdir()} == before
+    folder = tmp_path / "model"
+    shutil.copytree(out, folder, ignore=shutil.ignore_patterns("fp16", "int8"))
+    shutil.copy(checkpoint, folder / "codec.pt")  # the checkpoint of the model it holds, as --with-checkpoint leaves
+    result = _run("--onnx", "--checkpoint", str(other), "--out", str(folder), "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert not (folder / "codec.pt").exists()
+    assert f"removed {folder / 'codec.pt'}: it belonged to the model this export replaced" in result.stdout
+
+
 def test_a_re_export_of_the_same_model_keeps_its_tables_and_context_model(
     full_run, checkpoint: Path, calibration_dir: Path, tmp_path: Path
 ) -> None:
