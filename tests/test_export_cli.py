@@ -465,6 +465,20 @@ def test_usage_mistakes_exit_2(tmp_path: Path, checkpoint: Path, args: list[str]
     assert not (tmp_path / "out").exists()
 
 
+def _refused_without_overwrite(out: Path, folder: Path, tmp_path: Path) -> Path:
+    """Another tiny model's checkpoint, whose export into `folder` (holding `out`'s model) is refused without
+    --overwrite and touches nothing; returns it."""
+    before = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    torch.manual_seed(2)
+    other = tmp_path / "other.pt"
+    save_codec(Codec(preset("tiny")), other)
+    result = _run("--onnx", "--checkpoint", str(other), "--out", str(folder))
+    _assert_one_line_error(result, 1, f"{folder} holds an export that is not of this checkpoint (fingerprint "
+                           f"{CodecModel(out).fingerprint.hex()}", "pass --overwrite to replace it")
+    assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == before
+    return other
+
+
 def test_out_holding_another_models_export_is_replaced_only_with_overwrite(
     full_run, checkpoint: Path, tmp_path: Path
 ) -> None:
@@ -474,14 +488,7 @@ def test_out_holding_another_models_export_is_replaced_only_with_overwrite(
     folder = tmp_path / "model"
     shutil.copytree(out, folder)
     (folder / "MODEL_CARD.md").write_text("# the model this folder held\n")
-    before = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
-    torch.manual_seed(2)
-    other = tmp_path / "other.pt"
-    save_codec(Codec(preset("tiny")), other)
-    result = _run("--onnx", "--checkpoint", str(other), "--out", str(folder))
-    _assert_one_line_error(result, 1, f"{folder} holds an export that is not of this checkpoint (fingerprint "
-                           f"{CodecModel(out).fingerprint.hex()}", "pass --overwrite to replace it")
-    assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == before
+    other = _refused_without_overwrite(out, folder, tmp_path)
     result = _run("--onnx", "--checkpoint", str(other), "--out", str(folder), "--overwrite")
     assert result.exit_code == 0, result.output
     # The card is the user's writing (found from outside: --overwrite deleted it): kept aside, named by the model
@@ -503,14 +510,7 @@ def test_a_receivers_decoder_only_folder_and_a_replaced_models_checkpoint_are_an
     receiver.mkdir()
     for name in ("decoder_stream.onnx", TABLES_FILE):
         shutil.copy(out / name, receiver / name)
-    before = {path.name: path.read_bytes() for path in receiver.iterdir()}
-    torch.manual_seed(2)
-    other = tmp_path / "other.pt"
-    save_codec(Codec(preset("tiny")), other)
-    result = _run("--onnx", "--checkpoint", str(other), "--out", str(receiver))
-    _assert_one_line_error(result, 1, f"{receiver} holds an export that is not of this checkpoint (fingerprint "
-                           f"{CodecModel(out).fingerprint.hex()}", "pass --overwrite to replace it")
-    assert {path.name: path.read_bytes() for path in receiver.iterdir()} == before
+    other = _refused_without_overwrite(out, receiver, tmp_path)
     folder = tmp_path / "model"
     shutil.copytree(out, folder, ignore=shutil.ignore_patterns("fp16", "int8"))
     shutil.copy(checkpoint, folder / "codec.pt")  # the checkpoint of the model it holds, as --with-checkpoint leaves
