@@ -504,7 +504,8 @@ def test_a_receivers_decoder_only_folder_and_a_replaced_models_checkpoint_are_an
 ) -> None:
     """Found from outside: a receiver's folder (decoder_stream.onnx and the coders, which decode files) was replaced
     by another model without --overwrite, an export being known only by its encoder graph; and --overwrite left the
-    replaced model's codec.pt beside the new graphs, where --init_from would take it for this model's."""
+    replaced model's codec.pt beside the new graphs, where --init_from would take it for this model's, and its
+    decoder-only fp16/ folder, which then decoded nothing coded with the new model."""
     out, _ = full_run
     receiver = tmp_path / "receiver"
     receiver.mkdir()
@@ -514,10 +515,13 @@ def test_a_receivers_decoder_only_folder_and_a_replaced_models_checkpoint_are_an
     folder = tmp_path / "model"
     shutil.copytree(out, folder, ignore=shutil.ignore_patterns("fp16", "int8"))
     shutil.copy(checkpoint, folder / "codec.pt")  # the checkpoint of the model it holds, as --with-checkpoint leaves
+    (folder / "fp16").mkdir()  # and that model's fp16 decoder alone, as a receiver keeps it
+    shutil.copy(out / "fp16" / "decoder_stream.onnx", folder / "fp16")
     result = _run("--onnx", "--checkpoint", str(other), "--out", str(folder), "--overwrite")
     assert result.exit_code == 0, result.output
-    assert not (folder / "codec.pt").exists()
-    assert f"removed {folder / 'codec.pt'}: it belonged to the model this export replaced" in result.stdout
+    assert not (folder / "codec.pt").exists() and not (folder / "fp16").exists()
+    for name in ("codec.pt", "fp16/decoder_stream.onnx"):
+        assert f"removed {folder / name}: it belonged to the model this export replaced" in result.stdout
 
 
 def test_a_re_export_of_the_same_model_keeps_its_tables_and_context_model(
