@@ -207,6 +207,7 @@ def main(
         kept = _usable_coders(out_dir, config, tables=speech_dir is None, context=not context_model) if same_codec else []
         # Found from outside: a re-export with --tables-dir replaced the tables without the note --tables-only gives.
         rebuilt = _present_coders(out_dir, tables=speech_dir is not None, context=context_model) if same_codec else []
+        previous = {name: (out_dir / name).read_bytes() for name in rebuilt}
         target = Path(tempfile.mkdtemp(prefix=".export-", dir=BUNDLED_MODEL_DIR.parent)) if bundled else out_dir
         try:
             result = export_codec(model, target, opset=opset, fp16=fp16, int8=int8, calibration=clips,
@@ -239,7 +240,8 @@ def main(
                    f"{result.fingerprint[:16]}); --tables-dir rebuilds the tables, --context-model the context model")
     for folder in (path for path in result.kept if path.is_dir()):
         click.echo(f"kept {folder}: the same model at lower precision")
-    _note_replaced_coders(rebuilt)
+    # Only what changed (found from outside: tables rebuilt from the same clips, byte for byte, got the note).
+    _note_replaced_coders([name for name in rebuilt if (out_dir / name).read_bytes() != previous[name]])
     for path in result.removed:
         click.echo(f"removed {path}: it belonged to the model this export replaced ({replaced})")
     card = out_dir / MODEL_CARD
