@@ -114,6 +114,10 @@ def markdown(data: dict, plot_name: str) -> str:
                 continue
             lines.append(f"| {name} | " + " | ".join(_mean(c, m) for m in METRICS) + " |")
     lines += ["", "Means over clips (finite values only; standard deviations and per-clip values in the JSON).", ""]
+    # Why a coding mode shows "—" (found from outside: the reason was in the JSON alone).
+    skipped = {f"{kind}-coded files: {c[f'{kind}_skipped']}" for s in data["sets"] for c in s["conditions"]
+               for kind in ("entropy", "context") if f"{kind}_skipped" in c}
+    lines += [f"Not measured: {'; '.join(sorted(skipped))}.", ""] if skipped else []
     return "\n".join(lines)
 
 

@@ -534,3 +534,18 @@ def test_a_value_given_twice_is_measured_once() -> None:
     from sscodec.benchmarks.cli import _float_list
 
     assert _float_list("0,5,0,5.0,10", "--losses", allow_zero=True) == [0.0, 5.0, 10.0]
+
+
+def test_quality_says_in_its_report_why_a_coding_mode_was_not_measured(tiny: Path, clips: Path,
+                                                                        tmp_path: Path) -> None:
+    """Found from outside: a model folder without tables showed "—" for entropy and context coding, the reason in
+    the JSON alone."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("encoder_stream.onnx", "decoder_stream.onnx"):
+        shutil.copy(tiny / name, bare / name)
+    run(["quality", "--model", str(bare), "--audio", str(clips), "--no-dnsmos", "--codebooks", "6",
+         "--opus-kbps", "8", "--json", str(tmp_path / "q.json")])
+    read_results(tmp_path / "q.json")
+    assert ("Not measured: context-coded files: context_model.npz not in the model folder; entropy-coded files: "
+            "entropy_tables.npz not in the model folder.") in (tmp_path / "q.md").read_text()
