@@ -447,7 +447,7 @@ def test_a_nan_input_is_refused_before_listening_or_calling(
         # Found from outside: an output format soundfile cannot write failed only once the call was connected.
         (["--answer", "127.0.0.1:0", "--output", "{tmp}/heard.xyz"], 1,
          ("heard.xyz: cannot write audio (no audio file format has the extension '.xyz': use e.g. .wav, .flac, "
-          ".ogg or .mp3)")),
+          ".ogg, .opus or .mp3)")),
         # Found from outside: a headerless .raw was written without a word, and could not be read back.
         (["--answer", "127.0.0.1:0", "--output", "{tmp}/heard.raw"], 1, "heard.raw: cannot write audio"),
         (["--call", "http://127.0.0.1:1", "--output", "{tmp}/heard.xyz"], 1, "heard.xyz: cannot write audio"),
