@@ -28,6 +28,12 @@ def is_export(folder: Path) -> bool:
     return any((folder / name).is_file() for name in (ENCODER_STREAM, DECODER_STREAM))
 
 
+def export_folders(folder: Path) -> list[Path]:
+    """The folders of the export in `folder` that hold graphs: `folder` and its precision folders, in that order (a
+    receiver may keep fp16/ alone: found from outside, such an export was then taken for none and deleted)."""
+    return [path for path in (folder, *(folder / precision for precision in PRECISIONS)) if is_export(path)]
+
+
 def export_graph(folder: Path) -> Path:
     """The graph that tells which model an export in `folder` is: its encoder stream graph, else its decoder's."""
     encoder = folder / ENCODER_STREAM

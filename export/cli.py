@@ -37,7 +37,14 @@ from sscodec.common.cli import (
 from sscodec.common.context_model_file import CONTEXT_FILE, load_context_model
 from sscodec.common.entropy_tables import TABLES_FILE, load_tables
 from sscodec.common.errors import ModelError, first_line
-from sscodec.common.model_files import ENCODER_STREAM, MODEL_CARD, PRECISIONS, export_graph, is_export
+from sscodec.common.model_files import (
+    ENCODER_STREAM,
+    MODEL_CARD,
+    PRECISIONS,
+    export_folders,
+    export_graph,
+    is_export,
+)
 from sscodec.common.text import plural
 from sscodec.export.calibration import CALIBRATION_CLIPS, load_clips
 from sscodec.export.context_model import write_context_model
@@ -203,7 +210,9 @@ def main(
         # The same codec re-exported (e.g. to add --int8) keeps what it does not rewrite: its tables unless new
         # speech is given, its context model unless --context-model, its fp16/int8 folders (found from outside:
         # the tables were rebuilt from the 6.7 s example clip, the context model and fp16/ deleted).
-        same_codec = not bundled and is_export(out_dir) and replaced is None
+        same_codec = not bundled and bool(export_folders(out_dir)) and replaced is None
+        if same_codec:
+            _restore_coders(out_dir)
         kept = _usable_coders(out_dir, config, tables=speech_dir is None, context=not context_model) if same_codec else []
         # Found from outside: a re-export with --tables-dir replaced the tables without the note --tables-only gives.
         rebuilt = _present_coders(out_dir, tables=speech_dir is not None, context=context_model) if same_codec else []
@@ -242,8 +251,10 @@ def main(
         click.echo(f"kept {folder}: the same model at lower precision")
     # Only what changed (found from outside: tables rebuilt from the same clips, byte for byte, got the note).
     _note_replaced_coders([name for name in rebuilt if (out_dir / name).read_bytes() != previous[name]])
+    # Found from outside: coders without graphs beside them were said to belong to "the model replaced (None)".
+    why = f"it belonged to the model this export replaced ({replaced})" if replaced else "no graphs of its model are here"
     for path in result.removed:
-        click.echo(f"removed {path}: it belonged to the model this export replaced ({replaced})")
+        click.echo(f"removed {path}: {why}")
     card = out_dir / MODEL_CARD
     if replaced is not None and card.is_file():
         # Written by hand (codec-export writes none), so kept, but no longer as the card of this folder's model
@@ -272,6 +283,16 @@ def _twin_fingerprint(checkpoint: str, rounded: bool) -> str:
     return export_fingerprint(model)
 
 
+def _restore_coders(out_dir: Path) -> None:
+    """Copy into `out_dir` the tables and context model that it lacks and one of its precision folders holds (the
+    same model's: found from outside, with only fp16/ left, its tables were replaced by ones from the example
+    clip), so that the export keeps them as its own."""
+    for name in (TABLES_FILE, CONTEXT_FILE):
+        sources = [folder / name for folder in export_folders(out_dir) if (folder / name).is_file()]
+        if sources and sources[0].parent != out_dir:
+            shutil.copy2(sources[0], out_dir / name)
+
+
 def _usable_coders(out_dir: Path, config: CodecConfig, tables: bool, context: bool) -> list[Path]:
     """The tables (if `tables`) and context model (if `context`) in `out_dir` that a re-export of the same codec
     keeps; ModelError for one that is there but unusable (found from outside: a corrupt entropy_tables.npz was
@@ -292,17 +313,18 @@ def _usable_coders(out_dir: Path, config: CodecConfig, tables: bool, context: bo
 
 def _replaced_model(out_dir: Path, model: Codec, overwrite: bool, rounded: bool, twin: Callable[[], str]) -> str | None:
     """The fingerprint (16 hex digits, "unknown" for graphs exported before one was stamped) of another model's
-    export in `out_dir`, which only `overwrite` may replace; None if `out_dir` holds none or this very codec.
+    export in `out_dir` (its own graphs or a precision folder's), which only `overwrite` may replace; None if
+    `out_dir` holds none or this very codec.
     Raises ExportError when it holds another model and `overwrite` is not given (found from outside: a copy of the
     bundled model lost its context model and kept a model card describing another model, without a word).
     `rounded`: `model` holds fp16-rounded weights (--with-checkpoint); `twin`: the fingerprint of the same
     checkpoint exported the other way, computed only when needed."""
-    if not is_export(out_dir):
-        return None
-    graph = export_graph(out_dir)
-    previous = read_fingerprint(graph)
     ours = export_fingerprint(model)
-    if previous == ours:
+    graphs = [export_graph(folder) for folder in export_folders(out_dir)]
+    # Every precision folder's graphs carry the fingerprint of the model they were exported from.
+    graph, previous = next(((graph, fingerprint) for graph in graphs
+                            if (fingerprint := read_fingerprint(graph)) != ours), (None, ours))
+    if graph is None:
         return None
     if not overwrite and previous is not None and previous == twin():
         # Found from outside: a re-export that only added --with-checkpoint was refused as "not of this checkpoint".

@@ -524,6 +524,27 @@ def test_a_receivers_decoder_only_folder_and_a_replaced_models_checkpoint_are_an
         assert f"removed {folder / name}: it belonged to the model this export replaced" in result.stdout
 
 
+def test_an_export_known_only_by_its_precision_folders_is_still_that_model(
+    full_run, checkpoint: Path, tmp_path: Path
+) -> None:
+    """Found from outside: with the top-level graphs gone (a receiver keeping fp16/ alone), a re-export of the same
+    checkpoint deleted the complete fp16/ export as "the model this export replaced (None)", and another model's
+    export took its place without --overwrite."""
+    out, _ = full_run
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copytree(out / "fp16", folder / "fp16")
+    fp16 = {path: path.read_bytes() for path in (folder / "fp16").iterdir()}
+    _refused_without_overwrite(out, folder, tmp_path)
+    result = _run("--onnx", "--checkpoint", str(checkpoint), "--out", str(folder))
+    assert result.exit_code == 0, result.output
+    assert "removed" not in result.stdout and "(None)" not in result.stdout
+    assert f"kept {folder / 'fp16'}: the same model at lower precision" in result.stdout
+    assert {path: path.read_bytes() for path in (folder / "fp16").iterdir()} == fp16
+    # The export's own tables are fp16/'s, not new ones from the example clip.
+    assert (folder / TABLES_FILE).read_bytes() == fp16[folder / "fp16" / TABLES_FILE]
+
+
 def test_a_re_export_of_the_same_model_keeps_its_tables_and_context_model(
     full_run, checkpoint: Path, calibration_dir: Path, tmp_path: Path
 ) -> None:
