@@ -387,6 +387,9 @@ def live(model: str, json_path: Path | None, latencies: str, chunk_frames: str, 
     sizes = int_list(chunk_frames, "--chunk-frames")
     if min(sizes) < 1:
         raise click.BadParameter(f"{chunk_frames!r}: chunk sizes are 1 frame or more", param_hint="--chunk-frames")
+    # Before any sound server starts (found from outside: a folder without graphs failed a minute in, inside
+    # the first codec-stream run).
+    StreamEngine(resolve_model(model))
     cases = [(latency, k) for latency in chosen for k in sizes]
     skipped, pipewire_soak = [], []
     if missing_tools(PIPEWIRE_TOOLS):
@@ -395,15 +398,24 @@ def live(model: str, json_path: Path | None, latencies: str, chunk_frames: str, 
         click.echo(f"skipping PipeWire: {reason}", err=True)
     try:
         with tempfile.TemporaryDirectory() as folder:
+            # Progress on stderr, a line per phase (found from outside: minutes without a word).
+            mouth_to_ear = f"{len(cases)} {plural(len(cases), 'case')} x {starts} codec {plural(starts, 'start')}"
+            _stage(f"PulseAudio: loopback checks, then mouth-to-ear latency, {mouth_to_ear}")
             measured, loopbacks = mouth_to_ear_pulse(model, cases, clicks, starts, Path(folder))
             if not skipped:
+                _stage(f"PipeWire: loopback checks, then mouth-to-ear latency, {mouth_to_ear}")
                 pipewire, pipewire_loopbacks = mouth_to_ear_pulse(model, cases, clicks, starts, Path(folder),
                                                                   "pipewire")
                 measured, loopbacks = measured + pipewire, loopbacks + pipewire_loopbacks
                 if pipewire_runs:
+                    _stage(f"PipeWire: {pipewire_runs} repeated {plural(pipewire_runs, 'run')} of {seconds:g} s")
                     pipewire_soak = [repeated_runs(model, None, pipewire_runs, seconds, "pipewire")]
+            _stage(f"JACK at 48 kHz: mouth-to-ear latency, {mouth_to_ear}")
             measured += mouth_to_ear_jack(model, cases, clicks, starts, Path(folder))
-        pulse_soak = [repeated_runs(model, latency, runs, seconds) for latency in chosen] if runs else []
+        pulse_soak = []
+        for latency in chosen if runs else []:
+            _stage(f"PulseAudio: {runs} repeated {plural(runs, 'run')} of {seconds:g} s at --latency {latency}")
+            pulse_soak.append(repeated_runs(model, latency, runs, seconds))
     except SoundServerError as error:
         raise BenchError(str(error)) from None
     data = {"benchmark": "live", "machine": machine_info(), "model": model, "mouth_to_ear": measured,

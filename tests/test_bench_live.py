@@ -147,6 +147,21 @@ def test_a_click_faster_than_the_algorithmic_latency_fails_the_check_and_is_repo
     assert "- FAILED: pulseaudio --latency 0.1 chunk 4: fastest click 28.0 ms < 80 ms" in markdown(data)
 
 
+def test_a_folder_that_is_not_a_model_is_refused_before_any_sound_server_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Found from outside: the sound servers started and the error came after about a minute, from inside the
+    # first codec-stream run ("codec-stream failed during the latency run: codec-stream: error: ...").
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["live", "--model", str(folder), "--json", str(tmp_path / "live.json")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1, err
+    assert err.strip() == (f"codec-bench: error: {folder / 'encoder_stream.onnx'}: missing (export the model with "
+                           f"codec-export --onnx --out {folder})"), err
+    assert sorted(tmp_path.iterdir()) == [folder]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--latencies", "foo"], "Invalid value for --latencies: expected low, high or seconds in (0, 2], got 'foo'"),
     (["--latencies", "0"], "Invalid value for --latencies: expected low, high or seconds in (0, 2], got '0'"),
