@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+import select
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -213,6 +215,14 @@ def _run(command: click.Command, prog: str, expected: tuple[type[BaseException],
     except click.ClickException as error:
         click.echo(f"{prog}: error: {_one_line(error.format_message())}", err=True)
         sys.exit(error.exit_code)
+    except BrokenPipeError as error:
+        if not _standard_output_unread():  # a pipe of the command's own: an error like any other
+            click.echo(f"{prog}: error: {_os_error_text(error)}", err=True)
+            sys.exit(RUNTIME_ERROR)
+        # The reader of standard output went away (`| head`): end without a word, as a Unix filter that SIGPIPE
+        # kills does (found from outside: "Broken pipe", exit 1). Python's last flush of stdout would fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + signal.SIGPIPE)
     except expected as error:
         # An OSError the command expects reads as any other (found from outside: "[Errno 13] Permission denied: ...")
         text = _os_error_text(error) if isinstance(error, OSError) else str(error)
@@ -223,6 +233,20 @@ def _run(command: click.Command, prog: str, expected: tuple[type[BaseException],
     except OSError as error:
         click.echo(f"{prog}: error: {_os_error_text(error)}", err=True)
         sys.exit(RUNTIME_ERROR)
+
+
+def _standard_output_unread() -> bool:
+    """Whether standard output is a pipe that nothing reads any more (poll reports POLLERR on the write end of a
+    pipe whose every reader has closed it)."""
+    try:
+        fd = sys.stdout.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no stdout, or one without a descriptor
+        return False
 
 
 def _os_error_text(error: OSError) -> str:

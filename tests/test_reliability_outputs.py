@@ -95,6 +95,21 @@ def test_an_output_path_that_names_a_folder_is_refused_and_the_file_of_that_name
     assert kept.read_bytes() == PREVIOUS and not (tmp_path / "newdir").exists()
 
 
+@pytest.mark.parametrize("command", ["codec-encode", "codec-decode", "codec-stream"])
+def test_a_reader_that_stops_reading_standard_output_ends_the_tool_quietly(
+        tiny_model: Path, speech: Path, command: str) -> None:  # noqa: F811
+    # Found from outside: `codec-decode in.sscb - | head -c 10` printed "codec-decode: error: Broken pipe" and
+    # exited 1; a Unix filter whose reader went away ends without a word, as if killed by SIGPIPE (exit 141).
+    source = input_for(command, speech, tiny_model)
+    args = ["--input", source, "--output", "-"] if command == "codec-stream" else [source, "-"]
+    raw = ["--raw"] if command == "codec-encode" else []  # tiny_model has no tables: no note on stderr
+    process = subprocess.Popen([str(BIN / command), *map(str, args), "--model", str(tiny_model), *raw],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # the reader is gone before anything is written
+    _, err = process.communicate(timeout=240)
+    assert (process.returncode, err) == (128 + signal.SIGPIPE, "")
+
+
 @pytest.mark.parametrize("command", ["codec-encode", "codec-decode"])
 def test_standard_output_that_is_closed_or_full_is_a_one_line_error(tiny_model: Path, speech: Path,  # noqa: F811
                                                                     tmp_path: Path, command: str) -> None:
