@@ -31,13 +31,18 @@ def markdown(data: dict) -> str:
         b, p = case["browser_ms"], case["python_ms"]
         lines.append(
             f"| {case['codebooks']} | {case['kbps']:g} | {b['cut']:.2f} / {b['whole']:.2f} | {b['decode']:.2f} | "
-            f"{case['cut_saves_browser']:.0%} | {p['cut']:.3f} / {p['whole']:.3f} | {p['decode']:.3f} | "
-            f"{case['cut_saves_python']:.0%} | {case['browser_over_python']:.1f}× | "
+            f"{_saving(case['cut_saves_browser'])} | {p['cut']:.3f} / {p['whole']:.3f} | {p['decode']:.3f} | "
+            f"{_saving(case['cut_saves_python'])} | {case['browser_over_python']:.1f}× | "
             f"{case['cut_codes_equal_frames']:.1%} |"
         )
     lines += ["", "Chromium coarsens `performance.now()` to 0.1 ms in a page that is not cross-origin isolated: the",
               "browser medians are that coarse.", ""]
     return "\n".join(lines)
+
+
+def _saving(share: float | None) -> str:
+    """What the cut encoder saves, or that nothing was cut (every codebook searched)."""
+    return "— (nothing cut)" if share is None else f"{share:.0%}"
 
 
 def figure(data: dict) -> Figure:
