@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sscodec.benchmarks.machine import describe
-from sscodec.benchmarks.soak import DRIFT_LIMIT, RSS_LIMIT_MB
+from sscodec.benchmarks.soak import DRIFT_LIMIT, P99_CHUNKS, RSS_LIMIT_MB
 from sscodec.common.text import duration, plural
 
 
@@ -39,7 +39,7 @@ def markdown(data: dict) -> str:
         ),
         (
             f"- Compute p99, last segment over first: {r['p99_last_over_first']:.2f} (drift if above {DRIFT_LIMIT:g}): "
-            f"**{'DRIFT' if r['p99_drift'] else 'no drift'}**. Output finite throughout: {r['all_finite']}."
+            f"**{_drift(r)}**. Output finite throughout: {r['all_finite']}."
         ),
         (
             f"- Whole run: p50 {r['stream_stats']['compute_ms']['p50']:.3f} ms, p99 "
@@ -76,3 +76,11 @@ def figure(data: dict) -> Figure:
     rss.legend(loc="lower right")
     ax.set_title("codec-bench soak: compute and memory over the run")
     return fig
+
+
+def _drift(result: dict) -> str:
+    """The verdict on compute drift, or why there is none."""
+    if result["p99_drift"] is None:
+        chunks = min(segment["chunks"] for segment in result["segments"])
+        return f"too short to tell ({chunks} chunks a segment; a p99 needs {P99_CHUNKS})"
+    return "DRIFT" if result["p99_drift"] else "no drift"
