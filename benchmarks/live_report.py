@@ -69,6 +69,8 @@ def markdown(data: dict) -> str:
                  f"{verdict}.")
     lines += [f"- FAILED: {failure}" for failure in failures]
     lines += [f"- skipped {s['server']}: {s['reason']}" for s in data["skipped"]]
+    if not data["repeated_runs"]:
+        return "\n".join([*lines, "", "Repeated runs: none were run (--runs 0, and --pipewire-runs 0 or PipeWire skipped above)."]) + "\n"
     lines += [
         "",
         "Repeated runs on a null-sink pair (nothing playing), 1-frame chunks:",

@@ -145,6 +145,9 @@ def test_a_click_faster_than_the_algorithmic_latency_fails_the_check_and_is_repo
     assert failed_checks(data) == ["pulseaudio --latency 0.1 chunk 4: fastest click 28.0 ms < 80 ms"]
     assert "1 FAILED" in markdown(data)
     assert "- FAILED: pulseaudio --latency 0.1 chunk 4: fastest click 28.0 ms < 80 ms" in markdown(data)
+    # No repeated runs (--runs 0): said in a line, not an empty table (found from outside).
+    assert "Repeated runs: none were run (--runs 0, and --pipewire-runs 0 or PipeWire skipped above)." in markdown(data)
+    assert "| server | --latency | runs × s |" not in markdown(data)
 
 
 def test_a_folder_that_is_not_a_model_is_refused_before_any_sound_server_starts(
