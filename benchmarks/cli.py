@@ -15,7 +15,14 @@ from sscodec.benchmarks import (
     training_curve_report,
     training_report,
 )
-from sscodec.benchmarks.clips import SCORED_MIN_SECONDS, SHARED_VAL, read_clip_files, read_clips, tile_to
+from sscodec.benchmarks.clips import (
+    SCORED_MIN_SECONDS,
+    SHARED_VAL,
+    conversion_notes,
+    read_clip_files,
+    read_clips,
+    tile_to,
+)
 from sscodec.benchmarks.dnsmos import DEFAULT_DIR as DNSMOS_DIR
 from sscodec.benchmarks.errors import BenchError
 from sscodec.benchmarks.latency import CHUNK_FRAMES, WARMUP_CHUNKS, onnx_cases, thread_counts, torch_cases
@@ -41,7 +48,7 @@ from sscodec.benchmarks.training import (
 )
 from sscodec.benchmarks.training_curve import SLOPE_POINTS, run_curve, score_chains
 from sscodec.codec.config import PRESETS
-from sscodec.common.audio import AudioFileError
+from sscodec.common.audio import AudioFileError, audio_files_below
 from sscodec.common.bundled import DEFAULT_NAME
 from sscodec.common.cli import (
     FiniteFloatRange,
@@ -272,13 +279,20 @@ def quality(
     sets.update(
         {name: read_clip_files(paths, info.sample_rate, SCORED_MIN_SECONDS) for name, paths in held_out_sets.items()}
     )
+    files = {**{name: audio_files_below(directory) for name, directory in zip(names, audio_dirs, strict=True)},
+             **held_out_sets}
     scorer = ClipScorer(info.sample_rate, Dnsmos(dnsmos_dir) if dnsmos else None)
     results = []
     for name, clips in sets.items():
+        # Found from outside: 8 kHz and stereo folders were scored without a word.
+        notes = conversion_notes(files[name], info.sample_rate)
+        for note in notes:
+            _stage(f"note: {name}: {note}")
         _stage(f"scoring {name} ({len(clips)} {plural(len(clips), 'clip')}) ...")
         results.append({
             "name": name,
             "clips": len(clips),
+            "notes": notes,
             "clip_names": list(clips),
             "audio_seconds": sum(a.size for a in clips.values()) / info.sample_rate,
             "conditions": [
@@ -624,7 +638,6 @@ def _pytorch_cases(checkpoint: Path | None, audio, chunks: int) -> list[dict]:
 
 
 def _calibration(directory: Path, info) -> list:
-    from sscodec.common.audio import audio_files_below
     from sscodec.export.calibration import load_clips
 
     return load_clips(audio_files_below(directory), info.sample_rate, info.frame_size)

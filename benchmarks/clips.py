@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from sscodec.benchmarks.errors import BenchError
-from sscodec.common.audio import AudioFileError, audio_files_below, read_audio
+from sscodec.common.audio import AudioFileError, audio_files_below, probe_audio, read_audio
+from sscodec.common.text import plural
 
 # The shared speech the README names (read-only); the default for benchmarks that need real audio.
 SHARED_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "telugu" / "val"
@@ -56,6 +57,28 @@ def read_clip_files(files: list[Path], sample_rate: int, min_seconds: float = 0.
                   f"{', '.join(str(path) for path, _ in faults[1:])})" if len(faults) > 1 else "")
         raise AudioFileError(f"{faults[0][1]}{others}")
     return clips
+
+
+def conversion_notes(files: list[Path], sample_rate: int) -> list[str]:
+    """What reading `files` at `sample_rate` changes that a score depends on: clips at a lower rate, upsampled (a
+    narrowband source stays narrowband, in the input as in every output), and clips mixed down to mono."""
+    infos = [probe_audio(path) for path in files]
+    notes = []
+    low = sorted({info.sample_rate for info in infos if info.sample_rate < sample_rate})
+    if low:
+        count = sum(info.sample_rate < sample_rate for info in infos)
+        at = f"{low[0]} Hz" if len(low) == 1 else f"{low[0]}–{low[-1]} Hz"
+        band = f"{low[0] // 2} Hz" if len(low) == 1 else "half their rate"
+        notes.append(f"{count} of {len(files)} {plural(len(files), 'clip')} {'is' if count == 1 else 'are'} at {at}, "
+                     f"upsampled to {sample_rate} Hz (their band above {band} is empty, in the input as in every "
+                     "output)")
+    several = [info.channels for info in infos if info.channels > 1]
+    if several:
+        of = "" if notes else f" of {len(files)} {plural(len(files), 'clip')}"
+        channels = "/".join(map(str, sorted(set(several))))
+        notes.append(f"{len(several)}{of} {'has' if len(several) == 1 else 'have'} {channels} channels, mixed down "
+                     "to mono")
+    return ["; ".join(notes)] if notes else []
 
 
 def tile_to(clips: list[np.ndarray], samples: int) -> np.ndarray:

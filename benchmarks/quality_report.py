@@ -99,6 +99,8 @@ def markdown(data: dict, plot_name: str) -> str:
             "",
             f"## {s['name']}: {s['clips']} {plural(s['clips'], 'clip')}, {s['audio_seconds']:.1f} s",
             "",
+            # Results written before notes have none.
+            *(line for note in s.get("notes", []) for line in (f"Note: {note}.", "")),
             "| condition | " + " | ".join(METRICS) + " |",
             "| --- |" + " --- |" * len(METRICS),
         ]

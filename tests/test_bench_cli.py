@@ -167,6 +167,25 @@ def test_quality_codec_opus_and_dnsmos_per_set(tiny: Path, clips: Path, tmp_path
     assert f"| {spent['raw']:.2f}, {spent['entropy']:.2f}, {spent['context']:.2f} / {opus['ogg_kbps']:.2f} |" in report
 
 
+def test_quality_says_which_clips_were_upsampled_or_mixed_down(tiny: Path, tmp_path: Path, capsys) -> None:
+    # Found from outside: a folder of 8 kHz and stereo clips was scored without a word, its upsampled narrowband
+    # input and outputs compared as if they were wideband speech.
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    soundfile.write(folder / "narrow.wav", probe_signal(8000, 1.2, seed=1), 8000)
+    soundfile.write(folder / "narrow2.flac", probe_signal(8000, 1.1, seed=2), 8000)
+    soundfile.write(folder / "stereo.wav", np.stack([probe_signal(16000, 1.0, seed=3)] * 2, axis=1), 16000)
+    soundfile.write(folder / "plain.wav", probe_signal(16000, 1.0, seed=4), 16000)
+    run(["quality", "--model", str(tiny), "--audio", str(folder), "--codebooks", "2", "--opus-kbps", "8",
+         "--no-dnsmos", "--json", str(tmp_path / "q.json")])
+    note = ("note: phone: 2 of 4 clips are at 8000 Hz, upsampled to 16000 Hz (their band above 4000 Hz is empty, "
+            "in the input as in every output); 1 has 2 channels, mixed down to mono")
+    assert note in capsys.readouterr().err.splitlines()
+    (clip_set,) = read_results(tmp_path / "q.json")["sets"]
+    assert clip_set["notes"] == [note.removeprefix("note: phone: ")]
+    assert f"Note: {clip_set['notes'][0]}." in (tmp_path / "q.md").read_text()
+
+
 def test_soak_short(tiny: Path, clips: Path, tmp_path: Path) -> None:
     run(
         [
