@@ -408,10 +408,20 @@ class CallSession:
             )
             recorder.add(*(self._encoded[i] if sent else (0, 0)), compute)  # a file's last packet may be short
         stats = recorder.finish(underflows, overflows)
+        # Both directions run at once: the compute of sending ours and rendering the peer's, per second of the longer
+        # stream (found from outside: 7 s decoded over the 20 ms sent read as a real-time factor of 11).
+        heard_ms = len(self._render_ms) * self.peer.chunk_frames * info.frame_ms
+        audio_ms = max(stats.frames * info.frame_ms, heard_ms)
+        compute_ms = sum(self._encode_ms) + sum(self._render_ms)
+        stats = replace(stats, real_time_factor=compute_ms / audio_ms if audio_ms else 0.0)
         c = self.buffer.counters
         slots = c.played + c.missing
         lost = max(0, c.missing - c.late)
         end = self._peer_end
+        if end is not None and not c.accepted:
+            # Nothing arrived, and a stream too long to conceal has no slots: its END says how many packets were
+            # sent (found from outside: all 351 dropped read "lost 0 (0.0 %)").
+            lost = slots = end.last_sequence + 1
         now = self._loop.time() if self._loop else self._t0
         call = CallStats(
             loss=lost / slots if slots else 0.0,

@@ -266,12 +266,15 @@ def _call(answer: str | None, call_url: str | None, token: str | None, simulate:
             from None
     from sscodec.stream.concealment import ConcealMethod
     from sscodec.stream.netsim import parse_conditions
-    from sscodec.stream.signalling import MAX_CALL_CHUNK_FRAMES
+    from sscodec.stream.signalling import MAX_CALL_CHUNK_FRAMES, token_problem
 
     if chunk_frames > MAX_CALL_CHUNK_FRAMES:
         raise click.UsageError(f"--chunk-frames: at most {MAX_CALL_CHUNK_FRAMES} in a call")
     if answer is not None and token is not None and not token.strip():  # it would silently get a random one
         raise click.UsageError("--token is empty: leave it out for a random one")
+    # Found from outside: an answering side waited for ever on a token no caller could present.
+    if token is not None and (problem := token_problem(token)):
+        raise click.UsageError(problem)
     try:
         if answer is not None:
             call.parse_listen_address(answer)

@@ -77,6 +77,9 @@ _KEYS = {
 }
 
 
+SEED_DIGITS = 18  # seeds up to 10^18 - 1: any number a user types, and never thousands of digits to parse
+
+
 def parse_conditions(text: str) -> NetworkConditions:
     """`loss=0.1,burst=3,delay=20ms,jitter=40ms,reorder=0.01,duplicate=0.01,seed=1` (any subset, any order).
 
@@ -98,9 +101,10 @@ def parse_conditions(text: str) -> NetworkConditions:
             raise ValueError(f"--simulate: {key} given twice")
         # Each kind of value says what it takes (found from outside: seed=1.5 and delay=20s were "not a number").
         if key == "seed":
-            seed = decimal(raw)
+            seed = decimal(raw, SEED_DIGITS)
             if seed is None:
-                raise ValueError(f"--simulate: seed={raw!r} is not a whole number (e.g. seed=1)")
+                raise ValueError(f"--simulate: seed={raw!r}: expected a whole number from 0 to {10 ** SEED_DIGITS - 1} "
+                                 "(e.g. seed=1)")
             values["seed"] = seed
             continue
         try:

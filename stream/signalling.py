@@ -124,6 +124,15 @@ class OfferRefused(Exception):
 OfferHandler = Callable[[str, Hello], Awaitable[tuple[str, Hello]]]
 
 
+def token_problem(token: str) -> str | None:
+    """Why no caller could present `token`, or None: it travels as `Authorization: Bearer TOKEN`, an HTTP field
+    whose value loses the spaces at its ends and may hold no control character (RFC 9110, 5.5)."""
+    if token == token.strip() and all(character.isprintable() for character in token):
+        return None
+    return (f"--token {token!r}: no spaces at its ends and no control characters (it travels in an HTTP header, "
+            "which drops the one and refuses the other)")
+
+
 def new_token() -> str:
     """A fresh call token: 128 random bits, URL-safe (22 characters)."""
     return secrets.token_urlsafe(16)

@@ -428,6 +428,14 @@ def test_a_nan_input_is_refused_before_listening_or_calling(
         (["--call", "http://127.0.0.1:1/"], 1, "cannot reach http://127.0.0.1:1/"),
         (["--answer", "http://127.0.0.1:18090"], 2, "--answer takes HOST:PORT, not a URL"),
         (["--answer", "127.0.0.1:0", "--token", ""], 2, "--token is empty: leave it out for a random one"),
+        # Found from outside: a token no caller can present (a newline: "Forbidden control character"; spaces: lost
+        # on the way, 403) was taken, and the answering side waited for ever; the caller's error blamed the network.
+        (["--answer", "127.0.0.1:0", "--token", "a\nb"], 2,
+         ("--token 'a\\nb': no spaces at its ends and no control characters (it travels in an HTTP header, which "
+          "drops the one and refuses the other)")),
+        (["--answer", "127.0.0.1:0", "--token", " T1 "], 2, "--token ' T1 ': no spaces at its ends"),
+        (["--answer", "127.0.0.1:0", "--token", "a\tb"], 2, "--token 'a\\tb': no spaces at its ends"),
+        (["--call", "http://127.0.0.1:1", "--token", "a\nb"], 2, "--token 'a\\nb': no spaces at its ends"),
         (["--call", "http://127.0.0.1:1", "--simulate", "loss=2"], 2, "loss must be in [0, 1)"),
         (["--call", "http://127.0.0.1:1", "--chunk-frames", "11"], 2, "at most 10 in a call"),
         (["--call", "http://127.0.0.1:1", "--record-output", "{tmp}/r.wav"], 2,

@@ -116,8 +116,10 @@ def test_parse_conditions(text: str, expected: NetworkConditions) -> None:
         ("loss=0.1,loss=0.2", "given twice"),
         ("jitter=nan", "finite"),
         # Found from outside: these said only "not a number", and an empty list simulated nothing without a word.
-        ("seed=1.5", "seed='1.5' is not a whole number (e.g. seed=1)"),
-        ("seed=-1", "seed='-1' is not a whole number"),
+        # Found from outside: -1 and 10^23 were "not a whole number", though they are: the range is what is wrong.
+        ("seed=1.5", "seed='1.5': expected a whole number from 0 to 999999999999999999 (e.g. seed=1)"),
+        ("seed=-1", "seed='-1': expected a whole number from 0 to 999999999999999999"),
+        ("seed=99999999999999999999999", "seed='99999999999999999999999': expected a whole number from 0 to"),
         ("delay=20s", "delay='20s' is not a number of milliseconds (e.g. 20 or 20ms)"),
         ("burst=many", "burst='many' is not a mean number of packets (e.g. burst=3)"),
         ("", "no conditions given (e.g. loss=0.05,jitter=30ms)"),

@@ -194,3 +194,55 @@ def test_a_device_pause_skips_its_packets_so_what_follows_reaches_the_peer_on_ti
     # Real time, no pause: nothing is skipped.
     session, device, error, _ = _call_on_a_fake_card(tmp_path, 1.5, period_s=0.02)
     assert error is None and session.capture_skipped == 0
+
+
+def _call_with_peer(tmp_path: Path, peer_job) -> CallSession:
+    """Our one-frame stream against `peer_job(session, model)`, which ends the peer's side; the call's stats."""
+    session, model, _ = _session(tmp_path)
+
+    async def both() -> None:
+        peer = asyncio.ensure_future(peer_job(session, model))
+        await asyncio.wait_for(session.run(), 20)
+        await peer
+
+    asyncio.run(both())
+    return session
+
+
+def test_a_stream_of_which_no_packet_arrived_is_all_lost(tmp_path: Path) -> None:
+    # Found from outside: `--simulate loss=0.9999` dropped all 351 packets and the call reported "received 0
+    # packets, lost 0 (0.0 %)"; the peer's END says how many it sent.
+    async def peer_all_lost(session: CallSession, model: CodecModel) -> None:
+        await asyncio.sleep(0.05)
+        session.on_control(end_message(350, 351 * model.info.frame_size))
+        await asyncio.sleep(0.2)
+        session.on_control(end_ack_message())
+        session.peer_closed()
+
+    call = _call_with_peer(tmp_path, peer_all_lost).stats().call
+    assert (call.packets_received, call.packets_lost, call.loss) == (0, 351, 1.0), call
+
+
+def test_the_real_time_factor_counts_the_longer_of_the_two_streams(tmp_path: Path) -> None:
+    # Found from outside: a caller that sent one frame and decoded the answerer's 7 s reported a real-time factor
+    # of 11 (the decoding of 7 s over the 20 ms it sent).
+    packets = 50
+
+    async def peer_talks_longer(session: CallSession, model: CodecModel) -> None:
+        encoder = StreamEncoder(model, model.info.n_codebooks)
+        await asyncio.sleep(0.05)
+        for _ in range(packets):
+            packet = encoder.encode(np.zeros(model.info.frame_size, np.float32))
+            session.on_media(media_message(model.fingerprint, packet))
+            await asyncio.sleep(0.02)
+        session.on_control(end_message(packets - 1, packets * model.info.frame_size))
+        await asyncio.sleep(0.3)
+        session.on_control(end_ack_message())
+        session.peer_closed()
+
+    session = _call_with_peer(tmp_path, peer_talks_longer)
+    stats = session.stats()
+    assert stats.frames == 1 and stats.call.packets_received == packets
+    heard_ms = (packets + stats.call.stretched - stats.call.compressed) * stats.frame_ms
+    compute_ms = sum(session._encode_ms) + sum(session._render_ms)
+    assert stats.real_time_factor == pytest.approx(compute_ms / heard_ms)
