@@ -98,6 +98,7 @@ def model_config(model: CodecModel, codebooks: int) -> dict:
         "encoder_state_size": info.encoder_state_size,
         "decoder_state_size": info.decoder_state_size,
         "codec_config": info.codec_config,
+        "max_upload_bytes": MAX_UPLOAD_BYTES,  # the page refuses a larger .sscb before sending it
         "precision": model.encoder.get_modelmeta().custom_metadata_map.get("precision", "unknown"),
         "graphs": {"encoder": f"model/{ENCODER_STREAM}", "decoder": f"model/{DECODER_STREAM}"},
         "onnxruntime_web": (ORT_DIR / "VERSION").read_text(encoding="utf-8").strip(),
@@ -185,10 +186,9 @@ class PageHandler(BaseHTTPRequestHandler):
             else:
                 self._error(HTTPStatus.BAD_REQUEST, f"Content-Length {given!r} is not a number of bytes")
             return
-        if length > MAX_UPLOAD_BYTES:
-            self._error(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"files above {MAX_UPLOAD_BYTES >> 20} MB are refused"
-            )
+        if length > MAX_UPLOAD_BYTES:  # named, as every other refusal the page shows (found from outside)
+            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                        f"{_file_name(url.query)}: files above {MAX_UPLOAD_BYTES >> 20} MB are refused")
             return
         data = self.rfile.read(length)
         try:

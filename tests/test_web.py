@@ -44,7 +44,14 @@ from sscodec.stream.encoder import StreamEncoder
 from sscodec.stream.file_codec import decode_file, encode_file
 from sscodec.stream.model import CodecModel
 from sscodec.stream.packet import CodingMode
-from sscodec.stream.web_server import ASSET_DIR, ORT_DIR, CodecPageServer, model_config, static_file
+from sscodec.stream.web_server import (
+    ASSET_DIR,
+    MAX_UPLOAD_BYTES,
+    ORT_DIR,
+    CodecPageServer,
+    model_config,
+    static_file,
+)
 
 SCRIPT = Path(sys.executable).parent / "codec-stream"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -572,6 +579,48 @@ def test_dropped_sscb_decodes_as_codec_decode_does(
     assert page.is_disabled("#save")
 
 
+def test_a_dropped_sscb_over_the_upload_limit_is_refused_by_name_before_it_is_sent(page, server: str) -> None:
+    # Found from outside: 70 MB were uploaded for 11 s before "files above 64 MB are refused", naming no file.
+    open_page(page, server)
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    limit = page.evaluate("fetch('api/model').then((r) => r.json()).then((c) => c.max_upload_bytes)")
+    assert limit == MAX_UPLOAD_BYTES
+    transfer = page.evaluate_handle(
+        """(size) => {
+             const bytes = new Uint8Array(size);
+             bytes.set([83, 83, 67, 66]);  // SSCB
+             const transfer = new DataTransfer();
+             transfer.items.add(new File([bytes], 'huge.sscb'));
+             return transfer;
+           }""",
+        limit + 1,
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+    page.wait_for_selector("#file-status.error")
+    assert page.text_content("#file-status") == f"huge.sscb: files above {limit >> 20} MB are refused"
+    assert posts == []
+
+
+def test_a_page_whose_server_stopped_says_so(browser, tmp_path: Path, model: CodecModel, clip: np.ndarray) -> None:
+    # Found from outside: with the server stopped, a dropped .sscb said "g.sscb: Failed to fetch".
+    sscb = tmp_path / "g.sscb"
+    encode_file(model, clip, sscb, 4, CodingMode.RAW, packet_frames=50)
+    context = browser.new_context()
+    try:
+        tab = context.new_page()
+        with page_server() as (url, process):
+            open_page(tab, url)
+            process.terminate()
+            process.wait(timeout=20)
+        drop_file(tab, sscb)
+        tab.wait_for_selector("#file-status.error")
+        assert tab.text_content("#file-status") == "g.sscb: the codec-stream server is not reachable (stopped?)"
+    finally:
+        context.close()
+
+
+# ---- the server ----
 # ---- the server ----
 
 
@@ -703,6 +752,7 @@ def test_the_page_and_onnx_runtime_web_come_from_this_server(in_process_server: 
         "worklets.js",
         "resampler.js",
         "wav.js",
+        "server.js",
         "style.css",
     ):
         assert _get(in_process_server, f"/{name}")[0] == 200, name
@@ -839,6 +889,18 @@ def test_a_bad_sscb_upload_is_a_one_line_error(in_process_server: str) -> None:
     )
     assert status == 422
     assert json.loads(body)["error"] == "x?y.sscb: truncated header"
+
+
+def test_an_upload_over_the_limit_is_refused_by_name_before_it_is_read(in_process_server: str) -> None:
+    # Found from outside: "files above 64 MB are refused" named no file (the page shows the server's message).
+    connection = http.client.HTTPConnection(in_process_server.split("//")[1].rstrip("/"), timeout=10)
+    connection.putrequest("POST", "/api/sscb?name=huge.sscb")
+    connection.putheader("Content-Length", str(MAX_UPLOAD_BYTES + 1))
+    connection.endheaders()  # and no body: the length alone is refused
+    response = connection.getresponse()
+    assert response.status == 413
+    assert json.loads(response.read())["error"] == f"huge.sscb: files above {MAX_UPLOAD_BYTES >> 20} MB are refused"
+    connection.close()
 
 
 def test_an_sscb_of_another_model_names_the_model_but_no_server_path(

@@ -2,6 +2,7 @@
 // worklets' (worklets.js), the codec is the worker's (codec-worker.js); this module only wires them to the UI.
 // Everything about the model comes from api/model (the ONNX metadata), nothing is assumed here.
 
+import { fetchFromServer } from './server.js';
 import { floatWav } from './wav.js';
 
 const $ = (id) => document.getElementById(id);
@@ -61,7 +62,7 @@ function showCodebooks(q) {
 }
 
 async function init() {
-  const response = await fetch('api/model');
+  const response = await fetchFromServer('api/model');
   if (!response.ok) throw new Error(`api/model: HTTP ${response.status}`);
   config = await response.json();
   const precision = config.precision === 'unknown' ? '' : ` ${config.precision}`;
@@ -317,8 +318,12 @@ async function decodeFile(file) {
     let result;
     let what;
     if (magic === 'SSCB') {
+      // The server's limit, before the upload (found from outside: 70 MB sent for 11 s, then refused).
+      if (file.size > config.max_upload_bytes) {
+        throw new FileError(`${file.name}: files above ${config.max_upload_bytes / 2 ** 20} MB are refused`);
+      }
       setStatus(status, `Unpacking ${file.name}…`);
-      const response = await fetch(`api/sscb?name=${encodeURIComponent(file.name)}`, { method: 'POST', body: bytes });
+      const response = await fetchFromServer(`api/sscb?name=${encodeURIComponent(file.name)}`, { method: 'POST', body: bytes });
       const unpacked = await response.json();
       if (!response.ok) throw new FileError(unpacked.error); // it names the file
       const codes = new Int32Array(Uint8Array.from(atob(unpacked.codes), (c) => c.charCodeAt(0)).buffer);

@@ -4,12 +4,13 @@
 // Every size comes from the model's config (GET api/model, read from the ONNX metadata by the server).
 
 import * as ort from './vendor/onnxruntime-web/ort.wasm.min.mjs';
+import { fetchFromServer } from './server.js';
 
 export const ORT_VERSION = ort.env.versions.web;
 
 /** Fetch the model's config (its ONNX metadata, as the server reads it). */
 export async function fetchModelConfig(base = new URL('./', import.meta.url)) {
-  const response = await fetch(new URL('api/model', base));
+  const response = await fetchFromServer(new URL('api/model', base));
   if (!response.ok) throw new Error(`api/model: HTTP ${response.status}`);
   return response.json();
 }
@@ -66,7 +67,7 @@ export class CodecModel {
   }
 
   async open(path) {
-    const response = await fetch(new URL(path, this.base));
+    const response = await fetchFromServer(new URL(path, this.base));
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
     const bytes = new Uint8Array(await response.arrayBuffer());
     const options = {
