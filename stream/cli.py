@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sscodec.common.audio import AudioFileError, check_writable_format, write_audio
+from sscodec.common.audio import AudioFileError, LevelWatch, check_writable_format, write_audio
 from sscodec.common.cli import (
     MAX_THREADS,
     FiniteFloatRange,
@@ -170,7 +170,11 @@ def command(
         raise click.UsageError(str(error)) from None
     _note_capped_bitrate(engine.info, bitrate)
     if input_path is not None:
-        _report(stream_file(engine, input_path, output_path), stats_json, output_path)
+        level = LevelWatch()
+        stats = stream_file(engine, input_path, output_path, level)
+        if (note := level.note(input_path)) is not None:
+            click.echo(f"codec-stream: note: {note}", err=True)
+        _report(stats, stats_json, output_path)
         return
     live = run_live(
         engine,

@@ -10,6 +10,7 @@ import click
 from sscodec.common.audio import (
     AudioFileError,
     AudioWriter,
+    LevelWatch,
     audio_container,
     audio_output,
     check_writable_format,
@@ -92,6 +93,10 @@ def encode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     elif no_context:
         click.echo(f"codec-encode: note: {model.context_path} not found: coding with the static tables", err=True)
     audio = read_audio(input_path, model.info.sample_rate)
+    level = LevelWatch()
+    level.add(audio)
+    if (note := level.note(input_path)) is not None:
+        click.echo(f"codec-encode: note: {note}", err=True)
     summary = encode_file(model, audio, output_path, count, mode, packet_frames)
     seconds = audio.shape[0] / model.info.sample_rate
     # The rate over the frames coded (the last one padded), as a listener spends it: over the input's own length a

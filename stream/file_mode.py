@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sscodec.common.audio import AudioWriter, audio_output, read_audio_blocks
+from sscodec.common.audio import AudioWriter, LevelWatch, audio_output, read_audio_blocks
 from sscodec.common.chunks import chunks
 from sscodec.stream.engine import StreamEngine
 from sscodec.stream.stats import StreamStats
@@ -35,8 +35,8 @@ def stream_audio(engine: StreamEngine, audio: np.ndarray, block_size: int | None
     return FileResult(decoded, stats)
 
 
-def stream_file(engine: StreamEngine, input_path: str | os.PathLike, output_path: str | os.PathLike | None = None
-                ) -> StreamStats:
+def stream_file(engine: StreamEngine, input_path: str | os.PathLike, output_path: str | os.PathLike | None = None,
+                level: LevelWatch | None = None) -> StreamStats:
     """Stream an audio file from disk through a fresh stream, writing the decoded audio as it comes.
 
     The input (any format, rate and channel count) is decoded, mixed down and resampled to the model's rate
@@ -44,9 +44,12 @@ def stream_file(engine: StreamEngine, input_path: str | os.PathLike, output_path
     extension) has exactly as many samples as the input has at the model's rate. AudioFileError for an input
     that cannot be decoded or an output that cannot be written. The output is written whole or not at all: to a
     temp file beside it, renamed over it when complete (`audio_output`), so a failure or an interruption leaves
-    a previous file at that path untouched; "-" is a WAV on standard output, sent once complete.
+    a previous file at that path untouched; "-" is a WAV on standard output, sent once complete. `level` is shown
+    every input block.
     """
     blocks = read_audio_blocks(input_path, engine.info.sample_rate)
+    if level is not None:
+        blocks = map(level.add, blocks)
     if output_path is None:
         return stream_blocks(engine, blocks, lambda audio: None)
     with audio_output(output_path) as temp, AudioWriter(temp, engine.info.sample_rate) as writer:

@@ -135,6 +135,26 @@ def test_output_dash_is_a_wav_on_standard_output(tiny_model: Path, stereo_44k, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.wav", "in.wav", "piped.wav", "redirected.wav"]
 
 
+@pytest.mark.parametrize("tool", ["codec-stream", "codec-encode"])
+def test_input_beyond_full_scale_gets_a_note(tool: str, tiny_model: Path, tmp_path: Path) -> None:  # noqa: F811
+    # Found from outside: a float WAV of speech x10 (peak 5.9, 8.8 % of its samples beyond +-1) was coded without
+    # a word, and came out distorted (correlation 0.74 with the clip at its level, against 0.91).
+    t = np.arange(16000) / 16000
+    loud = tmp_path / "loud.wav"
+    soundfile.write(loud, (2.0 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000, subtype="FLOAT")
+    share = float(np.mean(np.abs(2.0 * np.sin(2 * np.pi * 200 * t).astype(np.float32)) > 1))
+    args = (["--input", str(loud), "--output", str(tmp_path / "o.wav")] if tool == "codec-stream"
+            else [str(loud), str(tmp_path / "o.sscb"), "--raw"])
+    done = run_process([str(SCRIPT.parent / tool), *args, "--model", str(tiny_model)])
+    assert done.returncode == 0, done.stderr
+    assert (f"{tool}: note: {loud}: {share:.1%} of its samples lie beyond full scale (peak 2.00, +6.0 dBFS), "
+            "which the codec distorts: scale it to within -1..1") in done.stderr.splitlines()
+    # Within full scale: no note.
+    soundfile.write(loud, (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000, subtype="FLOAT")
+    done = run_process([str(SCRIPT.parent / tool), *args, "--model", str(tiny_model)])
+    assert done.returncode == 0 and "full scale" not in done.stderr, done.stderr
+
+
 def test_installed_entry_point_runs(tiny_model: Path, stereo_44k, tmp_path: Path) -> None:  # noqa: F811
     if not SCRIPT.exists():
         pytest.skip(f"{SCRIPT} not installed (pip install -e .)")
