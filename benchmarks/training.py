@@ -6,6 +6,7 @@ On CUDA each setting also runs in bf16 autocast and fp32, and reports peak GPU m
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -20,6 +21,20 @@ WARMUP_STEPS = 10
 TIMED_STEPS = 30
 PIPELINES = ("streaming", "memory")  # crops read from disk by DataLoader workers, or sliced from decoded files
 ROUNDS = 5  # interleaved timing rounds per setting when several pipelines are compared
+
+
+class _Once(logging.Filter):
+    """Lets each distinct message through once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        first = message not in self._seen
+        self._seen.add(message)
+        return first
 
 
 @dataclass(frozen=True)
@@ -70,15 +85,22 @@ def run_training(
     """Time every preset × recipe × precision × compile setting, one after another, and each data pipeline
     within a setting side by side (`_time_pipelines`)."""
     precisions = (True, False) if device == "cuda" else (False,)
-    return [
-        speed
-        for name in presets
-        for losses in TIMED_RECIPES
-        for amp in precisions
-        for compile_ in compiled
-        for speed in _time_pipelines(audio_dir, batch_size, device, name, losses, amp, compile_, timed_steps,
-                                     pipelines)
-    ]
+    # Every setting builds its own Trainer on the same data: what one says of the data, the others would repeat
+    # (found from outside: one warning four times).
+    training_log, once = logging.getLogger("codec-train"), _Once()
+    training_log.addFilter(once)
+    try:
+        return [
+            speed
+            for name in presets
+            for losses in TIMED_RECIPES
+            for amp in precisions
+            for compile_ in compiled
+            for speed in _time_pipelines(audio_dir, batch_size, device, name, losses, amp, compile_, timed_steps,
+                                         pipelines)
+        ]
+    finally:
+        training_log.removeFilter(once)
 
 
 def _time_pipelines(

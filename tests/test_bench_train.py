@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,22 @@ def test_train_on_a_folder_without_audio_is_one_line(tmp_path, capsys: pytest.Ca
     assert exit_info.value.code == 1
     assert capsys.readouterr().err.strip() == (
         f"codec-bench: error: {tmp_path}: no audio files (.wav, .flac, .ogg, .mp3) found")
+
+
+def test_a_training_warning_is_printed_once_for_the_whole_run(tmp_path: Path) -> None:
+    # Found from outside: "every clip of short is shorter than the 0.5 s crops" came once per recipe and pipeline
+    # (four times), and sent the user to --segment_seconds, an option codec-bench train does not have.
+    audio = tmp_path / "short"
+    audio.mkdir()
+    for i in range(2):
+        soundfile.write(audio / f"clip{i}.wav", probe_signal(16000, 0.25, seed=i), 16000)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "codec-bench"), "train", "--device", "cpu", "--preset", "tiny", "--steps",
+         "1", "--batch-size", "2", "--pipeline", "streaming", "--pipeline", "memory", "--audio", str(audio),
+         "--json", str(tmp_path / "train.json")],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "shorter than the 0.5 s crops" in line]
+    assert warnings == [(f"every clip of {audio} is shorter than the 0.5 s crops: each crop is a whole clip padded "
+                         "with silence (shorter crops, codec-train's --segment_seconds, waste less)")], done.stderr
+

@@ -167,7 +167,7 @@ def test_clips_all_shorter_than_the_crops_are_a_warning(corpus: Path, tmp_path: 
                                                         caplog: pytest.LogCaptureFixture) -> None:
     _trainer(corpus, tmp_path / "C", segment_seconds=60.0)
     assert (f"every clip of {corpus} is shorter than the 60 s crops: each crop is a whole clip padded with silence "
-            "(a shorter --segment_seconds wastes less)") in caplog.messages
+            "(shorter crops, codec-train's --segment_seconds, waste less)") in caplog.messages
     caplog.clear()
     _trainer(corpus, tmp_path / "D", segment_seconds=0.5)
     assert not [m for m in caplog.messages if "shorter than" in m]

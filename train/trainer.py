@@ -409,7 +409,8 @@ class Trainer:
             for corpus in corpora:
                 if corpus.entries and max(e.seconds for e in corpus.entries) < config.segment_seconds:
                     log.warning("every clip of %s is shorter than the %g s crops: each crop is a whole clip "
-                                "padded with silence (a shorter --segment_seconds wastes less)", corpus.root,
+                                "padded with silence (shorter crops, codec-train's --segment_seconds, waste less)",
+                                corpus.root,
                                 config.segment_seconds)
             threads = torch.get_num_threads()
             log.info("%d %s per epoch of %.1f audio-s each; %d data %s and %d torch %s per process",
