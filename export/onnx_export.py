@@ -128,14 +128,18 @@ def export_codec(
         kept = [out / name for name, new in ((TABLES_FILE, tables), (CONTEXT_FILE, context))
                 if same_codec and new is None and (out / name).is_file()]
         share_coders([*written, *kept], (staging / precision for precision in variants))
+        # The same codec at a precision not rewritten codes with the new coders too: staged like the rest, so that
+        # its folder is tried before anything moves (found from outside: OUT's tables were replaced, then an fp16/
+        # that refused writes failed the export, the two left with different tables).
+        others = [precision for precision in PRECISIONS if precision not in variants and is_export(out / precision)]
+        for precision in others if same_codec and written else []:
+            (staging / precision).mkdir(exist_ok=True)
+            share_coders(written, [staging / precision])
         final = move_into(staging, out)
         removed: list[Path] = []
-        for precision in PRECISIONS:
+        for precision in others:
             folder = out / precision
-            if precision in variants or not is_export(folder):
-                continue
-            if same_codec:  # the same codec at that precision: it codes with the new tables too
-                share_coders([final[path] for path in written], [folder])
+            if same_codec:
                 kept.append(folder)
             else:  # another model's (found from outside: `--model OUT/int8` then ran it without a word)
                 removed += _remove_export(folder, [spec.file_name for spec in specs])

@@ -545,6 +545,35 @@ def test_an_export_known_only_by_its_precision_folders_is_still_that_model(
     assert (folder / TABLES_FILE).read_bytes() == fp16[folder / "fp16" / TABLES_FILE]
 
 
+def test_a_kept_precision_folder_that_refuses_writes_stops_the_export_before_anything_changes(
+    full_run, checkpoint: Path, calibration_dir: Path, tmp_path: Path
+) -> None:
+    """Found from outside: re-exporting with new tables replaced OUT's, then failed on an fp16/ that refused writes
+    ("[Errno 1] Operation not permitted"), leaving OUT and fp16/ with different tables."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is needed to drop root's right to write anywhere")
+    out, _ = full_run
+    folder = tmp_path / "model"
+    shutil.copytree(out, folder, ignore=shutil.ignore_patterns("int8"))
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    shutil.copy(audio_files_below(calibration_dir)[0], speech)  # other tables than the export's
+    before = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    (folder / "fp16").chmod(0o555)
+    try:
+        done = subprocess.run(
+            ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search",
+             str(Path(sys.executable).parent / "codec-export"), "--onnx", "--checkpoint", str(checkpoint), "--out",
+             str(folder), "--tables-dir", str(speech)],
+            capture_output=True, text=True, timeout=600, check=False)
+    finally:
+        (folder / "fp16").chmod(0o755)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        f"codec-export: error: {folder / 'fp16'}: cannot write the export there (Permission denied)"], done.stderr
+    assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == before
+
+
 def test_a_re_export_of_the_same_model_keeps_its_tables_and_context_model(
     full_run, checkpoint: Path, calibration_dir: Path, tmp_path: Path
 ) -> None:
