@@ -13,6 +13,7 @@ import soundfile
 
 from sscodec.common.cli import MAX_THREADS
 from sscodec.train.cli import main
+from sscodec.train.config import parse_data_dir
 from sscodec.train.data import Crop, CropReader
 from sscodec.train.manifest import load_manifest
 from tests.conftest import telugu_train_clips
@@ -92,6 +93,16 @@ def test_data_dir_weight_not_above_zero_is_a_usage_error(
     args = ["--data_dir", f"{tmp_path}:{weight}", "--checkpoint_dir", str(tmp_path / "ckpt"), *TINY]
     _fails(args, capsys, 2, f"Invalid value for '--data_dir': {tmp_path}:{weight}: the weight after ':' must be a "
                             f"finite number > 0")
+
+
+def test_a_folder_named_like_a_weight_is_that_folder(tmp_path: Path) -> None:
+    # Found from outside: `--data_dir odd/rec:2`, an existing folder, was "odd/rec: no such data folder".
+    folder = tmp_path / "rec:2"
+    folder.mkdir()
+    assert parse_data_dir(str(folder)) == (folder, None)
+    assert parse_data_dir(f"{folder}:0.5") == (folder, 0.5)
+    (tmp_path / "rec").mkdir()  # both readings name a folder: DIR:WEIGHT, as documented
+    assert parse_data_dir(str(folder)) == (tmp_path / "rec", 2.0)
 
 
 def _undecodable_flac(path: Path) -> None:

@@ -41,6 +41,15 @@ def test_low_amplitude_is_a_bad_sign_from_the_start() -> None:
     assert bad_signs([_validation(0, 0.0, amplitude=0.5)]) == []
 
 
+def test_an_output_far_louder_than_the_input_is_a_bad_sign_from_the_start() -> None:
+    # Found from outside: at --learning_rate 1 the output was 25 times the input (loss 2.8e14), without a sign.
+    (sign,) = bad_signs([_validation(20, 0.1, amplitude=25.0)])
+    assert sign == ("bad sign: output amplitude is 25.0 times the input's (over 2): training is diverging; a lower "
+                    "--learning_rate may help")
+    assert bad_signs([_validation(20, 0.1, amplitude=2.0)]) == []
+    assert bad_signs([_validation(0, 0.0, amplitude=25.0)]) == []  # untrained weights: no sign of training
+
+
 def test_no_improvement_in_mel_over_the_patience_window_is_a_bad_sign() -> None:
     history = _improving(3) + [_validation(300 + i, 2.0, mel=0.8 + 0.01 * i) for i in range(3)]
     (sign,) = bad_signs(history, patience=3)

@@ -187,7 +187,49 @@ def test_an_interrupt_inside_a_step_saves_after_it_and_resumes_exactly(data: Pat
     for key in ("model", "optimizer_g", "scheduler_g", "rng"):
         assert _equal(resumed[key], whole[key]), key
     rows = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
-    assert [row["step"] for row in rows] == [0, 6, 8]  # every 3 steps and at the end, as the run planned
+    # Every 3 steps and at the end, as the run planned: step 3's validation, which the interrupt came before, is run
+    # on resuming (found from outside: it was lost for good).
+    assert [row["step"] for row in rows] == [0, 3, 6, 8]
+
+
+def test_a_validation_the_interrupt_cut_short_is_run_on_resuming_even_at_the_last_step(
+        data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found from outside: Ctrl-C during the last validation saved latest.pt at the last step, and --resume then
+    # refused ("nothing to train"): that validation and its best.pt were lost for good.
+    real_validate = Trainer.validate
+    calls = iter(range(100))
+
+    def validate_interrupted_on_the_second_call(self: Trainer):
+        if next(calls) == 1:
+            raise KeyboardInterrupt
+        return real_validate(self)
+
+    monkeypatch.setattr(Trainer, "validate", validate_interrupted_on_the_second_call)
+    with pytest.raises(SystemExit) as stopped:
+        _train(data, tmp_path / "run", "--losses", "l1", "--max_steps", "3")
+    assert stopped.value.code == 130
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [0]
+    monkeypatch.setattr(Trainer, "validate", real_validate)
+    main(["--checkpoint_dir", str(tmp_path / "run"), "--resume", "--device", "cpu", "--num_workers", "2"])
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [row["step"] for row in rows] == [0, 3]
+    saved = torch.load(tmp_path / "run" / "latest.pt", weights_only=True)
+    assert saved["step"] == 3 and saved["best_selection"] == min(row["mel_distance"] for row in rows)
+
+
+def test_validations_a_killed_run_wrote_after_its_checkpoint_are_dropped_on_resuming(
+        data: Path, tmp_path: Path) -> None:
+    # Found from outside: SIGKILL between a validation's row and its checkpoint left that row, and the resumed run
+    # wrote the step again (steps 0, 10, 20, 20, 30).
+    _train(data, tmp_path / "run", "--losses", "l1", "--max_steps", "3")
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    rows = metrics.read_text().splitlines()
+    ghost = {**json.loads(rows[-1]), "step": 6, "mel_distance": 123.0}  # the killed run's row past its checkpoint
+    metrics.write_text("\n".join([*rows, json.dumps(ghost)]) + "\n")
+    _train(data, tmp_path / "run", "--losses", "l1", "--max_steps", "6", "--resume")
+    steps = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [row["step"] for row in steps] == [0, 3, 6] and steps[-1]["mel_distance"] != 123.0
 
 
 @pytest.mark.usefixtures("python_sigint")
@@ -328,6 +370,24 @@ def test_resuming_after_recordings_were_added_keeps_the_held_out_files(tmp_path:
     assert Path(held.strip()) not in trained and len(trained) == 15
 
 
+def test_the_epoch_count_adds_up_when_recordings_are_added_before_resuming(tmp_path: Path) -> None:
+    # Found from outside: resumed after recordings were added, the epoch went 0.323, 0.645, then 0.071 (the audio
+    # trained over the grown corpus), while audio_seconds_trained went on adding up.
+    data = telugu_train_clips(tmp_path / "data", 4)
+    run = tmp_path / "run"
+    args = ["--data_dir", str(data), "--val_dir", str(TELUGU_VAL), "--val_clips", "1", "--checkpoint_dir", str(run),
+            *TINY, "--num_workers", "0"]
+    main([*args, "--max_steps", "3"])
+    for source in sorted(TELUGU_TRAIN.glob("*.flac"))[4:40]:  # nine times the audio
+        (data / source.name).symlink_to(source)
+    main(["--checkpoint_dir", str(run), "--resume", "--max_steps", "6", "--num_workers", "0"])
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    first, before, after = (row["epoch"] for row in rows)
+    assert first == 0 and 0 < before < after, rows
+    saved = torch.load(run / "latest.pt", weights_only=True)
+    assert saved["epochs_trained"] == after
+
+
 def test_a_run_started_with_relative_folders_resumes_from_any_working_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Found from outside: the folders were saved as typed ("d1"), so `--resume` from another working directory
@@ -381,8 +441,10 @@ def test_a_resumed_run_whose_held_out_files_are_gone_says_so_and_quotes_no_old_s
     caplog.clear()
     main(["--checkpoint_dir", str(run), "--resume", "--max_steps", "2", "--num_workers", "0"])
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    # What to do is something a resume allows (found from outside: "pass --val_dir", which --resume refuses).
     assert warnings == [(f"every file this run held out for validation is gone (1; first: {held}): validation "
-                         "is off, and best.pt becomes the latest model; pass --val_dir to validate")]
+                         "is off, and best.pt becomes the latest model; to validate, put them back, or go on in a "
+                         f"new folder: codec-train --init_from {run / 'latest.pt'} --val_dir SPEECH ...")]
     assert capsys.readouterr().out.startswith("done: 2 steps, no validation (best.pt is the latest model)")
     best, latest = (torch.load(run / name, weights_only=True) for name in ("best.pt", "latest.pt"))
     assert _equal(best["model"], latest["model"])

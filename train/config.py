@@ -84,9 +84,11 @@ class TrainConfig:
 
 
 def parse_data_dir(spec: str) -> tuple[Path, float | None]:
-    """`DIR` or `DIR:WEIGHT` → (folder, weight or None for "by duration"); ValueError for a weight not above 0."""
+    """`DIR` or `DIR:WEIGHT` → (folder, weight or None for "by duration"); ValueError for a weight not above 0.
+    An existing folder named like DIR:WEIGHT (`rec:2`) is that folder, unless DIR exists too."""
     head, sep, tail = spec.rpartition(":")
-    if sep and head and _is_number(tail):
+    whole_folder = Path(spec).is_dir() and not Path(head).is_dir()  # found from outside: "rec: no such folder"
+    if sep and head and _is_number(tail) and not whole_folder:
         weight = float(tail)
         if not (math.isfinite(weight) and weight > 0):  # a share of 0 divides by a total of 0; inf and nan none
             raise ValueError(f"{spec}: the weight after ':' must be a finite number > 0, got {tail}")

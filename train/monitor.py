@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import Tensor
 
+from sscodec.common.files import atomic_output
 from sscodec.train.config import SELECT_BY
 
 log = logging.getLogger("codec-train")
@@ -89,6 +90,10 @@ def bad_signs(history: list[Validation], patience: int = 3) -> list[str]:
         signs.append(f"bad sign: SNR is negative after the first epoch ({latest.snr_db:+.1f} dB)")
     if latest.amplitude_ratio < 0.5:
         signs.append(f"bad sign: output amplitude is {latest.amplitude_ratio:.0%} of the input (under 50%)")
+    # Found from outside: 25 times at --learning_rate 1, without a sign. Not at step 0: untrained weights say nothing.
+    if latest.step > 0 and latest.amplitude_ratio > 2:
+        signs.append(f"bad sign: output amplitude is {latest.amplitude_ratio:.1f} times the input's (over 2): "
+                     "training is diverging; a lower --learning_rate may help")
     if latest.pesq_wb is not None and not math.isfinite(latest.selection):
         signs.append("bad sign: PESQ-WB scored none of the validation clips (silent, or too short to find an "
                      "utterance in), so this validation cannot choose best.pt: use --select_by mel or longer clips")
@@ -126,6 +131,14 @@ def best_selection(history: list[Validation]) -> float:
     return best
 
 
+def validated_steps(checkpoint_dir: Path) -> set[int]:
+    """The steps of the validations in a run's metrics.jsonl (none if it has none)."""
+    path = checkpoint_dir / "metrics.jsonl"
+    if not path.is_file():
+        return set()
+    return {int(json.loads(line)["step"]) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+
+
 class Monitor:
     """Writes each validation to metrics.jsonl, the console, TensorBoard and (optionally) W&B."""
 
@@ -134,6 +147,18 @@ class Monitor:
         self.history: list[Validation] = []
         self.tensorboard = _tensorboard(checkpoint_dir / "tensorboard")
         self.wandb = _wandb(config, name) if use_wandb else None
+
+    def drop_after(self, step: int) -> None:
+        """Remove the validations after `step` from metrics.jsonl: a run killed between writing a validation and
+        saving its checkpoint wrote them, and the resumed run writes those steps again (found from outside: steps
+        0, 10, 20, 20, 30)."""
+        if not self.path.is_file():
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if line.strip() and int(json.loads(line)["step"]) <= step]
+        if len(kept) < len(lines):
+            with atomic_output(self.path) as temp:
+                temp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
 
     def validation(self, result: Validation, examples: dict[str, Tensor], sample_rate: int) -> None:
         self.history.append(result)

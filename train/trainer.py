@@ -66,7 +66,7 @@ from sscodec.train.losses import (
 )
 from sscodec.train.manifest import DataError, Manifest, load_manifest, overlapping_pair
 from sscodec.train.metrics import amplitude_ratio, codebook_usage, si_sdr_db, silent, snr_db
-from sscodec.train.monitor import Monitor, Validation, better
+from sscodec.train.monitor import Monitor, Validation, better, validated_steps
 from sscodec.train.perceptual import PESQ_PACKAGE_HINT, pesq_available, pesq_wb
 from sscodec.train.recipe import OVERRIDABLE, LossWeights, recipe
 
@@ -176,6 +176,9 @@ class Trainer:
         # Summed step by step, and saved: a run resumed on another number of processes trains another amount of
         # audio per step (found from outside: recomputed as step × today's processes, the curve went backwards).
         self.audio_seconds_trained = 0.0
+        # Counted on from the resumed step: resumed with recordings added, an epoch is longer from then on, and the
+        # count must not drop (found from outside: 0.645, then 0.071).
+        self._epochs_before = 0.0
         if resume_payload is not None:
             self._restore(resume_payload)
         # Throughput counts the steps and seconds of this process only, from where it started.
@@ -184,9 +187,19 @@ class Trainer:
         self._load_data(resumed=resume_payload is not None)
         if math.isnan(self.audio_seconds_trained):  # a checkpoint from before it was saved: as many processes as now
             self.audio_seconds_trained = self.step * self.audio_seconds_per_step
+        if math.isnan(self._epochs_before):  # a checkpoint from before it was saved: the data as it is now
+            self._epochs_before = self.audio_seconds_trained / (self.steps_per_epoch * self.audio_seconds_per_step)
         self.monitor = (
             Monitor(self.dir, config.to_dict(), config.use_wandb, config.experiment_name) if dist.is_main else None
         )
+        # A validation due at the resumed step that an interrupt came before (found from outside: lost for good,
+        # and at the last step --resume then refused with "nothing to train"). Every process reads the same file,
+        # so all of them take part in the save that follows it.
+        self._validation_due = resume_payload is not None and bool(self.validation) and (
+            self.step % config.eval_every == 0 or self.step >= self.total_steps) and (
+            self.step not in validated_steps(self.dir))
+        if resume_payload is not None and self.monitor is not None:
+            self.monitor.drop_after(self.step)
 
     # -- set-up --------------------------------------------------------------------------------------
     def _setup_device(self) -> torch.device:
@@ -347,6 +360,7 @@ class Trainer:
         self.nan_skipped = int(payload["nan_skipped_steps"])
         self.train_seconds = float(payload.get("train_seconds", 0.0))
         self.audio_seconds_trained = float(payload.get("audio_seconds_trained", math.nan))  # nan: known after data
+        self._epochs_before = float(payload.get("epochs_trained", math.nan))
         rng = payload["rng"]
         torch.set_rng_state(rng["torch"][self.dist.rank % len(rng["torch"])])
         random.setstate((rng["python_version"], tuple(rng["python_state"]), None))
@@ -427,8 +441,11 @@ class Trainer:
         listed = {Path(line).resolve() for line in listing.read_text(encoding="utf-8").splitlines() if line}
         gone = sorted(str(path) for path in listed if not path.is_file())
         if gone and self.dist.is_main and len(gone) == len(listed):  # found from outside: "validates on the rest"
+            # A resume refuses --val_dir (found from outside: the advice was to pass it).
             log.warning("every file this run held out for validation is gone (%d; first: %s): validation is off, "
-                        "and best.pt becomes the latest model; pass --val_dir to validate", len(gone), gone[0])
+                        "and best.pt becomes the latest model; to validate, put them back, or go on in a new "
+                        "folder: codec-train --init_from %s --val_dir SPEECH ...", len(gone), gone[0],
+                        self.dir / "latest.pt")
         elif gone and self.dist.is_main:
             log.warning("%d of the %d files this run held out for validation %s gone (first: %s): it validates on "
                         "the rest", len(gone), len(listed), plural(len(gone), "is", "are"), gone[0])
@@ -501,6 +518,11 @@ class Trainer:
                      plural(len(held), "is", "are"), VAL_MAX_SECONDS,
                      f"{config.val_clips} of them" if config.val_clips else "each", listing)
         return held_out_clips(held, reader, config.val_clips)
+
+    @property
+    def epochs_trained(self) -> float:
+        """Epochs trained: those before the step this process started from, then its steps over today's epoch."""
+        return self._epochs_before + (self.step - self._start_step) / self.steps_per_epoch
 
     @property
     def total_steps(self) -> int:
@@ -668,7 +690,7 @@ class Trainer:
         loss = self.weights.total(mean)  # the reconstruction terms; adversarial ones need the critic
         result = Validation(
             step=self.step,
-            epoch=self.audio_seconds_trained / (self.steps_per_epoch * self.audio_seconds_per_step),
+            epoch=self.epochs_trained,
             loss=loss,
             recon=mean["recon"],
             vq=mean["vq"],
@@ -713,6 +735,7 @@ class Trainer:
             "nan_skipped_steps": self.nan_skipped,
             "train_seconds": self.train_seconds,
             "audio_seconds_trained": self.audio_seconds_trained,
+            "epochs_trained": self.epochs_trained,
             "optimizer_g": self.optimizer_g.state_dict(),
             "scheduler_g": self.scheduler_g.state_dict(),
             "rng": self._rng_states(),
@@ -754,7 +777,7 @@ class Trainer:
         config = self.config
         last: Validation | None = None
         deadline = time.monotonic() + config.max_minutes * 60 if config.max_minutes else math.inf
-        if self.step and self.step >= self.total_steps:
+        if self.step and self.step >= self.total_steps and not self._validation_due:
             raise TrainingError(f"{self.dir} is at step {self.step}, at or past the last step of this command "
                                 f"({self.total_steps}): nothing to train; raise --max_steps or --num_epochs")
         if self.step == 0 and self.total_steps > 0:
@@ -769,7 +792,7 @@ class Trainer:
         )
         self._train_mode()
         try:
-            if self.step == 0:
+            if self.step == 0 or self._validation_due:
                 last = self._validate_and_save()
             while self.step < self.total_steps and time.monotonic() < deadline:
                 with interrupts_deferred():  # latest.pt never holds half a step
@@ -780,7 +803,7 @@ class Trainer:
                     self.monitor.train_scalars(self.step, values)
                 if self.step % config.eval_every == 0:
                     last = self._validate_and_save()
-            if self.step % config.eval_every:
+            if self.step % config.eval_every and not (self._validation_due and self.step == self._start_step):
                 last = self._validate_and_save()
         except KeyboardInterrupt:
             log.warning("interrupted at step %d; saving latest.pt (continue with --resume)", self.step)
