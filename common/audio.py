@@ -70,15 +70,24 @@ def audio_files_below(root: Path) -> list[Path]:
     read only the top level, and left a user's session sub-folders out without a word).
 
     AudioFileError for a sub-folder that cannot be read: `Path.rglob` left it out without a word (found from
-    outside: codec-pack packed one speaker of two, exit 0)."""
+    outside: codec-pack packed one speaker of two, exit 0). Linked folders are read, each real folder once."""
     def refuse(error: OSError) -> None:
         raise AudioFileError(f"{error.filename}: cannot read this folder ({error.strerror}), so its audio would be "
                              f"left out: make it readable, or move it out of {root}")
 
-    return sorted(
-        path for folder, _, names in os.walk(root, onerror=refuse)  # symbolic links to folders not followed
-        for path in (Path(folder, name) for name in names) if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file()
-    )
+    files, read = [], set()
+    # Links to folders are followed (found from outside: linked speaker folders were left out without a word),
+    # each real folder read once, in name order, so that a loop of links ends and a folder linked twice counts once.
+    for folder, subfolders, names in os.walk(root, onerror=refuse, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in read:
+            subfolders.clear()
+            continue
+        read.add(real)
+        subfolders.sort()
+        files += [path for path in (Path(folder, name) for name in names)
+                  if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file()]
+    return sorted(files)
 
 
 class AudioFileError(ValueError):
