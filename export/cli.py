@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import torch
 
 from sscodec.codec.checkpoint import CheckpointError, load_codec, round_to_compact, save_compact_codec
 from sscodec.codec.config import CodecConfig
@@ -217,11 +218,16 @@ def main(
         # Found from outside: a re-export with --tables-dir replaced the tables without the note --tables-only gives.
         rebuilt = _present_coders(out_dir, tables=speech_dir is not None, context=context_model) if same_codec else []
         previous = {name: (out_dir / name).read_bytes() for name in rebuilt}
+        # A decoder trained on the bundled model's codes (--decoder_only from it) codes as it does: its coders,
+        # not tables from the example clip (found from outside: files 15 % larger than the bundled model's).
+        reused = ([] if bundled or speech_dir is not None or out_dir / TABLES_FILE in kept
+                  else _coders_of_the_same_codes(model))
         target = Path(tempfile.mkdtemp(prefix=".export-", dir=BUNDLED_MODEL_DIR.parent)) if bundled else out_dir
         try:
             result = export_codec(model, target, opset=opset, fp16=fp16, int8=int8, calibration=clips,
-                                  table_files=None if out_dir / TABLES_FILE in kept else table_files,
-                                  validation=validation, context_model=context_model, same_codec=same_codec)
+                                  table_files=None if out_dir / TABLES_FILE in kept or reused else table_files,
+                                  validation=validation, context_model=context_model, same_codec=same_codec,
+                                  coders=reused)
             if bundled:
                 result = _into_bundled_layout(result)
         finally:
@@ -239,7 +245,7 @@ def main(
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)
     measured_on = "validation clips" if validation else "calibration clips" if clips else "a synthetic probe signal"
-    report(result, measured_on, table_files)
+    report(result, measured_on, table_files, reused)
     if writes_checkpoint:  # found from outside: it was written without a line, as if --with-checkpoint did nothing
         click.echo(f"  {checkpoint_path}  {checkpoint_path.stat().st_size / 1e6:6.2f} MB  the checkpoint the graphs "
                    "were exported from (fp16 weights)")
@@ -291,6 +297,21 @@ def _restore_coders(out_dir: Path) -> None:
         sources = [folder / name for folder in export_folders(out_dir) if (folder / name).is_file()]
         if sources and sources[0].parent != out_dir:
             shutil.copy2(sources[0], out_dir / name)
+
+
+def _coders_of_the_same_codes(model: Codec) -> list[Path]:
+    """The bundled model's tables (and context model) if `model` has its encoder and codebooks, weight for weight:
+    its codes are then the bundled model's; else none."""
+    if not (BUNDLED_CHECKPOINT.is_file() and (BUNDLED_MODEL_DIR / TABLES_FILE).is_file()):
+        return []
+    bundled = load_codec(BUNDLED_CHECKPOINT)
+    if bundled.config != model.config:
+        return []
+    for ours, theirs in ((model.encoder, bundled.encoder), (model.quantizer, bundled.quantizer)):
+        mine, other = ours.state_dict(), theirs.state_dict()
+        if mine.keys() != other.keys() or not all(torch.equal(mine[key], other[key]) for key in mine):
+            return []
+    return [path for path in (BUNDLED_MODEL_DIR / TABLES_FILE, BUNDLED_MODEL_DIR / CONTEXT_FILE) if path.is_file()]
 
 
 def _usable_coders(out_dir: Path, config: CodecConfig, tables: bool, context: bool) -> list[Path]:
@@ -461,9 +482,9 @@ def _table_source(files: list[Path]) -> str:
     return f"{len(files)} {plural(len(files), 'clip')}"
 
 
-def report(result: ExportResult, measured_on: str, table_files: list[Path]) -> None:
-    """Print each file with its parity against PyTorch, the clips the tables were counted on, then each variant's
-    quality cost."""
+def report(result: ExportResult, measured_on: str, table_files: list[Path], reused: Sequence[Path] = ()) -> None:
+    """Print each file with its parity against PyTorch, the clips the tables were counted on (or the export whose
+    coders were copied: `reused`), then each variant's quality cost."""
     click.echo(f"opset {result.opset}; parity against PyTorch (onnx.checker passed):")
     for name, path in result.paths.items():
         size = f"{path.stat().st_size / 1e6:6.2f} MB"
@@ -474,7 +495,11 @@ def report(result: ExportResult, measured_on: str, table_files: list[Path]) -> N
             detail = (f"codes equal to PyTorch except {ties} {plural(ties, 'frame')} at exact ties" if ties
                       else "codes identical")
         click.echo(f"  {path}  {size}  {detail}")
-    if result.tables is not None:
+    if reused:
+        names = " and ".join(path.name for path in reused[1:])
+        click.echo(f"  {result.tables}{f' and {names}' if names else ''}: the bundled model's, whose encoder and "
+                   "codebooks this checkpoint has (its codes are the same)")
+    elif result.tables is not None:
         # Found from outside: "frames of speech" where the tables came from the 6.7 s example clip.
         click.echo(f"  {result.tables}  entropy tables from {result.table_frames} frames of "
                    f"{_table_source(table_files)}")

@@ -82,6 +82,7 @@ def export_codec(
     validation: Sequence[np.ndarray] | None = None,
     context_model: bool = False,
     same_codec: bool = False,
+    coders: Sequence[Path] = (),
 ) -> ExportResult:
     """Write encoder.onnx, decoder.onnx, encoder_stream.onnx and decoder_stream.onnx into `out_dir`.
 
@@ -93,7 +94,8 @@ def export_codec(
     its acceptance test there (int8.check_int8) is refused with ExportError, and nothing is written. `table_files`
     (speech clips) also writes `out_dir`/entropy_tables.npz: the bitstream's per-codebook code counts, from the
     verified stream encoder; with `context_model`, also `out_dir`/context_model.npz, trained on the same clips'
-    codes (export/context_model.py).
+    codes (export/context_model.py). `coders` (instead of `table_files`): another export's tables and context model
+    files to copy, for a codec whose codes are that export's (the same encoder and codebooks).
 
     What `out_dir` already holds and this export does not rewrite (tables, a context model, fp16/int8 folders):
     with `same_codec` (the caller checked that it is an export of this very codec) it stays, kept consistent (every
@@ -116,6 +118,10 @@ def export_codec(
         code_mismatches, max_abs_error = verify_export(codec, paths, _probe(config))
         tables, table_frames = write_tables(staging, table_files) if table_files else (None, 0)
         context = write_context_model(staging, table_files)[0] if table_files and context_model else None
+        for source in coders:
+            shutil.copyfile(source, staging / source.name)
+            tables = staging / TABLES_FILE if source.name == TABLES_FILE else tables
+            context = staging / CONTEXT_FILE if source.name == CONTEXT_FILE else context
         clips = list(calibration) if calibration else [_probe(config, QUALITY_PROBE_SECONDS)[0]]
         variants = {
             precision: build_variant(precision, specs, paths, staging / precision, clips, config, fingerprint,
