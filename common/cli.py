@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from sscodec.common.audio import AudioFileError, check_writable_format
 from sscodec.common.bundled import DEFAULT_NAME, typed_folder
 from sscodec.common.files import check_can_create, output_target, same_file, writes_stdout
 from sscodec.common.startup import release_interrupts
@@ -264,6 +265,17 @@ def _interrupted(prog: str, cause: BaseException | None) -> None:
         click.echo(err=True)
     click.echo(f"{prog}: interrupted", err=True)
     sys.exit(INTERRUPTED)
+
+
+def check_audio_outputs(outputs: Mapping[str, Path | None]) -> None:
+    """A usage error (exit 2) for an audio output whose name gives no format soundfile writes: a mistake in the
+    command, as codec-encode's audio-named OUTPUT is (found from outside: exit 1 here, 2 there)."""
+    for name, path in outputs.items():
+        if path is not None:
+            try:
+                check_writable_format(path)
+            except AudioFileError as error:
+                raise click.BadParameter(str(error), param_hint=name) from None
 
 
 def check_binary_outputs(outputs: Mapping[str, Path | None]) -> None:

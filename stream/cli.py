@@ -8,12 +8,13 @@ from pathlib import Path
 
 import click
 
-from sscodec.common.audio import AudioFileError, LevelWatch, check_writable_format, write_audio
+from sscodec.common.audio import AudioFileError, LevelWatch, write_audio
 from sscodec.common.cli import (
     MAX_THREADS,
     FiniteFloatRange,
     InputFile,
     OutputFile,
+    check_audio_outputs,
     check_binary_outputs,
     check_outputs,
     command_settings,
@@ -140,9 +141,7 @@ def command(
     check_outputs({"--output": output_path, "--stats-json": stats_json, "--record-input": record_input,
                    "--record-output": record_output}, {"--input": input_path})
     check_binary_outputs({"--output": output_path, "--record-input": record_input, "--record-output": record_output})
-    for audio_output in (output_path, record_input, record_output):
-        if audio_output is not None:
-            check_writable_format(audio_output)
+    check_audio_outputs({"--output": output_path, "--record-input": record_input, "--record-output": record_output})
     if web_address is not None:
         _check_web_usage(given)
         model = CodecModel(resolve_model_dir(model_dir))

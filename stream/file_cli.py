@@ -13,13 +13,13 @@ from sscodec.common.audio import (
     LevelWatch,
     audio_container,
     audio_output,
-    check_writable_format,
     read_audio,
 )
 from sscodec.common.cli import (
     FiniteFloatRange,
     InputFile,
     OutputFile,
+    check_audio_outputs,
     check_binary_outputs,
     check_outputs,
     command_settings,
@@ -127,7 +127,7 @@ def decode_command(input_path: Path, output_path: Path, model_dir: str | Path | 
     # Standard output is checked as codec-encode checks it (found from outside: a closed one was a traceback).
     check_outputs({"OUTPUT": output_path}, {} if str(output_path) == STANDARD_OUTPUT else {"INPUT": input_path})
     check_binary_outputs({"OUTPUT": output_path})
-    check_writable_format(output_path)  # by the name given: the temp file written first has another extension
+    check_audio_outputs({"OUTPUT": output_path})  # by the name given: the temp file written first has another one
     model = CodecModel(resolve_model_dir(model_dir), decode_only=True)  # a receiver's folder may lack the encoder
     with FileReader(model, input_path) as reader:
         rate, samples = reader.header.sample_rate, reader.header.samples

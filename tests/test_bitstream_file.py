@@ -242,10 +242,12 @@ def test_a_flag_spelled_with_underscores_is_the_same_flag(model_dir: Path, clip:
         ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/o.wav"], 1, "not a codec-encode file"),
         ("codec-decode", ["{tmp}/future.sscb", "{tmp}/o.wav"], 1, "format version 9"),
         ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/o.wav", "--bogus"], 2, "No such option"),
-        # Found from outside: both named the hidden temp file's extension, '.tmp'.
-        ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/noext"], 1,
+        # Found from outside: both named the hidden temp file's extension, '.tmp'; and both exited 1 where
+        # codec-encode's mirror mistake (an OUTPUT named as audio) exits 2: a name is a usage mistake.
+        ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/noext"], 2,
          "noext: cannot write audio (the name has no extension to choose the format by"),
-        ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/o.txt"], 1, "no audio file format has the extension '.txt'"),
+        ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/o.txt"], 2, "no audio file format has the extension '.txt'"),
+        ("codec-decode", ["{tmp}/empty.sscb", "{tmp}/o.sscb"], 2, "Invalid value for OUTPUT: "),
     ],
 )
 def test_user_mistakes_are_one_line_errors(command: str, args: list[str], code: int, message: str,

@@ -152,7 +152,7 @@ def test_an_interrupted_encode_leaves_the_old_output(model_dir: Path, clip: Path
 def test_an_output_that_cannot_be_written_is_named_in_the_error(model_dir: Path, encoded: tuple[Path, np.ndarray],  # noqa: F811
                                                                 tmp_path: Path) -> None:
     done = run("codec-decode", encoded[0], tmp_path / "out.xyz", "--model", model_dir)
-    assert done.returncode == 1 and f"{tmp_path / 'out.xyz'}: cannot write audio" in done.stderr, done.stderr
+    assert done.returncode == 2 and f"{tmp_path / 'out.xyz'}: cannot write audio" in done.stderr, done.stderr
     assert ".tmp" not in done.stderr and list(tmp_path.iterdir()) == []
     with FileReader(CodecModel(model_dir), encoded[0]) as reader:
         assert reader.header.packet_frames == 3 and abs(reader.seconds - encoded[1].size / RATE) < 1e-9

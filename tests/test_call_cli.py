@@ -453,12 +453,12 @@ def test_a_nan_input_is_refused_before_listening_or_calling(
         (["--answer", "0", "--min-playout-delay", "500"], 2, "--min-playout-delay': 500.0 is not in the range 0<=x<=400.0"),
         (["--call", "http://127.0.0.1:1"], 1, "cannot reach http://127.0.0.1:1"),
         # Found from outside: an output format soundfile cannot write failed only once the call was connected.
-        (["--answer", "127.0.0.1:0", "--output", "{tmp}/heard.xyz"], 1,
+        (["--answer", "127.0.0.1:0", "--output", "{tmp}/heard.xyz"], 2,
          ("heard.xyz: cannot write audio (no audio file format has the extension '.xyz': use e.g. .wav, .flac, "
           ".ogg, .opus or .mp3)")),
         # Found from outside: a headerless .raw was written without a word, and could not be read back.
-        (["--answer", "127.0.0.1:0", "--output", "{tmp}/heard.raw"], 1, "heard.raw: cannot write audio"),
-        (["--call", "http://127.0.0.1:1", "--output", "{tmp}/heard.xyz"], 1, "heard.xyz: cannot write audio"),
+        (["--answer", "127.0.0.1:0", "--output", "{tmp}/heard.raw"], 2, "heard.raw: cannot write audio"),
+        (["--call", "http://127.0.0.1:1", "--output", "{tmp}/heard.xyz"], 2, "heard.xyz: cannot write audio"),
         (["--answer", "203.0.113.1:0"], 1, "cannot listen on 203.0.113.1:0"),
     ],
 )
