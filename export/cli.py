@@ -212,16 +212,15 @@ def main(
         # speech is given, its context model unless --context-model, its fp16/int8 folders (found from outside:
         # the tables were rebuilt from the 6.7 s example clip, the context model and fp16/ deleted).
         same_codec = not bundled and bool(export_folders(out_dir)) and replaced is None
-        if same_codec:
-            _restore_coders(out_dir)
         kept = _usable_coders(out_dir, config, tables=speech_dir is None, context=not context_model) if same_codec else []
         # Found from outside: a re-export with --tables-dir replaced the tables without the note --tables-only gives.
         rebuilt = _present_coders(out_dir, tables=speech_dir is not None, context=context_model) if same_codec else []
         previous = {name: (out_dir / name).read_bytes() for name in rebuilt}
-        # A decoder trained on the bundled model's codes (--decoder_only from it) codes as it does: its coders,
-        # not tables from the example clip (found from outside: files 15 % larger than the bundled model's).
-        reused = ([] if bundled or speech_dir is not None or out_dir / TABLES_FILE in kept
-                  else _coders_of_the_same_codes(model))
+        # Coders copied rather than counted again on the example clip: a precision folder's, for an export of this
+        # codec whose own are gone (found from outside: fp16/'s tables were replaced), or the bundled model's, for
+        # a decoder trained on its codes (found from outside: a --decoder_only run's files 15 % larger).
+        reused, whose = ([], "") if bundled or speech_dir is not None or out_dir / TABLES_FILE in kept else (
+            _precision_folder_coders(out_dir) if same_codec else _coders_of_the_same_codes(model))
         target = Path(tempfile.mkdtemp(prefix=".export-", dir=BUNDLED_MODEL_DIR.parent)) if bundled else out_dir
         try:
             result = export_codec(model, target, opset=opset, fp16=fp16, int8=int8, calibration=clips,
@@ -245,7 +244,7 @@ def main(
         click.echo(f"codec-export: error: {first_line(error)}", err=True)
         sys.exit(1)
     measured_on = "validation clips" if validation else "calibration clips" if clips else "a synthetic probe signal"
-    report(result, measured_on, table_files, reused)
+    report(result, measured_on, table_files, whose)
     if writes_checkpoint:  # found from outside: it was written without a line, as if --with-checkpoint did nothing
         click.echo(f"  {checkpoint_path}  {checkpoint_path.stat().st_size / 1e6:6.2f} MB  the checkpoint the graphs "
                    "were exported from (fp16 weights)")
@@ -289,29 +288,30 @@ def _twin_fingerprint(checkpoint: str, rounded: bool) -> str:
     return export_fingerprint(model)
 
 
-def _restore_coders(out_dir: Path) -> None:
-    """Copy into `out_dir` the tables and context model that it lacks and one of its precision folders holds (the
-    same model's: found from outside, with only fp16/ left, its tables were replaced by ones from the example
-    clip), so that the export keeps them as its own."""
-    for name in (TABLES_FILE, CONTEXT_FILE):
-        sources = [folder / name for folder in export_folders(out_dir) if (folder / name).is_file()]
-        if sources and sources[0].parent != out_dir:
-            shutil.copy2(sources[0], out_dir / name)
+def _precision_folder_coders(out_dir: Path) -> tuple[list[Path], str]:
+    """The tables and context model of the first precision folder of this codec's export in `out_dir` that has
+    tables, and whose they are; none if none has."""
+    for folder in export_folders(out_dir):
+        if folder != out_dir and (folder / TABLES_FILE).is_file():
+            return ([path for path in (folder / TABLES_FILE, folder / CONTEXT_FILE) if path.is_file()],
+                    f"{folder.name}/'s, this model's")
+    return [], ""
 
 
-def _coders_of_the_same_codes(model: Codec) -> list[Path]:
+def _coders_of_the_same_codes(model: Codec) -> tuple[list[Path], str]:
     """The bundled model's tables (and context model) if `model` has its encoder and codebooks, weight for weight:
-    its codes are then the bundled model's; else none."""
+    its codes are then the bundled model's; else none. With whose they are."""
     if not (BUNDLED_CHECKPOINT.is_file() and (BUNDLED_MODEL_DIR / TABLES_FILE).is_file()):
-        return []
+        return [], ""
     bundled = load_codec(BUNDLED_CHECKPOINT)
     if bundled.config != model.config:
-        return []
+        return [], ""
     for ours, theirs in ((model.encoder, bundled.encoder), (model.quantizer, bundled.quantizer)):
         mine, other = ours.state_dict(), theirs.state_dict()
         if mine.keys() != other.keys() or not all(torch.equal(mine[key], other[key]) for key in mine):
-            return []
-    return [path for path in (BUNDLED_MODEL_DIR / TABLES_FILE, BUNDLED_MODEL_DIR / CONTEXT_FILE) if path.is_file()]
+            return [], ""
+    return ([path for path in (BUNDLED_MODEL_DIR / TABLES_FILE, BUNDLED_MODEL_DIR / CONTEXT_FILE) if path.is_file()],
+            "the bundled model's, whose encoder and codebooks this checkpoint has (its codes are the same)")
 
 
 def _usable_coders(out_dir: Path, config: CodecConfig, tables: bool, context: bool) -> list[Path]:
@@ -482,9 +482,9 @@ def _table_source(files: list[Path]) -> str:
     return f"{len(files)} {plural(len(files), 'clip')}"
 
 
-def report(result: ExportResult, measured_on: str, table_files: list[Path], reused: Sequence[Path] = ()) -> None:
-    """Print each file with its parity against PyTorch, the clips the tables were counted on (or the export whose
-    coders were copied: `reused`), then each variant's quality cost."""
+def report(result: ExportResult, measured_on: str, table_files: list[Path], copied_from: str) -> None:
+    """Print each file with its parity against PyTorch, the clips the tables were counted on (or whose tables were
+    copied: `copied_from`), then each variant's quality cost."""
     click.echo(f"opset {result.opset}; parity against PyTorch (onnx.checker passed):")
     for name, path in result.paths.items():
         size = f"{path.stat().st_size / 1e6:6.2f} MB"
@@ -495,15 +495,14 @@ def report(result: ExportResult, measured_on: str, table_files: list[Path], reus
             detail = (f"codes equal to PyTorch except {ties} {plural(ties, 'frame')} at exact ties" if ties
                       else "codes identical")
         click.echo(f"  {path}  {size}  {detail}")
-    if reused:
-        names = " and ".join(path.name for path in reused[1:])
-        click.echo(f"  {result.tables}{f' and {names}' if names else ''}: the bundled model's, whose encoder and "
-                   "codebooks this checkpoint has (its codes are the same)")
+    if copied_from:
+        context = f" and {result.context_model.name}" if result.context_model is not None else ""
+        click.echo(f"  {result.tables}{context}: {copied_from}")
     elif result.tables is not None:
         # Found from outside: "frames of speech" where the tables came from the 6.7 s example clip.
         click.echo(f"  {result.tables}  entropy tables from {result.table_frames} frames of "
                    f"{_table_source(table_files)}")
-    if result.context_model is not None:
+    if result.context_model is not None and not copied_from:
         click.echo(f"  {result.context_model}  context model trained on the same frames")
     for variant in result.variants.values():
         click.echo(f"{variant.precision} in {variant.paths['encoder'].parent}: cost against fp32 on {measured_on}")
